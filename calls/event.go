@@ -1,0 +1,68 @@
+package calls
+
+import (
+	"net/netip"
+	"syscall"
+	"time"
+)
+
+// Call names a socket call.
+type Call string
+
+// The socket calls socktrace knows. Their values appear in the JSON output
+// and must not change.
+const (
+	Socket     Call = "socket"
+	SetSockOpt Call = "setsockopt"
+	Bind       Call = "bind"
+	Listen     Call = "listen"
+	Connect    Call = "connect"
+	Accept     Call = "accept"
+	Shutdown   Call = "shutdown"
+	Close      Call = "close"
+	Read       Call = "read"
+	Write      Call = "write"
+)
+
+// Side says which end of a connection made a call, when that is known from
+// the program's role (the demo knows; a traced program may not).
+type Side string
+
+const (
+	Client Side = "client"
+	Server Side = "server"
+)
+
+// Event is one socket call: what was called, on which socket, when it
+// entered and returned, and what it returned.
+type Event struct {
+	Side Side // client or server; empty when the role is not known
+	Call Call
+	FD   int // the socket's file descriptor; -1 when not known
+	// Local and Remote are the socket's addresses at the time of the call
+	// (for connect and bind, the address given to the call).
+	Local, Remote netip.AddrPort
+	// Enter and Exit are wall-clock times (CLOCK_REALTIME, the clock
+	// packet timestamps use). Exit is zero while the call has not
+	// returned.
+	Enter, Exit time.Time
+	Result int           // the return value (a new fd for socket and accept)
+	Errno  syscall.Errno // 0 on success
+	// Detail is a short, human-readable note on the arguments, such as
+	// "SHUT_WR" for shutdown or "SO_LINGER 0" for setsockopt.
+	Detail string
+	// Inferred is true when no one saw the call: a segment implies it.
+	Inferred bool
+	PID, TID int
+	Comm     string
+	// Scenario is the demo scenario the call belongs to, if any.
+	Scenario string
+}
+
+// Duration is how long the call blocked, zero when it has not returned.
+func (e *Event) Duration() time.Duration {
+	if e.Exit.IsZero() || e.Enter.IsZero() {
+		return 0
+	}
+	return e.Exit.Sub(e.Enter)
+}
