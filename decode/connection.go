@@ -1,0 +1,284 @@
+package decode
+
+import (
+	"net/netip"
+	"time"
+
+	"github.com/socktrace/socktrace/calls"
+)
+
+// Handshake says how a connection opened.
+type Handshake uint8
+
+// The handshake kinds, as the JSON schema spells them.
+const (
+	ThreeWay         Handshake = iota // SYN, SYN-ACK, ACK
+	SimultaneousOpen                  // both sides sent a SYN without ACK (a self-connect is one)
+	Refused                           // the SYN was answered with RST: nothing listened
+	Unanswered                        // the SYN got no answer in the capture
+	Midstream                         // the capture began after the handshake
+)
+
+var handshakeNames = [...]string{"three-way", "simultaneous-open", "refused", "unanswered", "midstream"}
+
+func (h Handshake) String() string { return handshakeNames[h] }
+
+// CloseKind says how a connection ended.
+type CloseKind uint8
+
+// The close kinds, as the JSON schema spells them.
+const (
+	CloseNone  CloseKind = iota // it never opened (refused, unanswered)
+	Graceful                    // both sides sent FIN
+	Reset                       // a RST ended it
+	HalfClosed                  // one side sent FIN, the other had not when the capture ended
+	Open                        // no FIN or RST seen
+)
+
+var closeNames = [...]string{"none", "graceful", "reset", "half-closed", "open"}
+
+func (k CloseKind) String() string { return closeNames[k] }
+
+// Connection is one TCP connection: a 4-tuple over a span of time. The same
+// 4-tuple used again after a close (loopback reuses ports constantly) is a
+// new Connection.
+//
+// A Tracker reuses Connection values: a Handler must not keep a
+// *Connection, or any slice in it, after its Ended method returns.
+type Connection struct {
+	ID             int // 1, 2, ... in order of first packet
+	Client, Server netip.AddrPort
+	// SelfConnect is set for a socket that connected to itself: client
+	// and server are the same socket.
+	SelfConnect bool
+	// RolesGuessed is set when the capture began midstream and the client
+	// was chosen by port numbers, not by who sent the first SYN.
+	RolesGuessed bool
+
+	Start, End time.Time // first and last segment
+	Packets    int
+	// Bytes counts the payload bytes each side sent, indexed by Side;
+	// retransmitted bytes count once.
+	Bytes [2]int64
+	// SYNRetransmits counts the client's SYNs after the first.
+	SYNRetransmits int
+	// IRTT is the initial round-trip time as Wireshark defines it: from
+	// the last SYN to the ACK that completes the handshake. HasIRTT is
+	// false when the handshake did not complete.
+	IRTT    time.Duration
+	HasIRTT bool
+
+	FirstFIN Sides // who sent the first FIN; both for a simultaneous close
+	RSTFrom  Sides // who sent the first RST
+	TimeWait Sides // who entered TIME_WAIT
+	// HalfClose is set when a side sent data after receiving the other
+	// side's FIN.
+	HalfClose bool
+
+	// Calls are the socket calls aligned with this connection, seen or
+	// inferred, in time order.
+	Calls []calls.Event
+	// Scenario names the demo scenario the connection came from, if any.
+	Scenario string
+
+	state  [2]State
+	states [2][]State
+
+	sawSYN, sawSYNACK [2]bool
+	hasBase           [2]bool
+	base              [2]uint32 // relative sequence numbers count from here
+	isn               [2]uint32
+	hasNext           [2]bool
+	next              [2]uint32 // highest sequence number sent, plus one
+	finSent           [2]bool
+	finSeq            [2]uint32
+	rst               bool
+	midstream         bool
+	refused           bool
+	lastSYN           time.Time
+	pendingConnect    int  // 1 + index in Calls of a connect() not yet returned
+	inferring         bool // add the calls segments imply to Calls
+	history           historyLog
+
+	// Tracker bookkeeping.
+	key          connKey
+	newer, older *Connection // LRU list
+	gen          uint64      // bumped on reuse, to spot stale queue entries
+	lingering    bool        // finished, kept a moment to absorb stragglers
+	finishedAt   time.Time
+}
+
+// State is the side's current state.
+func (c *Connection) State(side Side) State {
+	if c.SelfConnect {
+		side = Client
+	}
+	return c.state[side]
+}
+
+// States lists every state the side passed through, in order. For a
+// self-connect both sides are the same socket and list the same states.
+func (c *Connection) States(side Side) []State {
+	if c.SelfConnect {
+		side = Client
+	}
+	return c.states[side]
+}
+
+// Handshake classifies how the connection opened.
+func (c *Connection) Handshake() Handshake {
+	switch {
+	case c.SelfConnect || c.sawSYN[Client] && c.sawSYN[Server]:
+		return SimultaneousOpen
+	case c.midstream:
+		return Midstream
+	case c.refused:
+		return Refused
+	case c.sawSYNACK[Server]:
+		return ThreeWay
+	}
+	return Unanswered
+}
+
+// Established reports whether the connection ever carried data-ready
+// state: the handshake completed, or it was already open when the capture
+// began.
+func (c *Connection) Established() bool {
+	if c.midstream {
+		return true
+	}
+	for _, side := range [...]Side{Client, Server} {
+		for _, s := range c.States(side) {
+			if s == Established {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// CloseKind classifies how the connection ended.
+func (c *Connection) CloseKind() CloseKind {
+	switch {
+	case !c.Established():
+		return CloseNone
+	case c.rst:
+		return Reset
+	case c.finSent[Client] && (c.finSent[Server] || c.SelfConnect):
+		return Graceful
+	case c.finSent[Client] || c.finSent[Server]:
+		return HalfClosed
+	}
+	return Open
+}
+
+// FINSent reports whether the side sent a FIN.
+func (c *Connection) FINSent(side Side) bool { return c.finSent[side] }
+
+// ConnState is Zeek's conn_state for the connection, with the client as
+// Zeek's originator.
+func (c *Connection) ConnState() string {
+	origSYN := c.sawSYN[Client]
+	respSYN := c.sawSYNACK[Server] || c.sawSYN[Server]
+	if c.SelfConnect {
+		respSYN = true
+	}
+	firstRST := c.RSTFrom
+	switch {
+	case origSYN && respSYN:
+		switch {
+		case firstRST == ClientSide:
+			return "RSTO"
+		case firstRST == ServerSide:
+			return "RSTR"
+		case c.CloseKind() == Graceful:
+			return "SF"
+		case c.finSent[Client]:
+			return "S2"
+		case c.finSent[Server]:
+			return "S3"
+		}
+		return "S1"
+	case origSYN:
+		switch {
+		case firstRST == ServerSide:
+			return "REJ"
+		case firstRST == ClientSide:
+			return "RSTOS0"
+		case c.finSent[Client]:
+			return "SH"
+		}
+		return "S0"
+	case respSYN:
+		switch {
+		case firstRST == ServerSide:
+			return "RSTRH"
+		case c.finSent[Server]:
+			return "SHR"
+		}
+	}
+	return "OTH"
+}
+
+// History is Zeek's history string: one letter per kind of event, upper
+// case for the client (originator), lower case for the server, each letter
+// recorded once per direction, in the order first seen.
+func (c *Connection) History() string { return c.history.String() }
+
+// historyLog records Zeek history letters without allocating.
+type historyLog struct {
+	buf  [32]byte
+	n    uint8
+	seen [2]uint32 // letters already recorded, per side (bit = letter-'a')
+}
+
+func (h *historyLog) add(side Side, letter byte) {
+	bit := uint32(1) << (letter - 'a')
+	if h.seen[side]&bit != 0 || int(h.n) == len(h.buf) {
+		return
+	}
+	h.seen[side] |= bit
+	if side == Client {
+		letter -= 'a' - 'A'
+	}
+	h.buf[h.n] = letter
+	h.n++
+}
+
+func (h *historyLog) String() string { return string(h.buf[:h.n]) }
+
+// setState moves the side to s, recording the transition.
+func (c *Connection) setState(side Side, s State) {
+	if c.state[side] == s {
+		return
+	}
+	c.state[side] = s
+	c.states[side] = append(c.states[side], s)
+	if s == TimeWait {
+		c.TimeWait |= 1 << side
+	}
+}
+
+// finished reports whether both ends are done with the connection, so that
+// nothing but stragglers can follow.
+func (c *Connection) finished() bool {
+	if c.rst {
+		return true
+	}
+	if c.SelfConnect {
+		return c.finSent[Client] && c.state[Client] == TimeWait
+	}
+	done := func(s State) bool { return s == TimeWait || s == Closed }
+	return c.finSent[Client] && c.finSent[Server] && done(c.state[Client]) && done(c.state[Server])
+}
+
+// reset clears c for reuse, keeping its slices' memory.
+func (c *Connection) reset() {
+	gen := c.gen + 1
+	states := [2][]State{c.states[0][:0], c.states[1][:0]}
+	callsBuf := c.Calls[:0]
+	*c = Connection{}
+	c.gen = gen
+	c.states = states
+	c.Calls = callsBuf
+}

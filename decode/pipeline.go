@@ -1,0 +1,59 @@
+package decode
+
+import (
+	"context"
+	"errors"
+	"io"
+
+	"github.com/socktrace/socktrace/capture"
+)
+
+// Counts tallies the packets a Run read.
+type Counts struct {
+	Packets   int64 // read and matching the filter
+	TCP       int64 // decoded as TCP segments
+	Other     int64 // well-formed, but not TCP
+	Malformed int64 // could not be decoded; skipped
+}
+
+// Run reads src to its end, decodes each packet that match accepts (all
+// when match is nil) and feeds the segments to t. It stops early when ctx
+// is cancelled. It returns the counts so far and the source's error, if any
+// other than io.EOF; every packet read before an error has been applied.
+// Run does not Flush t: the caller decides when the input ends.
+func Run(ctx context.Context, src capture.Source, t *Tracker, match func(*capture.Packet) bool) (Counts, error) {
+	var (
+		n   Counts
+		p   capture.Packet
+		seg Segment
+	)
+	done := ctx.Done()
+	for i := 0; ; i++ {
+		if i&1023 == 0 && done != nil {
+			select {
+			case <-done:
+				return n, ctx.Err()
+			default:
+			}
+		}
+		if err := src.ReadPacket(&p); err != nil {
+			if errors.Is(err, io.EOF) {
+				return n, nil
+			}
+			return n, err
+		}
+		if match != nil && !match(&p) {
+			continue
+		}
+		n.Packets++
+		switch err := Decode(&p, &seg); {
+		case err == nil:
+			n.TCP++
+			t.Observe(&seg)
+		case err == ErrNotTCP:
+			n.Other++
+		default:
+			n.Malformed++
+		}
+	}
+}

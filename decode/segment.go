@@ -1,0 +1,100 @@
+package decode
+
+import (
+	"net/netip"
+	"strings"
+	"time"
+)
+
+// Flags are the TCP header's control bits.
+type Flags uint16
+
+// The control bits, in header order.
+const (
+	FIN Flags = 1 << iota
+	SYN
+	RST
+	PSH
+	ACK
+	URG
+	ECE
+	CWR
+)
+
+var flagNames = [...]string{"FIN", "SYN", "RST", "PSH", "ACK", "URG", "ECE", "CWR"}
+
+// Has reports whether all of want are set.
+func (f Flags) Has(want Flags) bool { return f&want == want }
+
+// Names appends the names of the set flags, in the order the JSON schema
+// lists them (SYN, ACK, FIN, RST, PSH, URG, ECE, CWR), to dst.
+func (f Flags) Names(dst []string) []string {
+	for _, b := range [...]Flags{SYN, ACK, FIN, RST, PSH, URG, ECE, CWR} {
+		if f&b != 0 {
+			dst = append(dst, b.name())
+		}
+	}
+	return dst
+}
+
+func (f Flags) name() string {
+	for i := range flagNames {
+		if f == 1<<i {
+			return flagNames[i]
+		}
+	}
+	return "?"
+}
+
+// String writes the flags the way people read them: "SYN", "SYN-ACK",
+// "FIN-ACK", "PSH-ACK", "RST".
+func (f Flags) String() string {
+	if f == 0 {
+		return "none"
+	}
+	return strings.Join(f.Names(nil), "-")
+}
+
+// Options are the TCP options socktrace reports. Absent options keep their
+// zero value, except WindowScale, which is -1 when absent.
+type Options struct {
+	MSS           uint16 // maximum segment size; 0 when absent
+	WindowScale   int8   // shift count; -1 when absent
+	SACKPermitted bool
+	Timestamps    bool // TSVal and TSEcr are set
+	TSVal, TSEcr  uint32
+}
+
+// Segment is one TCP segment as seen at the capture point.
+//
+// Payload aliases the packet's buffer and is valid only as long as the
+// packet is; everything else is a value.
+type Segment struct {
+	Time     time.Time
+	Src, Dst netip.AddrPort
+	Seq, Ack uint32 // absolute sequence and acknowledgment numbers
+	Flags    Flags
+	Window   uint16 // the raw window field, unscaled
+	// Len is the payload length the IP header announces. A packet cut
+	// short by the snap length still counts its whole payload here.
+	Len int
+	// Payload is the part of the payload that was captured (at most Len
+	// bytes).
+	Payload []byte
+	Options Options
+	// Truncated is set when the snap length cut the TCP header or payload.
+	Truncated bool
+}
+
+// SeqLen is the amount of sequence space the segment occupies: its payload,
+// plus one for SYN and one for FIN.
+func (s *Segment) SeqLen() uint32 {
+	n := uint32(s.Len)
+	if s.Flags&SYN != 0 {
+		n++
+	}
+	if s.Flags&FIN != 0 {
+		n++
+	}
+	return n
+}

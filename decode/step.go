@@ -1,0 +1,45 @@
+package decode
+
+// StepKind says what a segment did, for the explanation beside it.
+type StepKind uint8
+
+// The kinds of step.
+const (
+	StepSYN             StepKind = iota // the client's SYN: connect() asks for a connection
+	StepSYNRetransmit                   // the client sent its SYN again: no answer in time
+	StepSimultaneousSYN                 // the other side sent a SYN of its own
+	StepSYNACK                          // the server's SYN-ACK: the kernel answers for the listening socket
+	StepHandshakeACK                    // the ACK that completes the handshake
+	StepData                            // new payload
+	StepRetransmission                  // payload sent before
+	StepACK                             // a bare acknowledgment
+	StepFIN                             // a FIN: the sender is done sending
+	StepRST                             // a RST aborts the connection
+	StepRefused                         // a RST answering a SYN: nothing listens on the port
+	StepLate                            // a segment after the connection finished
+)
+
+var stepNames = [...]string{"syn", "syn-retransmit", "simultaneous-syn", "syn-ack", "handshake-ack",
+	"data", "retransmission", "ack", "fin", "rst", "refused", "late"}
+
+func (k StepKind) String() string { return stepNames[k] }
+
+// Step is what one segment did to its connection. A Tracker reuses its Step:
+// a Handler must copy what it keeps.
+type Step struct {
+	Segment *Segment
+	From    Side
+	// Index counts the connection's segments from 1.
+	Index int
+	// RelSeq and RelAck are relative to the sender's and the receiver's
+	// initial sequence numbers, as Wireshark shows them. RelAck is 0 when
+	// the segment carries no ACK.
+	RelSeq, RelAck uint32
+	// Before and After are both sides' states around the segment,
+	// indexed by Side.
+	Before, After [2]State
+	Kind          StepKind
+}
+
+// Changed reports whether the side's state changed with this step.
+func (s *Step) Changed(side Side) bool { return s.Before[side] != s.After[side] }

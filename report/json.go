@@ -1,0 +1,322 @@
+package report
+
+import (
+	"bufio"
+	"io"
+	"net/netip"
+	"strconv"
+	"time"
+
+	"github.com/socktrace/socktrace/calls"
+	"github.com/socktrace/socktrace/decode"
+)
+
+// JSON writes NDJSON as DESIGN.md's schema fixes it: a "segment" line per
+// segment as it happens, a "connection" object when a connection ends, a
+// "call" line per socket call, and a "summary" line last. Lines are built
+// by appending to one buffer, so writing a segment allocates nothing.
+type JSON struct {
+	w   *bufio.Writer
+	buf []byte
+	err error
+}
+
+// NewJSON returns a JSON writer on w. Call Summary at the end, which also
+// flushes.
+func NewJSON(w io.Writer) *JSON {
+	return &JSON{w: bufio.NewWriterSize(w, 64<<10), buf: make([]byte, 0, 1024)}
+}
+
+// timeLayout is RFC 3339 with all nine digits of nanoseconds, in UTC, so
+// lines sort as strings and golden files do not depend on the time zone.
+const timeLayout = "2006-01-02T15:04:05.000000000Z07:00"
+
+func (j *JSON) flushLine() {
+	j.buf = append(j.buf, '\n')
+	if j.err == nil {
+		_, j.err = j.w.Write(j.buf)
+	}
+	j.buf = j.buf[:0]
+}
+
+// Segment implements decode.Handler.
+func (j *JSON) Segment(c *decode.Connection, st *decode.Step) {
+	s := st.Segment
+	b := j.buf
+	b = append(b, `{"type":"segment","conn":`...)
+	b = strconv.AppendInt(b, int64(c.ID), 10)
+	b = append(b, `,"time":`...)
+	b = appendTime(b, s.Time)
+	b = append(b, `,"from":"`...)
+	b = append(b, st.From.String()...)
+	b = append(b, `","flags":[`...)
+	first := true
+	for _, f := range [...]decode.Flags{decode.SYN, decode.ACK, decode.FIN, decode.RST, decode.PSH, decode.URG, decode.ECE, decode.CWR} {
+		if s.Flags&f != 0 {
+			if !first {
+				b = append(b, ',')
+			}
+			first = false
+			b = append(b, '"')
+			b = append(b, f.String()...)
+			b = append(b, '"')
+		}
+	}
+	b = append(b, `],"seq":`...)
+	b = strconv.AppendUint(b, uint64(st.RelSeq), 10)
+	b = append(b, `,"ack":`...)
+	b = strconv.AppendUint(b, uint64(st.RelAck), 10)
+	b = append(b, `,"len":`...)
+	b = strconv.AppendInt(b, int64(s.Len), 10)
+	b = append(b, `,"client_state":`...)
+	b = appendState(b, st.After[decode.Client])
+	b = append(b, `,"server_state":`...)
+	b = appendState(b, st.After[decode.Server])
+	b = append(b, `,"kind":"`...)
+	b = append(b, st.Kind.String()...)
+	b = append(b, `","abs_seq":`...)
+	b = strconv.AppendUint(b, uint64(s.Seq), 10)
+	b = append(b, `,"abs_ack":`...)
+	b = strconv.AppendUint(b, uint64(s.Ack), 10)
+	b = append(b, `,"window":`...)
+	b = strconv.AppendUint(b, uint64(s.Window), 10)
+	if s.Truncated {
+		b = append(b, `,"truncated":true`...)
+	}
+	b = append(b, '}')
+	j.buf = b
+	j.flushLine()
+}
+
+// Ended implements decode.Handler: it writes the connection object.
+func (j *JSON) Ended(c *decode.Connection) {
+	b := j.buf
+	b = append(b, `{"type":"connection","id":`...)
+	b = strconv.AppendInt(b, int64(c.ID), 10)
+	b = append(b, `,"client":`...)
+	b = appendAddr(b, c.Client)
+	b = append(b, `,"server":`...)
+	b = appendAddr(b, c.Server)
+	b = append(b, `,"start":`...)
+	b = appendTime(b, c.Start)
+	b = append(b, `,"end":`...)
+	b = appendTime(b, c.End)
+	b = append(b, `,"handshake":"`...)
+	b = append(b, c.Handshake().String()...)
+	b = append(b, `","close":"`...)
+	b = append(b, c.CloseKind().String()...)
+	b = append(b, `","first_fin":`...)
+	b = appendSides(b, c.FirstFIN)
+	b = append(b, `,"rst_from":`...)
+	b = appendSides(b, c.RSTFrom)
+	b = append(b, `,"time_wait":`...)
+	b = appendSides(b, c.TimeWait)
+	b = append(b, `,"half_close":`...)
+	b = strconv.AppendBool(b, c.HalfClose)
+	b = append(b, `,"syn_retransmits":`...)
+	b = strconv.AppendInt(b, int64(c.SYNRetransmits), 10)
+	b = append(b, `,"irtt_us":`...)
+	if c.HasIRTT {
+		b = strconv.AppendFloat(b, float64(c.IRTT.Nanoseconds())/1e3, 'f', -1, 64)
+	} else {
+		b = append(b, "null"...)
+	}
+	b = append(b, `,"packets":`...)
+	b = strconv.AppendInt(b, int64(c.Packets), 10)
+	b = append(b, `,"bytes_c2s":`...)
+	b = strconv.AppendInt(b, c.Bytes[decode.Client], 10)
+	b = append(b, `,"bytes_s2c":`...)
+	b = strconv.AppendInt(b, c.Bytes[decode.Server], 10)
+	b = append(b, `,"conn_state":"`...)
+	b = append(b, c.ConnState()...)
+	b = append(b, `","history":`...)
+	b = strconv.AppendQuote(b, c.History())
+	b = append(b, `,"states":{"client":`...)
+	b = appendStates(b, c.States(decode.Client))
+	b = append(b, `,"server":`...)
+	b = appendStates(b, c.States(decode.Server))
+	b = append(b, `},"calls":[`...)
+	for i := range c.Calls {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendCallFields(append(b, '{'), &c.Calls[i])
+		b = append(b, '}')
+	}
+	b = append(b, ']')
+	if c.Scenario != "" {
+		b = append(b, `,"scenario":`...)
+		b = strconv.AppendQuote(b, c.Scenario)
+	}
+	if c.SelfConnect {
+		b = append(b, `,"self_connect":true`...)
+	}
+	if c.RolesGuessed {
+		b = append(b, `,"roles_guessed":true`...)
+	}
+	b = append(b, '}')
+	j.buf = b
+	j.flushLine()
+}
+
+// Call writes a "call" line; conn is 0 when the call belongs to no
+// connection.
+func (j *JSON) Call(conn int, ev *calls.Event) {
+	b := append(j.buf, `{"type":"call","conn":`...)
+	if conn > 0 {
+		b = strconv.AppendInt(b, int64(conn), 10)
+	} else {
+		b = append(b, "null"...)
+	}
+	b = append(b, ',')
+	b = appendCallFields(b, ev)
+	j.buf = append(b, '}')
+	j.flushLine()
+}
+
+// Summary writes the last line and flushes. dropped < 0 means "not
+// applicable" (a file has no kernel drops) and is written as null.
+func (j *JSON) Summary(s Summary) error {
+	b := append(j.buf, `{"type":"summary","packets":`...)
+	b = strconv.AppendInt(b, s.Counts.Packets, 10)
+	b = append(b, `,"tcp":`...)
+	b = strconv.AppendInt(b, s.Counts.TCP, 10)
+	b = append(b, `,"other":`...)
+	b = strconv.AppendInt(b, s.Counts.Other, 10)
+	b = append(b, `,"malformed":`...)
+	b = strconv.AppendInt(b, s.Counts.Malformed, 10)
+	b = append(b, `,"connections":`...)
+	b = strconv.AppendInt(b, s.Connections, 10)
+	b = append(b, `,"dropped":`...)
+	if s.Dropped < 0 {
+		b = append(b, "null"...)
+	} else {
+		b = strconv.AppendInt(b, s.Dropped, 10)
+	}
+	b = append(b, `,"evicted":`...)
+	b = strconv.AppendInt(b, s.Evicted, 10)
+	if s.Err != "" {
+		b = append(b, `,"error":`...)
+		b = strconv.AppendQuote(b, s.Err)
+	}
+	j.buf = append(b, '}')
+	j.flushLine()
+	if err := j.w.Flush(); j.err == nil {
+		j.err = err
+	}
+	return j.err
+}
+
+func appendCallFields(b []byte, ev *calls.Event) []byte {
+	b = append(b, `"side":`...)
+	if ev.Side == "" {
+		b = append(b, "null"...)
+	} else {
+		b = strconv.AppendQuote(b, string(ev.Side))
+	}
+	b = append(b, `,"call":`...)
+	b = strconv.AppendQuote(b, string(ev.Call))
+	b = append(b, `,"fd":`...)
+	if ev.FD < 0 {
+		b = append(b, "null"...)
+	} else {
+		b = strconv.AppendInt(b, int64(ev.FD), 10)
+	}
+	b = append(b, `,"enter":`...)
+	b = appendTime(b, ev.Enter)
+	b = append(b, `,"exit":`...)
+	b = appendTime(b, ev.Exit)
+	b = append(b, `,"result":`...)
+	if ev.Inferred && ev.Errno == 0 {
+		b = append(b, "null"...)
+	} else {
+		b = strconv.AppendInt(b, int64(ev.Result), 10)
+	}
+	b = append(b, `,"errno":`...)
+	if ev.Errno == 0 {
+		b = append(b, "null"...)
+	} else {
+		b = strconv.AppendQuote(b, errnoName(ev.Errno))
+	}
+	b = append(b, `,"inferred":`...)
+	b = strconv.AppendBool(b, ev.Inferred)
+	b = append(b, `,"pid":`...)
+	b = appendOptInt(b, ev.PID)
+	b = append(b, `,"comm":`...)
+	if ev.Comm == "" {
+		b = append(b, "null"...)
+	} else {
+		b = strconv.AppendQuote(b, ev.Comm)
+	}
+	if ev.Local.IsValid() {
+		b = append(b, `,"local":`...)
+		b = appendAddr(b, ev.Local)
+	}
+	if ev.Remote.IsValid() {
+		b = append(b, `,"remote":`...)
+		b = appendAddr(b, ev.Remote)
+	}
+	if ev.Detail != "" {
+		b = append(b, `,"detail":`...)
+		b = strconv.AppendQuote(b, ev.Detail)
+	}
+	if ev.TID != 0 {
+		b = append(b, `,"tid":`...)
+		b = strconv.AppendInt(b, int64(ev.TID), 10)
+	}
+	return b
+}
+
+func appendOptInt(b []byte, v int) []byte {
+	if v == 0 {
+		return append(b, "null"...)
+	}
+	return strconv.AppendInt(b, int64(v), 10)
+}
+
+func appendTime(b []byte, t time.Time) []byte {
+	if t.IsZero() {
+		return append(b, "null"...)
+	}
+	b = append(b, '"')
+	b = t.UTC().AppendFormat(b, timeLayout)
+	return append(b, '"')
+}
+
+// appendAddr writes "ip:port", with IPv6 in brackets.
+func appendAddr(b []byte, a netip.AddrPort) []byte {
+	b = append(b, '"')
+	b = a.AppendTo(b)
+	return append(b, '"')
+}
+
+func appendState(b []byte, s decode.State) []byte {
+	if s == decode.Unknown {
+		return append(b, "null"...)
+	}
+	b = append(b, '"')
+	b = append(b, s.String()...)
+	return append(b, '"')
+}
+
+func appendStates(b []byte, states []decode.State) []byte {
+	b = append(b, '[')
+	for i, s := range states {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, '"')
+		b = append(b, s.String()...)
+		b = append(b, '"')
+	}
+	return append(b, ']')
+}
+
+func appendSides(b []byte, s decode.Sides) []byte {
+	if s == decode.NoSide {
+		return append(b, "null"...)
+	}
+	b = append(b, '"')
+	b = append(b, s.String()...)
+	return append(b, '"')
+}

@@ -1,0 +1,27 @@
+package report
+
+import (
+	"syscall"
+
+	"github.com/socktrace/socktrace/decode"
+	"golang.org/x/sys/unix"
+)
+
+// Summary is what the last line of a report says.
+type Summary struct {
+	Counts      decode.Counts
+	Connections int64
+	Evicted     int64
+	// Dropped is the kernel's drop count for a live capture; -1 for a file.
+	Dropped int64
+	// Err is the error that ended the input early, if any.
+	Err string
+}
+
+// errnoName returns the symbolic name of an errno ("ECONNREFUSED").
+func errnoName(e syscall.Errno) string {
+	if name := unix.ErrnoName(e); name != "" {
+		return name
+	}
+	return e.Error()
+}
