@@ -170,6 +170,7 @@ type gen struct {
 	now  time.Time
 	ipID uint16
 	buf  [14 + 20 + 40 + 16384]byte
+	rec  [16]byte // a record header; in the struct so it does not escape per packet
 	err  error
 }
 
@@ -248,7 +249,8 @@ func (g *gen) packet(c *conn, fromClient bool, flags uint8, seq, ack, payload ui
 	ip[8] = 64
 	ip[9] = 6
 	ip[10], ip[11] = 0, 0
-	copy(ip[12:], []byte{127, 0, 0, 1, 127, 0, 0, 1})
+	ip[12], ip[13], ip[14], ip[15] = 127, 0, 0, 1
+	ip[16], ip[17], ip[18], ip[19] = 127, 0, 0, 1
 	binary.BigEndian.PutUint16(ip[10:], ^fold(sum(ip, 0)))
 
 	tcp := b[off+20 : off+20+tcpHdr]
@@ -303,14 +305,14 @@ func (g *gen) packet(c *conn, fromClient bool, flags uint8, seq, ack, payload ui
 }
 
 func (g *gen) record(frame []byte) {
-	var h [16]byte
+	h := g.rec[:]
 	le := binary.LittleEndian
 	us := g.now.UnixMicro()
 	le.PutUint32(h[0:], uint32(us/1e6))
 	le.PutUint32(h[4:], uint32(us%1e6))
 	le.PutUint32(h[8:], uint32(len(frame)))
 	le.PutUint32(h[12:], uint32(len(frame)))
-	if _, err := g.w.Write(h[:]); err != nil {
+	if _, err := g.w.Write(h); err != nil {
 		g.err = err
 		return
 	}
