@@ -1,0 +1,179 @@
+package demo
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/socktrace/socktrace/calls"
+)
+
+// Scenario is one built-in client/server conversation.
+type Scenario struct {
+	// Name is what --scenario takes, e.g. "half-close".
+	Name string
+	// Summary says in one line what the scenario does and what to watch
+	// for on the wire.
+	Summary string
+	// Connections is how many TCP connections the scenario attempts
+	// (a refused attempt counts), so that a caller can tell when a
+	// capture has seen all of them.
+	Connections int
+
+	run func(*runner) error
+}
+
+// scenarios is in the order Scenarios lists them: the default first, then
+// from the simplest variation of it to the most surprising.
+var scenarios = []Scenario{
+	{
+		Name:        "handshake",
+		Summary:     "connect, one request and one reply; the client closes first, then the server",
+		Connections: 1,
+		run:         runHandshake,
+	},
+	{
+		Name:        "refused",
+		Summary:     "connect to a port that is bound but not listening: the kernel answers the SYN with RST (ECONNREFUSED)",
+		Connections: 1,
+		run:         runRefused,
+	},
+	{
+		Name:        "abort",
+		Summary:     "the client sets SO_LINGER 0 and closes: the kernel sends RST instead of FIN",
+		Connections: 1,
+		run:         runAbort,
+	},
+	{
+		Name:        "half-close",
+		Summary:     "the client shuts down writing (SHUT_WR) after its request; the server still sends its reply, then both close",
+		Connections: 1,
+		run:         runHalfClose,
+	},
+	{
+		Name:        "server-closes-first",
+		Summary:     "the server closes first, so the server, not the client, ends in TIME_WAIT",
+		Connections: 1,
+		run:         runServerClosesFirst,
+	},
+	{
+		Name:        "unread-data-close",
+		Summary:     "the server closes with the client's request still unread: the kernel sends RST instead of FIN",
+		Connections: 1,
+		run:         runUnreadDataClose,
+	},
+	{
+		Name:        "late-accept",
+		Summary:     "the kernel completes the handshake while the server is not in accept(); accept() 200 ms later only dequeues it",
+		Connections: 1,
+		run:         runLateAccept,
+	},
+	{
+		Name:        "self-connect",
+		Summary:     "a socket bound to a port connects to that same port: a simultaneous open with itself",
+		Connections: 1,
+		run:         runSelfConnect,
+	},
+	{
+		Name:        "shared-port",
+		Summary:     "one listening socket, three clients: three accepted sockets share its port, told apart by the 4-tuple",
+		Connections: 3,
+		run:         runSharedPort,
+	},
+}
+
+// Scenarios returns every built-in scenario, the default ("handshake")
+// first. The slice is a copy; changing it changes nothing here.
+func Scenarios() []Scenario {
+	return append([]Scenario(nil), scenarios...)
+}
+
+// Lookup returns the scenario with the given name.
+func Lookup(name string) (Scenario, bool) {
+	for _, s := range scenarios {
+		if s.Name == name {
+			return s, true
+		}
+	}
+	return Scenario{}, false
+}
+
+// Names returns the scenario names in order, for messages and flag help.
+func Names() []string {
+	names := make([]string, len(scenarios))
+	for i, s := range scenarios {
+		names[i] = s.Name
+	}
+	return names
+}
+
+// Options control a run.
+type Options struct {
+	// IPv6 runs the scenario on ::1 instead of 127.0.0.1.
+	IPv6 bool
+	// Port is the server's port (for refused, the port nobody listens on;
+	// for self-connect, the port the socket binds and connects to). 0 lets
+	// the kernel choose a free one, which is what tests should do.
+	Port int
+	// Calls, if not nil, receives every socket call of the run as it
+	// returns. Run calls it from the scenario's goroutines but never
+	// concurrently (calls are serialized), so it needs no locking of its
+	// own; it should return quickly, because the next call of the
+	// scenario waits for it. Events arrive roughly in the order the calls
+	// returned: sort by Enter for a timeline. Every call is delivered
+	// before Run returns.
+	Calls func(calls.Event)
+}
+
+// runTimeout bounds a whole run. A scenario normally finishes in well under
+// a second (a retransmitted SYN adds one); the bound only matters when
+// something went wrong, and then every blocked call is woken and the run
+// fails instead of hanging.
+const runTimeout = 10 * time.Second
+
+// Run runs the named scenario to its end on loopback and returns nil when
+// every call did what the scenario expects (including the errors it
+// provokes, such as ECONNREFUSED for refused).
+//
+// Cancelling ctx stops the run promptly: every blocked call is woken (by
+// shutting its socket down, which may put a FIN or RST on the wire), every
+// socket is closed, and Run returns an error that wraps ctx.Err(). Run
+// never leaves a socket open or listening, whatever happens.
+//
+// When Options.Port is set and already taken, Run returns a
+// *PortInUseError.
+func Run(ctx context.Context, name string, opts Options) error {
+	sc, ok := Lookup(name)
+	if !ok {
+		return fmt.Errorf("unknown scenario %q (known: %s)", name, strings.Join(Names(), ", "))
+	}
+	if opts.Port < 0 || opts.Port > 65535 {
+		return fmt.Errorf("port %d is out of range: use 1-65535, or 0 to let the kernel choose", opts.Port)
+	}
+	r := newRunner(ctx, sc.Name, opts)
+	err := r.run(sc.run)
+	var inUse *PortInUseError
+	if err == nil || errors.As(err, &inUse) {
+		// A PortInUseError already says all there is to say.
+		return err
+	}
+	return fmt.Errorf("scenario %s: %w", sc.Name, err)
+}
+
+// PortInUseError says that the port asked for with Options.Port is taken.
+// It wraps unix.EADDRINUSE.
+type PortInUseError struct {
+	Addr netip.AddrPort
+}
+
+func (e *PortInUseError) Error() string {
+	return fmt.Sprintf("port %d is already in use on %s; choose another with --port or omit it",
+		e.Addr.Port(), e.Addr.Addr())
+}
+
+func (e *PortInUseError) Unwrap() error { return unix.EADDRINUSE }
