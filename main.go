@@ -1,18 +1,98 @@
 // Command socktrace shows the life of a TCP connection from both sides at
-// once: socket calls and the segments they put on the wire, on one timeline.
+// once: the socket calls a program makes and the segments they put on the
+// wire, with each endpoint's TCP state, on one timeline, explained.
+//
+// main.go holds the command line only: flags, commands and exit codes. The
+// work is done by packages capture, decode, calls, demo and report.
 package main
 
 import (
+	"errors"
 	"fmt"
+	"io"
 	"os"
 
 	"github.com/urfave/cli/v2"
 )
 
-func main() {
-	app := &cli.App{Name: "socktrace", Usage: "socket calls and TCP segments on one timeline"}
-	if err := app.Run(os.Args); err != nil {
-		fmt.Fprintln(os.Stderr, "socktrace:", err)
-		os.Exit(1)
+// Exit codes.
+const (
+	exitOK      = 0
+	exitRuntime = 1
+	exitUsage   = 2
+)
+
+// usageError marks an error in how socktrace was called.
+type usageError struct{ msg string }
+
+func (e *usageError) Error() string { return e.msg }
+
+func usagef(format string, args ...any) error {
+	return &usageError{fmt.Sprintf(format, args...)}
+}
+
+var globalFlags = []cli.Flag{
+	&cli.StringFlag{Name: "format", Aliases: []string{"F"}, Value: "text", Usage: "output `FORMAT`: text or json"},
+	&cli.StringFlag{Name: "lang", Value: "", Usage: "explanations in `LANG`: en or ko (default: from $LANG)"},
+	&cli.StringFlag{Name: "read", Aliases: []string{"r"}, Usage: "replay the capture `FILE` (as tcpdump -r)"},
+}
+
+func newApp(stdout, stderr io.Writer) *cli.App {
+	return &cli.App{
+		Name:      "socktrace",
+		Usage:     "socket calls and TCP segments on one timeline, explained",
+		UsageText: "socktrace replay FILE...    (or: socktrace -r FILE)",
+		Writer:    stdout,
+		ErrWriter: stderr,
+		Flags:     globalFlags,
+		OnUsageError: func(_ *cli.Context, err error, _ bool) error {
+			return &usageError{err.Error()}
+		},
+		Action: func(c *cli.Context) error {
+			if file := c.String("read"); file != "" {
+				return replay(c, append([]string{file}, c.Args().Slice()...))
+			}
+			if c.NArg() > 0 {
+				return usagef("unknown command %q (try: socktrace help)", c.Args().First())
+			}
+			return cli.ShowAppHelp(c)
+		},
+		Commands: []*cli.Command{
+			{
+				Name:      "replay",
+				Usage:     "explain every TCP connection in pcap or pcapng files",
+				ArgsUsage: "FILE...",
+				Flags:     globalFlags,
+				Action: func(c *cli.Context) error {
+					if c.NArg() == 0 {
+						return usagef("replay needs a capture file: socktrace replay FILE")
+					}
+					return replay(c, c.Args().Slice())
+				},
+			},
+		},
+		HideHelpCommand: true,
 	}
+}
+
+func main() {
+	os.Exit(run(os.Args, os.Stdout, os.Stderr))
+}
+
+// run runs socktrace and returns its exit code.
+func run(args []string, stdout, stderr io.Writer) int {
+	err := newApp(stdout, stderr).Run(args)
+	if err == nil {
+		return exitOK
+	}
+	fmt.Fprintln(stderr, "socktrace:", err)
+	var ue *usageError
+	if errors.As(err, &ue) {
+		return exitUsage
+	}
+	var ec cli.ExitCoder
+	if errors.As(err, &ec) {
+		return ec.ExitCode()
+	}
+	return exitRuntime
 }

@@ -46,8 +46,8 @@ type Event struct {
 	// packet timestamps use). Exit is zero while the call has not
 	// returned.
 	Enter, Exit time.Time
-	Result int           // the return value (a new fd for socket and accept)
-	Errno  syscall.Errno // 0 on success
+	Result      int           // the return value (a new fd for socket and accept)
+	Errno       syscall.Errno // 0 on success
 	// Detail is a short, human-readable note on the arguments, such as
 	// "SHUT_WR" for shutdown or "SO_LINGER 0" for setsockopt.
 	Detail string

@@ -31,13 +31,14 @@ func (f Flags) Has(want Flags) bool { return f&want == want }
 func (f Flags) Names(dst []string) []string {
 	for _, b := range [...]Flags{SYN, ACK, FIN, RST, PSH, URG, ECE, CWR} {
 		if f&b != 0 {
-			dst = append(dst, b.name())
+			dst = append(dst, b.Name())
 		}
 	}
 	return dst
 }
 
-func (f Flags) name() string {
+// Name is the name of a single flag, such as "SYN".
+func (f Flags) Name() string {
 	for i := range flagNames {
 		if f == 1<<i {
 			return flagNames[i]
@@ -46,13 +47,22 @@ func (f Flags) name() string {
 	return "?"
 }
 
-// String writes the flags the way people read them: "SYN", "SYN-ACK",
-// "FIN-ACK", "PSH-ACK", "RST".
+// String writes the flags the way people say them, the ACK last: "SYN",
+// "SYN-ACK", "FIN-ACK", "PSH-ACK", "RST-ACK".
 func (f Flags) String() string {
 	if f == 0 {
 		return "none"
 	}
-	return strings.Join(f.Names(nil), "-")
+	var b strings.Builder
+	for _, x := range [...]Flags{SYN, FIN, RST, PSH, URG, ECE, CWR, ACK} {
+		if f&x != 0 {
+			if b.Len() > 0 {
+				b.WriteByte('-')
+			}
+			b.WriteString(x.Name())
+		}
+	}
+	return b.String()
 }
 
 // Options are the TCP options socktrace reports. Absent options keep their

@@ -58,7 +58,7 @@ func (j *JSON) Segment(c *decode.Connection, st *decode.Step) {
 			}
 			first = false
 			b = append(b, '"')
-			b = append(b, f.String()...)
+			b = append(b, f.Name()...)
 			b = append(b, '"')
 		}
 	}

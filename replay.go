@@ -1,0 +1,121 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"strings"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/socktrace/socktrace/capture"
+	"github.com/socktrace/socktrace/decode"
+	"github.com/socktrace/socktrace/report"
+)
+
+// output is a report writer: a decode.Handler that ends with a summary.
+type output interface {
+	decode.Handler
+	Summary(report.Summary) error
+}
+
+func newOutput(c *cli.Context) (output, error) {
+	lang, err := language(c.String("lang"))
+	if err != nil {
+		return nil, err
+	}
+	switch f := c.String("format"); f {
+	case "text", "":
+		return report.NewText(c.App.Writer, report.TextOptions{Lang: lang, Ephemeral: ephemeralRange()}), nil
+	case "json":
+		return report.NewJSON(c.App.Writer), nil
+	default:
+		return nil, usagef("unknown format %q: use text or json", f)
+	}
+}
+
+func language(flag string) (report.Lang, error) {
+	switch {
+	case flag == "en" || flag == "":
+		if flag == "" && strings.HasPrefix(os.Getenv("LANG"), "ko") {
+			return report.Korean, nil
+		}
+		return report.English, nil
+	case flag == "ko":
+		return report.Korean, nil
+	}
+	return "", usagef("unknown language %q: use en or ko", flag)
+}
+
+// ephemeralRange reads the kernel's ephemeral port range; zero when it
+// cannot (the report then assumes Linux's default).
+func ephemeralRange() [2]int {
+	var r [2]int
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err == nil {
+		fmt.Sscan(string(b), &r[0], &r[1])
+	}
+	return r
+}
+
+// replay explains the connections in files, one after the other. A file
+// that fails part way keeps everything decoded before the error.
+func replay(c *cli.Context, files []string) error {
+	out, err := newOutput(c)
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt)
+	defer stop()
+	tracker := decode.NewTracker(out, decode.TrackerConfig{})
+	var (
+		total   decode.Counts
+		runErr  error
+		summary = report.Summary{Dropped: -1}
+	)
+	for _, file := range files {
+		n, err := replayFile(ctx, file, tracker)
+		total.Packets += n.Packets
+		total.TCP += n.TCP
+		total.Other += n.Other
+		total.Malformed += n.Malformed
+		// Connections do not continue from one file into the next.
+		tracker.Flush()
+		if err != nil {
+			runErr = err
+			break
+		}
+	}
+	st := tracker.Stats()
+	summary.Counts = total
+	summary.Connections = st.Connections
+	summary.Evicted = st.Evicted
+	if runErr != nil && !errors.Is(runErr, context.Canceled) {
+		summary.Err = runErr.Error()
+	}
+	if err := out.Summary(summary); err != nil && runErr == nil {
+		runErr = fmt.Errorf("write output: %w", err)
+	}
+	if errors.Is(runErr, context.Canceled) {
+		return nil // Ctrl-C: what was read is explained; that is success
+	}
+	return runErr
+}
+
+func replayFile(ctx context.Context, file string, t *decode.Tracker) (decode.Counts, error) {
+	src, err := capture.OpenFile(file)
+	if err != nil {
+		if errors.Is(err, capture.ErrNotCaptureFile) {
+			return decode.Counts{}, fmt.Errorf("%s: %w", file, capture.ErrNotCaptureFile)
+		}
+		return decode.Counts{}, err
+	}
+	defer src.Close()
+	n, err := decode.Run(ctx, src, t, nil)
+	if err != nil && !errors.Is(err, context.Canceled) {
+		err = fmt.Errorf("%s: %w", file, err)
+	}
+	return n, err
+}

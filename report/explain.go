@@ -1,0 +1,258 @@
+package report
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/socktrace/socktrace/decode"
+)
+
+// why is the sentence that explains a step, for someone who has read the
+// seed note: which call caused the segment and what it did to each side.
+func (t *Text) why(c *decode.Connection, st *textStep, first time.Time) string {
+	mark := t.m("inferred")
+	from := t.side(st.from)
+	var b strings.Builder
+	switch st.kind {
+	case decode.StepSYN:
+		if c.SelfConnect {
+			b.WriteString(t.m("why.syn.self", mark, t.synOptions(st.opts)))
+		} else {
+			b.WriteString(t.m("why.syn", mark, t.synOptions(st.opts)))
+		}
+	case decode.StepSYNRetransmit:
+		b.WriteString(t.m("why.synrtx", t.synCount(st), duration(st.time.Sub(first))))
+	case decode.StepSimultaneousSYN:
+		b.WriteString(t.m("why.simsyn"))
+	case decode.StepSYNACK:
+		switch {
+		case c.SelfConnect && st.before[decode.Client] == decode.SynReceived:
+			b.WriteString(t.m("why.synack.self"))
+		case c.SelfConnect || st.from == decode.Client:
+			b.WriteString(t.m("why.simsyn.self"))
+		default:
+			b.WriteString(t.m("why.synack", mark, t.synOptions(st.opts)))
+		}
+	case decode.StepHandshakeACK:
+		b.WriteString(t.m("why.handshakeack", mark, c.Server.Port()))
+	case decode.StepData:
+		if st.before[st.from] == decode.CloseWait {
+			b.WriteString(t.m("why.data.halfclose", from, st.len))
+		} else {
+			b.WriteString(t.m("why.data", from, st.len, mark))
+		}
+	case decode.StepRetransmission:
+		b.WriteString(t.m("why.rtx", from))
+	case decode.StepACK:
+		to := st.from.Other()
+		if c.SelfConnect {
+			to = st.from
+		}
+		if st.before[to] != st.after[to] {
+			b.WriteString(t.m("why.ack.fin", from))
+		} else {
+			b.WriteString(t.m("why.ack", from, st.relAck))
+		}
+	case decode.StepFIN:
+		switch {
+		case st.after[st.from.Other()] == decode.Closing && !c.SelfConnect:
+			b.WriteString(t.m("why.fin.both", from))
+		case st.before[st.from] == decode.CloseWait:
+			b.WriteString(t.m("why.fin.second", mark, from))
+		default:
+			b.WriteString(t.m("why.fin", mark, from))
+		}
+	case decode.StepRST:
+		b.WriteString(t.m("why.rst", mark, from))
+	case decode.StepRefused:
+		b.WriteString(t.m("why.rst.refused", c.Server.Port()))
+	case decode.StepLate:
+		b.WriteString(t.m("late"))
+	}
+	for _, side := range [...]decode.Side{decode.Client, decode.Server} {
+		if c.SelfConnect && side == decode.Server {
+			break
+		}
+		if st.before[side] == st.after[side] {
+			continue
+		}
+		switch st.after[side] {
+		case decode.TimeWait:
+			b.WriteString(t.m("why.timewait", t.side(side)))
+		case decode.Closed:
+			if st.kind != decode.StepRST && st.kind != decode.StepRefused {
+				b.WriteString(t.m("why.closed", t.side(side)))
+			}
+		}
+	}
+	return b.String()
+}
+
+func (t *Text) synCount(st *textStep) int {
+	// The steps are kept in order; count the SYN retransmissions up to
+	// this one by time.
+	n := 0
+	tc := t.current
+	for i := range tc {
+		if tc[i].kind == decode.StepSYNRetransmit && !tc[i].time.After(st.time) {
+			n++
+		}
+	}
+	return n
+}
+
+// synOptions lists a SYN's options in words.
+func (t *Text) synOptions(o decode.Options) string {
+	var parts []string
+	if o.MSS != 0 {
+		parts = append(parts, fmt.Sprintf("MSS %d", o.MSS))
+	}
+	if o.WindowScale >= 0 {
+		parts = append(parts, fmt.Sprintf("window scale %d", o.WindowScale))
+	}
+	if o.SACKPermitted {
+		parts = append(parts, "SACK permitted")
+	}
+	if o.Timestamps {
+		parts = append(parts, "timestamps")
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return t.m("why.synopts", strings.Join(parts, ", "))
+}
+
+func (t *Text) writeConnSummary(c *decode.Connection) {
+	hs := c.Handshake().String()
+	parts := []string{t.m(msgID("sum.handshake." + hs))}
+	switch k := c.CloseKind(); k {
+	case decode.Reset:
+		parts = append(parts, t.m("sum.close.reset", t.sides(c.RSTFrom)))
+	case decode.HalfClosed:
+		parts = append(parts, t.m("sum.close.half-closed", t.sides(c.FirstFIN)))
+	default:
+		parts = append(parts, t.closeLabel(k.String()))
+	}
+	if c.FirstFIN != decode.NoSide && c.CloseKind() == decode.Graceful {
+		parts = append(parts, t.m("sum.firstfin", t.sides(c.FirstFIN)))
+	}
+	if c.TimeWait != decode.NoSide {
+		parts = append(parts, t.m("sum.timewait", t.sides(c.TimeWait)))
+	}
+	if c.HalfClose {
+		parts = append(parts, t.m("sum.halfclose"))
+	}
+	if c.SYNRetransmits > 0 {
+		parts = append(parts, t.m("sum.synrtx", c.SYNRetransmits))
+	}
+	t.printf("  ⇒ %s\n", wrapRest(strings.Join(parts, "; "), 4))
+	var facts []string
+	if c.HasIRTT {
+		facts = append(facts, t.m("sum.irtt", duration(c.IRTT)))
+	}
+	facts = append(facts, t.m("sum.bytes", c.Bytes[decode.Client], c.Bytes[decode.Server], c.Packets))
+	facts = append(facts, t.m("sum.zeek", c.ConnState(), c.History()))
+	t.printf("    %s\n", wrapRest(strings.Join(facts, "; "), 4))
+	for _, side := range [...]decode.Side{decode.Client, decode.Server} {
+		if c.SelfConnect && side == decode.Server {
+			break
+		}
+		states := c.States(side)
+		if len(states) == 0 {
+			continue
+		}
+		names := make([]string, len(states))
+		for i, s := range states {
+			names[i] = s.String()
+		}
+		t.printf("    %s\n", wrapRest(t.m("sum.states", t.side(side), strings.Join(names, " → ")), 6))
+	}
+}
+
+// Summary writes the report's last lines and flushes.
+func (t *Text) Summary(s Summary) error {
+	var kinds []string
+	for _, k := range t.order {
+		hs, cl, _ := strings.Cut(k, "/")
+		label := t.m(msgID("sum.handshake." + hs))
+		if cl != "none" {
+			label += ", " + t.closeLabel(cl)
+		}
+		kinds = append(kinds, fmt.Sprintf("%d× %s", t.kinds[k], label))
+	}
+	t.printf("%s\n", t.m("total.header"))
+	t.printf("  %s\n", wrapRest(t.m("total.connections", s.Connections, strings.Join(kinds, "; ")), 4))
+	t.printf("  %s\n", t.m("total.packets", s.Counts.Packets, s.Counts.TCP, s.Counts.Other, s.Counts.Malformed))
+	if s.Dropped > 0 {
+		t.printf("  %s\n", t.m("total.dropped", s.Dropped))
+	}
+	if s.Evicted > 0 {
+		t.printf("  %s\n", t.m("total.evicted", s.Evicted))
+	}
+	if s.Err != "" {
+		t.printf("  %s\n", t.m("total.error", s.Err))
+	}
+	if err := t.w.Flush(); t.err == nil {
+		t.err = err
+	}
+	return t.err
+}
+
+// offset formats a time offset the way tcpdump -ttt does: seconds with
+// microseconds.
+func offset(d time.Duration) string {
+	return fmt.Sprintf("+%d.%06d", d/time.Second, (d%time.Second)/time.Microsecond)
+}
+
+// duration formats a short duration for people: 41 µs, 1.2 ms, 1.003 s.
+func duration(d time.Duration) string {
+	switch {
+	case d < time.Millisecond:
+		return fmt.Sprintf("%d µs", d.Microseconds())
+	case d < time.Second:
+		return fmt.Sprintf("%.3g ms", float64(d)/float64(time.Millisecond))
+	}
+	return fmt.Sprintf("%.3f s", d.Seconds())
+}
+
+// wrap breaks s into lines of at most 100 columns, each indented by indent
+// spaces.
+func wrap(s string, indent int) string {
+	return strings.Repeat(" ", indent) + wrapRest(s, indent)
+}
+
+// wrapRest wraps s as wrap does, but leaves the first line unindented (the
+// caller has already written its start).
+func wrapRest(s string, indent int) string {
+	const width = 100
+	var b strings.Builder
+	col := indent
+	for i, word := range strings.Fields(s) {
+		n := len([]rune(word))
+		if i > 0 {
+			if col+1+n > width {
+				b.WriteString("\n")
+				b.WriteString(strings.Repeat(" ", indent))
+				col = indent
+			} else {
+				b.WriteByte(' ')
+				col++
+			}
+		}
+		b.WriteString(word)
+		col += n
+	}
+	return b.String()
+}
+
+// closeLabel names a close kind without the details of one connection.
+func (t *Text) closeLabel(kind string) string {
+	switch kind {
+	case "reset":
+		return t.m("total.close.reset")
+	case "half-closed":
+		return t.m("total.close.half-closed")
+	}
+	return t.m(msgID("sum.close." + kind))
+}

@@ -1,0 +1,117 @@
+package report
+
+// Every sentence the reports print lives in a catalog, one per language,
+// keyed by message ID, so that a translation is one map and a test can
+// check that no language lacks a message another has. Messages are
+// fmt.Sprintf formats; their verbs and argument order must agree across
+// languages.
+
+// Lang is an output language.
+type Lang string
+
+// The languages socktrace speaks.
+const (
+	English Lang = "en"
+	Korean  Lang = "ko"
+)
+
+type msgID string
+
+var catalogs = map[Lang]map[msgID]string{
+	English: english,
+	Korean:  korean,
+}
+
+// msg returns the format for id in lang, falling back to English.
+func msg(lang Lang, id msgID) string {
+	if s, ok := catalogs[lang][id]; ok {
+		return s
+	}
+	return english[id]
+}
+
+var english = map[msgID]string{
+	// Header and preface.
+	"conn.header":       "Connection %d: %s → %s",
+	"conn.client":       "client %s",
+	"conn.server":       "server %s",
+	"conn.roles.guess":  "(the capture began midstream, so which side is the client is a guess from the port numbers)",
+	"conn.self":         "one socket connected to its own address and port: it is client and server at once",
+	"port.wellknown":    "port %d is a well-known port (0–1023), reserved for %s",
+	"port.wellknown.ns": "port %d is a well-known port (0–1023): only a privileged process may bind it",
+	"port.registered":   "port %d is a registered port (1024–49151)%s",
+	"port.service":      ", commonly %s",
+	"port.ephemeral":    "port %d is in the ephemeral range (%d–%d): the kernel picked it for the client when it called connect() without bind()",
+	"port.dynamic":      "port %d is in the dynamic range (49152–65535)",
+	"preface.ports":     "A port (0–65535) tells which process on a host gets the data. Well-known ports (0–1023) belong to standard services (80 HTTP, 443 HTTPS, 25 SMTP), registered ports (1024–49151) to known applications, and the kernel hands clients short-lived ephemeral ports (here %d–%d).",
+	"preface.socket":    "A socket is the endpoint of that communication: it is opened with an IP address, a port and a protocol (TCP here). Those three define it but do not identify it uniquely: every connection accepted on a listening port shares that port, and only the 4-tuple — client IP and port, server IP and port — tells them apart.",
+	"preface.flows":     "The client's calls: socket() → connect() → send()/recv() → close(). The server's: socket() → bind() → listen() → accept() → send()/recv() → close(). Below, each segment says which call caused it; calls marked [inferred] were not seen, the segment implies them.",
+
+	// Column labels.
+	"dir.c2s":       "client → server",
+	"dir.s2c":       "server → client",
+	"dir.self":      "socket → itself ",
+	"state.change":  "%s %s → %s",
+	"inferred":      "[inferred]",
+	"truncated":     "(cut by the snap length: %d of %d payload bytes captured)",
+	"late":          "Arrives after the connection finished: a straggler, such as a retransmission the other side no longer needed.",
+	"payload":       "payload %s",
+	"more.segments": "… %d more data and ACK segments without state changes (use --format json to see every one)",
+
+	// Why each segment happened.
+	"why.syn":            "connect() %s: the client asks to connect; its kernel sends a SYN with its initial sequence number and connect() blocks until an answer comes.%s",
+	"why.syn.self":       "connect() %s: the socket asks to connect to its own port; its kernel sends a SYN.%s",
+	"why.synopts":        " Options: %s.",
+	"why.synrtx":         "No answer yet: the client's kernel sends the same SYN again (retransmission %d, %s after the first); connect() is still blocked.",
+	"why.simsyn":         "The other side sent a SYN of its own: both called connect() at once (simultaneous open), so each answers the other's SYN.",
+	"why.simsyn.self":    "The socket receives its own SYN: to TCP this is a simultaneous open, both ends at once, and it moves to SYN_RECEIVED.",
+	"why.synack":         "The server's kernel answers for the listening socket: listen() %s made it take connection requests, and no accept() is needed for the handshake. It acknowledges the SYN and sends its own.%s",
+	"why.synack.self":    "The socket answers its own SYN with SYN-ACK; receiving it completes its connect().",
+	"why.handshakeack":   "The client's ACK completes the three-way handshake (connect() returned when the SYN-ACK arrived, one round trip). The connection now waits in the listen backlog; accept() %s returns a new socket for this 4-tuple while the listening socket stays on port %d.",
+	"why.data":           "The %s sends %d bytes (send()/write() %s); the other kernel buffers them until recv()/read() takes them.",
+	"why.data.halfclose": "The %s still sends %d bytes after receiving the other side's FIN: the connection is half-closed, one direction is finished, the other still carries data.",
+	"why.rtx":            "The %s sends bytes it sent before: the first copy was not acknowledged in time (retransmission).",
+	"why.ack":            "The %s's kernel acknowledges everything up to byte %d.",
+	"why.ack.fin":        "The %s's kernel acknowledges the FIN.",
+	"why.fin":            "close() or shutdown(SHUT_WR) %s: the %s has nothing more to send, so its kernel sends FIN. The other side's read() will return 0 (end of data); it can still send.",
+	"why.fin.second":     "close() %s: the %s, having read the end of data, closes too and its kernel sends its own FIN.",
+	"why.fin.both":       "The %s sends its FIN before it has seen the other's: both closed at once (simultaneous close), and both will pass through CLOSING.",
+	"why.rst":            "close() %s reset the connection: the %s's kernel sent RST instead of FIN — SO_LINGER with a zero timeout, or close() with unread data in the receive buffer. Data in flight is discarded, and neither side enters TIME_WAIT.",
+	"why.rst.refused":    "Nothing listens on port %d: the server's kernel answers the SYN with RST, and connect() fails with ECONNREFUSED (connection refused).",
+	"why.timewait":       " The %s, which closed first, now waits in TIME_WAIT (2×MSL, 60 s on Linux) so that late segments of this connection cannot be taken for a new one on the same 4-tuple.",
+	"why.closed":         " The %s's socket is now fully closed.",
+
+	// Connection summary.
+	"sum.handshake.three-way":         "three-way handshake",
+	"sum.handshake.simultaneous-open": "simultaneous open",
+	"sum.handshake.refused":           "connection refused",
+	"sum.handshake.unanswered":        "SYN never answered",
+	"sum.handshake.midstream":         "seen midstream (the handshake happened before the capture)",
+	"sum.close.graceful":              "graceful close (FIN both ways)",
+	"sum.close.reset":                 "reset by the %s (RST)",
+	"sum.close.half-closed":           "half-closed: only the %s sent FIN",
+	"sum.close.open":                  "still open when the capture ended",
+	"sum.close.none":                  "never established",
+	"sum.firstfin":                    "the %s closed first",
+	"sum.timewait":                    "%s in TIME_WAIT",
+	"sum.halfclose":                   "data sent after a FIN (half-close)",
+	"sum.synrtx":                      "%d SYN retransmission(s)",
+	"sum.irtt":                        "initial RTT %s",
+	"sum.bytes":                       "%d bytes client→server, %d bytes server→client, %d packets",
+	"sum.zeek":                        "Zeek conn_state %s, history %s",
+	"sum.states":                      "%s states: %s",
+	"sum.calls":                       "%s calls: %s",
+	"side.client":                     "client",
+	"side.server":                     "server",
+	"side.both":                       "both sides",
+
+	// The report's last lines.
+	"total.header":      "Summary",
+	"total.connections": "%d connection(s): %s",
+	"total.packets":     "%d packets: %d TCP, %d other (not TCP, not shown), %d malformed (skipped)",
+	"total.close.reset":       "reset (RST)",
+	"total.close.half-closed": "half-closed",
+	"total.dropped":     "%d packets dropped by the kernel",
+	"total.evicted":     "%d connection(s) ended early because the connection table was full",
+	"total.error":       "input ended with an error: %s",
+}

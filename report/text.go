@@ -1,0 +1,232 @@
+package report
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/socktrace/socktrace/decode"
+)
+
+// TextOptions tune the text report.
+type TextOptions struct {
+	Lang Lang
+	// Ephemeral is the kernel's ephemeral port range, used to explain
+	// client ports. Zero means Linux's default, 32768–60999.
+	Ephemeral [2]int
+	// MaxSteps bounds the segment lines kept per connection; past it only
+	// segments that change a state, or carry FIN or RST, are shown.
+	// Zero means 200.
+	MaxSteps int
+}
+
+// Text writes the explained timeline: one block per connection, written
+// when the connection ends, then a summary.
+type Text struct {
+	w        *bufio.Writer
+	opt      TextOptions
+	pending  map[int]*textConn
+	prefaced bool
+	kinds    map[string]int // connection kinds, for the summary
+	order    []string
+	current  []textStep // the steps of the connection being written
+	err      error
+}
+
+// textStep is a copy of what a decode.Step said, kept until the
+// connection's block is written.
+type textStep struct {
+	time           time.Time
+	from           decode.Side
+	flags          decode.Flags
+	relSeq, relAck uint32
+	len, captured  int
+	before, after  [2]decode.State
+	kind           decode.StepKind
+	opts           decode.Options
+	preview        string
+	truncated      bool
+}
+
+type textConn struct {
+	steps   []textStep
+	omitted int
+}
+
+// NewText returns a text report on w.
+func NewText(w io.Writer, opt TextOptions) *Text {
+	if opt.Lang == "" {
+		opt.Lang = English
+	}
+	if opt.Ephemeral == [2]int{} {
+		opt.Ephemeral = [2]int{32768, 60999}
+	}
+	if opt.MaxSteps == 0 {
+		opt.MaxSteps = 200
+	}
+	return &Text{w: bufio.NewWriter(w), opt: opt, pending: make(map[int]*textConn), kinds: make(map[string]int)}
+}
+
+func (t *Text) m(id msgID, args ...any) string {
+	return fmt.Sprintf(msg(t.opt.Lang, id), args...)
+}
+
+// Segment implements decode.Handler.
+func (t *Text) Segment(c *decode.Connection, st *decode.Step) {
+	tc := t.pending[c.ID]
+	if tc == nil {
+		tc = &textConn{}
+		t.pending[c.ID] = tc
+	}
+	s := st.Segment
+	important := st.Changed(decode.Client) || st.Changed(decode.Server) ||
+		s.Flags&(decode.SYN|decode.FIN|decode.RST) != 0
+	if len(tc.steps) >= t.opt.MaxSteps && !important {
+		tc.omitted++
+		return
+	}
+	ts := textStep{
+		time: s.Time, from: st.From, flags: s.Flags, relSeq: st.RelSeq, relAck: st.RelAck,
+		len: s.Len, captured: len(s.Payload), before: st.Before, after: st.After,
+		kind: st.Kind, opts: s.Options, truncated: s.Truncated,
+	}
+	if len(s.Payload) > 0 {
+		ts.preview = Preview(s.Payload, 40)
+	}
+	tc.steps = append(tc.steps, ts)
+}
+
+// Ended implements decode.Handler: it writes the connection's block.
+func (t *Text) Ended(c *decode.Connection) {
+	tc := t.pending[c.ID]
+	delete(t.pending, c.ID)
+	if tc == nil {
+		tc = &textConn{}
+	}
+	key := c.Handshake().String() + "/" + c.CloseKind().String()
+	if t.kinds[key] == 0 {
+		t.order = append(t.order, key)
+	}
+	t.kinds[key]++
+	t.writeConnection(c, tc)
+}
+
+func (t *Text) printf(format string, args ...any) {
+	if t.err == nil {
+		_, t.err = fmt.Fprintf(t.w, format, args...)
+	}
+}
+
+func (t *Text) writeConnection(c *decode.Connection, tc *textConn) {
+	if !t.prefaced {
+		t.prefaced = true
+		t.printf("%s\n%s\n%s\n\n",
+			wrap(t.m("preface.ports", t.opt.Ephemeral[0], t.opt.Ephemeral[1]), 0),
+			wrap(t.m("preface.socket"), 0),
+			wrap(t.m("preface.flows"), 0))
+	}
+	t.printf("%s\n", t.m("conn.header", c.ID, c.Client, c.Server))
+	if c.SelfConnect {
+		t.printf("  %s; %s\n", t.m("conn.self"), t.portText(c.Client.Port(), false))
+	} else {
+		t.printf("  %-9s %s\n", t.m("conn.client", ""), wrapRest(t.portText(c.Client.Port(), true), 12))
+		t.printf("  %-9s %s\n", t.m("conn.server", ""), wrapRest(t.portText(c.Server.Port(), false), 12))
+	}
+	if c.RolesGuessed {
+		t.printf("  %s\n", t.m("conn.roles.guess"))
+	}
+	t.printf("\n")
+	start := c.Start
+	t.current = tc.steps
+	for i := range tc.steps {
+		t.writeStep(c, &tc.steps[i], start, tc.steps[0].time)
+	}
+	if tc.omitted > 0 {
+		t.printf("  %s\n", t.m("more.segments", tc.omitted))
+	}
+	t.writeConnSummary(c)
+	t.printf("\n")
+}
+
+// portText explains a port number the way the seed note does.
+func (t *Text) portText(port uint16, client bool) string {
+	p := int(port)
+	svc := serviceName(port)
+	switch {
+	case p < 1024:
+		if svc != "" {
+			return t.m("port.wellknown", p, svc)
+		}
+		return t.m("port.wellknown.ns", p)
+	case client && p >= t.opt.Ephemeral[0] && p <= t.opt.Ephemeral[1]:
+		return t.m("port.ephemeral", p, t.opt.Ephemeral[0], t.opt.Ephemeral[1])
+	case p < 49152:
+		extra := ""
+		if svc != "" {
+			extra = t.m("port.service", svc)
+		}
+		return t.m("port.registered", p, extra)
+	}
+	return t.m("port.dynamic", p)
+}
+
+func (t *Text) side(s decode.Side) string {
+	if s == decode.Client {
+		return t.m("side.client")
+	}
+	return t.m("side.server")
+}
+
+func (t *Text) sides(s decode.Sides) string {
+	switch s {
+	case decode.ClientSide:
+		return t.m("side.client")
+	case decode.ServerSide:
+		return t.m("side.server")
+	}
+	return t.m("side.both")
+}
+
+func (t *Text) writeStep(c *decode.Connection, st *textStep, start, first time.Time) {
+	dir := t.m("dir.c2s")
+	switch {
+	case c.SelfConnect:
+		dir = t.m("dir.self")
+	case st.from == decode.Server:
+		dir = t.m("dir.s2c")
+	}
+	nums := fmt.Sprintf("seq=%d", st.relSeq)
+	if st.flags&decode.ACK != 0 {
+		nums += fmt.Sprintf(" ack=%d", st.relAck)
+	}
+	nums += fmt.Sprintf(" len=%d", st.len)
+	var changes []string
+	for _, side := range [...]decode.Side{decode.Client, decode.Server} {
+		if c.SelfConnect && side == decode.Server {
+			break
+		}
+		if st.before[side] != st.after[side] {
+			before := st.before[side].String()
+			if st.before[side] == decode.Unknown {
+				// A listening server shows no state until it answers; its
+				// SYN-ACK shows it was listening.
+				before = "?"
+				if st.kind == decode.StepSYNACK {
+					before = decode.Listen.String()
+				}
+			}
+			changes = append(changes, t.m("state.change", t.side(side), before, st.after[side]))
+		}
+	}
+	t.printf("  %s  %s  %-8s %-26s %s\n", offset(st.time.Sub(start)), dir, st.flags, nums, strings.Join(changes, ", "))
+	why := t.why(c, st, first)
+	if st.preview != "" {
+		why += " " + t.m("payload", st.preview)
+	}
+	if st.truncated {
+		why += " " + t.m("truncated", st.captured, st.len)
+	}
+	t.printf("%s\n", wrap(why, 14))
+}
