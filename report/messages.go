@@ -106,12 +106,12 @@ var english = map[msgID]string{
 	"side.both":                       "both sides",
 
 	// The report's last lines.
-	"total.header":      "Summary",
-	"total.connections": "%d connection(s): %s",
-	"total.packets":     "%d packets: %d TCP, %d other (not TCP, not shown), %d malformed (skipped)",
+	"total.header":            "Summary",
+	"total.connections":       "%d connection(s): %s",
+	"total.packets":           "%d packets: %d TCP, %d other (not TCP, not shown), %d malformed (skipped)",
 	"total.close.reset":       "reset (RST)",
 	"total.close.half-closed": "half-closed",
-	"total.dropped":     "%d packets dropped by the kernel",
-	"total.evicted":     "%d connection(s) ended early because the connection table was full",
-	"total.error":       "input ended with an error: %s",
+	"total.dropped":           "%d packets dropped by the kernel",
+	"total.evicted":           "%d connection(s) ended early because the connection table was full",
+	"total.error":             "input ended with an error: %s",
 }
