@@ -18,7 +18,7 @@ import (
 
 // writeSample writes a pcapng file with two interfaces, commented packets
 // and statistics, and returns it with the packets written.
-func writeSample(t *testing.T) ([]byte, []got) {
+func writeSample(t testing.TB) ([]byte, []got) {
 	t.Helper()
 	var buf bytes.Buffer
 	w, err := NewPcapngWriter(&buf, PcapngWriterOptions{Application: "socktrace", OS: "Linux", Comment: "test run"})
