@@ -6,6 +6,8 @@ import (
 	"net/netip"
 	"strconv"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/socktrace/socktrace/calls"
 	"github.com/socktrace/socktrace/decode"
@@ -18,6 +20,7 @@ import (
 type JSON struct {
 	w   *bufio.Writer
 	buf []byte
+	tc  timeCache
 	err error
 }
 
@@ -26,10 +29,6 @@ type JSON struct {
 func NewJSON(w io.Writer) *JSON {
 	return &JSON{w: bufio.NewWriterSize(w, 64<<10), buf: make([]byte, 0, 1024)}
 }
-
-// timeLayout is RFC 3339 with all nine digits of nanoseconds, in UTC, so
-// lines sort as strings and golden files do not depend on the time zone.
-const timeLayout = "2006-01-02T15:04:05.000000000Z07:00"
 
 func (j *JSON) flushLine() {
 	j.buf = append(j.buf, '\n')
@@ -46,7 +45,7 @@ func (j *JSON) Segment(c *decode.Connection, st *decode.Step) {
 	b = append(b, `{"type":"segment","conn":`...)
 	b = strconv.AppendInt(b, int64(c.ID), 10)
 	b = append(b, `,"time":`...)
-	b = appendTime(b, s.Time)
+	b = j.tc.appendTime(b, s.Time)
 	b = append(b, `,"from":"`...)
 	b = append(b, st.From.String()...)
 	b = append(b, `","flags":[`...)
@@ -98,9 +97,9 @@ func (j *JSON) Ended(c *decode.Connection) {
 	b = append(b, `,"server":`...)
 	b = appendAddr(b, c.Server)
 	b = append(b, `,"start":`...)
-	b = appendTime(b, c.Start)
+	b = j.tc.appendTime(b, c.Start)
 	b = append(b, `,"end":`...)
-	b = appendTime(b, c.End)
+	b = j.tc.appendTime(b, c.End)
 	b = append(b, `,"handshake":"`...)
 	b = append(b, c.Handshake().String()...)
 	b = append(b, `","close":"`...)
@@ -130,7 +129,7 @@ func (j *JSON) Ended(c *decode.Connection) {
 	b = append(b, `,"conn_state":"`...)
 	b = append(b, c.ConnState()...)
 	b = append(b, `","history":`...)
-	b = strconv.AppendQuote(b, c.History())
+	b = appendString(b, c.History())
 	b = append(b, `,"states":{"client":`...)
 	b = appendStates(b, c.States(decode.Client))
 	b = append(b, `,"server":`...)
@@ -140,13 +139,13 @@ func (j *JSON) Ended(c *decode.Connection) {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = appendCallFields(append(b, '{'), &c.Calls[i])
+		b = j.appendCallFields(append(b, '{'), &c.Calls[i])
 		b = append(b, '}')
 	}
 	b = append(b, ']')
 	if c.Scenario != "" {
 		b = append(b, `,"scenario":`...)
-		b = strconv.AppendQuote(b, c.Scenario)
+		b = appendString(b, c.Scenario)
 	}
 	if c.SelfConnect {
 		b = append(b, `,"self_connect":true`...)
@@ -169,7 +168,7 @@ func (j *JSON) Call(conn int, ev *calls.Event) {
 		b = append(b, "null"...)
 	}
 	b = append(b, ',')
-	b = appendCallFields(b, ev)
+	b = j.appendCallFields(b, ev)
 	j.buf = append(b, '}')
 	j.flushLine()
 }
@@ -197,7 +196,7 @@ func (j *JSON) Summary(s Summary) error {
 	b = strconv.AppendInt(b, s.Evicted, 10)
 	if s.Err != "" {
 		b = append(b, `,"error":`...)
-		b = strconv.AppendQuote(b, s.Err)
+		b = appendString(b, s.Err)
 	}
 	j.buf = append(b, '}')
 	j.flushLine()
@@ -207,15 +206,15 @@ func (j *JSON) Summary(s Summary) error {
 	return j.err
 }
 
-func appendCallFields(b []byte, ev *calls.Event) []byte {
+func (j *JSON) appendCallFields(b []byte, ev *calls.Event) []byte {
 	b = append(b, `"side":`...)
 	if ev.Side == "" {
 		b = append(b, "null"...)
 	} else {
-		b = strconv.AppendQuote(b, string(ev.Side))
+		b = appendString(b, string(ev.Side))
 	}
 	b = append(b, `,"call":`...)
-	b = strconv.AppendQuote(b, string(ev.Call))
+	b = appendString(b, string(ev.Call))
 	b = append(b, `,"fd":`...)
 	if ev.FD < 0 {
 		b = append(b, "null"...)
@@ -223,9 +222,9 @@ func appendCallFields(b []byte, ev *calls.Event) []byte {
 		b = strconv.AppendInt(b, int64(ev.FD), 10)
 	}
 	b = append(b, `,"enter":`...)
-	b = appendTime(b, ev.Enter)
+	b = j.tc.appendTime(b, ev.Enter)
 	b = append(b, `,"exit":`...)
-	b = appendTime(b, ev.Exit)
+	b = j.tc.appendTime(b, ev.Exit)
 	b = append(b, `,"result":`...)
 	if ev.Inferred && ev.Errno == 0 {
 		b = append(b, "null"...)
@@ -236,7 +235,7 @@ func appendCallFields(b []byte, ev *calls.Event) []byte {
 	if ev.Errno == 0 {
 		b = append(b, "null"...)
 	} else {
-		b = strconv.AppendQuote(b, errnoName(ev.Errno))
+		b = appendString(b, errnoName(ev.Errno))
 	}
 	b = append(b, `,"inferred":`...)
 	b = strconv.AppendBool(b, ev.Inferred)
@@ -246,7 +245,7 @@ func appendCallFields(b []byte, ev *calls.Event) []byte {
 	if ev.Comm == "" {
 		b = append(b, "null"...)
 	} else {
-		b = strconv.AppendQuote(b, ev.Comm)
+		b = appendString(b, ev.Comm)
 	}
 	if ev.Local.IsValid() {
 		b = append(b, `,"local":`...)
@@ -258,7 +257,7 @@ func appendCallFields(b []byte, ev *calls.Event) []byte {
 	}
 	if ev.Detail != "" {
 		b = append(b, `,"detail":`...)
-		b = strconv.AppendQuote(b, ev.Detail)
+		b = appendString(b, ev.Detail)
 	}
 	if ev.TID != 0 {
 		b = append(b, `,"tid":`...)
@@ -274,12 +273,71 @@ func appendOptInt(b []byte, v int) []byte {
 	return strconv.AppendInt(b, int64(v), 10)
 }
 
-func appendTime(b []byte, t time.Time) []byte {
+// appendTime writes t as a quoted RFC 3339 time with nanoseconds in UTC.
+// Formatting the date is the costliest part of a segment line, and
+// consecutive packets share their second, so the "2006-01-02T15:04:05."
+// prefix of the last second written is kept and only the nanoseconds are
+// formatted anew.
+func (tc *timeCache) appendTime(b []byte, t time.Time) []byte {
 	if t.IsZero() {
 		return append(b, "null"...)
 	}
+	t = t.UTC()
+	sec := t.Unix()
+	if sec != tc.unix || tc.n == 0 {
+		p := t.Truncate(time.Second).AppendFormat(tc.prefix[:0], "2006-01-02T15:04:05.")
+		tc.n = copy(tc.prefix[:], p)
+		tc.unix = sec
+	}
 	b = append(b, '"')
-	b = t.UTC().AppendFormat(b, timeLayout)
+	b = append(b, tc.prefix[:tc.n]...)
+	ns := t.Nanosecond()
+	var digits [9]byte
+	for i := 8; i >= 0; i-- {
+		digits[i] = byte('0' + ns%10)
+		ns /= 10
+	}
+	b = append(b, digits[:]...)
+	return append(b, 'Z', '"')
+}
+
+// timeCache holds the formatted prefix of the last second appendTime
+// wrote.
+type timeCache struct {
+	unix   int64
+	prefix [32]byte
+	n      int
+}
+
+// appendString writes s as a JSON string. Bytes outside printable ASCII
+// are escaped as \u00XX, invalid UTF-8 and invisible runes as U+FFFD, so the
+// output is valid JSON and safe on a terminal whatever the input.
+func appendString(b []byte, s string) []byte {
+	const hex = "0123456789abcdef"
+	b = append(b, '"')
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c == '"' || c == '\\':
+			b = append(b, '\\', c)
+		case c >= 0x20 && c < 0x7f:
+			b = append(b, c)
+		case c == '\n':
+			b = append(b, '\\', 'n')
+		case c >= utf8.RuneSelf:
+			// Printable UTF-8 (Korean text, arrows) passes; invalid
+			// bytes and invisible runes become U+FFFD.
+			r, size := utf8.DecodeRuneInString(s[i:])
+			if r == utf8.RuneError || !unicode.IsPrint(r) {
+				b = append(b, `\ufffd`...)
+			} else {
+				b = append(b, s[i:i+size]...)
+			}
+			i += size - 1
+		default:
+			b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xF])
+		}
+	}
 	return append(b, '"')
 }
 
