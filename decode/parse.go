@@ -21,6 +21,10 @@ import (
 // TCP segment (ARP, UDP, ICMP, a non-first IP fragment, ...).
 var ErrNotTCP = errors.New("not a TCP segment")
 
+// ErrUnsupportedLink is returned by Decode for a packet whose link type it
+// does not read (PPP, 802.11, ...). Such packets count as not TCP.
+var ErrUnsupportedLink = errors.New("unsupported link type")
+
 // MalformedError says why a packet could not be decoded. Its values are
 // fixed, so returning one allocates nothing.
 type MalformedError struct{ reason string }
@@ -29,7 +33,6 @@ func (e *MalformedError) Error() string { return "malformed packet: " + e.reason
 
 var (
 	errShortLink      = &MalformedError{"link-layer header cut short"}
-	errUnknownLink    = &MalformedError{"unsupported link type"}
 	errShortIPv4      = &MalformedError{"IPv4 header cut short"}
 	errBadIPv4        = &MalformedError{"IPv4 header length or total length is invalid"}
 	errShortIPv6      = &MalformedError{"IPv6 header cut short"}
@@ -136,7 +139,7 @@ func linkPayload(lt layers.LinkType, b []byte) (etherType uint16, off int, err e
 		}
 		return 0, 0, nil
 	}
-	return 0, 0, errUnknownLink
+	return 0, 0, ErrUnsupportedLink
 }
 
 func decodeIPv4(b []byte, missing int, s *Segment) error {

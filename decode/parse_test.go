@@ -147,7 +147,7 @@ func TestDecode(t *testing.T) {
 		{name: "UDP", link: layers.LinkTypeRaw, frame: udp, err: ErrNotTCP},
 		{name: "ARP", link: layers.LinkTypeEthernet, frame: ether(0x0806, make([]byte, 28)), err: ErrNotTCP},
 		{name: "short Ethernet", link: layers.LinkTypeEthernet, frame: make([]byte, 10), err: errShortLink},
-		{name: "unknown link type", link: layers.LinkTypeIEEE802_11, frame: make([]byte, 40), err: errUnknownLink},
+		{name: "unknown link type", link: layers.LinkTypeIEEE802_11, frame: make([]byte, 40), err: ErrUnsupportedLink},
 		{name: "IPv4 header length below 20", link: layers.LinkTypeRaw, frame: append([]byte{0x44}, v4syn[1:]...), err: errBadIPv4},
 		{name: "IPv6 cut short", link: layers.LinkTypeRaw, frame: v6data[:30], err: errShortIPv6},
 		{name: "TCP data offset below 5", link: layers.LinkTypeRaw, frame: func() []byte {

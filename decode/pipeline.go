@@ -12,7 +12,7 @@ import (
 type Counts struct {
 	Packets   int64 // read and matching the filter
 	TCP       int64 // decoded as TCP segments
-	Other     int64 // well-formed, but not TCP
+	Other     int64 // well-formed, but not TCP (or of a link type not decoded)
 	Malformed int64 // could not be decoded; skipped
 }
 
@@ -50,7 +50,7 @@ func Run(ctx context.Context, src capture.Source, t *Tracker, match func(*captur
 		case err == nil:
 			n.TCP++
 			t.Observe(&seg)
-		case err == ErrNotTCP:
+		case err == ErrNotTCP || err == ErrUnsupportedLink:
 			n.Other++
 		default:
 			n.Malformed++
