@@ -138,6 +138,15 @@ func (m *Matcher) Match(data []byte, origLen int) bool {
 // Run runs the program and returns what it returned: the number of bytes
 // to keep, 0 to drop the packet.
 func (m *Matcher) Run(data []byte, origLen int) uint32 {
+	k, _ := m.run(data, origLen)
+	return k
+}
+
+// run is Run that also reports whether the program ended because it
+// loaded past the captured bytes. The tests use that to tell a real
+// disagreement with libpcap from one about truncated packets, which
+// libpcap's optimiser does not preserve (it reorders loads).
+func (m *Matcher) run(data []byte, origLen int) (uint32, bool) {
 	var a, x uint32
 	var mem [scratchSize]uint32
 	prog := m.prog
@@ -148,35 +157,35 @@ func (m *Matcher) Run(data []byte, origLen int) uint32 {
 		switch ins.Op {
 		case clsLD | modeABS | 0x00: // ld [k]
 			if uint64(k)+4 > n {
-				return 0
+				return 0, true
 			}
 			a = binary.BigEndian.Uint32(data[k:])
 		case clsLD | modeABS | 0x08: // ldh [k]
 			if uint64(k)+2 > n {
-				return 0
+				return 0, true
 			}
 			a = uint32(binary.BigEndian.Uint16(data[k:]))
 		case clsLD | modeABS | 0x10: // ldb [k]
 			if uint64(k) >= n {
-				return 0
+				return 0, true
 			}
 			a = uint32(data[k])
 		case clsLD | modeIND | 0x00:
 			off := uint64(x) + uint64(k)
 			if off+4 > n {
-				return 0
+				return 0, true
 			}
 			a = binary.BigEndian.Uint32(data[off:])
 		case clsLD | modeIND | 0x08:
 			off := uint64(x) + uint64(k)
 			if off+2 > n {
-				return 0
+				return 0, true
 			}
 			a = uint32(binary.BigEndian.Uint16(data[off:]))
 		case clsLD | modeIND | 0x10:
 			off := uint64(x) + uint64(k)
 			if off >= n {
-				return 0
+				return 0, true
 			}
 			a = uint32(data[off])
 		case clsLD | modeIMM:
@@ -187,7 +196,7 @@ func (m *Matcher) Run(data []byte, origLen int) uint32 {
 			a = mem[k&(scratchSize-1)]
 		case clsLDX | modeMSH | 0x10:
 			if uint64(k) >= n {
-				return 0
+				return 0, true
 			}
 			x = uint32(data[k]&0xf) * 4
 		case clsLDX | modeIMM:
@@ -219,16 +228,16 @@ func (m *Matcher) Run(data []byte, origLen int) uint32 {
 		case clsJMP | 0x40 | srcX:
 			pc += jump(a&x != 0, ins)
 		case clsRET:
-			return k
+			return k, false
 		case clsRET | 0x10:
-			return a
+			return a, false
 		case clsMISC: // tax
 			x = a
 		case clsMISC | 0x80: // txa
 			a = x
 		default:
 			if ins.Op&0x07 != clsALU {
-				return 0 // NewMatcher admits no other opcode
+				return 0, false // NewMatcher admits no other opcode
 			}
 			operand := k
 			if ins.Op&srcX != 0 {
@@ -236,11 +245,11 @@ func (m *Matcher) Run(data []byte, origLen int) uint32 {
 			}
 			var ok bool
 			if a, ok = alu(ins.Op&0xf0, a, operand); !ok {
-				return 0
+				return 0, false
 			}
 		}
 	}
-	return 0
+	return 0, false
 }
 
 func jump(cond bool, ins bpf.RawInstruction) int {
