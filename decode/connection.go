@@ -96,8 +96,9 @@ type Connection struct {
 	midstream         bool
 	refused           bool
 	lastSYN           time.Time
-	pendingConnect    int  // 1 + index in Calls of a connect() not yet returned
-	inferring         bool // add the calls segments imply to Calls
+	pendingConnect    int   // 1 + index in Calls of a connect() not yet returned
+	inferring         bool  // add the calls segments imply to Calls
+	observed          Sides // sides with observed (not inferred) calls
 	history           historyLog
 
 	// Tracker bookkeeping.

@@ -70,6 +70,10 @@ type Tracker struct {
 	nextID     int
 	step       Step
 	stats      TrackerStats
+
+	// Socket calls waiting for, or tied to, their connections.
+	sockets map[socketID]*socketCalls
+	waiting []*socketCalls
 }
 
 // NewTracker returns a Tracker that reports to h.
@@ -98,6 +102,9 @@ func (t *Tracker) Observe(s *Segment) {
 	}
 	if c == nil {
 		c = t.open(k, s)
+		if len(t.waiting) > 0 {
+			t.settle()
+		}
 	} else {
 		t.unlink(c)
 	}
@@ -152,6 +159,7 @@ func (t *Tracker) Flush() {
 		t.end(c)
 	}
 	t.linger, t.lingerHead = t.linger[:0], 0
+	t.flushCalls()
 }
 
 // startsNew reports whether s opens a new connection on c's 4-tuple: a SYN
@@ -222,6 +230,7 @@ func (t *Tracker) open(k connKey, s *Segment) *Connection {
 func (t *Tracker) end(c *Connection) {
 	delete(t.table, c.key)
 	t.unlink(c)
+	c.finishCalls()
 	t.h.Ended(c)
 	c.reset()
 	t.free = append(t.free, c)

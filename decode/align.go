@@ -1,0 +1,224 @@
+package decode
+
+import (
+	"slices"
+	"time"
+
+	"github.com/socktrace/socktrace/calls"
+)
+
+// CallHandler is implemented by Handlers that want each socket call as it
+// is aligned (the JSON report streams them as "call" lines). c is nil for
+// a call that belongs to no connection, such as a listening socket's
+// close() after its connections ended.
+type CallHandler interface {
+	Call(c *Connection, ev *calls.Event)
+}
+
+// maxWaiting bounds the sockets whose calls wait for a connection that has
+// not appeared (traffic the capture missed or filtered out); past it the
+// oldest are given up and reported without a connection.
+const maxWaiting = 4096
+
+// socketID names one socket of one process by its file descriptor. A
+// descriptor number is reused after close(), so each close ends the
+// socketCalls that the ID names.
+type socketID struct {
+	pid  int
+	side calls.Side
+	fd   int
+}
+
+// socketCalls gathers one socket's calls until its connection is known,
+// then forwards them to it.
+type socketCalls struct {
+	pending []calls.Event
+	conn    *Connection
+	gen     uint64 // conn.gen when bound, to notice that conn was reused
+	key     connKey
+	hasKey  bool // the socket's 4-tuple is known
+	closed  bool
+	gave    bool // a listening socket that gave its calls to an accepted one
+}
+
+func (sc *socketCalls) bound() bool { return sc.conn != nil && sc.conn.gen == sc.gen }
+
+// ObserveCall aligns a socket call with its connection. A call on a
+// connected socket knows its 4-tuple; calls made on the same descriptor
+// before (socket, setsockopt, bind) go with the connection the socket
+// later has, and a listening socket's calls go with the first connection
+// accepted from it. Calls may arrive before or after the packets they
+// caused: a call whose connection has not been seen yet waits for it.
+//
+// Once a side of a connection has an observed call, the calls the tracker
+// inferred for that side are dropped when the connection ends.
+func (t *Tracker) ObserveCall(ev calls.Event) {
+	if t.sockets == nil {
+		t.sockets = make(map[socketID]*socketCalls)
+	}
+	id := socketID{ev.PID, ev.Side, ev.FD}
+	sc := t.sockets[id]
+	if sc == nil || sc.closed {
+		sc = &socketCalls{}
+		t.sockets[id] = sc
+	}
+	if ev.Call == calls.Accept && ev.Result >= 0 {
+		// accept() is made on the listening descriptor but returns a new
+		// socket: its calls from here on use the new descriptor.
+		t.acceptedFrom(sc, ev)
+		return
+	}
+	if sc.bound() {
+		t.attach(sc.conn, ev)
+	} else {
+		sc.pending = append(sc.pending, ev)
+		if !sc.hasKey && ev.Local.IsValid() && ev.Remote.IsValid() {
+			sc.key, sc.hasKey = makeKey(ev.Local, ev.Remote), true
+			t.wait(sc)
+		}
+	}
+	if ev.Call == calls.Close {
+		sc.closed = true
+		delete(t.sockets, id)
+		if !sc.bound() && !sc.hasKey {
+			// Closed without ever meeting a connection: a listening
+			// socket, or one whose connect() never reached the wire.
+			t.release(sc)
+		}
+	}
+	t.settle()
+}
+
+// acceptedFrom starts the socket accept() returned, giving it the
+// listening socket's calls the first time.
+func (t *Tracker) acceptedFrom(listener *socketCalls, ev calls.Event) {
+	id := socketID{ev.PID, ev.Side, ev.Result}
+	sc := &socketCalls{}
+	t.sockets[id] = sc
+	if !listener.gave {
+		listener.gave = true
+		sc.pending = append(sc.pending, listener.pending...)
+		listener.pending = listener.pending[:0]
+	}
+	sc.pending = append(sc.pending, ev)
+	if ev.Local.IsValid() && ev.Remote.IsValid() {
+		sc.key, sc.hasKey = makeKey(ev.Local, ev.Remote), true
+		t.wait(sc)
+	}
+	t.settle()
+}
+
+func (t *Tracker) wait(sc *socketCalls) {
+	if len(t.waiting) >= maxWaiting {
+		old := t.waiting[0]
+		t.waiting = slices.Delete(t.waiting, 0, 1)
+		t.release(old)
+	}
+	t.waiting = append(t.waiting, sc)
+}
+
+// settle binds waiting sockets whose connection has appeared.
+func (t *Tracker) settle() {
+	n := 0
+	for _, sc := range t.waiting {
+		if c := t.table[sc.key]; c != nil && sc.belongsTo(c) {
+			sc.conn, sc.gen = c, c.gen
+			for _, ev := range sc.pending {
+				t.attach(c, ev)
+			}
+			sc.pending = sc.pending[:0]
+			continue
+		}
+		t.waiting[n] = sc
+		n++
+	}
+	clear(t.waiting[n:])
+	t.waiting = t.waiting[:n]
+}
+
+// belongsTo reports whether the socket's calls can be c's: not when c is a
+// finished connection on the same 4-tuple that ended before the socket's
+// first call (loopback reuses ports; the socket's connection is the next
+// one).
+func (sc *socketCalls) belongsTo(c *Connection) bool {
+	if !c.lingering || len(sc.pending) == 0 {
+		return true
+	}
+	return !callTime(&sc.pending[0]).After(c.finishedAt)
+}
+
+// release reports calls that never found a connection.
+func (t *Tracker) release(sc *socketCalls) {
+	if ch, ok := t.h.(CallHandler); ok {
+		for i := range sc.pending {
+			ch.Call(nil, &sc.pending[i])
+		}
+	}
+	sc.pending = nil
+}
+
+// flushCalls reports every call still waiting; the input has ended.
+func (t *Tracker) flushCalls() {
+	for _, sc := range t.waiting {
+		t.release(sc)
+	}
+	t.waiting = t.waiting[:0]
+	for id, sc := range t.sockets {
+		if !sc.bound() {
+			t.release(sc)
+		}
+		delete(t.sockets, id)
+	}
+}
+
+// attach adds ev to c's calls.
+func (t *Tracker) attach(c *Connection, ev calls.Event) {
+	if ev.Side == "" {
+		switch {
+		case ev.Local == c.Client:
+			ev.Side = calls.Client
+		case ev.Local == c.Server:
+			ev.Side = calls.Server
+		}
+	}
+	if c.Scenario == "" {
+		c.Scenario = ev.Scenario
+	}
+	c.observed |= sideBit(ev.Side)
+	c.Calls = append(c.Calls, ev)
+	if ch, ok := t.h.(CallHandler); ok {
+		ch.Call(c, &c.Calls[len(c.Calls)-1])
+	}
+}
+
+func sideBit(s calls.Side) Sides {
+	switch s {
+	case calls.Client:
+		return ClientSide
+	case calls.Server:
+		return ServerSide
+	}
+	return NoSide
+}
+
+// finishCalls prepares c.Calls for the handler: inferred calls of a side
+// that has observed ones are dropped, and the rest are put in time order.
+func (c *Connection) finishCalls() {
+	if c.observed != NoSide {
+		c.Calls = slices.DeleteFunc(c.Calls, func(ev calls.Event) bool {
+			return ev.Inferred && c.observed&sideBit(ev.Side) != 0
+		})
+	}
+	slices.SortStableFunc(c.Calls, func(a, b calls.Event) int {
+		return callTime(&a).Compare(callTime(&b))
+	})
+}
+
+// callTime places a call on the timeline: when it entered, or for an
+// inferred call known only by when it could return, that time.
+func callTime(ev *calls.Event) time.Time {
+	if !ev.Enter.IsZero() {
+		return ev.Enter
+	}
+	return ev.Exit
+}
