@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 
+	"github.com/socktrace/socktrace/calls"
 	"github.com/socktrace/socktrace/capture"
 )
 
@@ -54,6 +55,13 @@ func Run(ctx context.Context, src capture.Source, t *Tracker, match func(*captur
 			n.Other++
 		default:
 			n.Malformed++
+		}
+		// A capture socktrace wrote carries the socket calls it saw as
+		// packet comments; they come back as observed calls.
+		for _, comment := range p.Comments {
+			if ev, ok, err := calls.ParseComment(comment); ok && err == nil {
+				t.ObserveCall(ev)
+			}
 		}
 	}
 }

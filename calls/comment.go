@@ -1,0 +1,106 @@
+package calls
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/netip"
+	"strings"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// CommentPrefix starts every pcapng packet comment that carries a socket
+// call. What follows it is the call as one JSON object, so that a person
+// reading the comment in Wireshark understands it and a replay rebuilds
+// the call exactly.
+const CommentPrefix = "socktrace call: "
+
+// commentEvent is an Event as a comment spells it. Field names follow the
+// "call" lines of socktrace's JSON output.
+type commentEvent struct {
+	Side     Side      `json:"side,omitempty"`
+	Call     Call      `json:"call"`
+	FD       int       `json:"fd"`
+	Local    string    `json:"local,omitempty"`
+	Remote   string    `json:"remote,omitempty"`
+	Enter    time.Time `json:"enter"`
+	Exit     time.Time `json:"exit"`
+	Result   int       `json:"result"`
+	Errno    string    `json:"errno,omitempty"`
+	Detail   string    `json:"detail,omitempty"`
+	Inferred bool      `json:"inferred,omitempty"`
+	PID      int       `json:"pid,omitempty"`
+	TID      int       `json:"tid,omitempty"`
+	Comm     string    `json:"comm,omitempty"`
+	Scenario string    `json:"scenario,omitempty"`
+}
+
+// FormatComment renders ev as a pcapng packet comment.
+func FormatComment(ev *Event) string {
+	ce := commentEvent{
+		Side: ev.Side, Call: ev.Call, FD: ev.FD, Enter: ev.Enter.UTC(), Exit: ev.Exit.UTC(),
+		Result: ev.Result, Detail: ev.Detail, Inferred: ev.Inferred,
+		PID: ev.PID, TID: ev.TID, Comm: ev.Comm, Scenario: ev.Scenario,
+	}
+	if ev.Local.IsValid() {
+		ce.Local = ev.Local.String()
+	}
+	if ev.Remote.IsValid() {
+		ce.Remote = ev.Remote.String()
+	}
+	if ev.Errno != 0 {
+		ce.Errno = unix.ErrnoName(ev.Errno)
+	}
+	b, err := json.Marshal(ce)
+	if err != nil {
+		// Only strings and numbers go in: Marshal cannot fail.
+		return CommentPrefix + "{}"
+	}
+	return CommentPrefix + string(b)
+}
+
+// ParseComment reads a call back from a packet comment. ok is false for a
+// comment that is not a socktrace call; err is set for one that is but
+// cannot be read.
+func ParseComment(s string) (ev Event, ok bool, err error) {
+	rest, found := strings.CutPrefix(s, CommentPrefix)
+	if !found {
+		return Event{}, false, nil
+	}
+	var ce commentEvent
+	if err := json.Unmarshal([]byte(rest), &ce); err != nil {
+		return Event{}, true, fmt.Errorf("socket call in packet comment: %w", err)
+	}
+	ev = Event{
+		Side: ce.Side, Call: ce.Call, FD: ce.FD, Enter: ce.Enter, Exit: ce.Exit,
+		Result: ce.Result, Detail: ce.Detail, Inferred: ce.Inferred,
+		PID: ce.PID, TID: ce.TID, Comm: ce.Comm, Scenario: ce.Scenario,
+	}
+	if ce.Local != "" {
+		if ev.Local, err = netip.ParseAddrPort(ce.Local); err != nil {
+			return Event{}, true, fmt.Errorf("socket call in packet comment: local address: %w", err)
+		}
+	}
+	if ce.Remote != "" {
+		if ev.Remote, err = netip.ParseAddrPort(ce.Remote); err != nil {
+			return Event{}, true, fmt.Errorf("socket call in packet comment: remote address: %w", err)
+		}
+	}
+	if ce.Errno != "" {
+		ev.Errno = errnoValue(ce.Errno)
+	}
+	return ev, true, nil
+}
+
+// errnoValue is the errno with the given symbolic name, or EINVAL for a
+// name this system does not know.
+func errnoValue(name string) syscall.Errno {
+	for e := syscall.Errno(1); e < 4096; e++ {
+		if unix.ErrnoName(e) == name {
+			return e
+		}
+	}
+	return syscall.EINVAL
+}
