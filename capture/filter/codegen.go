@@ -398,8 +398,13 @@ func loadOp(v value) uint16 {
 
 // layout places the blocks in topological order and emits them. Loads
 // are skipped where A (or X) already holds the value on every path in.
-// Conditional jumps reach at most 255 instructions; a longer one goes
-// through an unconditional "ja" (32-bit offset) placed right after it.
+//
+// Conditional jumps reach at most 255 instructions ahead. A test that
+// decides the verdict far from the end jumps to a copy of the return
+// instead: "islands" of "ret" placed between blocks (nothing falls through
+// from one block into the next, so any boundary will do) and shared by
+// every test in range. Any other long jump goes through an unconditional
+// "ja" (32-bit offset) placed right after the test.
 func (g *graph) layout(entry *block, nl uint32) ([]bpf.RawInstruction, error) {
 	order := reachable(entry)
 	// Returns go last: a reject and an accept shared by every test.
@@ -447,47 +452,86 @@ func (g *graph) layout(entry *block, nl uint32) ([]bpf.RawInstruction, error) {
 			s.xIn = s.xIn && xOut
 		}
 	}
-	for _, b := range order {
-		b.seen = false
+
+	items := order
+	size := func(b *block) int {
+		if b.ret {
+			return 1
+		}
+		n := len(b.pre) + 1
+		if b.trT {
+			n++
+		}
+		if b.trF {
+			n++
+		}
+		return n
 	}
-	for {
+	// target returns where the jump of items[i] to s lands: s itself, or
+	// for a return the first copy of it after items[i].
+	target := func(i int, s *block) *block {
+		if !s.ret {
+			return s
+		}
+		for _, c := range items[i+1:] {
+			if c.ret && c.k == s.k {
+				return c
+			}
+		}
+		return s
+	}
+	for restarts := 0; ; restarts++ {
 		pos := 0
-		for _, b := range order {
+		for _, b := range items {
 			b.start = pos
-			if b.ret {
-				pos++
-				continue
-			}
-			pos += len(b.pre) + 1
-			if b.trT {
-				pos++
-			}
-			if b.trF {
-				pos++
-			}
+			pos += size(b)
 		}
 		if pos > MaxInstructions {
 			return nil, fmt.Errorf("program needs %d instructions, more than the kernel's limit of %d", pos, MaxInstructions)
 		}
 		grew := false
-		for _, b := range order {
+	scan:
+		for i, b := range items {
 			if b.ret {
 				continue
 			}
 			next := b.start + len(b.pre) + 1
-			if !b.trT && b.jt.start-next > 255 {
-				b.trT, grew = true, true
-			}
-			if !b.trF && b.jf.start-next > 255 {
-				b.trF, grew = true, true
+			for _, isT := range []bool{true, false} {
+				s := b.jf
+				if isT {
+					s = b.jt
+				}
+				if t := target(i, s); t.start-next <= 255 || (isT && b.trT) || (!isT && b.trF) {
+					continue
+				}
+				if !s.ret {
+					if isT {
+						b.trT = true
+					} else {
+						b.trF = true
+					}
+					grew = true
+					continue
+				}
+				// Put a copy of the return at the last block boundary
+				// in reach, to serve the tests after this one too.
+				j := i + 1
+				for j+1 < len(items) && items[j+1].start-next <= 255 {
+					j++
+				}
+				island := &block{ret: true, k: s.k}
+				items = slices.Insert(items, j, island)
+				grew = true
+				break scan
 			}
 		}
 		if !grew {
 			break
 		}
 	}
+
 	var prog []bpf.RawInstruction
-	for _, b := range order {
+	for i, b := range items {
 		if b.ret {
 			prog = append(prog, bpf.RawInstruction{Op: opRetK, K: b.k})
 			continue
@@ -495,33 +539,26 @@ func (g *graph) layout(entry *block, nl uint32) ([]bpf.RawInstruction, error) {
 		prog = append(prog, b.pre...)
 		jmp := len(prog)
 		next := jmp + 1
+		jt, jf := target(i, b.jt), target(i, b.jf)
 		ins := bpf.RawInstruction{Op: b.t.op, K: b.t.k}
 		var tramp []bpf.RawInstruction
 		if b.trT {
 			ins.Jt = uint8(len(tramp))
-			tramp = append(tramp, bpf.RawInstruction{Op: opJA})
+			tramp = append(tramp, bpf.RawInstruction{Op: opJA, K: uint32(jt.start - (next + len(tramp) + 1))})
 		}
 		if b.trF {
 			ins.Jf = uint8(len(tramp))
-			tramp = append(tramp, bpf.RawInstruction{Op: opJA})
+			tramp = append(tramp, bpf.RawInstruction{Op: opJA, K: uint32(jf.start - (next + len(tramp) + 1))})
 		}
-		after := next + len(tramp)
 		if !b.trT {
-			ins.Jt = uint8(b.jt.start - next)
+			ins.Jt = uint8(jt.start - next)
 		}
 		if !b.trF {
-			ins.Jf = uint8(b.jf.start - next)
+			ins.Jf = uint8(jf.start - next)
 		}
 		prog = append(prog, ins)
-		for i := range tramp {
-			target := b.jt
-			if b.trF && (i == 1 || !b.trT) {
-				target = b.jf
-			}
-			tramp[i].K = uint32(target.start - (next + i + 1))
-		}
 		prog = append(prog, tramp...)
-		if len(prog) != after {
+		if len(prog) != b.start+size(b) {
 			return nil, fmt.Errorf("internal error: layout drifted at instruction %d", jmp)
 		}
 	}

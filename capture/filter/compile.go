@@ -39,7 +39,7 @@ func CompileExpr(x Expr, linkType layers.LinkType, snaplen int) ([]bpf.RawInstru
 	}
 	prog, err := generate(c, l.nl, uint32(snaplen))
 	if err != nil {
-		return nil, fmt.Errorf("filter: %q for link type %v: %w", x, linkType, err)
+		return nil, fmt.Errorf("filter: compiling for link type %s: %w", l.name, err)
 	}
 	return prog, nil
 }
@@ -63,6 +63,7 @@ const (
 // link describes where the network layer starts for one link type and how
 // to tell which network protocol a packet carries.
 type link struct {
+	name  string                // as tcpdump -y names it
 	nl    uint32                // offset of the network-layer header
 	proto func(et uint16) *cond // tests for an Ethernet type
 }
@@ -90,11 +91,11 @@ func linkFor(lt layers.LinkType) (*link, error) {
 	}
 	switch lt {
 	case layers.LinkTypeEthernet:
-		return &link{nl: 14, proto: typeAt(12)}, nil
+		return &link{name: "EN10MB", nl: 14, proto: typeAt(12)}, nil
 	case layers.LinkTypeLinuxSLL:
-		return &link{nl: 16, proto: typeAt(14)}, nil
+		return &link{name: "LINUX_SLL", nl: 16, proto: typeAt(14)}, nil
 	case layers.LinkTypeLinuxSLL2:
-		return &link{nl: 20, proto: typeAt(0)}, nil
+		return &link{name: "LINUX_SLL2", nl: 20, proto: typeAt(0)}, nil
 	case layers.LinkTypeNull, layers.LinkTypeLoop:
 		fam := func(af uint32) *cond {
 			if lt == layers.LinkTypeNull {
@@ -102,7 +103,11 @@ func linkFor(lt layers.LinkType) (*link, error) {
 			}
 			return cTest(value{size: 4, off: 0}, opJEQ, af)
 		}
-		return &link{nl: 4, proto: func(et uint16) *cond {
+		name := "NULL"
+		if lt == layers.LinkTypeLoop {
+			name = "LOOP"
+		}
+		return &link{name: name, nl: 4, proto: func(et uint16) *cond {
 			switch et {
 			case etherIPv4:
 				return fam(afInet)
@@ -113,7 +118,7 @@ func linkFor(lt layers.LinkType) (*link, error) {
 		}}, nil
 	case layers.LinkTypeRaw:
 		// No link header: the IP version nibble says which IP it is.
-		return &link{nl: 0, proto: func(et uint16) *cond {
+		return &link{name: "RAW", nl: 0, proto: func(et uint16) *cond {
 			v := value{size: 1, off: 0, mask: 0xf0}
 			switch et {
 			case etherIPv4:
@@ -124,11 +129,11 @@ func linkFor(lt layers.LinkType) (*link, error) {
 			return cFalse
 		}}, nil
 	case layers.LinkTypeIPv4, layers.LinkTypeIPv6:
-		want := uint16(etherIPv4)
+		want, name := uint16(etherIPv4), "IPV4"
 		if lt == layers.LinkTypeIPv6 {
-			want = etherIPv6
+			want, name = etherIPv6, "IPV6"
 		}
-		return &link{nl: 0, proto: func(et uint16) *cond {
+		return &link{name: name, nl: 0, proto: func(et uint16) *cond {
 			if et == want {
 				return cTrue
 			}

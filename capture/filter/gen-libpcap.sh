@@ -47,6 +47,25 @@ for lt in EN10MB LINUX_SLL LINUX_SLL2 NULL LOOP RAW IPV4 IPV6; do
 	done
 done
 
+# Long expressions, for jumps beyond 255 instructions: the same strings as
+# longExpr in long_test.go.
+long() { # n
+	i=0
+	while [ "$i" -lt "$1" ]; do
+		[ "$i" -gt 0 ] && printf ' or '
+		printf 'host 10.%d.%d.1' $((i / 256)) $((i % 256))
+		i=$((i + 1))
+	done
+}
+for lt in EN10MB NULL; do
+	f="$out/long-$lt.txt"
+	cat "$tmp/version" >"$f"
+	for expr in "$(long 300)" "($(long 120)) and tcp port 80"; do
+		echo "expr $expr" >>"$f"
+		tcpdump -ddd -r "$tmp/$lt.pcap" "$expr" >>"$f" 2>/dev/null
+	done
+done
+
 f="$out/errors.libpcap.txt"
 cat "$tmp/version" >"$f"
 grep -v '^#' "$out/errors.txt" | while IFS= read -r expr; do
