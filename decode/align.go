@@ -222,3 +222,12 @@ func callTime(ev *calls.Event) time.Time {
 	}
 	return ev.Exit
 }
+
+// Observed reports whether any of the side's calls were seen rather than
+// inferred.
+func (c *Connection) Observed(side Side) bool {
+	if side == Client {
+		return c.observed&ClientSide != 0
+	}
+	return c.observed&ServerSide != 0
+}

@@ -11,7 +11,7 @@ import (
 // why is the sentence that explains a step, for someone who has read the
 // seed note: which call caused the segment and what it did to each side.
 func (t *Text) why(c *decode.Connection, st *textStep, first time.Time) string {
-	mark := t.m("inferred")
+	mark := t.mark(c, st.from)
 	from := t.side(st.from)
 	var b strings.Builder
 	switch st.kind {
@@ -32,10 +32,10 @@ func (t *Text) why(c *decode.Connection, st *textStep, first time.Time) string {
 		case c.SelfConnect || st.from == decode.Client:
 			b.WriteString(t.m("why.simsyn.self"))
 		default:
-			b.WriteString(t.m("why.synack", mark, t.synOptions(st.opts)))
+			b.WriteString(t.m("why.synack", t.mark(c, decode.Server), t.synOptions(st.opts)))
 		}
 	case decode.StepHandshakeACK:
-		b.WriteString(t.m("why.handshakeack", mark, c.Server.Port()))
+		b.WriteString(t.m("why.handshakeack", t.mark(c, decode.Server), c.Server.Port()))
 	case decode.StepData:
 		if st.before[st.from] == decode.CloseWait {
 			b.WriteString(t.m("why.data.halfclose", from, st.len))
@@ -87,6 +87,16 @@ func (t *Text) why(c *decode.Connection, st *textStep, first time.Time) string {
 		}
 	}
 	return b.String()
+}
+
+// mark is what follows a call's name in an explanation: " [inferred]"
+// when none of the side's calls were seen, nothing when they were (the
+// call then has its own line).
+func (t *Text) mark(c *decode.Connection, side decode.Side) string {
+	if c.Observed(side) {
+		return ""
+	}
+	return t.m("inferred")
 }
 
 func (t *Text) synCount(st *textStep) int {

@@ -158,12 +158,12 @@ func (j *JSON) Ended(c *decode.Connection) {
 	j.flushLine()
 }
 
-// Call writes a "call" line; conn is 0 when the call belongs to no
-// connection.
-func (j *JSON) Call(conn int, ev *calls.Event) {
+// Call implements decode.CallHandler: it writes a "call" line. c is nil
+// for a call that belongs to no connection.
+func (j *JSON) Call(c *decode.Connection, ev *calls.Event) {
 	b := append(j.buf, `{"type":"call","conn":`...)
-	if conn > 0 {
-		b = strconv.AppendInt(b, int64(conn), 10)
+	if c != nil {
+		b = strconv.AppendInt(b, int64(c.ID), 10)
 	} else {
 		b = append(b, "null"...)
 	}

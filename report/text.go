@@ -139,9 +139,20 @@ func (t *Text) writeConnection(c *decode.Connection, tc *textConn) {
 	}
 	t.printf("\n")
 	start := c.Start
+	if len(c.Calls) > 0 && !c.Calls[0].Inferred && c.Calls[0].Enter.Before(start) {
+		start = c.Calls[0].Enter // the timeline starts with the first call
+	}
 	t.current = tc.steps
-	for i := range tc.steps {
-		t.writeStep(c, &tc.steps[i], start, tc.steps[0].time)
+	var first time.Time
+	if len(tc.steps) > 0 {
+		first = tc.steps[0].time
+	}
+	for _, e := range timeline(c, tc.steps) {
+		if e.step != nil {
+			t.writeStep(c, e.step, start, first)
+		} else {
+			t.writeCall(c, &e, start)
+		}
 	}
 	if tc.omitted > 0 {
 		t.printf("  %s\n", t.m("more.segments", tc.omitted))
