@@ -35,16 +35,28 @@ var globalFlags = []cli.Flag{
 	&cli.StringFlag{Name: "format", Aliases: []string{"F"}, Value: "text", Usage: "output `FORMAT`: text or json"},
 	&cli.StringFlag{Name: "lang", Value: "", Usage: "explanations in `LANG`: en or ko (default: from $LANG)"},
 	&cli.StringFlag{Name: "read", Aliases: []string{"r"}, Usage: "replay the capture `FILE` (as tcpdump -r)"},
+	&cli.StringFlag{Name: "iface", Aliases: []string{"i"}, Usage: "capture on interface `IF` (the demo needs loopback: lo)"},
+	&cli.StringFlag{Name: "write", Aliases: []string{"w"}, Usage: "also write the packets and socket calls to `FILE` (pcapng)"},
+	// The ephemeral port range the explanations quote is read from this
+	// machine; tests fix it so that golden files do not depend on it.
+	&cli.StringFlag{Name: "ephemeral-ports", Hidden: true},
+}
+
+// demoFlags apply to the built-in demo.
+var demoFlags = []cli.Flag{
+	&cli.StringFlag{Name: "scenario", Value: "handshake", Usage: "demo `NAME`, a comma-separated list, or all (see: socktrace scenarios)"},
+	&cli.IntFlag{Name: "port", Usage: "server `PORT` for the demo (default: the kernel chooses a free one)"},
+	&cli.BoolFlag{Name: "ipv6", Usage: "run the demo on ::1 instead of 127.0.0.1"},
 }
 
 func newApp(stdout, stderr io.Writer) *cli.App {
 	return &cli.App{
 		Name:      "socktrace",
 		Usage:     "socket calls and TCP segments on one timeline, explained",
-		UsageText: "socktrace replay FILE...    (or: socktrace -r FILE)",
+		UsageText: "sudo socktrace --iface lo [--scenario NAME|all]   run the built-in client/server demo and explain it\n   socktrace replay FILE...   (or: socktrace -r FILE)   explain a pcap or pcapng file\n   socktrace scenarios   list the demo scenarios",
 		Writer:    stdout,
 		ErrWriter: stderr,
-		Flags:     globalFlags,
+		Flags:     append(append([]cli.Flag{}, globalFlags...), demoFlags...),
 		OnUsageError: func(_ *cli.Context, err error, _ bool) error {
 			return &usageError{err.Error()}
 		},
@@ -55,9 +67,20 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			if c.NArg() > 0 {
 				return usagef("unknown command %q (try: socktrace help)", c.Args().First())
 			}
+			if c.String("iface") != "" {
+				return runDemo(c)
+			}
 			return cli.ShowAppHelp(c)
 		},
 		Commands: []*cli.Command{
+			{
+				Name:  "scenarios",
+				Usage: "list the built-in demo scenarios (run one with: socktrace --iface lo --scenario NAME)",
+				Action: func(c *cli.Context) error {
+					listScenarios(c.App.Writer)
+					return nil
+				},
+			},
 			{
 				Name:      "replay",
 				Usage:     "explain every TCP connection in pcap or pcapng files",

@@ -28,7 +28,11 @@ func newOutput(c *cli.Context) (output, error) {
 	}
 	switch f := c.String("format"); f {
 	case "text", "":
-		return report.NewText(c.App.Writer, report.TextOptions{Lang: lang, Ephemeral: ephemeralRange()}), nil
+		eph := ephemeralRange()
+		if r := c.String("ephemeral-ports"); r != "" {
+			fmt.Sscanf(r, "%d-%d", &eph[0], &eph[1])
+		}
+		return report.NewText(c.App.Writer, report.TextOptions{Lang: lang, Ephemeral: eph}), nil
 	case "json":
 		return report.NewJSON(c.App.Writer), nil
 	default:
