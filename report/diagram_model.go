@@ -137,8 +137,9 @@ const maxCalls = 200
 // A call that has both an enter and an exit time gets two rows, with the
 // rows between them drawn as the call blocking, when anything happened in
 // between (connect() spans the handshake; a quick close() is one row).
-// A call without a time is placed at the step that implied it: listen()
-// just before the SYN-ACK it explains, anything else just after its step.
+// A call without a time is placed just after the step that implied it
+// (accept() can return once the handshake's last ACK is in), except
+// listen(), which goes first: the server listened before any SYN came.
 func layout(c *decode.Connection, sc *seqConn, cs []calls.Event) []row {
 	rows := make([]row, 0, len(sc.steps)+2*len(cs))
 	add := func(r row) {
@@ -161,12 +162,9 @@ func layout(c *decode.Connection, sc *seqConn, cs []calls.Event) []row {
 			add(row{kind: rowCall, at: ev.Exit, pri: 2, call: i, side: side})
 		default:
 			r := row{kind: rowCall, at: c.Start, pri: -1, call: i, side: side}
-			if a := sc.findAnchor(ev); a >= 0 {
+			if a := sc.findAnchor(ev); a >= 0 && ev.Call != calls.Listen {
 				r.at = sc.steps[a].time
 				r.pri = 2
-				if ev.Call == calls.Listen {
-					r.pri = 0
-				}
 			}
 			add(r)
 		}

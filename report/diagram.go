@@ -1,0 +1,537 @@
+package report
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/socktrace/socktrace/calls"
+	"github.com/socktrace/socktrace/decode"
+)
+
+// DiagramOptions tune the sequence diagram.
+type DiagramOptions struct {
+	Lang Lang
+	// ASCII draws with plain ASCII instead of Unicode box drawing, for
+	// terminals and fonts without it.
+	ASCII bool
+	// Color colours the arrows by kind (SYN green, FIN yellow, RST red,
+	// data plain) with ANSI escapes. The caller decides: on when stdout is
+	// a terminal and NO_COLOR is unset, or as --color says.
+	Color bool
+	// MaxSteps bounds the segments kept per connection, as in
+	// TextOptions. Zero means 200.
+	MaxSteps int
+	// Ephemeral is the kernel's ephemeral port range, as in TextOptions.
+	Ephemeral [2]int
+}
+
+// Diagram writes a two-column sequence diagram per connection (client on
+// the left, server on the right), when the connection ends: one arrow per
+// segment, each side's calls and states in its margin, the time at the
+// left. Connections that overlap in time are shown once more, together, in
+// a compact lane view before the summary.
+//
+// Diagram implements decode.Handler; call Summary at the end.
+type Diagram struct {
+	w      *bufio.Writer
+	opt    DiagramOptions
+	g      *glyphs
+	rec    recorder
+	lanes  laneLog
+	legend bool
+
+	// tx lends the text report's sentences (connection summary, totals)
+	// so that both reports say the same thing in every language. It
+	// writes through sink, which discards or forwards to w.
+	tx   *Text
+	sink *switchWriter
+}
+
+// NewDiagram returns a diagram writer on w.
+func NewDiagram(w io.Writer, opt DiagramOptions) *Diagram {
+	if opt.Lang == "" {
+		opt.Lang = English
+	}
+	d := &Diagram{w: bufio.NewWriter(w), opt: opt, g: &unicodeGlyphs, rec: newRecorder(opt.MaxSteps)}
+	if opt.ASCII {
+		d.g = &asciiGlyphs
+	}
+	d.sink = &switchWriter{}
+	d.tx = NewText(d.sink, TextOptions{Lang: opt.Lang, Ephemeral: opt.Ephemeral, MaxSteps: opt.MaxSteps})
+	return d
+}
+
+// switchWriter discards what it is given unless it has somewhere to send it.
+type switchWriter struct{ to io.Writer }
+
+func (s *switchWriter) Write(p []byte) (int, error) {
+	if s.to == nil {
+		return len(p), nil
+	}
+	return s.to.Write(p)
+}
+
+// withText runs f with the text report's output going to to.
+func withText(tx *Text, sink *switchWriter, to io.Writer, f func()) {
+	tx.w.Flush() // whatever was buffered was meant to be discarded
+	sink.to = to
+	f()
+	tx.w.Flush()
+	sink.to = nil
+}
+
+// glyphs are the characters a diagram is drawn with.
+type glyphs struct {
+	life, dash, dot, right, left string
+	// Brackets beside a lifeline while a call blocks: the client's open
+	// to the left, the server's to the right.
+	cEnter, cExit, sEnter, sExit, bar string
+}
+
+var unicodeGlyphs = glyphs{
+	life: "│", dash: "─", dot: "┄", right: "▶", left: "◀",
+	cEnter: "┐", cExit: "┘", sEnter: "┌", sExit: "└", bar: "│",
+}
+
+var asciiGlyphs = glyphs{
+	life: "|", dash: "-", dot: ".", right: ">", left: "<",
+	cEnter: "+", cExit: "+", sEnter: "+", sExit: "+", bar: "|",
+}
+
+// The diagram's columns: time, the client's margin, bracket and lifeline,
+// the arrows, then the server's lifeline, bracket and margin. 10+21+46+21
+// = 98 columns, inside the 100 the reports keep to.
+const (
+	timeW   = 10
+	marginW = 18
+	arrowW  = 46
+)
+
+// ANSI colours for the arrows.
+const (
+	ansiGreen  = "\x1b[32m"
+	ansiYellow = "\x1b[33m"
+	ansiRed    = "\x1b[31m"
+	ansiReset  = "\x1b[0m"
+)
+
+func (d *Diagram) m(id msgID, args ...any) string {
+	return fmt.Sprintf(msg(d.opt.Lang, id), args...)
+}
+
+// Segment implements decode.Handler.
+func (d *Diagram) Segment(c *decode.Connection, st *decode.Step) { d.rec.segment(c, st) }
+
+// Ended implements decode.Handler: it draws the connection.
+func (d *Diagram) Ended(c *decode.Connection) {
+	sc := d.rec.take(c)
+	cs, omittedCalls := copyCalls(c)
+	d.lanes.add(c, sc)
+	// The text report keeps the tallies its totals print; let it see the
+	// connection, and discard its block.
+	withText(d.tx, d.sink, nil, func() { d.tx.Ended(c) })
+	if !d.legend {
+		d.legend = true
+		d.printf("%s\n\n", wrapCells(d.m("diagram.legend"), 0, 100))
+	}
+	d.writeConnection(c, sc, cs, omittedCalls)
+}
+
+func (d *Diagram) printf(format string, args ...any) {
+	fmt.Fprintf(d.w, format, args...) // bufio keeps the first error for Flush
+}
+
+// line writes one row of the diagram. mid is the arrow area, already
+// arrowW columns wide (colour escapes take no columns).
+func (d *Diagram) line(tcol, cText, cBr, mid, sBr, sText string) {
+	var b strings.Builder
+	b.WriteString(padRight(tcol, timeW))
+	b.WriteString(padLeft(fit(cText, marginW), marginW))
+	b.WriteByte(' ')
+	b.WriteString(cBr)
+	b.WriteString(d.g.life)
+	b.WriteString(mid)
+	b.WriteString(d.g.life)
+	b.WriteString(sBr)
+	b.WriteByte(' ')
+	b.WriteString(fit(sText, marginW))
+	d.printf("%s\n", strings.TrimRight(b.String(), " "))
+}
+
+func (d *Diagram) writeConnection(c *decode.Connection, sc *seqConn, cs []calls.Event, omittedCalls int) {
+	d.printf("%s\n", d.tx.m("conn.header", c.ID, c.Client, c.Server))
+	cName, sName := d.tx.m("side.client"), d.tx.m("side.server")
+	if c.SelfConnect {
+		d.printf("  %s\n", wrapCells(d.tx.m("conn.self"), 2, 100))
+		cName, sName = d.m("diagram.self.sends"), d.m("diagram.self.receives")
+	} else if c.RolesGuessed {
+		d.printf("  %s\n", wrapCells(d.tx.m("conn.roles.guess"), 2, 100))
+	}
+	d.printf("\n")
+	// Side names and addresses end at the client's lifeline and start at
+	// the server's.
+	left := timeW + marginW + 3
+	gap := strings.Repeat(" ", arrowW)
+	d.printf("%s%s%s\n", padRight(d.m("diagram.time"), timeW), padLeft(cName, left-timeW), gap+sName)
+	d.printf("%s%s\n", padLeft(addrText(c.Client), left), gap+addrText(c.Server))
+
+	blank := strings.Repeat(" ", arrowW)
+	var init [2]string
+	for _, side := range [...]decode.Side{decode.Client, decode.Server} {
+		if c.SelfConnect && side == decode.Server {
+			break
+		}
+		if s, ok := initialState(c, sc.steps, side); ok {
+			init[side] = s.String()
+		}
+	}
+	d.line("", init[decode.Client], " ", blank, " ", init[decode.Server])
+
+	start := timeOrigin(c, cs)
+	var open [2]int
+	for _, r := range layout(c, sc, cs) {
+		var br [2]string
+		for side := range br {
+			br[side] = " "
+			if open[side] > 0 {
+				br[side] = d.g.bar
+			}
+		}
+		at := offset(r.at.Sub(start))
+		switch r.kind {
+		case rowSegment:
+			st := &sc.steps[r.step]
+			var state [2]string
+			for _, side := range [...]decode.Side{decode.Client, decode.Server} {
+				if c.SelfConnect && side == decode.Server {
+					break
+				}
+				if st.before[side] != st.after[side] {
+					state[side] = st.after[side].String()
+				}
+			}
+			toServer := st.from == decode.Client || c.SelfConnect
+			label := segmentLabel(&st.textStep)
+			arrow, ok := d.arrow(label, toServer, st.kind)
+			if !ok {
+				// The label is wider than the arrow: it goes on a row
+				// of its own, just above.
+				d.line("", "", br[0], "  "+padRight(fit(label, arrowW-2), arrowW-2), br[1], "")
+				arrow, _ = d.arrow("", toServer, st.kind)
+			}
+			d.line(at, state[decode.Client], br[0], arrow, br[1], state[decode.Server])
+			if st.preview != "" {
+				d.line("", "", br[0], "   "+padRight(fit(st.preview, arrowW-4), arrowW-3), br[1], "")
+			}
+		default:
+			ev := &cs[r.call]
+			if ev.Enter.IsZero() && ev.Exit.IsZero() {
+				at = "" // placed by the step that implies it; it has no time
+			}
+			var text [2]string
+			switch r.kind {
+			case rowEnter:
+				text[r.side] = callName(ev)
+				open[r.side]++
+				br[r.side] = d.g.cEnter
+				if r.side == decode.Server {
+					br[r.side] = d.g.sEnter
+				}
+			case rowExit:
+				text[r.side] = d.callResult(ev)
+				if open[r.side] > 0 {
+					open[r.side]--
+				}
+				br[r.side] = d.g.cExit
+				if r.side == decode.Server {
+					br[r.side] = d.g.sExit
+				}
+			default:
+				text[r.side] = callName(ev)
+				switch {
+				case !ev.Exit.IsZero() && !ev.Inferred:
+					text[r.side] += " " + d.callResult(ev)
+				case ev.Exit.IsZero() && !ev.Enter.IsZero() && !ev.Inferred && blocks(ev.Call):
+					text[r.side] += " …" // entered, never seen returning
+				}
+			}
+			d.line(at, text[0], br[0], blank, br[1], text[1])
+		}
+	}
+	if sc.omitted > 0 {
+		d.printf("  %s\n", d.tx.m("more.segments", sc.omitted))
+	}
+	if omittedCalls > 0 {
+		d.printf("  %s\n", d.m("diagram.calls.omitted", omittedCalls))
+	}
+	d.printf("\n")
+	withText(d.tx, d.sink, d.w, func() { d.tx.writeConnSummary(c) })
+	d.printf("\n")
+}
+
+// blocks reports whether a call is one that waits for the other side.
+func blocks(c calls.Call) bool {
+	switch c {
+	case calls.Connect, calls.Accept, calls.Read:
+		return true
+	}
+	return false
+}
+
+// segmentLabel is what an arrow says: flags, relative numbers, length.
+func segmentLabel(st *textStep) string {
+	b := make([]byte, 0, 48)
+	b = append(b, st.flags.String()...)
+	b = append(b, " seq="...)
+	b = strconv.AppendUint(b, uint64(st.relSeq), 10)
+	if st.flags&decode.ACK != 0 {
+		b = append(b, " ack="...)
+		b = strconv.AppendUint(b, uint64(st.relAck), 10)
+	}
+	b = append(b, " len="...)
+	b = strconv.AppendInt(b, int64(st.len), 10)
+	return string(b)
+}
+
+// arrow draws a segment's arrow, arrowW columns wide, with its label; ok
+// is false when the label does not fit.
+func (d *Diagram) arrow(label string, toServer bool, kind decode.StepKind) (string, bool) {
+	dash := d.g.dash
+	switch kind {
+	case decode.StepSYNRetransmit, decode.StepRetransmission, decode.StepLate:
+		dash = d.g.dot // sent before, or no longer needed
+	}
+	lw := cells(label)
+	body := ""
+	if label == "" {
+		body = strings.Repeat(dash, arrowW-1)
+	} else {
+		rest := arrowW - 5 - lw
+		if rest < 1 {
+			return "", false
+		}
+		if toServer {
+			body = dash + dash + " " + label + " " + strings.Repeat(dash, rest)
+		} else {
+			body = strings.Repeat(dash, rest) + " " + label + " " + dash + dash
+		}
+	}
+	var s string
+	if toServer {
+		s = body + d.g.right
+	} else {
+		s = d.g.left + body
+	}
+	if d.opt.Color {
+		if col := colorOf(kind); col != "" {
+			s = col + s + ansiReset
+		}
+	}
+	return s, true
+}
+
+// colorOf picks an arrow's colour: RST red, SYN green, FIN yellow, and
+// the rest (data, ACKs) in the terminal's own colour.
+func colorOf(kind decode.StepKind) string {
+	switch kind {
+	case decode.StepRST, decode.StepRefused:
+		return ansiRed
+	case decode.StepSYN, decode.StepSYNRetransmit, decode.StepSimultaneousSYN, decode.StepSYNACK:
+		return ansiGreen
+	case decode.StepFIN:
+		return ansiYellow
+	}
+	return ""
+}
+
+// callName is how a call appears in a margin: "connect()", with * when it
+// was inferred, and a short argument note when one was observed
+// ("shutdown(SHUT_WR)").
+func callName(ev *calls.Event) string {
+	name := string(ev.Call) + "()"
+	if ev.Inferred {
+		return name + "*"
+	}
+	if ev.Detail != "" {
+		if s := string(ev.Call) + "(" + ev.Detail + ")"; cells(s) <= marginW-2 {
+			name = s
+		}
+	}
+	return name
+}
+
+// callResult is what a call returned: "returns 0", "fails ECONNREFUSED".
+func (d *Diagram) callResult(ev *calls.Event) string {
+	if ev.Errno != 0 {
+		return d.m("diagram.fails", errnoName(ev.Errno))
+	}
+	return d.m("diagram.returns", ev.Result)
+}
+
+// Summary writes the lane view of overlapping connections and the totals,
+// and flushes.
+func (d *Diagram) Summary(s Summary) error {
+	d.writeLanes()
+	var err error
+	withText(d.tx, d.sink, d.w, func() { err = d.tx.Summary(s) })
+	if ferr := d.w.Flush(); err == nil {
+		err = ferr
+	}
+	return err
+}
+
+// Lane view bounds: it is drawn at the end, so what it needs is kept for
+// every connection until then.
+const (
+	maxLaneConns  = 256
+	maxLaneEvents = 4096
+	laneW         = 11
+	maxLanes      = (100 - timeW) / laneW
+)
+
+type laneEvent struct {
+	at    time.Time
+	from  decode.Side
+	flags decode.Flags
+	len   int
+}
+
+type laneConn struct {
+	id         int
+	start, end time.Time
+	self       bool
+	events     []laneEvent
+}
+
+// laneLog keeps what the lane view needs, within bounds; past them it
+// gives up and says so.
+type laneLog struct {
+	conns  []laneConn
+	events int
+	full   bool
+}
+
+func (l *laneLog) add(c *decode.Connection, sc *seqConn) {
+	if l.full {
+		return
+	}
+	if len(l.conns) >= maxLaneConns || l.events+len(sc.steps) > maxLaneEvents {
+		l.full, l.conns = true, nil
+		return
+	}
+	lc := laneConn{id: c.ID, start: c.Start, end: c.End, self: c.SelfConnect, events: make([]laneEvent, len(sc.steps))}
+	for i := range sc.steps {
+		st := &sc.steps[i]
+		lc.events[i] = laneEvent{at: st.time, from: st.from, flags: st.flags, len: st.len}
+	}
+	if len(sc.steps) > 0 {
+		lc.start = sc.steps[0].time
+		lc.end = sc.steps[len(sc.steps)-1].time
+	}
+	l.events += len(sc.steps)
+	l.conns = append(l.conns, lc)
+}
+
+// overlapGroups splits connections, in order of start, into groups whose
+// lifetimes overlap.
+func (l *laneLog) overlapGroups() [][]laneConn {
+	cs := slices.Clone(l.conns)
+	slices.SortStableFunc(cs, func(a, b laneConn) int {
+		if c := a.start.Compare(b.start); c != 0 {
+			return c
+		}
+		return a.id - b.id
+	})
+	var groups [][]laneConn
+	for i := 0; i < len(cs); {
+		end := cs[i].end
+		j := i + 1
+		for j < len(cs) && cs[j].start.Before(end) {
+			if cs[j].end.After(end) {
+				end = cs[j].end
+			}
+			j++
+		}
+		groups = append(groups, cs[i:j])
+		i = j
+	}
+	return groups
+}
+
+func (d *Diagram) writeLanes() {
+	if d.lanes.full {
+		d.printf("%s\n\n", wrapCells(d.m("diagram.lanes.omitted", maxLaneConns, maxLaneEvents), 0, 100))
+		return
+	}
+	for _, g := range d.lanes.overlapGroups() {
+		for len(g) > 1 {
+			n := min(len(g), maxLanes)
+			d.writeLaneChunk(g[:n])
+			g = g[n:]
+		}
+	}
+}
+
+func (d *Diagram) writeLaneChunk(g []laneConn) {
+	ids := make([]string, len(g))
+	for i := range g {
+		ids[i] = "#" + strconv.Itoa(g[i].id)
+	}
+	d.printf("%s\n\n", wrapCells(d.m("diagram.lanes", strings.Join(ids, ", ")), 0, 100))
+	var b strings.Builder
+	b.WriteString(padRight(d.m("diagram.time"), timeW))
+	for _, id := range ids {
+		b.WriteString(padRight(id, laneW))
+	}
+	d.printf("%s\n", strings.TrimRight(b.String(), " "))
+
+	type ref struct{ lane, ev int }
+	var refs []ref
+	for i := range g {
+		for j := range g[i].events {
+			refs = append(refs, ref{i, j})
+		}
+	}
+	slices.SortStableFunc(refs, func(a, b ref) int {
+		return g[a.lane].events[a.ev].at.Compare(g[b.lane].events[b.ev].at)
+	})
+	start := g[0].start
+	for _, r := range refs {
+		ev := &g[r.lane].events[r.ev]
+		b.Reset()
+		b.WriteString(padRight(offset(ev.at.Sub(start)), timeW))
+		for i := range g {
+			cell := ""
+			switch {
+			case i == r.lane:
+				cell = d.laneCell(ev, g[i].self)
+			case !ev.at.Before(g[i].start) && !ev.at.After(g[i].end):
+				cell = d.g.life
+			}
+			b.WriteString(padRight(cell, laneW))
+		}
+		d.printf("%s\n", strings.TrimRight(b.String(), " "))
+	}
+	d.printf("\n")
+}
+
+// laneCell is a segment in a lane: its direction and a short name.
+func (d *Diagram) laneCell(ev *laneEvent, self bool) string {
+	name := ev.flags.String()
+	if ev.len > 0 {
+		name = "len=" + strconv.Itoa(ev.len)
+		if ev.flags&decode.FIN != 0 {
+			name += "+FIN"
+		}
+	}
+	arrow := d.g.right + " "
+	if ev.from == decode.Server && !self {
+		arrow = d.g.left + " "
+	}
+	return fit(arrow+name, laneW-1)
+}
