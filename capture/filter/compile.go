@@ -2,6 +2,7 @@ package filter
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 
 	"github.com/gopacket/gopacket/layers"
@@ -29,6 +30,9 @@ func CompileExpr(x Expr, linkType layers.LinkType, snaplen int) ([]bpf.RawInstru
 	if snaplen <= 0 || int64(snaplen) > 1<<32-1 {
 		return nil, fmt.Errorf("filter: snap length %d out of range (1 to 4294967295)", snaplen)
 	}
+	if err := validate(x); err != nil {
+		return nil, err
+	}
 	l, err := linkFor(linkType)
 	if err != nil {
 		return nil, err
@@ -42,6 +46,53 @@ func CompileExpr(x Expr, linkType layers.LinkType, snaplen int) ([]bpf.RawInstru
 		return nil, fmt.Errorf("filter: compiling for link type %s: %w", l.name, err)
 	}
 	return prog, nil
+}
+
+// validate checks a tree that may have been built by hand rather than by
+// Parse, so that compiling it cannot go wrong half way.
+func validate(x Expr) error {
+	switch x := x.(type) {
+	case nil:
+		return nil
+	case And:
+		return errors.Join(validateChild(x.X), validateChild(x.Y))
+	case Or:
+		return errors.Join(validateChild(x.X), validateChild(x.Y))
+	case Not:
+		return validateChild(x.X)
+	case Proto:
+		switch x.Name {
+		case "ip", "ip6", "tcp", "udp":
+			return nil
+		}
+		return fmt.Errorf("filter: unsupported protocol %q in Proto", x.Name)
+	case Host:
+		if x.Dir < DirAny || x.Dir > DirSrcAndDst {
+			return fmt.Errorf("filter: invalid direction %d in %#v", x.Dir, x)
+		}
+		ok := x.Addr.Is4() && x.Mask.Is4() && (x.Proto == "" || x.Proto == "ip") ||
+			x.Addr.Is6() && x.Mask.Is6() && x.Addr.Zone() == "" && (x.Proto == "" || x.Proto == "ip6")
+		if !ok {
+			return fmt.Errorf("filter: invalid Host %v/%v (proto %q): address and mask must be of one IP version and match the protocol", x.Addr, x.Mask, x.Proto)
+		}
+		return nil
+	case Port:
+		if x.Dir < DirAny || x.Dir > DirSrcAndDst {
+			return fmt.Errorf("filter: invalid direction %d in %#v", x.Dir, x)
+		}
+		if x.Proto != "" && x.Proto != "tcp" && x.Proto != "udp" {
+			return fmt.Errorf("filter: invalid protocol %q in Port (want \"\", \"tcp\" or \"udp\")", x.Proto)
+		}
+		return nil
+	}
+	return fmt.Errorf("filter: unknown expression type %T", x)
+}
+
+func validateChild(x Expr) error {
+	if x == nil {
+		return errors.New("filter: nil operand in And, Or or Not")
+	}
+	return validate(x)
 }
 
 // Ethernet types, as libpcap passes them to its link-type tests.

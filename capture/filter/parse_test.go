@@ -2,6 +2,7 @@ package filter
 
 import (
 	"errors"
+	"net/netip"
 	"os"
 	"slices"
 	"strings"
@@ -146,5 +147,33 @@ func TestCompileArguments(t *testing.T) {
 	prog, err := Compile("", layers.LinkTypeEthernet, 1500)
 	if err != nil || len(prog) != 1 || prog[0].Op != opRetK || prog[0].K != 1500 {
 		t.Errorf(`Compile("") = %v, %v; want a single "ret #1500"`, prog, err)
+	}
+}
+
+// TestCompileExprInvalid checks that trees built by hand with holes in
+// them are errors, not panics.
+func TestCompileExprInvalid(t *testing.T) {
+	v4, v6 := netip.MustParseAddr("10.0.0.1"), netip.MustParseAddr("::1")
+	for _, x := range []Expr{
+		And{Proto{"tcp"}, nil},
+		Or{nil, Proto{"tcp"}},
+		Not{nil},
+		Proto{"icmp"},
+		Host{Addr: v4},
+		Host{Addr: v4, Mask: v6},
+		Host{Addr: v6, Mask: v6, Proto: "ip"},
+		Host{Addr: v4, Mask: v4, Dir: 9},
+		Port{Proto: "ip", Lo: 1, Hi: 2},
+	} {
+		if _, err := CompileExpr(x, layers.LinkTypeEthernet, 100); err == nil {
+			t.Errorf("CompileExpr(%#v) succeeded", x)
+		}
+	}
+	// And a good hand-built tree compiles like its parsed twin.
+	x := Or{Port{Proto: "tcp", Lo: 80, Hi: 80}, Host{Addr: v4, Mask: netip.MustParseAddr("255.255.255.255")}}
+	p1, err := CompileExpr(x, layers.LinkTypeEthernet, 100)
+	p2, err2 := Compile("tcp port 80 or host 10.0.0.1", layers.LinkTypeEthernet, 100)
+	if err != nil || err2 != nil || !slices.Equal(p1, p2) {
+		t.Errorf("hand-built %s compiles differently: %v %v", x, err, err2)
 	}
 }
