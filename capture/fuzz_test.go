@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"testing/iotest"
@@ -24,6 +26,7 @@ func FuzzReadPcap(f *testing.F) {
 		f.Add(newPcap(big, false, true, 113, 0).packet(1, 2, []byte("modified"), 8).bytes())
 	}
 	f.Add(benchPcap(f, 2))
+	addTestdata(f, ".pcap")
 	f.Fuzz(func(t *testing.T, data []byte) { checkRead(t, data) })
 }
 
@@ -35,7 +38,18 @@ func FuzzReadPcapng(f *testing.F) {
 	b := &ngBuilder{}
 	b.shb(true).idb(101, 64, ngOpt{ngOptIfTSResol, []byte{0x83}}).spb([]byte("0123456789"), 100).epb(0, 7, []byte("e"), 1)
 	f.Add(b.bytes())
+	addTestdata(f, ".pcapng")
 	f.Fuzz(func(t *testing.T, data []byte) { checkRead(t, data) })
+}
+
+// addTestdata seeds f with the recorded captures in testdata/.
+func addTestdata(f *testing.F, ext string) {
+	paths, _ := filepath.Glob(filepath.Join("testdata", "*"+ext))
+	for _, p := range paths {
+		if data, err := os.ReadFile(p); err == nil {
+			f.Add(data)
+		}
+	}
 }
 
 // checkRead reads data to its end and checks what must hold for any input:
