@@ -154,7 +154,7 @@ func (a *actor) bind(s *sock, addr netip.AddrPort) error {
 	err := unix.Bind(s.fd, sa)
 	ev.Exit = now()
 	if err == nil {
-		s.local = localAddr(s.fd, addr)
+		a.r.setAddrs(s, localAddr(s.fd, addr), s.remote)
 		ev.Local = s.local
 		if addr.Port() == 0 {
 			ev.Detail = fmt.Sprintf("port 0: the kernel chose port %d", s.local.Port())
@@ -178,6 +178,7 @@ func (a *actor) listen(s *sock, backlog int) error {
 	ev.Exit = now()
 	setResult(&ev, 0, err)
 	a.r.emit(ev)
+	a.rewake(s)
 	if err != nil {
 		return a.failed(calls.Listen, err)
 	}
@@ -227,21 +228,23 @@ func (a *actor) connect(s *sock, addr netip.AddrPort) error {
 	ev.Enter = now()
 	err := unix.Connect(s.fd, sa)
 	ev.Exit = now()
-	s.local = localAddr(s.fd, s.local)
-	if err != nil && s.local.Port() != 0 && s.local.Addr().IsUnspecified() {
+	local, remote := localAddr(s.fd, s.local), s.remote
+	if err != nil && local.Port() != 0 && local.Addr().IsUnspecified() {
 		// A refused connect still had a local port, the one its SYN
 		// came from, but the kernel has already cleared the socket's
 		// source address. On loopback that address is the loopback
 		// address, so say so: it lets the call be matched with its
 		// SYN and RST by 4-tuple.
-		s.local = netip.AddrPortFrom(a.r.loop, s.local.Port())
+		local = netip.AddrPortFrom(a.r.loop, local.Port())
 	}
-	ev.Local = s.local
 	if err == nil {
-		s.remote = addr
+		remote = addr
 	}
+	a.r.setAddrs(s, local, remote)
+	ev.Local = local
 	setResult(&ev, 0, err)
 	a.r.emit(ev)
+	a.rewake(s)
 	return err
 }
 
@@ -306,6 +309,36 @@ func (a *actor) close(s *sock) error {
 		return a.failed(calls.Close, err)
 	}
 	return nil
+}
+
+// rewake shuts s down if the run has stopped. The watchdog's shutdown of
+// a socket that was neither listening nor connected yet does nothing
+// (ENOTCONN), so a listen or connect that completes after the watchdog
+// ran must be followed by another shutdown, or the accept or read after
+// it would block for good.
+func (a *actor) rewake(s *sock) {
+	r := a.r
+	r.mu.Lock()
+	if !r.stopped {
+		r.mu.Unlock()
+		return
+	}
+	ev := a.event(calls.Shutdown, s, "SHUT_RDWR (stopping the run)")
+	ev.Enter = now()
+	err := unix.Shutdown(s.fd, unix.SHUT_RDWR)
+	ev.Exit = now()
+	r.mu.Unlock()
+	setResult(&ev, 0, err)
+	r.emit(ev)
+}
+
+// setAddrs records what is now known of s's addresses. Only the actor
+// that owns s writes them, but the watchdog reads them (for its events),
+// hence r.mu.
+func (r *runner) setAddrs(s *sock, local, remote netip.AddrPort) {
+	r.mu.Lock()
+	s.local, s.remote = local, remote
+	r.mu.Unlock()
 }
 
 // closeAll closes what the actor left open, typically after a failure.
