@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/signal"
 	"strings"
+	"sync/atomic"
 
 	"github.com/urfave/cli/v2"
 
@@ -117,7 +118,10 @@ func replayFile(ctx context.Context, file string, t *decode.Tracker) (decode.Cou
 		return decode.Counts{}, err
 	}
 	defer src.Close()
-	n, err := decode.Run(ctx, src, t, nil)
+	var read atomic.Int64
+	stopProgress := startProgress(file, src, &read)
+	n, err := decode.Run(ctx, src, t, decode.RunOptions{Progress: &read})
+	stopProgress()
 	if err != nil && !errors.Is(err, context.Canceled) {
 		err = fmt.Errorf("%s: %w", file, err)
 	}

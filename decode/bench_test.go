@@ -95,7 +95,7 @@ func BenchmarkRun(b *testing.B) {
 			b.Fatal(err)
 		}
 		t := NewTracker(nopHandler{}, TrackerConfig{})
-		n, err := Run(context.Background(), r, t, nil)
+		n, err := Run(context.Background(), r, t, RunOptions{})
 		if err != nil {
 			b.Fatal(err)
 		}

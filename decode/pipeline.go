@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"sync/atomic"
 
 	"github.com/socktrace/socktrace/calls"
 	"github.com/socktrace/socktrace/capture"
@@ -17,24 +18,40 @@ type Counts struct {
 	Malformed int64 // could not be decoded; skipped
 }
 
-// Run reads src to its end, decodes each packet that match accepts (all
-// when match is nil) and feeds the segments to t. It stops early when ctx
-// is cancelled. It returns the counts so far and the source's error, if any
-// other than io.EOF; every packet read before an error has been applied.
-// Run does not Flush t: the caller decides when the input ends.
-func Run(ctx context.Context, src capture.Source, t *Tracker, match func(*capture.Packet) bool) (Counts, error) {
+// RunOptions tune Run. The zero value runs every packet.
+type RunOptions struct {
+	// Match, if set, picks the packets to decode (a capture filter);
+	// the others are not counted.
+	Match func(*capture.Packet) bool
+	// Progress, if set, is advanced to the number of packets read every
+	// thousand or so packets, for a progress line on another goroutine.
+	Progress *atomic.Int64
+}
+
+// Run reads src to its end, decodes each packet that opts.Match accepts
+// and feeds the segments to t. It stops early when ctx is cancelled. It
+// returns the counts so far and the source's error, if any other than
+// io.EOF; every packet read before an error has been applied. Run does not
+// Flush t: the caller decides when the input ends.
+func Run(ctx context.Context, src capture.Source, t *Tracker, opts RunOptions) (Counts, error) {
 	var (
 		n   Counts
 		p   capture.Packet
 		seg Segment
 	)
 	done := ctx.Done()
-	for i := 0; ; i++ {
-		if i&1023 == 0 && done != nil {
-			select {
-			case <-done:
-				return n, ctx.Err()
-			default:
+	match := opts.Match
+	for i := int64(0); ; i++ {
+		if i&1023 == 0 {
+			if opts.Progress != nil {
+				opts.Progress.Store(i)
+			}
+			if done != nil {
+				select {
+				case <-done:
+					return n, ctx.Err()
+				default:
+				}
 			}
 		}
 		if err := src.ReadPacket(&p); err != nil {
