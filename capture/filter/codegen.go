@@ -161,12 +161,20 @@ func (g *graph) gen(c *cond, t, f *block) *block {
 	return g.newBlock(&block{t: c.t, jt: t, jf: f})
 }
 
+// maxBlocks bounds the graph the optimiser works on: it is quadratic in
+// the worst case, and a graph this large does not fit in MaxInstructions
+// unless most of it is redundant, which real filters are not.
+const maxBlocks = 1 << 15
+
 // generate compiles c to a program returning accept for a match.
 func generate(c *cond, nl, accept uint32) ([]bpf.RawInstruction, error) {
 	g := &graph{}
 	rej := g.newBlock(&block{ret: true, k: 0})
 	acc := g.newBlock(&block{ret: true, k: accept})
 	entry := g.gen(c, acc, rej)
+	if len(g.blocks) > maxBlocks {
+		return nil, fmt.Errorf("expression needs %d tests before optimisation, more than %d; no program that large fits the kernel's limit of %d instructions", len(g.blocks), maxBlocks, MaxInstructions)
+	}
 	for range 8 {
 		changed := g.thread(entry)
 		changed = g.merge(entry) || changed

@@ -2,6 +2,7 @@ package filter
 
 import (
 	"encoding/binary"
+	"fmt"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -47,9 +48,19 @@ var libpcapKeywords = map[string]bool{
 	"clnp": true, "isis": true, "netbeui": true, "hopopt": true,
 }
 
+// Limits that keep the recursive parser and compiler well inside the
+// goroutine stack whatever the input; no useful filter comes near them.
+const (
+	maxExprLen = 1 << 20
+	maxDepth   = 1000 // nested parentheses and negations
+)
+
 // Parse parses a pcap-filter expression. The empty (or all-blank)
 // expression parses to a nil Expr, which matches every packet.
 func Parse(expr string) (Expr, error) {
+	if len(expr) > maxExprLen {
+		return nil, &Error{Msg: fmt.Sprintf("expression is %d bytes long, more than %d", len(expr), maxExprLen), Line: 1, Col: 1}
+	}
 	p := &parser{src: expr, toks: lex(expr)}
 	for i := range p.toks {
 		t := &p.toks[i]
@@ -79,9 +90,19 @@ func Parse(expr string) (Expr, error) {
 }
 
 type parser struct {
-	src  string
-	toks []token
-	pos  int
+	src   string
+	toks  []token
+	pos   int
+	depth int
+}
+
+// enter counts one level of nesting at token t.
+func (p *parser) enter(t token) error {
+	p.depth++
+	if p.depth > maxDepth {
+		return p.fail(t, false, "expression nested more than %d deep", maxDepth)
+	}
+	return nil
 }
 
 func (p *parser) peek() token { return p.toks[p.pos] }
@@ -174,6 +195,12 @@ func (p *parser) expr(q qual) (Expr, qual, error) {
 // qualifiers q (it may after and/or, not at the start).
 func (p *parser) unit(idOK bool, q qual) (Expr, qual, error) {
 	t := p.peek()
+	if t.kind == tokNot || t.kind == tokLParen {
+		if err := p.enter(t); err != nil {
+			return nil, q, err
+		}
+		defer func() { p.depth-- }()
+	}
 	switch t.kind {
 	case tokNot:
 		p.next()
@@ -325,6 +352,12 @@ func (p *parser) primitive() (Expr, qual, error) {
 // range, "not id", or a parenthesised list of them.
 func (p *parser) id(q qual) (Expr, error) {
 	t := p.peek()
+	if t.kind == tokNot || t.kind == tokLParen {
+		if err := p.enter(t); err != nil {
+			return nil, err
+		}
+		defer func() { p.depth-- }()
+	}
 	switch t.kind {
 	case tokNot:
 		p.next()

@@ -177,3 +177,20 @@ func TestCompileExprInvalid(t *testing.T) {
 		t.Errorf("hand-built %s compiles differently: %v %v", x, err, err2)
 	}
 }
+
+func TestLimits(t *testing.T) {
+	deep := strings.Repeat("(", 5000) + "tcp" + strings.Repeat(")", 5000)
+	if _, err := Parse(deep); err == nil || !strings.Contains(err.Error(), "nested") {
+		t.Errorf("5000 parentheses: %v", err)
+	}
+	nots := strings.Repeat("not ", 5000) + "tcp"
+	if _, err := Parse(nots); err == nil {
+		t.Errorf("5000 nots: accepted")
+	}
+	if _, err := Parse(strings.Repeat("(", 500) + "tcp" + strings.Repeat(")", 500)); err != nil {
+		t.Errorf("500 parentheses: %v", err)
+	}
+	if _, err := Parse(strings.Repeat("tcp or ", 1<<18) + "tcp"); err == nil || !strings.Contains(err.Error(), "bytes long") {
+		t.Errorf("2 MB expression: %v", err)
+	}
+}
