@@ -37,6 +37,7 @@ var globalFlags = []cli.Flag{
 	&cli.StringFlag{Name: "read", Aliases: []string{"r"}, Usage: "replay the capture `FILE` (as tcpdump -r)"},
 	&cli.StringFlag{Name: "iface", Aliases: []string{"i"}, Usage: "capture on interface `IF` (the demo needs loopback: lo)"},
 	&cli.StringFlag{Name: "write", Aliases: []string{"w"}, Usage: "also write the packets and socket calls to `FILE` (pcapng)"},
+	&cli.StringFlag{Name: "filter", Usage: "capture filter `EXPR` in pcap-filter syntax (host, net, port, portrange, src, dst, tcp, udp, ip, ip6, and/or/not); it may also follow as trailing arguments"},
 	// The ephemeral port range the explanations quote is read from this
 	// machine; tests fix it so that golden files do not depend on it.
 	&cli.StringFlag{Name: "ephemeral-ports", Hidden: true},
@@ -84,7 +85,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			{
 				Name:      "replay",
 				Usage:     "explain every TCP connection in pcap or pcapng files",
-				ArgsUsage: "FILE...",
+				ArgsUsage: "FILE... [FILTER]",
 				Flags:     globalFlags,
 				Action: func(c *cli.Context) error {
 					if c.NArg() == 0 {
@@ -104,7 +105,8 @@ func main() {
 
 // run runs socktrace and returns its exit code.
 func run(args []string, stdout, stderr io.Writer) int {
-	err := newApp(stdout, stderr).Run(args)
+	app := newApp(stdout, stderr)
+	err := app.Run(hoistFlags(app, args))
 	if err == nil {
 		return exitOK
 	}

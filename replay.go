@@ -66,7 +66,8 @@ func ephemeralRange() [2]int {
 }
 
 // replay explains the connections in files, one after the other. A file
-// that fails part way keeps everything decoded before the error.
+// that fails part way keeps everything decoded before the error. A capture
+// filter may follow the files.
 func replay(c *cli.Context, files []string) error {
 	out, err := newOutput(c)
 	if err != nil {
@@ -74,6 +75,11 @@ func replay(c *cli.Context, files []string) error {
 	}
 	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt)
 	defer stop()
+	files, trailing := splitFiles(files)
+	match, err := matchFunc(filterExpr(c, trailing))
+	if err != nil {
+		return err
+	}
 	tracker := decode.NewTracker(out, decode.TrackerConfig{})
 	var (
 		total   decode.Counts
@@ -81,7 +87,7 @@ func replay(c *cli.Context, files []string) error {
 		summary = report.Summary{Dropped: -1}
 	)
 	for _, file := range files {
-		n, err := replayFile(ctx, file, tracker)
+		n, err := replayFile(ctx, file, tracker, match)
 		total.Packets += n.Packets
 		total.TCP += n.TCP
 		total.Other += n.Other
@@ -109,7 +115,7 @@ func replay(c *cli.Context, files []string) error {
 	return runErr
 }
 
-func replayFile(ctx context.Context, file string, t *decode.Tracker) (decode.Counts, error) {
+func replayFile(ctx context.Context, file string, t *decode.Tracker, match func(*capture.Packet) bool) (decode.Counts, error) {
 	src, err := capture.OpenFile(file)
 	if err != nil {
 		if errors.Is(err, capture.ErrNotCaptureFile) {
@@ -120,7 +126,7 @@ func replayFile(ctx context.Context, file string, t *decode.Tracker) (decode.Cou
 	defer src.Close()
 	var read atomic.Int64
 	stopProgress := startProgress(file, src, &read)
-	n, err := decode.Run(ctx, src, t, decode.RunOptions{Progress: &read})
+	n, err := decode.Run(ctx, src, t, decode.RunOptions{Match: match, Progress: &read})
 	stopProgress()
 	if err != nil && !errors.Is(err, context.Canceled) {
 		err = fmt.Errorf("%s: %w", file, err)
