@@ -459,8 +459,11 @@ func TestSkipLargeBlock(t *testing.T) {
 	// Cut inside the big block: a truncation error.
 	data := b.bytes()
 	r, _ := NewFileReader(bytes.NewReader(data[:bufSize*2]))
-	if _, err := readAll(r); !errors.Is(err, io.ErrUnexpectedEOF) {
-		t.Errorf("cut in a skipped block: %v", err)
+	_, err := readAll(r)
+	want := fmt.Sprintf("file truncated after packet 0: a block of type 0x40000bad at byte offset 48 needs %d bytes, the file has only %d more: unexpected EOF",
+		12+3*bufSize+8, 2*bufSize-48)
+	if !errors.Is(err, io.ErrUnexpectedEOF) || err.Error() != want {
+		t.Errorf("cut in a skipped block: %v\nwant %s", err, want)
 	}
 }
 

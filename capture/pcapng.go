@@ -110,8 +110,13 @@ func (r *FileReader) nextBlock(p *Packet) (bool, error) {
 		// A block socktrace ignores (name resolution, decryption
 		// secrets, custom, ...): skip it without buffering it, however
 		// long it says it is, then check its trailing length.
+		start := r.Offset()
 		if err := r.skip(int64(blen) - 4); err != nil {
-			return false, r.readErr(err, fmt.Sprintf("a block of type 0x%08x", btype), int64(blen))
+			if err != io.ErrUnexpectedEOF {
+				return false, r.readErr(err, fmt.Sprintf("a block of type 0x%08x", btype), int64(blen))
+			}
+			return false, fmt.Errorf("file truncated after packet %d: a block of type 0x%08x at byte offset %d needs %d bytes, the file has only %d more: %w",
+				r.packets, btype, start, blen, r.Offset()-start, io.ErrUnexpectedEOF)
 		}
 		if err := r.fill(4); err != nil {
 			return false, r.readErr(err, "the trailing length of a block", 4)
