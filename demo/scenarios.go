@@ -18,6 +18,13 @@ const (
 	// begins. It is far longer than a loopback round trip (tens of µs)
 	// and short enough for a run to take a fraction of a second.
 	gap = 30 * time.Millisecond
+	// afterFIN is how long a side waits after reading the peer's FIN
+	// (EOF) before its next call. Linux delays the ACK of a FIN, hoping
+	// to send it along with the reply's FIN or data; waiting longer than
+	// the shortest delayed-ACK timeout (TCP_DELACK_MIN, 40 ms) lets the
+	// ACK go out on its own, so the close shows as the textbook four
+	// segments (FIN, ACK, FIN, ACK), each with its own state change.
+	afterFIN = 60 * time.Millisecond
 	// lateAcceptDelay is how long late-accept's server stays out of
 	// accept() after the client's connect has returned.
 	lateAcceptDelay = 200 * time.Millisecond
@@ -64,7 +71,7 @@ func runHandshake(r *runner) error {
 			if err := a.receiveEOF(c); err != nil {
 				return err
 			}
-			if err := a.pause(gap); err != nil {
+			if err := a.pause(afterFIN); err != nil {
 				return err
 			}
 			if err := a.close(c); err != nil {
@@ -238,7 +245,7 @@ func runHalfClose(r *runner) error {
 			if err := a.receiveEOF(c); err != nil {
 				return err
 			}
-			if err := a.pause(gap); err != nil {
+			if err := a.pause(afterFIN); err != nil {
 				return err
 			}
 			if err := a.send(c, reply); err != nil {
@@ -279,7 +286,7 @@ func runHalfClose(r *runner) error {
 			if err := a.receiveEOF(c); err != nil {
 				return err
 			}
-			if err := a.pause(gap); err != nil {
+			if err := a.pause(afterFIN); err != nil {
 				return err
 			}
 			return a.close(c)
@@ -338,7 +345,7 @@ func runServerClosesFirst(r *runner) error {
 			if err := a.receiveEOF(c); err != nil {
 				return err
 			}
-			if err := a.pause(gap); err != nil {
+			if err := a.pause(afterFIN); err != nil {
 				return err
 			}
 			return a.close(c)
@@ -439,7 +446,7 @@ func runLateAccept(r *runner) error {
 			if err := a.receiveEOF(c); err != nil {
 				return err
 			}
-			if err := a.pause(gap); err != nil {
+			if err := a.pause(afterFIN); err != nil {
 				return err
 			}
 			if err := a.close(c); err != nil {
@@ -536,7 +543,7 @@ func runSharedPort(r *runner) error {
 					return err
 				}
 			}
-			if err := a.pause(gap); err != nil {
+			if err := a.pause(afterFIN); err != nil {
 				return err
 			}
 			for _, c := range conns {

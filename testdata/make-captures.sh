@@ -1,0 +1,207 @@
+#!/usr/bin/env bash
+# make-captures.sh records testdata/*.pcap* from real sockets on loopback:
+# each file is one run of a demo scenario (internal/scenariotool) captured
+# by tcpdump, tshark or dumpcap. See testdata/README.md for what each file
+# shows.
+#
+# Needs root (capture, network namespaces, nftables), tcpdump, tshark and
+# Go. CI does not run it: the captures are committed, and rerunning it
+# changes them (new times, ports, sequence numbers), so the golden outputs
+# must be regenerated after it.
+#
+#   sudo testdata/make-captures.sh            # every file
+#   sudo testdata/make-captures.sh abort ipv6 # only these (names below)
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+out=testdata
+work=$(mktemp -d)
+tool=$work/scenariotool
+# Namespaces of our own, so that the settings the two netns captures need
+# (a tiny ephemeral port range, an nftables rule) never touch the host.
+ns_reuse=socktrace-port-reuse
+ns_syn=socktrace-syn-retransmit
+capture_pid=
+# The socket calls each scenario made (scenariotool -v), kept outside
+# testdata/ so that nothing but captures lands there: set CALLS_DIR to
+# keep them.
+calls=${CALLS_DIR:-$work}
+mkdir -p "$calls"
+
+cleanup() {
+	if [[ -n $capture_pid ]]; then
+		kill -INT "$capture_pid" 2>/dev/null || true
+		wait "$capture_pid" 2>/dev/null || true
+	fi
+	ip netns del "$ns_reuse" 2>/dev/null || true
+	ip netns del "$ns_syn" 2>/dev/null || true
+	rm -rf "$work"
+}
+trap cleanup EXIT
+
+if [[ $(id -u) -ne 0 ]]; then
+	echo "make-captures.sh: run as root (it captures packets and makes network namespaces)" >&2
+	exit 1
+fi
+for cmd in tcpdump tshark nft ip go; do
+	command -v "$cmd" >/dev/null || { echo "make-captures.sh: $cmd is not installed" >&2; exit 1; }
+done
+
+CGO_ENABLED=0 go build -o "$tool" ./internal/scenariotool
+
+# start_capture LOGFILE READY-PATTERN CMD...: starts a capture in the
+# background and waits until it says it is capturing, so that the first
+# SYN of the scenario is not missed.
+start_capture() {
+	local log=$1 ready=$2
+	shift 2
+	"$@" 2>"$log" &
+	capture_pid=$!
+	for _ in $(seq 100); do
+		if grep -q "$ready" "$log"; then
+			return 0
+		fi
+		if ! kill -0 "$capture_pid" 2>/dev/null; then
+			echo "make-captures.sh: capture did not start: $*" >&2
+			cat "$log" >&2
+			exit 1
+		fi
+		sleep 0.05
+	done
+	echo "make-captures.sh: capture not ready after 5 s: $*" >&2
+	exit 1
+}
+
+# stop_capture: lets the last packets reach the capture (a TPACKET_V3 ring
+# hands a block over only when it is full or its 1 s timeout expires, and
+# packets in a block not handed over are lost on SIGINT), then stops it
+# the way a user does (SIGINT), so it writes out everything it has.
+stop_capture() {
+	sleep 1.2
+	kill -INT "$capture_pid"
+	wait "$capture_pid" || true
+	capture_pid=
+}
+
+# record FILE PORT [TCPDUMP-OPTION...] -- [SCENARIOTOOL-OPTION...]: runs
+# scenariotool with -port PORT under `tcpdump -i lo 'tcp port PORT'`.
+# The tool's call log goes to $calls/FILE.calls.
+record() {
+	local file=$1 port=$2
+	shift 2
+	local opts=()
+	while [[ $1 != -- ]]; do
+		opts+=("$1")
+		shift
+	done
+	shift
+	rm -f "$out/$file"
+	start_capture "$work/$file.log" "listening on" \
+		tcpdump -Z root --immediate-mode -i lo "${opts[@]}" -w "$out/$file" "tcp port $port"
+	"$tool" -v -port "$port" "$@" 2>"$calls/$file.calls"
+	stop_capture
+	echo "$file: $(tcpdump -r "$out/$file" 2>/dev/null | wc -l) packets"
+}
+
+make_handshake() { record handshake.pcap 40001 -- -scenario handshake; }
+make_refused() { record refused.pcap 40002 -- -scenario refused; }
+make_abort() { record abort.pcap 40003 -- -scenario abort; }
+make_half_close() { record half-close.pcap 40004 -- -scenario half-close; }
+make_server_closes_first() { record server-closes-first.pcap 40005 -- -scenario server-closes-first; }
+make_unread_data_close() { record unread-data-close.pcap 40006 -- -scenario unread-data-close; }
+make_late_accept() { record late-accept.pcap 40007 -- -scenario late-accept; }
+make_ipv6() { record ipv6.pcap 40008 -- -scenario handshake -ipv6; }
+make_self_connect() { record self-connect.pcap 40009 -- -scenario self-connect; }
+make_snaplen64() { record snaplen64.pcap 40010 -s 64 -- -scenario handshake; }
+make_handshake_sll2() {
+	# -i any captures in LINUX_SLL2 (cooked) form; the filter is the same.
+	local file=handshake-sll2.pcap port=40012
+	rm -f "$out/$file"
+	start_capture "$work/$file.log" "listening on" \
+		tcpdump -Z root --immediate-mode -i any -y LINUX_SLL2 -w "$out/$file" "tcp port $port"
+	"$tool" -v -port "$port" -scenario handshake 2>"$calls/$file.calls"
+	stop_capture
+	echo "$file: $(tcpdump -r "$out/$file" 2>/dev/null | wc -l) packets"
+}
+make_handshake_ns() { record handshake-ns.pcap 40013 --time-stamp-precision=nano -- -scenario handshake; }
+make_handshake_pcapng() {
+	# tcpdump writes only pcap; tshark (through dumpcap) writes pcapng.
+	local file=handshake.pcapng port=40011
+	rm -f "$out/$file"
+	start_capture "$work/$file.log" "Capturing on" \
+		tshark -q -i lo -F pcapng -w "$out/$file" -f "tcp port $port"
+	"$tool" -v -port "$port" -scenario handshake 2>"$calls/$file.calls"
+	stop_capture
+	echo "$file: $(tcpdump -r "$out/$file" 2>/dev/null | wc -l) packets"
+}
+
+# make_port_reuse: 300 handshakes against one server port from an
+# ephemeral range of only 10 ports, so every client port (and so every
+# 4-tuple) is used about 30 times. The client closes first and its end
+# waits in TIME_WAIT; with net.ipv4.tcp_tw_reuse=2 (the default: on for
+# loopback) connect may take such a port again one second after its last
+# segment, and until then it fails with EADDRNOTAVAIL, which scenariotool
+# waits out.
+make_port_reuse() {
+	local file=port-reuse.pcap port=8080
+	ip netns del "$ns_reuse" 2>/dev/null || true
+	ip netns add "$ns_reuse"
+	ip -n "$ns_reuse" link set lo up
+	ip netns exec "$ns_reuse" sysctl -q -w net.ipv4.ip_local_port_range="40000 40009"
+	ip netns exec "$ns_reuse" sysctl -q -w net.ipv4.tcp_tw_reuse=2
+	rm -f "$out/$file"
+	start_capture "$work/$file.log" "listening on" \
+		ip netns exec "$ns_reuse" tcpdump -Z root --immediate-mode -i lo -w "$out/$file" "tcp port $port"
+	ip netns exec "$ns_reuse" "$tool" -port "$port" -scenario handshake -n 300
+	stop_capture
+	ip netns del "$ns_reuse"
+	echo "$file: $(tcpdump -r "$out/$file" 2>/dev/null | wc -l) packets"
+}
+
+# make_syn_retransmit: an nftables rule in a namespace drops the first
+# SYN to the server port on input, after tcpdump has seen it (on lo,
+# tcpdump sees a packet between output and input), so the capture has
+# the lost SYN and, about 1 s later (the initial RTO), its retransmission.
+# "quota until 100 bytes" matches while the rule has counted fewer than
+# 100 bytes: the first SYN (60 bytes) matches, the second (120 in all)
+# does not.
+make_syn_retransmit() {
+	local file=syn-retransmit.pcap port=8080
+	ip netns del "$ns_syn" 2>/dev/null || true
+	ip netns add "$ns_syn"
+	ip -n "$ns_syn" link set lo up
+	ip netns exec "$ns_syn" nft -f - <<-EOF
+		table inet socktrace {
+			chain input {
+				type filter hook input priority 0; policy accept;
+				tcp dport $port tcp flags & (syn | ack) == syn quota until 100 bytes counter drop
+			}
+		}
+	EOF
+	rm -f "$out/$file"
+	start_capture "$work/$file.log" "listening on" \
+		ip netns exec "$ns_syn" tcpdump -Z root --immediate-mode -i lo -w "$out/$file" "tcp port $port"
+	ip netns exec "$ns_syn" "$tool" -v -port "$port" -scenario handshake 2>"$calls/$file.calls"
+	stop_capture
+	echo "nft rule after the run:"
+	ip netns exec "$ns_syn" nft list table inet socktrace | grep counter
+	ip netns exec "$ns_syn" nft delete table inet socktrace
+	ip netns del "$ns_syn"
+	echo "$file: $(tcpdump -r "$out/$file" 2>/dev/null | wc -l) packets"
+}
+
+all=(handshake refused abort half-close server-closes-first unread-data-close late-accept
+	ipv6 port-reuse syn-retransmit self-connect snaplen64 handshake-pcapng handshake-sll2
+	handshake-ns)
+names=("$@")
+if [[ ${#names[@]} -eq 0 ]]; then
+	names=("${all[@]}")
+fi
+for name in "${names[@]}"; do
+	fn=make_${name//-/_}
+	if ! declare -F "$fn" >/dev/null; then
+		echo "make-captures.sh: unknown capture $name (known: ${all[*]})" >&2
+		exit 2
+	fi
+	"$fn"
+done
