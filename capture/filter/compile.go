@@ -39,7 +39,7 @@ func CompileExpr(x Expr, linkType layers.LinkType, snaplen int) ([]bpf.RawInstru
 	}
 	c := cTrue
 	if x != nil {
-		c = l.expr(x)
+		c = regroup(l.expr(x))
 	}
 	prog, err := generate(c, l.nl, uint32(snaplen))
 	if err != nil {

@@ -60,7 +60,7 @@ long() { # n
 for lt in EN10MB NULL; do
 	f="$out/long-$lt.txt"
 	cat "$tmp/version" >"$f"
-	for expr in "$(long 300)" "($(long 120)) and tcp port 80"; do
+	for expr in "$(long 300)" "($(long 300)) and tcp port 80"; do
 		echo "expr $expr" >>"$f"
 		tcpdump -ddd -r "$tmp/$lt.pcap" "$expr" >>"$f" 2>/dev/null
 	done

@@ -84,7 +84,7 @@ func TestKernelAccepts(t *testing.T) {
 			progs = append(progs, prog)
 		}
 	}
-	prog, err := Compile("("+longExpr(120)+") and tcp port 80", layers.LinkTypeEthernet, 262144)
+	prog, err := Compile("("+longExpr(300)+") and tcp port 80", layers.LinkTypeEthernet, 262144)
 	if err != nil {
 		t.Fatal(err)
 	}
