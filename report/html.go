@@ -1,0 +1,560 @@
+package report
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"html"
+	"io"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/socktrace/socktrace/calls"
+	"github.com/socktrace/socktrace/decode"
+)
+
+// HTMLOptions tune the HTML report.
+type HTMLOptions struct {
+	Lang Lang
+	// Ephemeral and MaxSteps are as in TextOptions.
+	Ephemeral [2]int
+	MaxSteps  int
+	// Title heads the page, such as the capture's file name; empty means
+	// "socktrace report".
+	Title string
+}
+
+// HTML writes one self-contained HTML page: per connection a sequence
+// diagram as inline SVG, with each step's explanation beside it and the
+// details of every packet and call on hover, then a summary table. The
+// page references nothing outside itself — no scripts, styles, fonts or
+// images — so it can be mailed, archived and opened offline.
+//
+// It streams: the page's head is written with the first connection and
+// each connection when it ends, so memory does not grow with the capture.
+// HTML implements decode.Handler; call Summary at the end.
+type HTML struct {
+	w       *bufio.Writer
+	opt     HTMLOptions
+	rec     recorder
+	started bool
+	table   []htmlConnRow
+	more    int // connections left out of the table
+
+	// tx lends the text report's sentences, so that the page explains
+	// each step with the same words in every language.
+	tx   *Text
+	sink *switchWriter
+	buf  bytes.Buffer
+}
+
+// htmlConnRow is one line of the summary table.
+type htmlConnRow struct {
+	id                       int
+	client, server           string
+	opened, closed           string
+	packets                  int
+	c2s, s2c                 int64
+	irtt, connState, history string
+}
+
+// maxTableRows bounds the summary table, which is kept until the end.
+const maxTableRows = 5000
+
+// NewHTML returns an HTML report writer on w.
+func NewHTML(w io.Writer, opt HTMLOptions) *HTML {
+	if opt.Lang == "" {
+		opt.Lang = English
+	}
+	h := &HTML{w: bufio.NewWriterSize(w, 64<<10), opt: opt, rec: newRecorder(opt.MaxSteps), sink: &switchWriter{}}
+	h.tx = NewText(h.sink, TextOptions{Lang: opt.Lang, Ephemeral: opt.Ephemeral, MaxSteps: opt.MaxSteps})
+	return h
+}
+
+func (h *HTML) m(id msgID, args ...any) string {
+	return fmt.Sprintf(msg(h.opt.Lang, id), args...)
+}
+
+func (h *HTML) printf(format string, args ...any) {
+	fmt.Fprintf(h.w, format, args...) // bufio keeps the first error for Flush
+}
+
+// esc escapes text for HTML and SVG alike.
+func esc(s string) string { return html.EscapeString(s) }
+
+// Segment implements decode.Handler.
+func (h *HTML) Segment(c *decode.Connection, st *decode.Step) { h.rec.segment(c, st) }
+
+// Ended implements decode.Handler: it writes the connection's section.
+func (h *HTML) Ended(c *decode.Connection) {
+	sc := h.rec.take(c)
+	cs, omittedCalls := copyCalls(c)
+	withText(h.tx, h.sink, nil, func() { h.tx.Ended(c) }) // for the totals
+	h.start()
+	h.writeConnection(c, sc, cs, omittedCalls)
+	if len(h.table) < maxTableRows {
+		h.table = append(h.table, h.tableRow(c))
+	} else {
+		h.more++
+	}
+}
+
+// textOf captures what f writes through the text report.
+func (h *HTML) textOf(f func()) string {
+	h.buf.Reset()
+	withText(h.tx, h.sink, &h.buf, f)
+	return h.buf.String()
+}
+
+const htmlStyle = `
+:root{color-scheme:light;--fg:#1f2328;--mute:#656d76;--line:#8c959f;--syn:#1a7f37;--fin:#9a6700;--rst:#cf222e;--ack:#57606a;--data:#0550ae;--hl:#fff8c5;--state:#ddf4ff;--call:#fbefff}
+*{box-sizing:border-box}
+body{margin:0;padding:20px 28px;font:14px/1.45 "DejaVu Sans","Noto Sans KR","Apple SD Gothic Neo","Malgun Gothic",system-ui,sans-serif;color:var(--fg);background:#fff}
+h1{font-size:22px;margin:0 0 4px}
+h2{font-size:17px;margin:22px 0 4px;font-family:"DejaVu Sans Mono",ui-monospace,monospace}
+.lead{color:var(--mute);margin:0 0 10px;font-size:13px}
+.preface{display:grid;grid-template-columns:repeat(3,1fr);gap:14px;font-size:12.5px;color:#333;margin:8px 0 4px}
+.preface p{margin:0;padding:8px 10px;background:#f6f8fa;border-radius:6px}
+.ports{margin:2px 0 8px;font-size:12.5px;color:var(--mute)}
+.ports span{display:block}
+svg.seq{display:block;max-width:100%;height:auto;font-size:13px}
+svg.seq .t{font:11px "DejaVu Sans Mono",ui-monospace,monospace;fill:var(--mute)}
+svg.seq .mono{font-family:"DejaVu Sans Mono",ui-monospace,monospace}
+svg.seq .lbl{font:11.5px "DejaVu Sans Mono",ui-monospace,monospace}
+svg.seq .pv{font:10.5px "DejaVu Sans Mono",ui-monospace,monospace;fill:var(--mute)}
+svg.seq .why{fill:#333}
+svg.seq .who{font-weight:bold;font-size:14px}
+svg.seq .addr{font:11px "DejaVu Sans Mono",ui-monospace,monospace;fill:var(--mute)}
+svg.seq .life{stroke:var(--line);stroke-width:1.5;stroke-dasharray:4 3}
+svg.seq .act{fill:var(--call);stroke:#8250df;stroke-width:1}
+svg.seq .st rect{fill:var(--state);stroke:#54aeff;stroke-width:.8}
+svg.seq .st text{font:10.5px "DejaVu Sans Mono",ui-monospace,monospace;fill:#0a3069}
+svg.seq .cl text{font:12px "DejaVu Sans Mono",ui-monospace,monospace;fill:#6639ba}
+svg.seq .row .hl{fill:transparent}
+svg.seq .row:hover .hl{fill:var(--hl)}
+svg.seq .syn{color:var(--syn)} svg.seq .fin{color:var(--fin)} svg.seq .rst{color:var(--rst)}
+svg.seq .ack{color:var(--ack)} svg.seq .data{color:var(--data)}
+svg.seq .arrow line{stroke:currentColor;stroke-width:1.8}
+svg.seq .arrow.dot line{stroke-dasharray:3 3}
+svg.seq .arrow path{fill:currentColor}
+svg.seq .arrow text{fill:currentColor}
+pre.connsum{font:12px/1.5 "DejaVu Sans Mono",ui-monospace,monospace;background:#f6f8fa;padding:8px 12px;border-radius:6px;margin:6px 0 0;white-space:pre-wrap}
+.note{font-size:12.5px;color:var(--mute)}
+table.sum{border-collapse:collapse;font-size:12.5px;margin:6px 0}
+table.sum th,table.sum td{border:1px solid #d0d7de;padding:3px 8px;text-align:left}
+table.sum th{background:#f6f8fa}
+table.sum td.n{text-align:right;font-family:"DejaVu Sans Mono",ui-monospace,monospace}
+.totals p{margin:2px 0}
+`
+
+// start writes the page's head once.
+func (h *HTML) start() {
+	if h.started {
+		return
+	}
+	h.started = true
+	title := h.opt.Title
+	if title == "" {
+		title = h.m("html.title")
+	}
+	h.printf("<!DOCTYPE html>\n<html lang=\"%s\">\n<head>\n<meta charset=\"utf-8\">\n", esc(string(h.opt.Lang)))
+	h.printf("<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n")
+	h.printf("<title>%s</title>\n<style>%s</style>\n</head>\n<body>\n", esc(title), htmlStyle)
+	h.printf("<h1>%s</h1>\n<p class=\"lead\">%s</p>\n", esc(title), esc(h.m("html.hover")))
+	ep := h.tx.opt.Ephemeral
+	h.printf("<div class=\"preface\"><p>%s</p><p>%s</p><p>%s</p></div>\n",
+		esc(h.tx.m("preface.ports", ep[0], ep[1])), esc(h.tx.m("preface.socket")), esc(h.tx.m("preface.flows")))
+}
+
+// SVG geometry, in pixels.
+const (
+	svgW       = 1180
+	xTime      = 6
+	xCMargin   = 232 // the client's margin text ends here
+	xClient    = 252 // the client's lifeline
+	xServer    = 560 // the server's lifeline
+	xSMargin   = 580 // the server's margin text starts here
+	xWhy       = 712 // the explanations start here
+	whyUnits   = 62  // their width, in narrow characters (a wide one counts 2)
+	lineH      = 16
+	minRowH    = 34
+	headH      = 58
+	stateBadge = 7.0 // pixels per character in a state badge
+)
+
+// svgRow is a laid-out row: where it is and how tall.
+type svgRow struct {
+	r    row
+	y, h int
+	why  []string
+}
+
+func (h *HTML) writeConnection(c *decode.Connection, sc *seqConn, cs []calls.Event, omittedCalls int) {
+	tx := h.tx
+	steps := make([]textStep, len(sc.steps))
+	for i := range sc.steps {
+		steps[i] = sc.steps[i].textStep
+	}
+	tx.current = steps // the sentences count SYN retransmissions and find the handshake here
+	first := time.Time{}
+	if len(steps) > 0 {
+		first = steps[0].time
+	}
+	start := timeOrigin(c, cs)
+
+	h.printf("<section id=\"conn-%d\">\n<h2>%s</h2>\n<p class=\"ports\">", c.ID, esc(tx.m("conn.header", c.ID, c.Client, c.Server)))
+	switch {
+	case c.SelfConnect:
+		h.printf("<span>%s; %s</span>", esc(tx.m("conn.self")), esc(tx.portText(c.Client.Port(), false)))
+	default:
+		h.printf("<span>%s</span><span>%s</span>",
+			esc(tx.m("conn.client", tx.portText(c.Client.Port(), true))),
+			esc(tx.m("conn.server", tx.portText(c.Server.Port(), false))))
+	}
+	if c.RolesGuessed {
+		h.printf("<span>%s</span>", esc(tx.m("conn.roles.guess")))
+	}
+	h.printf("</p>\n")
+
+	// Lay out the rows: each as tall as its explanation.
+	rows := layout(c, sc, cs)
+	laid := make([]svgRow, len(rows))
+	y := headH + minRowH
+	for i, r := range rows {
+		var why string
+		switch r.kind {
+		case rowSegment:
+			st := &sc.steps[r.step].textStep
+			why = tx.why(c, st, first)
+			if st.preview != "" {
+				why += " " + tx.m("payload", st.preview)
+			}
+			if st.truncated {
+				why += " " + tx.m("truncated", st.captured, st.len)
+			}
+		default:
+			if ev := &cs[r.call]; !ev.Inferred {
+				why = tx.callWhy(c, ev, r.kind != rowEnter)
+			}
+		}
+		lines := wrapLines(why, whyUnits)
+		rh := max(minRowH, 10+lineH*len(lines))
+		if r.kind == rowSegment && sc.steps[r.step].preview != "" {
+			rh = max(rh, 44)
+		}
+		laid[i] = svgRow{r: r, y: y, h: rh, why: lines}
+		y += rh
+	}
+	height := y + 14
+
+	var b strings.Builder
+	fmt.Fprintf(&b, "<svg class=\"seq\" viewBox=\"0 0 %d %d\" width=\"%d\" height=\"%d\" role=\"img\" aria-label=\"%s\">\n",
+		svgW, height, svgW, height, esc(tx.m("conn.header", c.ID, c.Client, c.Server)))
+	cName, sName := tx.m("side.client"), tx.m("side.server")
+	if c.SelfConnect {
+		cName, sName = h.m("diagram.self.sends"), h.m("diagram.self.receives")
+	}
+	fmt.Fprintf(&b, "<text class=\"who\" x=\"%d\" y=\"20\" text-anchor=\"middle\">%s</text>", xClient, esc(cName))
+	fmt.Fprintf(&b, "<text class=\"who\" x=\"%d\" y=\"20\" text-anchor=\"middle\">%s</text>\n", xServer, esc(sName))
+	fmt.Fprintf(&b, "<text class=\"addr\" x=\"%d\" y=\"38\" text-anchor=\"middle\">%s</text>", xClient, esc(addrText(c.Client)))
+	fmt.Fprintf(&b, "<text class=\"addr\" x=\"%d\" y=\"38\" text-anchor=\"middle\">%s</text>\n", xServer, esc(addrText(c.Server)))
+	fmt.Fprintf(&b, "<line class=\"life\" x1=\"%d\" y1=\"46\" x2=\"%d\" y2=\"%d\"/>", xClient, xClient, height-6)
+	fmt.Fprintf(&b, "<line class=\"life\" x1=\"%d\" y1=\"46\" x2=\"%d\" y2=\"%d\"/>\n", xServer, xServer, height-6)
+
+	// Activation bars for the calls that block, under everything else.
+	openAt := map[int]int{}
+	for _, lr := range laid {
+		switch lr.r.kind {
+		case rowEnter:
+			openAt[lr.r.call] = lr.y + 10
+		case rowExit:
+			if y0, ok := openAt[lr.r.call]; ok {
+				x := xClient
+				if lr.r.side == decode.Server {
+					x = xServer
+				}
+				fmt.Fprintf(&b, "<rect class=\"act\" x=\"%d\" y=\"%d\" width=\"8\" height=\"%d\" rx=\"2\"/>\n", x-4, y0, lr.y+18-y0)
+				delete(openAt, lr.r.call)
+			}
+		}
+	}
+	for call, y0 := range openAt { // entered and never returned: to the end
+		x := xClient
+		if callSide(c, &cs[call]) == decode.Server {
+			x = xServer
+		}
+		fmt.Fprintf(&b, "<rect class=\"act\" x=\"%d\" y=\"%d\" width=\"8\" height=\"%d\" rx=\"2\"/>\n", x-4, y0, height-10-y0)
+	}
+
+	// The states before the first row.
+	for _, side := range [...]decode.Side{decode.Client, decode.Server} {
+		if c.SelfConnect && side == decode.Server {
+			break
+		}
+		if s, ok := initialState(c, sc.steps, side); ok {
+			h.stateBadge(&b, side, headH+minRowH/2, s.String())
+		}
+	}
+	for _, lr := range laid {
+		h.writeSVGRow(&b, c, sc, cs, lr, start)
+	}
+	b.WriteString("</svg>\n")
+	h.printf("%s", b.String())
+
+	if sc.omitted > 0 {
+		h.printf("<p class=\"note\">%s</p>\n", esc(tx.m("more.segments", sc.omitted)))
+	}
+	if omittedCalls > 0 {
+		h.printf("<p class=\"note\">%s</p>\n", esc(h.m("diagram.calls.omitted", omittedCalls)))
+	}
+	sum := h.textOf(func() { tx.writeConnSummary(c) })
+	h.printf("<pre class=\"connsum\">%s</pre>\n</section>\n", esc(strings.TrimRight(sum, "\n")))
+}
+
+// stateBadge draws a state name in a side's margin, centred on y.
+func (h *HTML) stateBadge(b *strings.Builder, side decode.Side, y int, name string) {
+	w := int(float64(len(name))*stateBadge) + 12
+	x := xCMargin - w
+	if side == decode.Server {
+		x = xSMargin
+	}
+	fmt.Fprintf(b, "<g class=\"st\"><rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"17\" rx=\"8\"/><text x=\"%d\" y=\"%d\" text-anchor=\"middle\">%s</text></g>",
+		x, y-9, w, x+w/2, y+4, esc(name))
+}
+
+func (h *HTML) writeSVGRow(b *strings.Builder, c *decode.Connection, sc *seqConn, cs []calls.Event, lr svgRow, start time.Time) {
+	tx := h.tx
+	r := lr.r
+	var title []string
+	timed := true
+	if r.kind != rowSegment {
+		ev := &cs[r.call]
+		timed = !(ev.Enter.IsZero() && ev.Exit.IsZero())
+	}
+	fmt.Fprintf(b, "<g class=\"row\">")
+	// The hover band goes first, so that it lies under the row.
+	fmt.Fprintf(b, "<rect class=\"hl\" x=\"0\" y=\"%d\" width=\"%d\" height=\"%d\"/>", lr.y, svgW, lr.h)
+	if timed {
+		fmt.Fprintf(b, "<text class=\"t\" x=\"%d\" y=\"%d\">%s</text>", xTime, lr.y+16, esc(offset(r.at.Sub(start))))
+	}
+	switch r.kind {
+	case rowSegment:
+		st := &sc.steps[r.step]
+		toServer := st.from == decode.Client || c.SelfConnect
+		x1, x2 := xClient+5, xServer-5
+		if !toServer {
+			x1, x2 = x2, x1
+		}
+		class := htmlKind(st.kind, st.flags, st.len)
+		if st.kind == decode.StepSYNRetransmit || st.kind == decode.StepRetransmission || st.kind == decode.StepLate {
+			class += " dot"
+		}
+		ay := lr.y + 20
+		head := x2 - 9
+		if !toServer {
+			head = x2 + 9
+		}
+		fmt.Fprintf(b, "<g class=\"arrow %s\"><line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\"/>", class, x1, ay, head, ay)
+		fmt.Fprintf(b, "<path d=\"M%d %d L%d %d L%d %d Z\"/>", x2, ay, head, ay-5, head, ay+5)
+		fmt.Fprintf(b, "<text class=\"lbl\" x=\"%d\" y=\"%d\" text-anchor=\"middle\">%s</text></g>",
+			(xClient+xServer)/2, ay-5, esc(segmentLabel(&st.textStep)))
+		if st.preview != "" {
+			fmt.Fprintf(b, "<text class=\"pv\" x=\"%d\" y=\"%d\" text-anchor=\"middle\">%s</text>",
+				(xClient+xServer)/2, ay+15, esc(fit(st.preview, 40)))
+		}
+		for _, side := range [...]decode.Side{decode.Client, decode.Server} {
+			if c.SelfConnect && side == decode.Server {
+				break
+			}
+			if st.before[side] != st.after[side] {
+				h.stateBadge(b, side, ay, st.after[side].String())
+			}
+		}
+		dir := tx.m("dir.c2s")
+		switch {
+		case c.SelfConnect:
+			dir = strings.TrimSpace(tx.m("dir.self"))
+		case st.from == decode.Server:
+			dir = tx.m("dir.s2c")
+		}
+		title = append(title,
+			h.m("html.seg.head", st.index, dir, st.flags),
+			h.m("html.seg.numbers", st.relSeq, st.relAck, st.seq, st.ack, st.window, st.len),
+			h.m("html.seg.time", st.time.UTC().Format("2006-01-02 15:04:05.000000000 UTC"), strings.TrimPrefix(offset(st.time.Sub(start)), "+")))
+		if o := strings.TrimSpace(tx.synOptions(st.opts)); o != "" && st.flags&decode.SYN != 0 {
+			title = append(title, o)
+		}
+		if st.preview != "" {
+			title = append(title, tx.m("payload", st.preview))
+		}
+	default:
+		ev := &cs[r.call]
+		label := callName(ev)
+		switch r.kind {
+		case rowExit:
+			label = h.callResultText(ev)
+		case rowCall:
+			if !ev.Exit.IsZero() && !ev.Inferred {
+				label += " " + h.callResultText(ev)
+			}
+		}
+		y := lr.y + 16
+		if r.side == decode.Server {
+			fmt.Fprintf(b, "<g class=\"cl\"><text x=\"%d\" y=\"%d\">%s</text></g>", xSMargin, y, esc(label))
+		} else {
+			fmt.Fprintf(b, "<g class=\"cl\"><text x=\"%d\" y=\"%d\" text-anchor=\"end\">%s</text></g>", xCMargin, y, esc(label))
+		}
+		title = h.callTitleLines(c, ev)
+	}
+	for i, line := range lr.why {
+		fmt.Fprintf(b, "<text class=\"why\" x=\"%d\" y=\"%d\">%s</text>", xWhy, lr.y+16+i*lineH, esc(line))
+	}
+	fmt.Fprintf(b, "<title>%s</title></g>\n", esc(strings.Join(title, "\n")))
+}
+
+// htmlKind names the CSS class that colours a segment's arrow.
+func htmlKind(k decode.StepKind, f decode.Flags, n int) string {
+	switch k {
+	case decode.StepRST, decode.StepRefused:
+		return "rst"
+	case decode.StepSYN, decode.StepSYNRetransmit, decode.StepSimultaneousSYN, decode.StepSYNACK:
+		return "syn"
+	case decode.StepFIN:
+		return "fin"
+	}
+	switch {
+	case f&decode.RST != 0:
+		return "rst"
+	case f&decode.FIN != 0:
+		return "fin"
+	case n > 0:
+		return "data"
+	}
+	return "ack"
+}
+
+func (h *HTML) callResultText(ev *calls.Event) string {
+	if ev.Errno != 0 {
+		return h.m("diagram.fails", errnoName(ev.Errno))
+	}
+	return h.m("diagram.returns", ev.Result)
+}
+
+// callTitleLines are a call's details, for its hover text.
+func (h *HTML) callTitleLines(c *decode.Connection, ev *calls.Event) []string {
+	lines := []string{h.m("html.call.head", string(ev.Call), h.tx.side(callSide(c, ev)))}
+	if ev.Inferred {
+		lines = append(lines, h.m("html.call.inferred"))
+		if ev.Detail != "" {
+			lines = append(lines, ev.Detail)
+		}
+		return lines
+	}
+	lines = append(lines, callTitle(ev))
+	if ev.FD >= 0 {
+		lines = append(lines, h.m("html.call.fd", ev.FD))
+	}
+	const layout = "15:04:05.000000000"
+	if !ev.Enter.IsZero() {
+		lines = append(lines, h.m("html.call.enter", ev.Enter.UTC().Format(layout)))
+	}
+	if !ev.Exit.IsZero() {
+		lines = append(lines, h.m("html.call.exit", ev.Exit.UTC().Format(layout), duration(ev.Duration())))
+		if ev.Errno != 0 {
+			lines = append(lines, h.m("html.call.errno", errnoName(ev.Errno)))
+		} else {
+			lines = append(lines, h.m("html.call.result", ev.Result))
+		}
+	}
+	if ev.PID > 0 {
+		lines = append(lines, h.m("html.call.pid", ev.PID, ev.Comm))
+	}
+	return lines
+}
+
+// wrapLines breaks s into lines of at most width units, a wide character
+// counting two.
+func wrapLines(s string, width int) []string {
+	if s == "" {
+		return nil
+	}
+	return strings.Split(wrapCells(s, 0, width), "\n")
+}
+
+func (h *HTML) tableRow(c *decode.Connection) htmlConnRow {
+	tx := h.tx
+	row := htmlConnRow{
+		id: c.ID, client: addrText(c.Client), server: addrText(c.Server),
+		opened:  tx.m(msgID("sum.handshake." + c.Handshake().String())),
+		packets: c.Packets, c2s: c.Bytes[decode.Client], s2c: c.Bytes[decode.Server],
+		connState: c.ConnState(), history: c.History(),
+	}
+	switch k := c.CloseKind(); k {
+	case decode.Reset:
+		row.closed = tx.m("sum.close.reset", tx.sides(c.RSTFrom))
+	case decode.HalfClosed:
+		row.closed = tx.m("sum.close.half-closed", tx.sides(c.FirstFIN))
+	default:
+		row.closed = tx.closeLabel(k.String())
+	}
+	if c.HasIRTT {
+		row.irtt = duration(c.IRTT)
+	}
+	return row
+}
+
+// Summary writes the summary table and the totals, ends the page and
+// flushes.
+func (h *HTML) Summary(s Summary) error {
+	h.start()
+	tx := h.tx
+	h.printf("<section id=\"summary\">\n<h2>%s</h2>\n", esc(tx.m("total.header")))
+	if len(h.table) > 0 {
+		h.printf("<table class=\"sum\">\n<tr>")
+		for _, id := range []msgID{"html.col.conn", "side.client", "side.server", "html.col.opened", "html.col.closed",
+			"html.col.packets", "html.col.c2s", "html.col.s2c", "html.col.irtt", "html.col.zeek"} {
+			h.printf("<th>%s</th>", esc(h.m(id)))
+		}
+		h.printf("</tr>\n")
+		for _, r := range h.table {
+			h.printf("<tr><td><a href=\"#conn-%d\">#%d</a></td><td>%s</td><td>%s</td><td>%s</td><td>%s</td>"+
+				"<td class=\"n\">%d</td><td class=\"n\">%d</td><td class=\"n\">%d</td><td class=\"n\">%s</td><td>%s %s</td></tr>\n",
+				r.id, r.id, esc(r.client), esc(r.server), esc(r.opened), esc(r.closed),
+				r.packets, r.c2s, r.s2c, esc(r.irtt), esc(r.connState), esc(r.history))
+		}
+		h.printf("</table>\n")
+		if h.more > 0 {
+			h.printf("<p class=\"note\">… +%s</p>\n", strconv.Itoa(h.more))
+		}
+	}
+	var err error
+	totals := h.textOf(func() { err = tx.Summary(s) })
+	h.printf("<div class=\"totals\">")
+	// Text writes its totals as indented lines, wrapped at 100 columns:
+	// drop the heading (the <h2> above says it) and join the wraps.
+	var para []string
+	flush := func() {
+		if len(para) > 0 {
+			h.printf("<p>%s</p>", esc(strings.Join(para, " ")))
+			para = para[:0]
+		}
+	}
+	for i, line := range strings.Split(strings.TrimRight(totals, "\n"), "\n") {
+		switch {
+		case i == 0:
+			continue
+		case strings.HasPrefix(line, "    "):
+			para = append(para, strings.TrimSpace(line))
+		default:
+			flush()
+			para = append(para, strings.TrimSpace(line))
+		}
+	}
+	flush()
+	h.printf("</div>\n</section>\n</body>\n</html>\n")
+	if ferr := h.w.Flush(); err == nil {
+		err = ferr
+	}
+	return err
+}
