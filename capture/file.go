@@ -231,6 +231,8 @@ func NewFileReader(src io.Reader) (*FileReader, error) {
 	return r, nil
 }
 
+var errClosed = errors.New("capture: read from a closed FileReader")
+
 // ReadPacket fills p with the next packet. p.Data points into the reader's
 // buffer and p.Comments is reused: both are valid until the next call.
 // It returns io.EOF after the last packet. A file that ends inside a packet
@@ -257,9 +259,7 @@ func (r *FileReader) ReadPacket(p *Packet) error {
 // Close releases the reader's resources and closes the file if OpenFile
 // opened it. It does not close a reader passed to NewFileReader.
 func (r *FileReader) Close() error {
-	if r.err == nil {
-		r.err = errors.New("capture: read from a closed FileReader")
-	}
+	r.err = errClosed
 	r.buf = nil
 	r.start, r.end = 0, 0
 	if r.closer != nil {
