@@ -17,6 +17,16 @@ const MaxInstructions = 4096
 // packets that begin with the given link-layer header. The program returns
 // snaplen for a matching packet and 0 otherwise; the empty expression
 // compiles to a program that accepts everything.
+//
+// Every jump in the program is forward and relative, and control never
+// falls off its end, so a prefix may be put in front of it (a test of the
+// packet type that drops loopback's outgoing copies, say) as long as the
+// prefix's own jumps land inside the prefix or on the program's first
+// instruction. An AF_PACKET socket of type SOCK_DGRAM shows filters the
+// packet from its network header on: compile for layers.LinkTypeRaw there.
+// The kernel charges a socket's filter against net.core.optmem_max; a
+// program of a few thousand instructions, each load expanding to several
+// eBPF instructions, may need that raised.
 func Compile(expr string, linkType layers.LinkType, snaplen int) ([]bpf.RawInstruction, error) {
 	x, err := Parse(expr)
 	if err != nil {
@@ -68,17 +78,23 @@ func validate(x Expr) error {
 		return fmt.Errorf("filter: unsupported protocol %q in Proto", x.Name)
 	case Host:
 		if x.Dir < DirAny || x.Dir > DirSrcAndDst {
-			return fmt.Errorf("filter: invalid direction %d in %#v", x.Dir, x)
+			return fmt.Errorf("filter: invalid direction %d in %s", int(x.Dir), x)
 		}
 		ok := x.Addr.Is4() && x.Mask.Is4() && (x.Proto == "" || x.Proto == "ip") ||
 			x.Addr.Is6() && x.Mask.Is6() && x.Addr.Zone() == "" && (x.Proto == "" || x.Proto == "ip6")
 		if !ok {
 			return fmt.Errorf("filter: invalid Host %v/%v (proto %q): address and mask must be of one IP version and match the protocol", x.Addr, x.Mask, x.Proto)
 		}
+		a, m := x.Addr.AsSlice(), x.Mask.AsSlice()
+		for i := range a {
+			if a[i]&^m[i] != 0 {
+				return fmt.Errorf("filter: invalid Host: address %v has bits outside mask %v", x.Addr, x.Mask)
+			}
+		}
 		return nil
 	case Port:
 		if x.Dir < DirAny || x.Dir > DirSrcAndDst {
-			return fmt.Errorf("filter: invalid direction %d in %#v", x.Dir, x)
+			return fmt.Errorf("filter: invalid direction %d in %s", int(x.Dir), x)
 		}
 		if x.Proto != "" && x.Proto != "tcp" && x.Proto != "udp" {
 			return fmt.Errorf("filter: invalid protocol %q in Port (want \"\", \"tcp\" or \"udp\")", x.Proto)

@@ -162,7 +162,8 @@ func TestCompileExprInvalid(t *testing.T) {
 		Host{Addr: v4},
 		Host{Addr: v4, Mask: v6},
 		Host{Addr: v6, Mask: v6, Proto: "ip"},
-		Host{Addr: v4, Mask: v4, Dir: 9},
+		Host{Addr: v4, Mask: netip.MustParseAddr("255.255.255.255"), Dir: 9},
+		Host{Addr: v4, Mask: netip.MustParseAddr("255.0.0.0")},
 		Port{Proto: "ip", Lo: 1, Hi: 2},
 	} {
 		if _, err := CompileExpr(x, layers.LinkTypeEthernet, 100); err == nil {
