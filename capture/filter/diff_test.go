@@ -256,6 +256,12 @@ func generatedL3() []l3 {
 		out = append(out, l3{etherIPv6, ipv6(nh, src, dst, ext, proto, sp, dp),
 			fmt.Sprintf("ip6 %s p%d [%s]:%d > [%s]:%d", kind, proto, src, sp, dst, dp)})
 	}
+	// A few packets that expressions of the table single out.
+	out = append(out,
+		l3{etherIPv4, ipv4(r, protoTCP, "192.168.1.10", "10.0.0.1", 1234, 443, 0, false), "ip4 https from 192.168.1.10"},
+		l3{etherIPv4, ipv4(r, protoUDP, "10.0.0.3", "10.0.0.3", 5000, 5000, 0, true), "ip4 udp to self port 5000"},
+		l3{etherIPv6, ipv6(protoUDP, "fe80::1", "ff02::1", nil, protoUDP, 546, 547), "ip6 dhcpv6"},
+	)
 	for i := range 60 {
 		spa, tpa := pick(r, testHosts4), pick(r, testHosts4)
 		et := uint16(etherARP)
@@ -419,6 +425,7 @@ func TestDifferentialLibpcap(t *testing.T) {
 						t.Fatalf("NewMatcher(libpcap %q): %v", c.expr, err)
 					}
 				}
+				matched := 0
 				for _, f := range frames {
 					want := false // libpcap refused: "expression rejects all packets"
 					if c.err == "" {
@@ -428,6 +435,9 @@ func TestDifferentialLibpcap(t *testing.T) {
 						}
 					}
 					got := ours.match(t, f.data)
+					if got {
+						matched++
+					}
 					if m := om.Match(f.data, len(f.data)); m != got {
 						t.Fatalf("Matcher disagrees with the VM on our program for %q on %s", c.expr, f.desc)
 					}
@@ -452,10 +462,14 @@ func TestDifferentialLibpcap(t *testing.T) {
 						}
 					}
 				}
+				if lt.lt == layers.LinkTypeEthernet && c.expr != "" && (matched == 0 || matched == len(frames)) {
+					t.Errorf("%q matched %d of %d packets: the packets do not exercise it", c.expr, matched, len(frames))
+				}
 			}
 			if failures > 0 {
 				t.Errorf("%d verdicts differ", failures)
 			}
+
 			for e, n := range truncated {
 				t.Logf("%q: %d verdicts differ on packets cut short before a load", e, n)
 			}
