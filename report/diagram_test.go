@@ -89,7 +89,7 @@ var testEphemeral = [2]int{32768, 60999}
 func TestDiagramGolden(t *testing.T) {
 	for _, file := range captures(t) {
 		for _, lang := range []Lang{English, Korean} {
-			base := strings.TrimSuffix(filepath.Base(file), filepath.Ext(file))
+			base := filepath.Base(file) // handshake.pcap and handshake.pcapng both exist
 			t.Run(base+"/"+string(lang), func(t *testing.T) {
 				var out bytes.Buffer
 				replayInto(t, file, NewDiagram(&out, DiagramOptions{Lang: lang, Ephemeral: testEphemeral}))
