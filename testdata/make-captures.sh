@@ -58,7 +58,7 @@ start_capture() {
 	"$@" 2>"$log" &
 	capture_pid=$!
 	for _ in $(seq 100); do
-		if grep -q "$ready" "$log"; then
+		if grep -qs "$ready" "$log"; then
 			return 0
 		fi
 		if ! kill -0 "$capture_pid" 2>/dev/null; then
@@ -132,6 +132,8 @@ make_handshake_pcapng() {
 		tshark -q -i lo -F pcapng -w "$out/$file" -f "tcp port $port"
 	"$tool" -v -port "$port" -scenario handshake 2>"$calls/$file.calls"
 	stop_capture
+	# dumpcap makes its files readable by their owner only.
+	chmod 644 "$out/$file"
 	echo "$file: $(tcpdump -r "$out/$file" 2>/dev/null | wc -l) packets"
 }
 
