@@ -112,6 +112,7 @@ make_unread_data_close() { record unread-data-close.pcap 40006 -- -scenario unre
 make_late_accept() { record late-accept.pcap 40007 -- -scenario late-accept; }
 make_ipv6() { record ipv6.pcap 40008 -- -scenario handshake -ipv6; }
 make_self_connect() { record self-connect.pcap 40009 -- -scenario self-connect; }
+make_shared_port() { record shared-port.pcap 40014 -- -scenario shared-port; }
 make_snaplen64() { record snaplen64.pcap 40010 -s 64 -- -scenario handshake; }
 make_handshake_sll2() {
 	# -i any captures in LINUX_SLL2 (cooked) form; the filter is the same.
@@ -193,7 +194,7 @@ make_syn_retransmit() {
 }
 
 all=(handshake refused abort half-close server-closes-first unread-data-close late-accept
-	ipv6 port-reuse syn-retransmit self-connect snaplen64 handshake-pcapng handshake-sll2
+	ipv6 port-reuse syn-retransmit self-connect shared-port snaplen64 handshake-pcapng handshake-sll2
 	handshake-ns)
 names=("$@")
 if [[ ${#names[@]} -eq 0 ]]; then
