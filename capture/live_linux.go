@@ -132,16 +132,8 @@ func OpenLive(iface string, opts LiveOptions) (*LiveSource, error) {
 	}
 	loopback := ifi.Flags&net.FlagLoopback != 0
 
-	// Open with protocol 0: such a socket receives nothing until it is
-	// bound with a protocol, which is done last, once the ring and the
-	// filter are in place.
-	fd, err := openPacketSocket(iface, unix.SOCK_RAW)
+	hatype, err := hardwareType(iface)
 	if err != nil {
-		return nil, err
-	}
-	hatype, err := hardwareType(fd, iface)
-	if err != nil {
-		unix.Close(fd)
 		return nil, err
 	}
 	s := &LiveSource{
@@ -156,25 +148,26 @@ func OpenLive(iface string, opts LiveOptions) (*LiveSource, error) {
 		// last frames before Stop can wait up to two periods; allow a
 		// third and some scheduling slack.
 		drainWait: 3*tov + 20*time.Millisecond,
-		fd:        fd,
+		fd:        -1,
 		efd:       -1,
 	}
-	switch hatype {
-	case unix.ARPHRD_ETHER, unix.ARPHRD_LOOPBACK:
-		// Loopback frames carry a 14-byte Ethernet header with zero
-		// addresses, so both are Ethernet.
-	default:
-		// Anything else is captured in cooked mode, where the kernel
-		// strips whatever link header there is and reports the
-		// protocol, the hardware type and the address separately; those
-		// become the LINUX_SLL2 header that tcpdump -i any writes.
-		unix.Close(fd)
-		s.fd = -1
-		if s.fd, err = openPacketSocket(iface, unix.SOCK_DGRAM); err != nil {
-			return nil, err
-		}
+	sockType := unix.SOCK_RAW
+	if cookedType(hatype) {
+		// Anything but Ethernet and loopback is captured in cooked
+		// mode, where the kernel strips whatever link header there is
+		// and reports the protocol, the hardware type and the address
+		// beside the frame; those become the LINUX_SLL2 header that
+		// tcpdump -i any writes. (Loopback frames carry a 14-byte
+		// Ethernet header with zero addresses, so they are Ethernet.)
+		sockType = unix.SOCK_DGRAM
 		s.cooked = true
 		s.linkType = layers.LinkTypeLinuxSLL2
+	}
+	// Open with protocol 0: such a socket receives nothing until it is
+	// bound with a protocol, which is done last, once the ring and the
+	// filter are in place.
+	if s.fd, err = openPacketSocket(iface, sockType); err != nil {
+		return nil, err
 	}
 	if err := s.setup(loopback, tov, opts.Filter); err != nil {
 		s.release()
@@ -254,7 +247,14 @@ func openPacketSocket(iface string, typ int) (int, error) {
 }
 
 // hardwareType returns the interface's ARPHRD_* type.
-func hardwareType(fd int, iface string) (uint16, error) {
+func hardwareType(iface string) (uint16, error) {
+	// Any socket will do for this ioctl, and a Unix one needs no
+	// privilege.
+	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return 0, fmt.Errorf("capture on %s: opening a socket to read the hardware type: %w", iface, err)
+	}
+	defer unix.Close(fd)
 	ifr, err := unix.NewIfreq(iface)
 	if err != nil {
 		return 0, fmt.Errorf("capture on %s: %w", iface, err)
@@ -265,6 +265,31 @@ func hardwareType(fd int, iface string) (uint16, error) {
 	// The address comes back as a struct sockaddr whose family is the
 	// ARPHRD_* type.
 	return ifr.Uint16(), nil
+}
+
+// cookedType reports whether interfaces of this ARPHRD_* type are captured
+// in cooked mode.
+func cookedType(hatype uint16) bool {
+	return hatype != unix.ARPHRD_ETHER && hatype != unix.ARPHRD_LOOPBACK
+}
+
+// LiveFilterLinkType returns the link type to compile a LiveOptions.Filter
+// for, to capture on iface: Ethernet for Ethernet and loopback interfaces,
+// and LinkTypeRaw for interfaces captured in cooked mode, where the kernel
+// runs the filter on the frame from its network header. It needs no
+// privilege; an unknown interface gives an *InterfaceError.
+func LiveFilterLinkType(iface string) (layers.LinkType, error) {
+	if _, err := lookupInterface(iface); err != nil {
+		return 0, err
+	}
+	hatype, err := hardwareType(iface)
+	if err != nil {
+		return 0, err
+	}
+	if cookedType(hatype) {
+		return layers.LinkTypeRaw, nil
+	}
+	return layers.LinkTypeEthernet, nil
 }
 
 // setup makes the ring, attaches the filter and binds the socket, in that

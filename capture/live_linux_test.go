@@ -869,3 +869,197 @@ func BenchmarkLiveReadRing(b *testing.B) {
 		b.Logf("kernel dropped %d datagrams", st.Dropped)
 	}
 }
+
+// netns is a private network namespace that one locked OS thread has
+// entered; run executes a function on that thread. Sockets and devices
+// created there belong to the namespace, so tests can make interfaces
+// without touching the machine's.
+type netns struct{ do chan func() }
+
+func newNetns(t *testing.T) *netns {
+	t.Helper()
+	ns := &netns{do: make(chan func())}
+	ready := make(chan error)
+	go func() {
+		// Never unlocked: the thread is in another namespace, and the
+		// runtime discards a thread whose goroutine ends locked.
+		runtime.LockOSThread()
+		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
+			ready <- err
+			return
+		}
+		ready <- nil
+		for f := range ns.do {
+			f()
+		}
+	}()
+	if err := <-ready; err != nil {
+		t.Skipf("cannot make a network namespace (needs CAP_SYS_ADMIN): %v", err)
+	}
+	t.Cleanup(func() { close(ns.do) })
+	return ns
+}
+
+func (ns *netns) run(f func()) {
+	done := make(chan struct{})
+	ns.do <- func() { defer close(done); f() }
+	<-done
+}
+
+// setUp sets or clears IFF_UP on an interface of the calling thread's
+// namespace.
+func setUp(name string, up bool) error {
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(fd)
+	ifr, err := unix.NewIfreq(name)
+	if err != nil {
+		return err
+	}
+	if err := unix.IoctlIfreq(fd, unix.SIOCGIFFLAGS, ifr); err != nil {
+		return err
+	}
+	flags := ifr.Uint16() &^ unix.IFF_UP
+	if up {
+		flags |= unix.IFF_UP
+	}
+	ifr.SetUint16(flags)
+	return unix.IoctlIfreq(fd, unix.SIOCSIFFLAGS, ifr)
+}
+
+// newTun makes a layer-3 tun device (ARPHRD_NONE) in the calling thread's
+// namespace, brings it up and returns its descriptor: what is written to it
+// arrives on the interface.
+func newTun(name string) (int, error) {
+	fd, err := unix.Open("/dev/net/tun", unix.O_RDWR|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return -1, err
+	}
+	ifr, err := unix.NewIfreq(name)
+	if err == nil {
+		ifr.SetUint16(unix.IFF_TUN | unix.IFF_NO_PI)
+		err = unix.IoctlIfreq(fd, unix.TUNSETIFF, ifr)
+	}
+	if err == nil {
+		err = setUp(name, true)
+	}
+	if err != nil {
+		unix.Close(fd)
+		return -1, err
+	}
+	return fd, nil
+}
+
+// ipv4Packet returns an IPv4 packet 10.9.0.1 → 10.9.0.2 of the given
+// protocol carrying payload.
+func ipv4Packet(proto uint8, payload []byte) []byte {
+	b := make([]byte, 20, 20+len(payload))
+	b[0] = 0x45
+	binary.BigEndian.PutUint16(b[2:], uint16(20+len(payload)))
+	b[8] = 64
+	b[9] = proto
+	copy(b[12:], []byte{10, 9, 0, 1, 10, 9, 0, 2})
+	var sum uint32
+	for i := 0; i < 20; i += 2 {
+		sum += uint32(binary.BigEndian.Uint16(b[i:]))
+	}
+	for sum > 0xffff {
+		sum = sum&0xffff + sum>>16
+	}
+	binary.BigEndian.PutUint16(b[10:], ^uint16(sum))
+	return append(b, payload...)
+}
+
+func TestLiveCookedTun(t *testing.T) {
+	requireCapture(t)
+	ns := newNetns(t)
+	const name = "sttun0"
+	var (
+		tun, ifindex int
+		src          *LiveSource
+		flt          layers.LinkType
+		err          error
+	)
+	ns.run(func() {
+		if tun, err = newTun(name); err != nil {
+			return
+		}
+		var ifi *net.Interface
+		if ifi, err = net.InterfaceByName(name); err != nil {
+			return
+		}
+		ifindex = ifi.Index
+		if flt, err = LiveFilterLinkType(name); err != nil {
+			return
+		}
+		// In cooked mode the filter sees the IP header first: keep UDP.
+		var prog []bpf.RawInstruction
+		prog, err = bpf.Assemble([]bpf.Instruction{
+			bpf.LoadAbsolute{Off: 9, Size: 1},
+			bpf.JumpIf{Cond: bpf.JumpEqual, Val: 17, SkipFalse: 1},
+			bpf.RetConstant{Val: DefaultSnapLen},
+			bpf.RetConstant{Val: 0},
+		})
+		if err != nil {
+			return
+		}
+		src, err = OpenLive(name, LiveOptions{Filter: prog})
+	})
+	if err != nil {
+		if tun == 0 || errors.Is(err, os.ErrNotExist) {
+			t.Skipf("cannot make a tun device: %v", err)
+		}
+		t.Fatal(err)
+	}
+	defer unix.Close(tun)
+	defer src.Close()
+	if src.LinkType() != layers.LinkTypeLinuxSLL2 || flt != layers.LinkTypeRaw {
+		t.Errorf("tun: LinkType %v and filter link type %v, want LINUX_SLL2 and Raw", src.LinkType(), flt)
+	}
+
+	udp := ipv4Packet(17, []byte("\x30\x39\x00\x35\x00\x0dhello"))
+	tcp := ipv4Packet(6, make([]byte, 20))
+	for _, pkt := range [][]byte{tcp, udp, tcp} {
+		if _, err := unix.Write(tun, pkt); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Bringing the interface down ends the capture with an error, after
+	// what was captured.
+	ns.run(func() { err = setUp(name, false) })
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	var p Packet
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if err := src.ReadPacketContext(ctx, &p); err != nil {
+		t.Fatal(err)
+	}
+	want := make([]byte, 0, 20+len(udp))
+	want = append(want, 0x08, 0x00, 0, 0)                            // protocol IPv4, reserved
+	want = binary.BigEndian.AppendUint32(want, uint32(ifindex))      // interface index
+	want = binary.BigEndian.AppendUint16(want, unix.ARPHRD_NONE)     // hardware type
+	want = append(want, unix.PACKET_HOST, 0, 0, 0, 0, 0, 0, 0, 0, 0) // packet type, address length, address
+	want = append(want, udp...)
+	if string(p.Data) != string(want) || p.Length != len(want) || p.LinkType != layers.LinkTypeLinuxSLL2 {
+		t.Errorf("cooked frame:\n got % x (length %d, %v)\nwant % x", p.Data, p.Length, p.LinkType, want)
+	}
+	err = src.ReadPacketContext(ctx, &p)
+	if err == nil || err == io.EOF || !strings.Contains(err.Error(), "went down") {
+		t.Errorf("after the interface went down: ReadPacket = %v, want an error saying so", err)
+	}
+}
+
+func TestLiveInterfaceDown(t *testing.T) {
+	requireCapture(t)
+	ns := newNetns(t)
+	var err error
+	ns.run(func() { _, err = OpenLive("lo", LiveOptions{}) }) // lo starts down in a new namespace
+	if err == nil || !strings.Contains(err.Error(), "ip link set lo up") {
+		t.Errorf("OpenLive on a down interface = %v, want an error saying how to bring it up", err)
+	}
+}

@@ -22,6 +22,11 @@ func OpenLive(iface string, opts LiveOptions) (*LiveSource, error) {
 	return nil, errLiveUnsupported
 }
 
+// LiveFilterLinkType fails: live capture is implemented on Linux only.
+func LiveFilterLinkType(iface string) (layers.LinkType, error) {
+	return 0, errLiveUnsupported
+}
+
 // ReadPacket fails: live capture is implemented on Linux only.
 func (s *LiveSource) ReadPacket(p *Packet) error { return errLiveUnsupported }
 
