@@ -3,6 +3,7 @@
 package capture
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -16,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
 	"golang.org/x/net/bpf"
 	"golang.org/x/sys/unix"
@@ -929,17 +931,17 @@ func setUp(name string, up bool) error {
 	return unix.IoctlIfreq(fd, unix.SIOCSIFFLAGS, ifr)
 }
 
-// newTun makes a layer-3 tun device (ARPHRD_NONE) in the calling thread's
-// namespace, brings it up and returns its descriptor: what is written to it
-// arrives on the interface.
-func newTun(name string) (int, error) {
+// newTun makes a tun device in the calling thread's namespace, layer 3
+// (IFF_TUN, ARPHRD_NONE) or Ethernet (IFF_TAP), brings it up and returns its
+// descriptor: what is written to it arrives on the interface.
+func newTun(name string, mode uint16) (int, error) {
 	fd, err := unix.Open("/dev/net/tun", unix.O_RDWR|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return -1, err
 	}
 	ifr, err := unix.NewIfreq(name)
 	if err == nil {
-		ifr.SetUint16(unix.IFF_TUN | unix.IFF_NO_PI)
+		ifr.SetUint16(mode | unix.IFF_NO_PI)
 		err = unix.IoctlIfreq(fd, unix.TUNSETIFF, ifr)
 	}
 	if err == nil {
@@ -983,7 +985,7 @@ func TestLiveCookedTun(t *testing.T) {
 		err          error
 	)
 	ns.run(func() {
-		if tun, err = newTun(name); err != nil {
+		if tun, err = newTun(name, unix.IFF_TUN); err != nil {
 			return
 		}
 		var ifi *net.Interface
@@ -1048,6 +1050,12 @@ func TestLiveCookedTun(t *testing.T) {
 	if string(p.Data) != string(want) || p.Length != len(want) || p.LinkType != layers.LinkTypeLinuxSLL2 {
 		t.Errorf("cooked frame:\n got % x (length %d, %v)\nwant % x", p.Data, p.Length, p.LinkType, want)
 	}
+	// gopacket reads the header the same way.
+	pkt := gopacket.NewPacket(p.Data, layers.LinkTypeLinuxSLL2, gopacket.Default)
+	if sll, ok := pkt.Layer(layers.LayerTypeLinuxSLL2).(*layers.LinuxSLL2); !ok || sll.InterfaceIndex != uint32(ifindex) ||
+		sll.ProtocolType != layers.EthernetTypeIPv4 || pkt.Layer(layers.LayerTypeUDP) == nil {
+		t.Errorf("gopacket decodes the cooked frame as %v", pkt)
+	}
 	err = src.ReadPacketContext(ctx, &p)
 	if err == nil || err == io.EOF || !strings.Contains(err.Error(), "went down") {
 		t.Errorf("after the interface went down: ReadPacket = %v, want an error saying so", err)
@@ -1061,5 +1069,58 @@ func TestLiveInterfaceDown(t *testing.T) {
 	ns.run(func() { _, err = OpenLive("lo", LiveOptions{}) }) // lo starts down in a new namespace
 	if err == nil || !strings.Contains(err.Error(), "ip link set lo up") {
 		t.Errorf("OpenLive on a down interface = %v, want an error saying how to bring it up", err)
+	}
+}
+
+func TestLiveVLANTap(t *testing.T) {
+	requireCapture(t)
+	ns := newNetns(t)
+	const name = "sttap0"
+	var (
+		tap int
+		src *LiveSource
+		err error
+	)
+	ns.run(func() {
+		if tap, err = newTun(name, unix.IFF_TAP); err != nil {
+			return
+		}
+		src, err = OpenLive(name, LiveOptions{})
+	})
+	if err != nil {
+		if tap == 0 || errors.Is(err, os.ErrNotExist) {
+			t.Skipf("cannot make a tap device: %v", err)
+		}
+		t.Fatal(err)
+	}
+	defer unix.Close(tap)
+	defer src.Close()
+
+	// A frame tagged for VLAN 100, priority 3. The kernel takes the tag
+	// off before the capture point; the source must put it back.
+	frame := []byte{
+		0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02, 0, 0, 0, 0, 1, // broadcast, from 02:00:00:00:00:01
+		0x81, 0x00, 0x60, 0x64, // 802.1Q, PCP 3, VID 100
+		0x08, 0x00,
+	}
+	frame = append(frame, ipv4Packet(17, []byte("\x30\x39\x00\x35\x00\x0dhello"))...)
+	if _, err := unix.Write(tap, frame); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	var p Packet
+	for {
+		if err := src.ReadPacketContext(ctx, &p); err != nil {
+			t.Fatalf("waiting for the tagged frame: %v", err)
+		}
+		// A fresh interface may send its own frames (IPv6 router
+		// solicitations and the like); look for ours.
+		if bytes.Equal(p.Data[6:12], frame[6:12]) {
+			break
+		}
+	}
+	if !bytes.Equal(p.Data, frame) || p.Length != len(frame) || p.LinkType != layers.LinkTypeEthernet {
+		t.Errorf("tagged frame:\n got % x (length %d, %v)\nwant % x", p.Data, p.Length, p.LinkType, frame)
 	}
 }
