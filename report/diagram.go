@@ -131,7 +131,7 @@ func (d *Diagram) Segment(c *decode.Connection, st *decode.Step) { d.rec.segment
 func (d *Diagram) Ended(c *decode.Connection) {
 	sc := d.rec.take(c)
 	cs, omittedCalls := copyCalls(c)
-	d.lanes.add(c, sc)
+	d.lanes.add(c, sc, &d.rec)
 	// The text report keeps the tallies its totals print; let it see the
 	// connection, and discard its block.
 	withText(d.tx, d.sink, nil, func() { d.tx.Ended(c) })
@@ -181,15 +181,7 @@ func (d *Diagram) writeConnection(c *decode.Connection, sc *seqConn, cs []calls.
 	d.printf("%s%s\n", padLeft(addrText(c.Client), left), gap+addrText(c.Server))
 
 	blank := strings.Repeat(" ", arrowW)
-	var init [2]string
-	for _, side := range [...]decode.Side{decode.Client, decode.Server} {
-		if c.SelfConnect && side == decode.Server {
-			break
-		}
-		if s, ok := initialState(c, sc.steps, side); ok {
-			init[side] = s.String()
-		}
-	}
+	init := initialStates(c, sc.steps, cs)
 	d.line("", init[decode.Client], " ", blank, " ", init[decode.Server])
 
 	start := timeOrigin(c, cs)
@@ -255,12 +247,23 @@ func (d *Diagram) writeConnection(c *decode.Connection, sc *seqConn, cs []calls.
 				text[r.side] = callName(ev)
 				switch {
 				case !ev.Exit.IsZero() && !ev.Inferred:
-					text[r.side] += " " + d.callResult(ev)
+					text[r.side] += " " + shortResult(ev)
 				case ev.Exit.IsZero() && !ev.Enter.IsZero() && !ev.Inferred && blocks(ev.Call):
 					text[r.side] += " …" // entered, never seen returning
 				}
 			}
 			d.line(at, text[0], br[0], blank, br[1], text[1])
+			if s, ok := callState(ev); ok && r.kind != rowEnter {
+				// The state the call made, on a row of its own.
+				var state [2]string
+				state[r.side] = s.String()
+				for side := range br {
+					if br[side] != d.g.bar {
+						br[side] = " "
+					}
+				}
+				d.line("", state[0], br[0], blank, br[1], state[1])
+			}
 		}
 	}
 	if sc.omitted > 0 {
@@ -408,17 +411,20 @@ type laneConn struct {
 	events     []laneEvent
 }
 
-// laneLog keeps what the lane view needs, within bounds; past them it
-// gives up and says so.
+// laneLog keeps what the lane view needs, within bounds; past them, and
+// after forgetting what cannot overlap, it gives up and says so.
 type laneLog struct {
 	conns  []laneConn
 	events int
 	full   bool
 }
 
-func (l *laneLog) add(c *decode.Connection, sc *seqConn) {
+func (l *laneLog) add(c *decode.Connection, sc *seqConn, pending *recorder) {
 	if l.full {
 		return
+	}
+	if len(l.conns) >= maxLaneConns || l.events+len(sc.steps) > maxLaneEvents {
+		l.prune(pending)
 	}
 	if len(l.conns) >= maxLaneConns || l.events+len(sc.steps) > maxLaneEvents {
 		l.full, l.conns = true, nil
@@ -435,6 +441,31 @@ func (l *laneLog) add(c *decode.Connection, sc *seqConn) {
 	}
 	l.events += len(sc.steps)
 	l.conns = append(l.conns, lc)
+}
+
+// prune forgets the connections that overlap no other and never will: a
+// connection still open can overlap only those that end after it began.
+// Most captures are one connection after another (a port scan, a test
+// loop): pruning keeps the lane view's memory to the overlapping ones.
+func (l *laneLog) prune(pending *recorder) {
+	var open time.Time // the earliest start of a connection still open
+	for _, sc := range pending.pending {
+		if len(sc.steps) > 0 && (open.IsZero() || sc.steps[0].time.Before(open)) {
+			open = sc.steps[0].time
+		}
+	}
+	var kept []laneConn
+	events := 0
+	for _, g := range l.overlapGroups() {
+		if len(g) == 1 && (open.IsZero() || g[0].end.Before(open)) {
+			continue
+		}
+		for i := range g {
+			events += len(g[i].events)
+		}
+		kept = append(kept, g...)
+	}
+	l.conns, l.events = kept, events
 }
 
 // overlapGroups splits connections, in order of start, into groups whose

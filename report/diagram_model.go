@@ -3,6 +3,7 @@ package report
 import (
 	"net/netip"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/socktrace/socktrace/calls"
@@ -263,4 +264,51 @@ func addrText(a netip.AddrPort) string {
 		return "?"
 	}
 	return a.String()
+}
+
+// callState is the state a call puts its socket in, for the calls whose
+// effect no segment shows: socket() makes a CLOSED socket, listen() a
+// LISTEN one. Only observed calls count; an inferred listen() is the
+// segments' guess, shown by the initial state instead.
+func callState(ev *calls.Event) (decode.State, bool) {
+	if ev.Inferred || ev.Errno != 0 {
+		return decode.Unknown, false
+	}
+	switch ev.Call {
+	case calls.Socket:
+		return decode.Closed, true
+	case calls.Listen:
+		return decode.Listen, true
+	}
+	return decode.Unknown, false
+}
+
+// initialStates are the states to show above the first row, for the sides
+// whose calls do not show them.
+func initialStates(c *decode.Connection, steps []seqStep, cs []calls.Event) [2]string {
+	var shown [2]bool
+	for i := range cs {
+		if _, ok := callState(&cs[i]); ok {
+			shown[callSide(c, &cs[i])] = true
+		}
+	}
+	var init [2]string
+	for _, side := range [...]decode.Side{decode.Client, decode.Server} {
+		if c.SelfConnect && side == decode.Server || shown[side] {
+			continue
+		}
+		if s, ok := initialState(c, steps, side); ok {
+			init[side] = s.String()
+		}
+	}
+	return init
+}
+
+// shortResult is what a call returned, in the fewest columns: "→ 7",
+// "→ ECONNREFUSED".
+func shortResult(ev *calls.Event) string {
+	if ev.Errno != 0 {
+		return "→ " + errnoName(ev.Errno)
+	}
+	return "→ " + strconv.Itoa(ev.Result)
 }

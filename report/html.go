@@ -240,6 +240,11 @@ func (h *HTML) writeConnection(c *decode.Connection, sc *seqConn, cs []calls.Eve
 		}
 		lines := wrapLines(why, whyUnits)
 		rh := max(minRowH, 10+lineH*len(lines))
+		if r.kind != rowSegment && r.kind != rowEnter {
+			if _, ok := callState(&cs[r.call]); ok {
+				rh = max(rh, 44)
+			}
+		}
 		if r.kind == rowSegment && sc.steps[r.step].preview != "" {
 			rh = max(rh, 44)
 		}
@@ -288,12 +293,9 @@ func (h *HTML) writeConnection(c *decode.Connection, sc *seqConn, cs []calls.Eve
 	}
 
 	// The states before the first row.
-	for _, side := range [...]decode.Side{decode.Client, decode.Server} {
-		if c.SelfConnect && side == decode.Server {
-			break
-		}
-		if s, ok := initialState(c, sc.steps, side); ok {
-			h.stateBadge(&b, side, headH+minRowH/2, s.String())
+	for side, s := range initialStates(c, sc.steps, cs) {
+		if s != "" {
+			h.stateBadge(&b, decode.Side(side), headH+minRowH/2, s)
 		}
 	}
 	for _, lr := range laid {
@@ -396,7 +398,7 @@ func (h *HTML) writeSVGRow(b *strings.Builder, c *decode.Connection, sc *seqConn
 			label = h.callResultText(ev)
 		case rowCall:
 			if !ev.Exit.IsZero() && !ev.Inferred {
-				label += " " + h.callResultText(ev)
+				label += " " + shortResult(ev)
 			}
 		}
 		y := lr.y + 16
@@ -404,6 +406,10 @@ func (h *HTML) writeSVGRow(b *strings.Builder, c *decode.Connection, sc *seqConn
 			fmt.Fprintf(b, "<g class=\"cl\"><text x=\"%d\" y=\"%d\">%s</text></g>", xSMargin, y, esc(label))
 		} else {
 			fmt.Fprintf(b, "<g class=\"cl\"><text x=\"%d\" y=\"%d\" text-anchor=\"end\">%s</text></g>", xCMargin, y, esc(label))
+		}
+		if s, ok := callState(ev); ok && r.kind != rowEnter {
+			// The state the call made, below its name.
+			h.stateBadge(b, r.side, lr.y+30, s.String())
 		}
 		title = h.callTitleLines(c, ev)
 	}
