@@ -336,6 +336,16 @@ func wrap(lt layers.LinkType, p l3, vlan bool, famVariant int) frame {
 // realFrames reads the loopback captures in testdata: the frames of the
 // file with link type lt as they are, and, for every link type, the
 // network-layer packets of the Ethernet capture re-wrapped.
+//
+// The captures are about 60 frames each of TCP connections over 127.0.0.1
+// and ::1, UDP datagrams answered by ICMP port-unreachable, and a UDP
+// datagram cut short by the snap length, taken at the same time with
+//
+//	tcpdump -i lo -s 200 -c 60 -w lo-en10mb.pcap
+//	tcpdump -i any -y LINUX_SLL2 -s 200 -c 60 -w any-sll2.pcap "$HOSTS"
+//	tcpdump -i any -y LINUX_SLL -s 200 -c 60 -w any-sll.pcap "$HOSTS"
+//
+// where HOSTS is "host 127.0.0.1 or host ::1 or host 127.0.0.2".
 func realFrames(t testing.TB, lt layers.LinkType) []frame {
 	t.Helper()
 	var out []frame
