@@ -37,6 +37,7 @@ import (
 	"math/bits"
 	"net"
 	"os"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -102,6 +103,8 @@ type LiveSource struct {
 	readBuf [8]byte
 	drainBy time.Time // after Stop, when to give up waiting for the last block
 	endErr  error     // returned instead of io.EOF once drained, if the socket failed
+
+	cleanup runtime.Cleanup // frees the ring if the source is dropped without Close
 }
 
 var _ Source = (*LiveSource)(nil)
@@ -173,7 +176,25 @@ func OpenLive(iface string, opts LiveOptions) (*LiveSource, error) {
 		s.release()
 		return nil, err
 	}
+	// A source dropped without Close would hold the socket and tens of
+	// megabytes of kernel memory until the process exits; free them when
+	// it is collected. Close cancels this, so a descriptor number reused
+	// after Close is never closed by mistake.
+	s.cleanup = runtime.AddCleanup(s, freeRing, ringResources{fd: s.fd, efd: s.efd, ring: s.ring})
 	return s, nil
+}
+
+// ringResources are what a LiveSource holds outside the Go heap.
+type ringResources struct {
+	fd, efd int
+	ring    []byte
+}
+
+// freeRing releases r for a LiveSource that was never closed.
+func freeRing(r ringResources) {
+	unix.Munmap(r.ring)
+	unix.Close(r.fd)
+	unix.Close(r.efd)
 }
 
 // liveSizes checks opts and fills in the defaults.
@@ -720,6 +741,7 @@ func (s *LiveSource) Close() error {
 	// Wait for the reader to leave the ring before unmapping it.
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.cleanup.Stop()
 	if rerr := s.release(); err == nil {
 		err = rerr
 	}

@@ -1124,3 +1124,31 @@ func TestLiveVLANTap(t *testing.T) {
 		t.Errorf("tagged frame:\n got % x (length %d, %v)\nwant % x", p.Data, p.Length, p.LinkType, frame)
 	}
 }
+
+func TestLiveDroppedWithoutClose(t *testing.T) {
+	requireCapture(t)
+	fds := func() int {
+		ents, err := os.ReadDir("/proc/self/fd")
+		if err != nil {
+			t.Skip(err)
+		}
+		return len(ents)
+	}
+	before := fds()
+	for i := 0; i < 3; i++ {
+		if _, err := OpenLive("lo", LiveOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if fds() <= before {
+		t.Fatal("OpenLive opened no descriptors?")
+	}
+	// The cleanups run after a collection, on their own goroutine.
+	for i := 0; i < 50 && fds() > before; i++ {
+		runtime.GC()
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := fds(); n > before {
+		t.Errorf("%d descriptors still open after dropping three sources without Close", n-before)
+	}
+}
