@@ -25,8 +25,8 @@ package capture
 //     woken by its poll timeout. Here Close wakes the reader through an
 //     eventfd and waits for it to leave the ring before unmapping.
 //   - It cannot stop capturing and still hand out what the ring holds,
-//     which is what Ctrl-C needs: Stop unbinds the socket and lets the
-//     reader drain the ring to io.EOF.
+//     which is what Ctrl-C needs: Stop swaps in a filter that keeps
+//     nothing and lets the reader drain the ring to io.EOF.
 
 import (
 	"context"
@@ -549,6 +549,9 @@ func (s *LiveSource) next(p *Packet) error {
 	if start+n > s.blockSize {
 		return s.corrupt(s.off)
 	}
+	if s.left > 1 && h.Next_offset == 0 {
+		return s.corrupt(s.off)
+	}
 	if n > s.snapLen {
 		n = s.snapLen
 	}
@@ -589,9 +592,6 @@ func (s *LiveSource) next(p *Packet) error {
 	if s.left == 0 {
 		s.releaseBlock()
 	} else {
-		if h.Next_offset == 0 {
-			return s.corrupt(s.off)
-		}
 		s.off += h.Next_offset
 	}
 	return nil
