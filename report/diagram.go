@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"fmt"
 	"io"
+	"net/netip"
 	"slices"
 	"strconv"
 	"strings"
@@ -406,6 +407,7 @@ type laneEvent struct {
 
 type laneConn struct {
 	id         int
+	client     netip.AddrPort
 	start, end time.Time
 	self       bool
 	events     []laneEvent
@@ -430,7 +432,7 @@ func (l *laneLog) add(c *decode.Connection, sc *seqConn, pending *recorder) {
 		l.full, l.conns = true, nil
 		return
 	}
-	lc := laneConn{id: c.ID, start: c.Start, end: c.End, self: c.SelfConnect, events: make([]laneEvent, len(sc.steps))}
+	lc := laneConn{id: c.ID, client: c.Client, start: c.Start, end: c.End, self: c.SelfConnect, events: make([]laneEvent, len(sc.steps))}
 	for i := range sc.steps {
 		st := &sc.steps[i]
 		lc.events[i] = laneEvent{at: st.time, from: st.from, flags: st.flags, len: st.len}
@@ -518,6 +520,14 @@ func (d *Diagram) writeLaneChunk(g []laneConn) {
 	b.WriteString(padRight(d.m("diagram.time"), timeW))
 	for _, id := range ids {
 		b.WriteString(padRight(id, laneW))
+	}
+	d.printf("%s\n", strings.TrimRight(b.String(), " "))
+	// The client ports under the numbers: connections that share a
+	// server port are told apart by the rest of the 4-tuple.
+	b.Reset()
+	b.WriteString(strings.Repeat(" ", timeW))
+	for i := range g {
+		b.WriteString(padRight(":"+strconv.Itoa(int(g[i].client.Port())), laneW))
 	}
 	d.printf("%s\n", strings.TrimRight(b.String(), " "))
 

@@ -21,7 +21,9 @@ var update = flag.Bool("update", false, "rewrite the golden files under report/t
 func captures(t *testing.T) []string {
 	t.Helper()
 	var files []string
-	for _, pat := range []string{"../testdata/*.pcap", "../testdata/*.pcapng"} {
+	// The project's captures, then this package's own: demo runs written
+	// with --write, whose packet comments carry the observed socket calls.
+	for _, pat := range []string{"../testdata/*.pcap", "../testdata/*.pcapng", "testdata/*.pcapng"} {
 		m, err := filepath.Glob(pat)
 		if err != nil {
 			t.Fatal(err)
