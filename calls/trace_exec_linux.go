@@ -38,10 +38,11 @@ import (
 //	argv: helperArgv0, path, argv...
 //	fd 3: read end of the "go" pipe; one byte arrives once the tracer has
 //	      seized the helper (EOF: tracer gave up, exit quietly).
-//	fd 4: write end of the report pipe, made close-on-exec. Before exec
-//	      the helper may write 'F'+errno (filter not installed, the tracer
-//	      must stop on every syscall instead); on exec failure it writes
-//	      'E'+errno and exits with 127.
+//	fd 4: write end of the report pipe, made close-on-exec; 5-byte
+//	      records, a kind and a little-endian errno. 'R' first, as soon
+//	      as the helper runs (the tracer waits for it before seizing);
+//	      then maybe 'F' (filter not installed: the tracer must stop at
+//	      every syscall instead); on exec failure 'E', and exit 127.
 //
 // With helperEnv=helperWake the process is the attach waker: it blocks
 // reading fd 0 and exits at EOF, which wakes the tracer's wait4.
@@ -53,6 +54,7 @@ const (
 	helperGoFD  = 3
 	helperRepFD = 4
 
+	reportReady     = 'R'
 	reportNoFilter  = 'F'
 	reportExecError = 'E'
 )
@@ -93,6 +95,10 @@ func runExecHelper() {
 		}
 	}
 
+	// Tell the tracer that this is the helper running, not the kernel
+	// still in the middle of exec'ing it: a PTRACE_SEIZE that raced with
+	// that exec would get a PTRACE_EVENT_EXEC stop for it.
+	helperReport(reportReady, 0)
 	var b [1]byte
 	for {
 		n, err := syscall.Read(helperGoFD, b[:])

@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -335,6 +336,19 @@ func (t *Tracer) startChild(path string, argv []string) error {
 	if err != nil {
 		repR.Close()
 		return fmt.Errorf("calls: trace %s: start exec helper: %w", t.name, err)
+	}
+	// Wait until the helper runs: seizing it while the kernel is still
+	// exec'ing /proc/self/exe would report that exec as the command's.
+	var ready [5]byte
+	if _, err := io.ReadFull(repR, ready[:]); err != nil || ready[0] != reportReady {
+		goW.Close()
+		repR.Close()
+		var ws unix.WaitStatus
+		unix.Wait4(pid, &ws, 0, nil)
+		if err == nil {
+			err = fmt.Errorf("unexpected report %q", ready[0])
+		}
+		return fmt.Errorf("calls: trace %s: exec helper did not start: %w", t.name, err)
 	}
 	if err := ptraceSeize(pid, traceOptions); err != nil {
 		// The helper reads EOF on its go pipe and exits without
@@ -860,8 +874,9 @@ func (t *Tracer) begin(tk *task, kind callKind, args [6]uint64, enter time.Time)
 			ev.Call = Shutdown
 			ev.Detail = shutdownHow(int(int32(args[1])))
 		} else {
+			// The memo stays: the socket may live on in another
+			// descriptor (dup, fork, SCM_RIGHTS) closed later.
 			ev.Call = Close
-			delete(t.socks, s.ino)
 		}
 	default:
 		return nil

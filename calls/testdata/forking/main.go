@@ -45,7 +45,11 @@ func main() {
 		panic(err)
 	}
 	c.Close()
-	cmd := exec.Command("/proc/self/exe", "handle")
+	self, err := os.Executable()
+	if err != nil {
+		panic(err)
+	}
+	cmd := exec.Command(self, "handle")
 	cmd.ExtraFiles = []*os.File{f}
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
