@@ -45,6 +45,10 @@ type Diagram struct {
 	rec    recorder
 	lanes  laneLog
 	legend bool
+	// tw and aw are the widths of the time column and of the arrows for
+	// the connection being drawn: a long-lived connection's offsets take
+	// more columns, and its arrows give them up.
+	tw, aw int
 
 	// tx lends the text report's sentences (connection summary, totals)
 	// so that both reports say the same thing in every language. It
@@ -151,7 +155,7 @@ func (d *Diagram) printf(format string, args ...any) {
 // arrowW columns wide (colour escapes take no columns).
 func (d *Diagram) line(tcol, cText, cBr, mid, sBr, sText string) {
 	var b strings.Builder
-	b.WriteString(padRight(tcol, timeW))
+	b.WriteString(padRight(tcol, d.tw))
 	b.WriteString(padLeft(fit(cText, marginW), marginW))
 	b.WriteByte(' ')
 	b.WriteString(cBr)
@@ -174,20 +178,27 @@ func (d *Diagram) writeConnection(c *decode.Connection, sc *seqConn, cs []calls.
 		d.printf("  %s\n", wrapCells(d.tx.m("conn.roles.guess"), 2, 100))
 	}
 	d.printf("\n")
+	rows := layout(c, sc, cs)
+	start := timeOrigin(c, cs)
+	d.tw, d.aw = timeW, arrowW
+	if n := len(rows); n > 0 {
+		if w := len(offset(rows[n-1].at.Sub(start))) + 1; w > d.tw {
+			d.tw, d.aw = w, max(arrowW-(w-timeW), 30)
+		}
+	}
 	// Side names and addresses end at the client's lifeline and start at
 	// the server's.
-	left := timeW + marginW + 3
-	gap := strings.Repeat(" ", arrowW)
-	d.printf("%s%s%s\n", padRight(d.m("diagram.time"), timeW), padLeft(cName, left-timeW), gap+sName)
+	left := d.tw + marginW + 3
+	gap := strings.Repeat(" ", d.aw)
+	d.printf("%s%s%s\n", padRight(d.m("diagram.time"), d.tw), padLeft(cName, left-d.tw), gap+sName)
 	d.printf("%s%s\n", padLeft(addrText(c.Client), left), gap+addrText(c.Server))
 
-	blank := strings.Repeat(" ", arrowW)
+	blank := strings.Repeat(" ", d.aw)
 	init := initialStates(c, sc.steps, cs)
 	d.line("", init[decode.Client], " ", blank, " ", init[decode.Server])
 
-	start := timeOrigin(c, cs)
 	var open [2]int
-	for _, r := range layout(c, sc, cs) {
+	for _, r := range rows {
 		var br [2]string
 		for side := range br {
 			br[side] = " "
@@ -214,12 +225,12 @@ func (d *Diagram) writeConnection(c *decode.Connection, sc *seqConn, cs []calls.
 			if !ok {
 				// The label is wider than the arrow: it goes on a row
 				// of its own, just above.
-				d.line("", "", br[0], "  "+padRight(fit(label, arrowW-2), arrowW-2), br[1], "")
+				d.line("", "", br[0], "  "+padRight(fit(label, d.aw-2), d.aw-2), br[1], "")
 				arrow, _ = d.arrow("", toServer, st.kind)
 			}
 			d.line(at, state[decode.Client], br[0], arrow, br[1], state[decode.Server])
 			if st.preview != "" {
-				d.line("", "", br[0], "   "+padRight(fit(st.preview, arrowW-4), arrowW-3), br[1], "")
+				d.line("", "", br[0], "   "+padRight(fit(st.preview, d.aw-4), d.aw-3), br[1], "")
 			}
 		default:
 			ev := &cs[r.call]
@@ -313,9 +324,9 @@ func (d *Diagram) arrow(label string, toServer bool, kind decode.StepKind) (stri
 	lw := cells(label)
 	body := ""
 	if label == "" {
-		body = strings.Repeat(dash, arrowW-1)
+		body = strings.Repeat(dash, d.aw-1)
 	} else {
-		rest := arrowW - 5 - lw
+		rest := d.aw - 5 - lw
 		if rest < 1 {
 			return "", false
 		}
@@ -361,12 +372,39 @@ func callName(ev *calls.Event) string {
 	if ev.Inferred {
 		return name + "*"
 	}
-	if ev.Detail != "" {
+	// A traced program's call notes can carry its own strings: show only
+	// short, plain ones.
+	if ev.Detail != "" && printableASCII(ev.Detail) {
 		if s := string(ev.Call) + "(" + ev.Detail + ")"; cells(s) <= marginW-2 {
 			name = s
 		}
 	}
 	return name
+}
+
+func printableASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x20 || s[i] >= 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+// ColorMode decides DiagramOptions.Color from --color (auto, always or
+// never; empty means auto), whether stdout is a terminal, and the value
+// of NO_COLOR (https://no-color.org: any non-empty value turns colour off
+// unless --color=always asks for it).
+func ColorMode(flag string, terminal bool, noColor string) (bool, error) {
+	switch flag {
+	case "always":
+		return true, nil
+	case "never":
+		return false, nil
+	case "auto", "":
+		return terminal && noColor == "", nil
+	}
+	return false, fmt.Errorf("unknown --color %q: use auto, always or never", flag)
 }
 
 // callResult is what a call returned: "returns 0", "fails ECONNREFUSED".
@@ -395,7 +433,6 @@ const (
 	maxLaneConns  = 256
 	maxLaneEvents = 4096
 	laneW         = 11
-	maxLanes      = (100 - timeW) / laneW
 )
 
 type laneEvent struct {
@@ -503,21 +540,36 @@ func (d *Diagram) writeLanes() {
 	}
 	for _, g := range d.lanes.overlapGroups() {
 		for len(g) > 1 {
-			n := min(len(g), maxLanes)
+			n := min(len(g), lanesFor(g))
 			d.writeLaneChunk(g[:n])
 			g = g[n:]
 		}
 	}
 }
 
+// laneTimeW is the width of a lane view's time column.
+func laneTimeW(g []laneConn) int {
+	var end time.Time
+	for i := range g {
+		if g[i].end.After(end) {
+			end = g[i].end
+		}
+	}
+	return max(timeW, len(offset(end.Sub(g[0].start)))+1)
+}
+
+// lanesFor is how many lanes fit beside the time column in 100 columns.
+func lanesFor(g []laneConn) int { return max(2, (100-laneTimeW(g))/laneW) }
+
 func (d *Diagram) writeLaneChunk(g []laneConn) {
+	tw := laneTimeW(g)
 	ids := make([]string, len(g))
 	for i := range g {
 		ids[i] = "#" + strconv.Itoa(g[i].id)
 	}
 	d.printf("%s\n\n", wrapCells(d.m("diagram.lanes", strings.Join(ids, ", ")), 0, 100))
 	var b strings.Builder
-	b.WriteString(padRight(d.m("diagram.time"), timeW))
+	b.WriteString(padRight(d.m("diagram.time"), tw))
 	for _, id := range ids {
 		b.WriteString(padRight(id, laneW))
 	}
@@ -525,7 +577,7 @@ func (d *Diagram) writeLaneChunk(g []laneConn) {
 	// The client ports under the numbers: connections that share a
 	// server port are told apart by the rest of the 4-tuple.
 	b.Reset()
-	b.WriteString(strings.Repeat(" ", timeW))
+	b.WriteString(strings.Repeat(" ", tw))
 	for i := range g {
 		b.WriteString(padRight(":"+strconv.Itoa(int(g[i].client.Port())), laneW))
 	}
@@ -545,7 +597,7 @@ func (d *Diagram) writeLaneChunk(g []laneConn) {
 	for _, r := range refs {
 		ev := &g[r.lane].events[r.ev]
 		b.Reset()
-		b.WriteString(padRight(offset(ev.at.Sub(start)), timeW))
+		b.WriteString(padRight(offset(ev.at.Sub(start)), tw))
 		for i := range g {
 			cell := ""
 			switch {

@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"flag"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 	"unicode/utf8"
 
 	"github.com/socktrace/socktrace/capture"
@@ -120,5 +122,167 @@ func checkDiagramShape(t *testing.T, out string) {
 				break
 			}
 		}
+	}
+}
+
+// synthetic feeds a tracker a hand-made connection: a handshake, data
+// from the wire that tries to drive the terminal, a pause of gap, and a
+// graceful close. It returns the diagram.
+func synthetic(t *testing.T, opt DiagramOptions, gap time.Duration) string {
+	t.Helper()
+	var out bytes.Buffer
+	d := NewDiagram(&out, opt)
+	tr := decode.NewTracker(d, decode.TrackerConfig{})
+	cli := netip.MustParseAddrPort("10.0.0.1:40000")
+	srv := netip.MustParseAddrPort("10.0.0.2:80")
+	t0 := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	const ci, si = 1000, 5000
+	evil := []byte("\x1b]0;owned\x07\x1b[2J\r\n")
+	segs := []decode.Segment{
+		{Time: t0, Src: cli, Dst: srv, Seq: ci, Flags: decode.SYN},
+		{Time: t0.Add(time.Millisecond), Src: srv, Dst: cli, Seq: si, Ack: ci + 1, Flags: decode.SYN | decode.ACK},
+		{Time: t0.Add(2 * time.Millisecond), Src: cli, Dst: srv, Seq: ci + 1, Ack: si + 1, Flags: decode.ACK},
+		{Time: t0.Add(3 * time.Millisecond), Src: cli, Dst: srv, Seq: ci + 1, Ack: si + 1, Flags: decode.PSH | decode.ACK, Len: len(evil), Payload: evil},
+		{Time: t0.Add(gap), Src: cli, Dst: srv, Seq: ci + 1 + uint32(len(evil)), Ack: si + 1, Flags: decode.FIN | decode.ACK},
+		{Time: t0.Add(gap + time.Millisecond), Src: srv, Dst: cli, Seq: si + 1, Ack: ci + 2 + uint32(len(evil)), Flags: decode.FIN | decode.ACK},
+		{Time: t0.Add(gap + 2*time.Millisecond), Src: cli, Dst: srv, Seq: ci + 2 + uint32(len(evil)), Ack: si + 2, Flags: decode.ACK},
+	}
+	for i := range segs {
+		tr.Observe(&segs[i])
+	}
+	tr.Flush()
+	if err := d.Summary(Summary{Connections: 1, Dropped: -1}); err != nil {
+		t.Fatal(err)
+	}
+	return out.String()
+}
+
+// arrowColumns returns the columns where the arrowheads of the diagram's
+// rows are, one set per direction: they must not move from row to row.
+func arrowColumns(out, right, left string) (map[int]bool, map[int]bool) {
+	rc, lc := map[int]bool{}, map[int]bool{}
+	for _, line := range strings.Split(out, "\n") {
+		if !strings.Contains(line, "seq=") {
+			continue
+		}
+		if i := strings.Index(line, right); i >= 0 {
+			rc[cells(line[:i])] = true
+		}
+		if i := strings.Index(line, left); i >= 0 {
+			lc[cells(line[:i])] = true
+		}
+	}
+	return rc, lc
+}
+
+func TestDiagramAlignment(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		opt  DiagramOptions
+		gap  time.Duration
+	}{
+		{"en", DiagramOptions{}, time.Second},
+		{"ko", DiagramOptions{Lang: Korean}, time.Second},
+		{"long-lived", DiagramOptions{}, 30 * time.Hour},
+		{"ascii", DiagramOptions{ASCII: true}, 1234 * time.Second},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			out := synthetic(t, c.opt, c.gap)
+			checkDiagramShape(t, out)
+			right, left := unicodeGlyphs.right, unicodeGlyphs.left
+			if c.opt.ASCII {
+				right, left = asciiGlyphs.right, asciiGlyphs.left
+			}
+			rc, lc := arrowColumns(out, right, left)
+			if len(rc) != 1 || len(lc) != 1 {
+				t.Errorf("arrowheads in columns %v and %v, want one column each:\n%s", rc, lc, out)
+			}
+			if strings.Contains(out, "owned") == false || strings.Contains(out, `\x1b]0;owned\x07`) == false {
+				t.Errorf("the payload preview is missing or not escaped:\n%s", out)
+			}
+		})
+	}
+}
+
+func TestDiagramASCII(t *testing.T) {
+	out := synthetic(t, DiagramOptions{ASCII: true}, time.Second)
+	for _, line := range strings.Split(out, "\n") {
+		if !strings.HasPrefix(line, "+") && !strings.Contains(line, "|") {
+			continue // prose and headers, not the drawing
+		}
+		for _, r := range line {
+			if r > 0x7e {
+				t.Errorf("non-ASCII %q in an ASCII diagram row: %q", r, line)
+				break
+			}
+		}
+	}
+}
+
+func TestDiagramColor(t *testing.T) {
+	if out := synthetic(t, DiagramOptions{}, time.Second); strings.Contains(out, "\x1b") {
+		t.Errorf("escape sequences without Color:\n%q", out)
+	}
+	out := synthetic(t, DiagramOptions{Color: true}, time.Second)
+	want := map[string]string{"SYN ": ansiGreen, "SYN-ACK": ansiGreen, "FIN-ACK": ansiYellow}
+	for _, line := range strings.Split(out, "\n") {
+		for label, col := range want {
+			if strings.Contains(line, label+" seq=") && !strings.Contains(line, col) {
+				t.Errorf("%s arrow not in its colour: %q", label, line)
+			}
+		}
+		if strings.Contains(line, "len=20") && strings.Contains(line, "\x1b") {
+			t.Errorf("a data arrow is coloured: %q", line)
+		}
+		if strings.Count(line, "\x1b[") != 2*strings.Count(line, ansiReset) {
+			t.Errorf("a colour is not reset on its line: %q", line)
+		}
+	}
+	var refused bytes.Buffer
+	file := "../testdata/refused.pcap"
+	if _, err := os.Stat(file); err != nil {
+		t.Skip("no ../testdata/refused.pcap")
+	}
+	replayInto(t, file, NewDiagram(&refused, DiagramOptions{Color: true}))
+	if !strings.Contains(refused.String(), ansiRed) {
+		t.Errorf("the RST is not red:\n%q", refused.String())
+	}
+}
+
+func TestColorMode(t *testing.T) {
+	for _, c := range []struct {
+		flag     string
+		terminal bool
+		noColor  string
+		want     bool
+	}{
+		{"", true, "", true},
+		{"auto", true, "", true},
+		{"auto", false, "", false},
+		{"auto", true, "1", false},
+		{"always", false, "1", true},
+		{"never", true, "", false},
+	} {
+		got, err := ColorMode(c.flag, c.terminal, c.noColor)
+		if err != nil || got != c.want {
+			t.Errorf("ColorMode(%q, %v, %q) = %v, %v; want %v", c.flag, c.terminal, c.noColor, got, err, c.want)
+		}
+	}
+	if _, err := ColorMode("sometimes", true, ""); err == nil {
+		t.Error("ColorMode accepted an unknown mode")
+	}
+}
+
+func TestCells(t *testing.T) {
+	for _, c := range []struct {
+		s    string
+		want int
+	}{{"abc", 3}, {"클라이언트", 10}, {"소켓 (송신)", 11}, {"│─▶", 3}} {
+		if got := cells(c.s); got != c.want {
+			t.Errorf("cells(%q) = %d, want %d", c.s, got, c.want)
+		}
+	}
+	if got := fit("클라이언트 연결 수립", 9); cells(got) > 9 || !strings.HasSuffix(got, "…") {
+		t.Errorf("fit = %q (%d columns)", got, cells(got))
 	}
 }
