@@ -34,6 +34,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"math/bits"
 	"net"
 	"os"
@@ -223,12 +224,16 @@ func liveSizes(iface string, opts LiveOptions) (snapLen, blockSize, numBlocks in
 	page := os.Getpagesize()
 	// A frame in a block is preceded by the block header, its own header
 	// and sockaddr_ll, and some alignment; a page covers all of it.
-	if min := snapLen + page; blockSize < min {
+	if need := snapLen + page; blockSize < need {
 		return 0, 0, 0, 0, fmt.Errorf("capture on %s: block size %d cannot hold a frame of the snap length %d; use at least %d",
-			iface, blockSize, snapLen, min)
+			iface, blockSize, snapLen, need)
 	}
 	blockSize = (blockSize + page - 1) &^ (page - 1)
-	if blockSize > 1<<30 || numBlocks > 1<<20 || blockSize*numBlocks > 1<<34 {
+	// The whole ring is one mapping, so it must fit an int (and a 32-bit
+	// address space); 16 GiB is already absurd for a capture.
+	const maxRing = 1 << 34
+	if total := uint64(blockSize) * uint64(numBlocks); blockSize > 1<<30 || numBlocks > 1<<20 ||
+		total > maxRing || total > uint64(math.MaxInt/2) {
 		return 0, 0, 0, 0, fmt.Errorf("capture on %s: ring of %d blocks of %d bytes is too large", iface, numBlocks, blockSize)
 	}
 	return snapLen, blockSize, numBlocks, tov, nil

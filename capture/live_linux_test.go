@@ -1152,3 +1152,44 @@ func TestLiveDroppedWithoutClose(t *testing.T) {
 		t.Errorf("%d descriptors still open after dropping three sources without Close", n-before)
 	}
 }
+
+func TestLiveOptionsChecked(t *testing.T) {
+	for _, c := range []struct {
+		opts LiveOptions
+		want string
+	}{
+		{LiveOptions{SnapLen: -1}, "snap length -1 is out of range"},
+		{LiveOptions{BlockSize: 64 << 10}, "cannot hold a frame of the snap length 262144"},
+		{LiveOptions{BlockSize: 1 << 30, NumBlocks: 1 << 10}, "too large"},
+		{LiveOptions{BlockTimeout: time.Microsecond}, "block timeout 1µs is out of range"},
+		{LiveOptions{NumBlocks: -2}, "negative"},
+	} {
+		_, err := OpenLive("lo", c.opts)
+		if err == nil || !strings.Contains(err.Error(), c.want) || !strings.HasPrefix(err.Error(), "capture on lo: ") {
+			t.Errorf("OpenLive(lo, %+v) = %v, want an error saying %q", c.opts, err, c.want)
+		}
+	}
+	// A small snap length allows a small block, rounded up to a page.
+	_, block, n, tov, err := liveSizes("lo", LiveOptions{SnapLen: 100, BlockSize: 5000})
+	if page := os.Getpagesize(); err != nil || block%page != 0 || block < 5000 || n != DefaultNumBlocks || tov != DefaultBlockTimeout {
+		t.Errorf("liveSizes(SnapLen 100, BlockSize 5000) = block %d, %d blocks, timeout %v, %v", block, n, tov, err)
+	}
+}
+
+func TestLiveSnapLen(t *testing.T) {
+	requireCapture(t)
+	send, port := udpSender(t)
+	user := portFilter(t, 17, port)
+	user[len(user)-1].K = 100 // the filter's "keep" returns the snap length, as libpcap's does
+	src := openLo(t, LiveOptions{SnapLen: 100, Filter: user})
+	send(make([]byte, 1000))
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	var p Packet
+	if err := src.ReadPacketContext(ctx, &p); err != nil {
+		t.Fatal(err)
+	}
+	if len(p.Data) != 100 || p.Length != 14+20+8+1000 {
+		t.Errorf("with snap length 100: captured %d of %d bytes, want 100 of %d", len(p.Data), p.Length, 14+20+8+1000)
+	}
+}
