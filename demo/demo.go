@@ -133,8 +133,8 @@ type Options struct {
 // runTimeout bounds a whole run. A scenario normally finishes in well under
 // a second (a retransmitted SYN adds one); the bound only matters when
 // something went wrong, and then every blocked call is woken and the run
-// fails instead of hanging.
-const runTimeout = 10 * time.Second
+// fails instead of hanging. A variable only so that a test can shorten it.
+var runTimeout = 10 * time.Second
 
 // Run runs the named scenario to its end on loopback and returns nil when
 // every call did what the scenario expects (including the errors it

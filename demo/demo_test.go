@@ -469,6 +469,55 @@ func TestPortInUse(t *testing.T) {
 	}
 }
 
+// TestSecondRunSamePort starts a second run on the port a first run is
+// listening on: the second fails with the clear message, the first is not
+// disturbed.
+func TestSecondRunSamePort(t *testing.T) {
+	checkNoLeak(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+
+	listening := make(chan struct{})
+	first := make(chan error, 1)
+	go func() {
+		var once sync.Once
+		first <- Run(context.Background(), "late-accept", Options{Port: port, Calls: func(ev calls.Event) {
+			if ev.Call == calls.Listen {
+				once.Do(func() { close(listening) })
+			}
+		}})
+	}()
+	<-listening
+	err = Run(context.Background(), "handshake", Options{Port: port})
+	want := fmt.Sprintf("port %d is already in use on 127.0.0.1; choose another with --port or omit it", port)
+	if err == nil || err.Error() != want {
+		t.Errorf("second run: %v\nwant: %s", err, want)
+	}
+	if err := <-first; err != nil {
+		t.Errorf("first run: %v", err)
+	}
+}
+
+// TestRunTimeout shortens the bound on a run below what late-accept needs
+// and checks that the run is stopped with a clear error, not left hanging.
+func TestRunTimeout(t *testing.T) {
+	checkNoLeak(t)
+	defer func(d time.Duration) { runTimeout = d }(runTimeout)
+	runTimeout = 50 * time.Millisecond
+	start := time.Now()
+	err := Run(context.Background(), "late-accept", Options{})
+	if err == nil || !strings.Contains(err.Error(), "did not finish within 50ms") {
+		t.Errorf("Run: %v; want a timeout error", err)
+	}
+	if d := time.Since(start); d > 150*time.Millisecond {
+		t.Errorf("Run returned after %v", d)
+	}
+}
+
 // TestFixedPortRerun runs scenarios twice on one fixed port, as a user
 // does with --port: the first run leaves connections in TIME_WAIT on it
 // (server-closes-first leaves the server's), which must not stop the

@@ -53,9 +53,12 @@ func main() {
 // TIME_WAIT may be reused (on loopback, with net.ipv4.tcp_tw_reuse=2, one
 // second after its last segment): wait and try again rather than fail.
 func run(ctx context.Context, name string, opts demo.Options, count int) error {
+	const maxWaits = 100 // 10 s without a free port: something else is wrong
+	waits := 0
 	for i := 0; i < count; {
 		err := demo.Run(ctx, name, opts)
-		if errors.Is(err, unix.EADDRNOTAVAIL) {
+		if errors.Is(err, unix.EADDRNOTAVAIL) && waits < maxWaits {
+			waits++
 			select {
 			case <-time.After(100 * time.Millisecond):
 				continue
@@ -66,6 +69,7 @@ func run(ctx context.Context, name string, opts demo.Options, count int) error {
 		if err != nil {
 			return fmt.Errorf("run %d of %d: %w", i+1, count, err)
 		}
+		waits = 0
 		i++
 	}
 	return nil
