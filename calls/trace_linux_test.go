@@ -17,6 +17,7 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+	"time"
 )
 
 // The tests trace real programs: Go programs from testdata/ built into a
@@ -294,7 +295,9 @@ func TestTraceThreadedServer(t *testing.T) {
 	if len(clients) != n {
 		t.Fatalf("%d clients in output, want %d", len(clients), n)
 	}
-	accepts := r.find(func(e *Event) bool { return e.Call == Accept && e.Errno == 0 && e.Remote.IsValid() && clients[e.Remote] })
+	accepts := r.find(func(e *Event) bool {
+		return e.Call == Accept && e.Errno == 0 && e.Remote.IsValid() && clients[e.Remote]
+	})
 	if len(accepts) != n {
 		t.Fatalf("%d accepts of our clients, want %d", len(accepts), n)
 	}
@@ -447,11 +450,20 @@ func TestTraceExecFails(t *testing.T) {
 		t.Fatalf("Wait = %d, %v; want 126 and an *ExecError (ENOEXEC)", code, err)
 	}
 
-	// Removed between LookPath and exec: 127.
-	gone := filepath.Join(t.TempDir(), "gone")
-	os.WriteFile(gone, []byte("#!/bin/sh\n"), 0o755)
-	tr2 := &Tracer{}
-	_ = tr2
+	// Found, but its interpreter is not: execve fails with ENOENT, and
+	// the shell's answer to that is 127.
+	noInterp := filepath.Join(t.TempDir(), "nointerp")
+	if err := os.WriteFile(noInterp, []byte("#!/nonexistent/interpreter\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	tr, err = Trace(context.Background(), []string{noInterp}, TraceOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, err = tr.Wait()
+	if !errors.As(err, &ee) || code != 127 || !errors.Is(err, exec.ErrNotFound) {
+		t.Fatalf("Wait = %d, %v; want 127 and an *ExecError (not found)", code, err)
+	}
 }
 
 func TestTraceExitCode(t *testing.T) {
@@ -532,17 +544,131 @@ func TestTraceCancelKillsTree(t *testing.T) {
 	}
 }
 
+// tracerPids returns, for each thread of pid, its TracerPid and state.
+func threadStates(t *testing.T, pid int) map[int]string {
+	t.Helper()
+	tids, err := listTasks(pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := make(map[int]string)
+	for _, tid := range tids {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/status", pid, tid))
+		if err != nil {
+			continue
+		}
+		var state, tracer string
+		for _, l := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(l, "State:"); ok {
+				state = strings.TrimSpace(v)
+			}
+			if v, ok := strings.CutPrefix(l, "TracerPid:"); ok {
+				tracer = strings.TrimSpace(v)
+			}
+		}
+		out[tid] = state + " tracer=" + tracer
+	}
+	return out
+}
+
 func TestAttachDetach(t *testing.T) {
 	requireTracing(t)
-	// A server started without us, traced for a while, then left alone.
-	srvProg := testProgram(t, "threaded")
-	cmd := exec.Command(srvProg, "0")
+	prog := testProgram(t, "server")
+	cmd := exec.Command(prog)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
 	}
-	// threaded with 0 clients shuts its listener down at once; use a
-	// long-lived python or sleep-based server instead when needed.
-	_ = out
-	_ = srvProg
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+	}()
+	sc := bufio.NewScanner(out)
+	if !sc.Scan() {
+		t.Fatal("server printed nothing")
+	}
+	srv := netip.MustParseAddrPort(strings.TrimPrefix(sc.Text(), "server "))
+
+	dial := func() netip.AddrPort {
+		t.Helper()
+		c, err := net.Dial("tcp4", srv.String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		var buf [2]byte
+		if _, err := c.Read(buf[:]); err != nil || string(buf[:]) != "hi" {
+			t.Fatalf("read %q, %v", buf, err)
+		}
+		return netip.MustParseAddrPort(c.LocalAddr().String())
+	}
+
+	var mu sync.Mutex
+	var events []Event
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	tr, err := Attach(ctx, cmd.Process.Pid, TraceOptions{Events: func(e Event) {
+		mu.Lock()
+		events = append(events, e)
+		mu.Unlock()
+	}})
+	if errors.Is(err, ErrPtraceNotPermitted) {
+		t.Skip(err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	for tid, st := range threadStates(t, cmd.Process.Pid) {
+		if strings.HasSuffix(st, "tracer=0") {
+			t.Errorf("thread %d not traced after Attach: %s", tid, st)
+		}
+	}
+	cli := dial()
+	// The server closes after writing; wait until its close is seen.
+	deadline := time.Now().Add(5 * time.Second)
+	var accept, closed *Event
+	for time.Now().Before(deadline) && (accept == nil || closed == nil) {
+		time.Sleep(10 * time.Millisecond)
+		mu.Lock()
+		for i := range events {
+			e := &events[i]
+			if e.Call == Accept && e.Remote == cli {
+				accept = e
+			}
+			if e.Call == Close && e.Remote == cli {
+				closed = e
+			}
+		}
+		mu.Unlock()
+	}
+	if accept == nil || closed == nil {
+		t.Fatalf("accept %v, close %v of %v not seen in %+v", accept, closed, cli, events)
+	}
+	if accept.Local != srv || accept.PID != cmd.Process.Pid || accept.Comm != "server" || closed.Side != Server {
+		t.Errorf("accept %+v, close %+v", accept, closed)
+	}
+
+	cancel()
+	code, err := tr.Wait()
+	if !errors.Is(err, context.Canceled) || code != -1 {
+		t.Errorf("Wait = %d, %v; want -1, context.Canceled", code, err)
+	}
+	// Detached, running, and still serving.
+	for tid, st := range threadStates(t, cmd.Process.Pid) {
+		if !strings.HasSuffix(st, "tracer=0") || strings.HasPrefix(st, "t") || strings.HasPrefix(st, "T") {
+			t.Errorf("thread %d after detach: %s", tid, st)
+		}
+	}
+	dial()
+	t.Logf("stats %+v", tr.Stats())
+}
+
+func TestAttachErrors(t *testing.T) {
+	requireTracing(t)
+	if _, err := Attach(context.Background(), 0x3fffffff, TraceOptions{}); err == nil || !strings.Contains(err.Error(), "no such process") {
+		t.Errorf("Attach(no such pid) = %v", err)
+	}
 }
