@@ -17,6 +17,7 @@ var diagramEnglish = map[msgID]string{
 
 	"html.title":         "socktrace report",
 	"html.hover":         "Hover over an arrow or a call to see its details.",
+	"html.legend":        "Time counts from each connection's first event. Each arrow is a segment — its flags, relative seq and ack, and payload length — coloured by kind: SYN green, FIN amber, RST red, data blue, bare ACKs grey. A side's margin shows its socket calls where they happen and each TCP state it enters; a bar on a lifeline is a call that blocks until it returns. Calls marked * were not seen: the segments imply them.",
 	"html.col.conn":      "connection",
 	"html.col.opened":    "opened",
 	"html.col.closed":    "closed",

@@ -161,7 +161,7 @@ func (h *HTML) start() {
 	h.printf("<!DOCTYPE html>\n<html lang=\"%s\">\n<head>\n<meta charset=\"utf-8\">\n", esc(string(h.opt.Lang)))
 	h.printf("<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n")
 	h.printf("<title>%s</title>\n<style>%s</style>\n</head>\n<body>\n", esc(title), htmlStyle)
-	h.printf("<h1>%s</h1>\n<p class=\"lead\">%s</p>\n", esc(title), esc(h.m("html.hover")))
+	h.printf("<h1>%s</h1>\n<p class=\"lead\">%s %s</p>\n", esc(title), esc(h.m("html.legend")), esc(h.m("html.hover")))
 	ep := h.tx.opt.Ephemeral
 	h.printf("<div class=\"preface\"><p>%s</p><p>%s</p><p>%s</p></div>\n",
 		esc(h.tx.m("preface.ports", ep[0], ep[1])), esc(h.tx.m("preface.socket")), esc(h.tx.m("preface.flows")))

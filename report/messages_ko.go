@@ -136,6 +136,7 @@ var korean = map[msgID]string{
 	// The HTML report (html.go).
 	"html.title":         "socktrace 보고서",
 	"html.hover":         "화살표나 호출 위에 마우스를 올리면 자세한 내용이 보입니다.",
+	"html.legend":        "시간은 각 연결의 첫 사건부터 잽니다. 화살표 하나가 세그먼트 하나로, 플래그, 상대 seq와 ack, 페이로드 길이를 적고 종류별로 색을 칠했습니다: SYN은 초록, FIN은 황색, RST는 빨강, 데이터는 파랑, 데이터 없는 ACK는 회색입니다. 양쪽 여백에는 그쪽의 소켓 호출이 일어난 자리와 새로 들어간 TCP 상태가 나옵니다. 생명선 위의 막대는 반환될 때까지 블록되는 호출입니다. *가 붙은 호출은 관찰된 것이 아니라 세그먼트로부터 추정한 것입니다.",
 	"html.col.conn":      "연결",
 	"html.col.opened":    "열림",
 	"html.col.closed":    "닫힘",
