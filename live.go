@@ -1,0 +1,316 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/signal"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gopacket/gopacket/layers"
+	"github.com/urfave/cli/v2"
+
+	"github.com/socktrace/socktrace/calls"
+	"github.com/socktrace/socktrace/capture"
+	"github.com/socktrace/socktrace/capture/filter"
+	"github.com/socktrace/socktrace/decode"
+	"github.com/socktrace/socktrace/demo"
+	"github.com/socktrace/socktrace/report"
+)
+
+// scenarioNames resolves --scenario: a name, a comma-separated list, or
+// "all".
+func scenarioNames(flag string) ([]string, error) {
+	if flag == "" {
+		flag = "handshake"
+	}
+	if flag == "all" {
+		return demo.Names(), nil
+	}
+	names := strings.Split(flag, ",")
+	for _, n := range names {
+		if _, ok := demo.Lookup(n); !ok {
+			return nil, usagef("unknown scenario %q; the scenarios are: %s (or all)", n, strings.Join(demo.Names(), ", "))
+		}
+	}
+	return names, nil
+}
+
+// maxDemoPackets bounds what a demo run keeps in memory: the demo's own
+// connections make a few dozen packets, the rest is other loopback traffic.
+const maxDemoPackets = 1 << 20
+
+// demoCapture is what a demo run recorded: the packets of its own
+// connections and its socket calls.
+type demoCapture struct {
+	packets  []capture.Packet
+	events   []calls.Event
+	stats    capture.LiveStats
+	linkType layers.LinkType
+	skipped  int64 // TCP packets of other programs, left out
+	other    int64 // packets that were not TCP
+}
+
+// runDemo captures loopback while the built-in scenarios run, then
+// explains them with their calls aligned.
+func runDemo(c *cli.Context) error {
+	names, err := scenarioNames(c.String("scenario"))
+	if err != nil {
+		return err
+	}
+	out, err := newOutput(c)
+	if err != nil {
+		return err
+	}
+	iface := c.String("iface")
+	if ifi, err := net.InterfaceByName(iface); err == nil && ifi.Flags&net.FlagLoopback == 0 {
+		return usagef("the demo runs its client and server on loopback, so it captures on a loopback interface: use --iface lo (to explain traffic on %s, use: socktrace watch --iface %s)", iface, iface)
+	}
+	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt)
+	defer stop()
+
+	dc, runErr := captureDemo(ctx, iface, names, demo.Options{IPv6: c.Bool("ipv6"), Port: c.Int("port")})
+	if dc == nil {
+		return runErr
+	}
+	if path := c.String("write"); path != "" {
+		if err := writePcapng(path, iface, dc); err != nil && runErr == nil {
+			runErr = err
+		}
+	}
+	tracker := decode.NewTracker(out, decode.TrackerConfig{})
+	counts := feed(tracker, dc)
+	tracker.Flush()
+	st := tracker.Stats()
+	summary := report.Summary{Counts: counts, Connections: st.Connections, Evicted: st.Evicted, Dropped: int64(dc.stats.Dropped)}
+	if runErr != nil && !errors.Is(runErr, context.Canceled) {
+		summary.Err = runErr.Error()
+	}
+	if err := out.Summary(summary); err != nil && runErr == nil {
+		runErr = fmt.Errorf("write output: %w", err)
+	}
+	if errors.Is(runErr, context.Canceled) {
+		return nil // Ctrl-C: what was captured is explained; that is success
+	}
+	return runErr
+}
+
+// captureDemo runs the scenarios one after the other while capturing on
+// iface, and returns what it saw. It returns a nil demoCapture only when
+// the capture could not start.
+func captureDemo(ctx context.Context, iface string, names []string, opts demo.Options) (*demoCapture, error) {
+	src, err := openLive(iface, "tcp")
+	if err != nil {
+		return nil, err
+	}
+	dc := &demoCapture{linkType: src.LinkType()}
+	var mu sync.Mutex
+	opts.Calls = func(ev calls.Event) {
+		mu.Lock()
+		dc.events = append(dc.events, ev)
+		mu.Unlock()
+	}
+
+	// The reader copies every TCP packet; the demo's own are picked out
+	// once its calls say which addresses it used.
+	readDone := make(chan error, 1)
+	go func() {
+		var p capture.Packet
+		var seg decode.Segment
+		for {
+			if err := src.ReadPacket(&p); err != nil {
+				if errors.Is(err, io.EOF) {
+					err = nil
+				}
+				readDone <- err
+				return
+			}
+			if decode.Decode(&p, &seg) != nil {
+				dc.other++
+				continue
+			}
+			if len(dc.packets) == maxDemoPackets {
+				dc.skipped++
+				continue
+			}
+			q := p
+			q.Data = bytes.Clone(p.Data)
+			q.Comments = nil
+			dc.packets = append(dc.packets, q)
+		}
+	}()
+
+	var runErr error
+	for _, name := range names {
+		if err := demo.Run(ctx, name, opts); err != nil {
+			runErr = err
+			break
+		}
+	}
+	// Let the last segments (a final ACK, a RST) reach the ring: the
+	// kernel hands a partly filled block over after its timeout.
+	select {
+	case <-time.After(3 * capture.DefaultBlockTimeout):
+	case <-ctx.Done():
+	}
+	if err := src.Stop(); err != nil && runErr == nil {
+		runErr = err
+	}
+	if err := <-readDone; err != nil && runErr == nil {
+		runErr = err
+	}
+	dc.stats, _ = src.Stats()
+	if err := src.Close(); err != nil && runErr == nil {
+		runErr = err
+	}
+	dc.keepOwn()
+	return dc, runErr
+}
+
+// openLive opens a live capture with a kernel filter.
+func openLive(iface, expr string) (*capture.LiveSource, error) {
+	// The kernel runs the filter on Ethernet framing for loopback and
+	// Ethernet interfaces, on the network header for the others.
+	linkType, err := capture.LiveFilterLinkType(iface)
+	if err != nil {
+		return nil, err
+	}
+	prog, err := filter.Compile(expr, linkType, capture.DefaultSnapLen)
+	if err != nil {
+		return nil, err
+	}
+	return capture.OpenLive(iface, capture.LiveOptions{Filter: prog})
+}
+
+// keepOwn drops the packets of connections the demo did not make: a
+// packet is the demo's when both its endpoints appear in the demo's calls.
+func (dc *demoCapture) keepOwn() {
+	addrs := make(map[string]bool)
+	for _, ev := range dc.events {
+		if ev.Local.IsValid() {
+			addrs[ev.Local.String()] = true
+		}
+		if ev.Remote.IsValid() {
+			addrs[ev.Remote.String()] = true
+		}
+	}
+	var seg decode.Segment
+	kept := dc.packets[:0]
+	for _, p := range dc.packets {
+		if decode.Decode(&p, &seg) == nil && addrs[seg.Src.String()] && addrs[seg.Dst.String()] {
+			kept = append(kept, p)
+		} else {
+			dc.skipped++
+		}
+	}
+	clear(dc.packets[len(kept):])
+	dc.packets = kept
+}
+
+// feed hands the tracker the packets and the calls in time order, as they
+// happened, and returns the packet counts.
+func feed(t *decode.Tracker, dc *demoCapture) decode.Counts {
+	events := slices.Clone(dc.events)
+	slices.SortStableFunc(events, func(a, b calls.Event) int { return a.Enter.Compare(b.Enter) })
+	var (
+		n   decode.Counts
+		seg decode.Segment
+		i   int
+	)
+	for _, p := range dc.packets {
+		for i < len(events) && !events[i].Enter.After(p.Timestamp) {
+			t.ObserveCall(events[i])
+			i++
+		}
+		n.Packets++
+		if err := decode.Decode(&p, &seg); err != nil {
+			n.Malformed++
+			continue
+		}
+		n.TCP++
+		t.Observe(&seg)
+	}
+	for ; i < len(events); i++ {
+		t.ObserveCall(events[i])
+	}
+	return n
+}
+
+// writePcapng writes the demo's packets, each call as a comment on the
+// packet nearest to when it entered, and the kernel's counters.
+func writePcapng(path, iface string, dc *demoCapture) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	w, err := capture.NewPcapngWriter(f, capture.PcapngWriterOptions{})
+	if err != nil {
+		f.Close()
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	ifc, err := w.AddInterface(capture.Interface{Name: iface, LinkType: dc.linkType, SnapLen: uint32(capture.DefaultSnapLen)})
+	if err != nil {
+		f.Close()
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	comments := make([][]string, len(dc.packets))
+	for i := range dc.events {
+		ev := &dc.events[i]
+		if j := nearest(dc.packets, ev.Enter); j >= 0 {
+			comments[j] = append(comments[j], calls.FormatComment(ev))
+		}
+	}
+	for i := range dc.packets {
+		p := dc.packets[i]
+		p.InterfaceIndex = ifc
+		p.Comments = comments[i]
+		if err := w.WritePacket(&p); err != nil {
+			f.Close()
+			return fmt.Errorf("write %s: %w", path, err)
+		}
+	}
+	stats := capture.UnknownInterfaceStats()
+	stats.Received = int64(dc.stats.Received)
+	stats.IfDrop = int64(dc.stats.Dropped)
+	if err := w.WriteInterfaceStats(ifc, time.Now(), stats); err != nil {
+		f.Close()
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := w.Close(); err != nil {
+		f.Close()
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return nil
+}
+
+// nearest returns the index of the packet closest in time to t, or -1
+// when there are none. Packets are in capture order, which is time order.
+func nearest(packets []capture.Packet, t time.Time) int {
+	i, _ := slices.BinarySearchFunc(packets, t, func(p capture.Packet, t time.Time) int { return p.Timestamp.Compare(t) })
+	switch {
+	case len(packets) == 0:
+		return -1
+	case i == len(packets):
+		return i - 1
+	case i > 0 && t.Sub(packets[i-1].Timestamp) < packets[i].Timestamp.Sub(t):
+		return i - 1
+	}
+	return i
+}
+
+// listScenarios prints the demo scenarios, one line each.
+func listScenarios(w io.Writer) {
+	for _, s := range demo.Scenarios() {
+		fmt.Fprintf(w, "%-20s %s\n", s.Name, s.Summary)
+	}
+}
