@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"html"
 	"io"
-	"strconv"
 	"strings"
 	"time"
 
@@ -268,28 +267,25 @@ func (h *HTML) writeConnection(c *decode.Connection, sc *seqConn, cs []calls.Eve
 	fmt.Fprintf(&b, "<line class=\"life\" x1=\"%d\" y1=\"46\" x2=\"%d\" y2=\"%d\"/>\n", xServer, xServer, height-6)
 
 	// Activation bars for the calls that block, under everything else.
-	openAt := map[int]int{}
-	for _, lr := range laid {
-		switch lr.r.kind {
-		case rowEnter:
-			openAt[lr.r.call] = lr.y + 10
-		case rowExit:
-			if y0, ok := openAt[lr.r.call]; ok {
-				x := xClient
-				if lr.r.side == decode.Server {
-					x = xServer
-				}
-				fmt.Fprintf(&b, "<rect class=\"act\" x=\"%d\" y=\"%d\" width=\"8\" height=\"%d\" rx=\"2\"/>\n", x-4, y0, lr.y+18-y0)
-				delete(openAt, lr.r.call)
-			}
-		}
-	}
-	for call, y0 := range openAt { // entered and never returned: to the end
+	bar := func(side decode.Side, y0, y1 int) {
 		x := xClient
-		if callSide(c, &cs[call]) == decode.Server {
+		if side == decode.Server {
 			x = xServer
 		}
-		fmt.Fprintf(&b, "<rect class=\"act\" x=\"%d\" y=\"%d\" width=\"8\" height=\"%d\" rx=\"2\"/>\n", x-4, y0, height-10-y0)
+		fmt.Fprintf(&b, "<rect class=\"act\" x=\"%d\" y=\"%d\" width=\"8\" height=\"%d\" rx=\"2\"/>\n", x-4, y0, y1-y0)
+	}
+	for i, lr := range laid {
+		if lr.r.kind != rowEnter {
+			continue
+		}
+		end := height - 10 // entered and never returned: to the end
+		for _, later := range laid[i+1:] {
+			if later.r.kind == rowExit && later.r.call == lr.r.call {
+				end = later.y + 18
+				break
+			}
+		}
+		bar(lr.r.side, lr.y+10, end)
 	}
 
 	// The states before the first row.
@@ -531,7 +527,7 @@ func (h *HTML) Summary(s Summary) error {
 		}
 		h.printf("</table>\n")
 		if h.more > 0 {
-			h.printf("<p class=\"note\">… +%s</p>\n", strconv.Itoa(h.more))
+			h.printf("<p class=\"note\">%s</p>\n", esc(h.m("html.table.omitted", h.more)))
 		}
 	}
 	var err error
