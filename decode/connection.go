@@ -257,6 +257,9 @@ func (c *Connection) setState(side Side, s State) {
 	c.states[side] = append(c.states[side], s)
 	if s == TimeWait {
 		c.TimeWait |= 1 << side
+		if c.SelfConnect {
+			c.TimeWait = BothSides // one socket is both ends
+		}
 	}
 }
 
