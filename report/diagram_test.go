@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"flag"
+	"fmt"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -284,5 +285,75 @@ func TestCells(t *testing.T) {
 	}
 	if got := fit("클라이언트 연결 수립", 9); cells(got) > 9 || !strings.HasSuffix(got, "…") {
 		t.Errorf("fit = %q (%d columns)", got, cells(got))
+	}
+}
+
+// TestDiagramBounded feeds a connection with many data segments to a
+// diagram that keeps few: the rest are counted, not drawn, and every
+// state change is still there.
+func TestDiagramBounded(t *testing.T) {
+	var out bytes.Buffer
+	d := NewDiagram(&out, DiagramOptions{MaxSteps: 5})
+	tr := decode.NewTracker(d, decode.TrackerConfig{})
+	cli := netip.MustParseAddrPort("10.0.0.1:40000")
+	srv := netip.MustParseAddrPort("10.0.0.2:80")
+	t0 := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	at := func(i int) time.Time { return t0.Add(time.Duration(i) * time.Millisecond) }
+	seq := uint32(101)
+	tr.Observe(&decode.Segment{Time: at(0), Src: cli, Dst: srv, Seq: 100, Flags: decode.SYN})
+	tr.Observe(&decode.Segment{Time: at(1), Src: srv, Dst: cli, Seq: 500, Ack: 101, Flags: decode.SYN | decode.ACK})
+	tr.Observe(&decode.Segment{Time: at(2), Src: cli, Dst: srv, Seq: 101, Ack: 501, Flags: decode.ACK})
+	const n = 50
+	payload := []byte("0123456789")
+	for i := 0; i < n; i++ {
+		tr.Observe(&decode.Segment{Time: at(3 + i), Src: cli, Dst: srv, Seq: seq, Ack: 501, Flags: decode.ACK | decode.PSH, Len: 10, Payload: payload})
+		seq += 10
+	}
+	tr.Observe(&decode.Segment{Time: at(100), Src: cli, Dst: srv, Seq: seq, Ack: 501, Flags: decode.RST})
+	tr.Flush()
+	if err := d.Summary(Summary{Dropped: -1}); err != nil {
+		t.Fatal(err)
+	}
+	s := out.String()
+	if arrows := strings.Count(s, "seq="); arrows != 6 {
+		t.Errorf("%d arrows, want 5 kept and the RST:\n%s", arrows, s)
+	}
+	if !strings.Contains(s, msgf(English, "more.segments", n-2)) {
+		t.Errorf("no note of the %d segments left out:\n%s", n-2, s)
+	}
+	if len(d.rec.pending) != 0 {
+		t.Errorf("%d connections still buffered after Flush", len(d.rec.pending))
+	}
+}
+
+func msgf(lang Lang, id msgID, args ...any) string { return fmt.Sprintf(msg(lang, id), args...) }
+
+// TestTee checks that a Tee gives each writer the whole input, and that
+// CreateHTML's file holds the page once the summary is written.
+func TestTee(t *testing.T) {
+	file := "../testdata/handshake.pcap"
+	if _, err := os.Stat(file); err != nil {
+		t.Skip("no ../testdata/handshake.pcap")
+	}
+	var a, b bytes.Buffer
+	replayInto(t, file, NewDiagram(&a, DiagramOptions{}))
+	page := filepath.Join(t.TempDir(), "report.html")
+	h, err := CreateHTML(page, HTMLOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	replayInto(t, file, Tee(NewDiagram(&b, DiagramOptions{}), h))
+	if a.String() != b.String() {
+		t.Errorf("the diagram through a Tee differs from the diagram alone")
+	}
+	got, err := os.ReadFile(page)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.HasSuffix(got, []byte("</html>\n")) || !bytes.Contains(got, []byte("<svg ")) {
+		t.Errorf("the HTML file is not a whole report (%d bytes)", len(got))
+	}
+	if _, err := CreateHTML(filepath.Join(t.TempDir(), "no", "such", "dir.html"), HTMLOptions{}); err == nil {
+		t.Error("CreateHTML in a missing directory did not fail")
 	}
 }
