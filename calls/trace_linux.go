@@ -375,7 +375,7 @@ func (t *Tracer) startChild(path string, argv []string) error {
 
 func ptraceError(name string, err error) error {
 	if errors.Is(err, unix.EPERM) || errors.Is(err, unix.EACCES) {
-		return fmt.Errorf("calls: trace %s: %w (PTRACE_SEIZE: %v): check kernel.yama.ptrace_scope "+
+		return fmt.Errorf("calls: cannot trace %s: %w (PTRACE_SEIZE: %v); check kernel.yama.ptrace_scope "+
 			"(3 forbids all tracing), CAP_SYS_PTRACE in a container, or another tracer already attached",
 			name, ErrPtraceNotPermitted, err)
 	}

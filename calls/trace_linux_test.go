@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/netip"
 	"os"
@@ -18,6 +19,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
 )
 
 // The tests trace real programs: Go programs from testdata/ built into a
@@ -392,10 +396,9 @@ with socketserver.TCPServer(("127.0.0.1", 0), H) as s:
 		defer c.Close()
 		client = netip.MustParseAddrPort(c.LocalAddr().String())
 		fmt.Fprintf(c, "GET / HTTP/1.0\r\n\r\n")
-		var buf [64]byte
-		n, _ := c.Read(buf[:])
-		if !strings.HasPrefix(string(buf[:n]), "HTTP/1.0 200") {
-			clientErr = fmt.Errorf("response %q", buf[:n])
+		resp, _ := io.ReadAll(c) // all of it: closing early would reset
+		if !strings.HasPrefix(string(resp), "HTTP/1.0 200") {
+			clientErr = fmt.Errorf("response %.40q", resp)
 		}
 	})
 	<-got
@@ -670,5 +673,71 @@ func TestAttachErrors(t *testing.T) {
 	requireTracing(t)
 	if _, err := Attach(context.Background(), 0x3fffffff, TraceOptions{}); err == nil || !strings.Contains(err.Error(), "no such process") {
 		t.Errorf("Attach(no such pid) = %v", err)
+	}
+}
+
+// TestPtraceNotPermitted runs itself again in a child process whose
+// seccomp filter makes ptrace(2) fail with EPERM, as yama's ptrace_scope=3
+// or a container's policy would, and checks that Trace and Attach say so
+// with ErrPtraceNotPermitted and leave no process behind.
+func TestPtraceNotPermitted(t *testing.T) {
+	requireTracing(t)
+	if os.Getenv("SOCKTRACE_TEST_NO_PTRACE") == "1" {
+		ptraceDeniedChild(t)
+		return
+	}
+	cmd := exec.Command(os.Args[0], "-test.run", "^TestPtraceNotPermitted$", "-test.v")
+	cmd.Env = append(os.Environ(), "SOCKTRACE_TEST_NO_PTRACE=1")
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "--- PASS: TestPtraceNotPermitted") {
+		t.Fatalf("child: %v\n%s", err, out)
+	}
+	t.Logf("child:\n%s", out)
+}
+
+func ptraceDeniedChild(t *testing.T) {
+	// ld nr; jeq SYS_PTRACE ? errno(EPERM) : allow — on every thread
+	// (TSYNC), the tracer thread included.
+	prog := []unix.SockFilter{
+		{Code: bpfLdWAbs, K: seccompArc},
+		{Code: bpfJeqK, Jt: 1, Jf: 0, K: traceArches[0].arch},
+		{Code: bpfRetK, K: unix.SECCOMP_RET_ALLOW},
+		{Code: bpfLdWAbs, K: seccompNr},
+		{Code: bpfJeqK, Jt: 0, Jf: 1, K: unix.SYS_PTRACE},
+		{Code: bpfRetK, K: unix.SECCOMP_RET_ERRNO | uint32(unix.EPERM)},
+		{Code: bpfRetK, K: unix.SECCOMP_RET_ALLOW},
+	}
+	if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
+		t.Fatal(err)
+	}
+	fprog := unix.SockFprog{Len: uint16(len(prog)), Filter: &prog[0]}
+	if _, _, errno := unix.Syscall(unix.SYS_SECCOMP, unix.SECCOMP_SET_MODE_FILTER,
+		unix.SECCOMP_FILTER_FLAG_TSYNC, uintptr(unsafe.Pointer(&fprog))); errno != 0 {
+		t.Skipf("cannot install the test's seccomp filter: %v", errno)
+	}
+
+	_, err := Trace(context.Background(), []string{"true"}, TraceOptions{})
+	if !errors.Is(err, ErrPtraceNotPermitted) {
+		t.Errorf("Trace = %v, want ErrPtraceNotPermitted", err)
+	}
+	t.Logf("Trace: %v", err)
+	sleeper := exec.Command("sleep", "100")
+	if err := sleeper.Start(); err != nil {
+		t.Fatal(err)
+	}
+	_, err = Attach(context.Background(), sleeper.Process.Pid, TraceOptions{})
+	if !errors.Is(err, ErrPtraceNotPermitted) {
+		t.Errorf("Attach = %v, want ErrPtraceNotPermitted", err)
+	}
+	t.Logf("Attach: %v", err)
+	sleeper.Process.Kill()
+	sleeper.Wait()
+	// The exec helper Trace started must be gone, reaped.
+	tids, _ := listTasks(os.Getpid())
+	for _, tid := range tids {
+		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", os.Getpid(), tid))
+		if s := strings.TrimSpace(string(b)); s != "" {
+			t.Errorf("children left behind: %s", s)
+		}
 	}
 }
