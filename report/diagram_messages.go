@@ -26,6 +26,7 @@ var diagramEnglish = map[msgID]string{
 	"html.col.s2c":       "bytes server → client",
 	"html.col.irtt":      "initial RTT",
 	"html.col.zeek":      "Zeek conn_state, history",
+	"html.lanes":         "Connections %s overlap in time: one lane per connection, its life as a bar, a tick for each segment (hover for details).",
 	"html.table.omitted": "… %d more connections not listed",
 	"html.seg.head":      "segment %d: %s, %s",
 	"html.seg.numbers":   "relative seq %d, ack %d; absolute seq %d, ack %d; window %d; %d payload bytes",

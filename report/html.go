@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"html"
 	"io"
+	"strconv"
 	"strings"
 	"time"
 
@@ -37,6 +38,7 @@ type HTML struct {
 	w       *bufio.Writer
 	opt     HTMLOptions
 	rec     recorder
+	lanes   laneLog
 	started bool
 	table   []htmlConnRow
 	more    int // connections left out of the table
@@ -88,6 +90,7 @@ func (h *HTML) Segment(c *decode.Connection, st *decode.Step) { h.rec.segment(c,
 // Ended implements decode.Handler: it writes the connection's section.
 func (h *HTML) Ended(c *decode.Connection) {
 	sc := h.rec.take(c)
+	h.lanes.add(c, sc, &h.rec)
 	cs, omittedCalls := copyCalls(c)
 	withText(h.tx, h.sink, nil, func() { h.tx.Ended(c) }) // for the totals
 	h.start()
@@ -425,9 +428,17 @@ func htmlKind(k decode.StepKind, f decode.Flags, n int) string {
 	case decode.StepFIN:
 		return "fin"
 	}
+	return flagsKind(f, n)
+}
+
+// flagsKind names the colour class from the flags alone, for the lane
+// view, which keeps no step kinds.
+func flagsKind(f decode.Flags, n int) string {
 	switch {
 	case f&decode.RST != 0:
 		return "rst"
+	case f&decode.SYN != 0:
+		return "syn"
 	case f&decode.FIN != 0:
 		return "fin"
 	case n > 0:
@@ -511,6 +522,7 @@ func (h *HTML) tableRow(c *decode.Connection) htmlConnRow {
 func (h *HTML) Summary(s Summary) error {
 	h.start()
 	tx := h.tx
+	h.writeLanes()
 	h.printf("<section id=\"summary\">\n<h2>%s</h2>\n", esc(tx.m("total.header")))
 	if len(h.table) > 0 {
 		h.printf("<table class=\"sum\">\n<tr>")
@@ -559,4 +571,75 @@ func (h *HTML) Summary(s Summary) error {
 		err = ferr
 	}
 	return err
+}
+
+// Lane view geometry: one row per connection, time across.
+const (
+	laneLabelW  = 150
+	laneRowH    = 22
+	lanePlotW   = svgW - laneLabelW - 20
+	maxSVGLanes = 40
+)
+
+// writeLanes draws each group of connections that overlap in time as
+// lanes on one time axis: a bar for each connection's life, a tick for
+// each segment, coloured by kind, with its label on hover.
+func (h *HTML) writeLanes() {
+	if h.lanes.full {
+		h.printf("<p class=\"note\">%s</p>\n", esc(h.m("diagram.lanes.omitted", maxLaneConns, maxLaneEvents)))
+		return
+	}
+	for _, g := range h.lanes.overlapGroups() {
+		for len(g) > 1 {
+			n := min(len(g), maxSVGLanes)
+			h.writeLaneChunk(g[:n])
+			g = g[n:]
+		}
+	}
+}
+
+func (h *HTML) writeLaneChunk(g []laneConn) {
+	ids := make([]string, len(g))
+	start, end := g[0].start, g[0].end
+	for i := range g {
+		ids[i] = "#" + strconv.Itoa(g[i].id)
+		if g[i].end.After(end) {
+			end = g[i].end
+		}
+	}
+	span := end.Sub(start)
+	if span <= 0 {
+		span = time.Microsecond
+	}
+	x := func(t time.Time) float64 {
+		return laneLabelW + float64(t.Sub(start))/float64(span)*lanePlotW
+	}
+	height := 30 + laneRowH*len(g)
+	h.printf("<section class=\"lanes\">\n<p class=\"note\">%s</p>\n", esc(h.m("html.lanes", strings.Join(ids, ", "))))
+	var b strings.Builder
+	fmt.Fprintf(&b, "<svg class=\"seq\" viewBox=\"0 0 %d %d\" width=\"%d\" height=\"%d\" role=\"img\">\n", svgW, height, svgW, height)
+	fmt.Fprintf(&b, "<text class=\"t\" x=\"%d\" y=\"14\">+0</text><text class=\"t\" x=\"%d\" y=\"14\" text-anchor=\"end\">%s</text>\n",
+		laneLabelW, laneLabelW+lanePlotW, esc(offset(span)))
+	for i := range g {
+		lc := &g[i]
+		y := 24 + laneRowH*i
+		fmt.Fprintf(&b, "<g class=\"row\"><rect class=\"hl\" x=\"0\" y=\"%d\" width=\"%d\" height=\"%d\"/>", y, svgW, laneRowH)
+		fmt.Fprintf(&b, "<text class=\"addr\" x=\"4\" y=\"%d\"><a href=\"#conn-%d\">%s</a> %s</text>",
+			y+15, lc.id, esc(ids[i]), esc(addrText(lc.client)))
+		fmt.Fprintf(&b, "<rect x=\"%.1f\" y=\"%d\" width=\"%.1f\" height=\"6\" rx=\"3\" fill=\"#d0d7de\"/>",
+			x(lc.start), y+8, max(x(lc.end)-x(lc.start), 2))
+		for j := range lc.events {
+			ev := &lc.events[j]
+			dir := "→"
+			if ev.from == decode.Server && !lc.self {
+				dir = "←"
+			}
+			kind := flagsKind(ev.flags, ev.len)
+			fmt.Fprintf(&b, "<g class=\"arrow %s\"><rect x=\"%.1f\" y=\"%d\" width=\"3\" height=\"16\" fill=\"currentColor\"><title>%s %s %s len=%d</title></rect></g>",
+				kind, x(ev.at)-1.5, y+3, esc(strings.TrimPrefix(offset(ev.at.Sub(start)), "+")), dir, ev.flags, ev.len)
+		}
+		b.WriteString("</g>\n")
+	}
+	b.WriteString("</svg>\n")
+	h.printf("%s</section>\n", b.String())
 }

@@ -145,6 +145,7 @@ var korean = map[msgID]string{
 	"html.col.s2c":       "바이트 서버 → 클라이언트",
 	"html.col.irtt":      "초기 RTT",
 	"html.col.zeek":      "Zeek conn_state, history",
+	"html.lanes":         "연결 %s의 시간이 겹칩니다: 연결마다 한 줄로, 연결의 수명은 막대로, 세그먼트는 눈금으로 나타냅니다 (마우스를 올리면 자세히 보입니다).",
 	"html.table.omitted": "… 연결 %d개는 표에 싣지 않았습니다",
 	"html.seg.head":      "세그먼트 %d: %s, %s",
 	"html.seg.numbers":   "상대 seq %d, ack %d; 절대 seq %d, ack %d; 윈도 %d; 페이로드 %d바이트",
