@@ -741,3 +741,43 @@ func ptraceDeniedChild(t *testing.T) {
 		}
 	}
 }
+
+// TestTraceStopContinue checks that a traced program stopped by SIGSTOP
+// stays stopped (group-stop, as without a tracer) and goes on when
+// continued: the tracer neither swallows the stop nor leaves it stuck.
+func TestTraceStopContinue(t *testing.T) {
+	requireTracing(t)
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	tr, err := Trace(context.Background(), []string{"sh", "-c", `echo $$; kill -STOP $$; echo resumed`}, TraceOptions{Stdout: w})
+	w.Close()
+	if errors.Is(err, ErrPtraceNotPermitted) {
+		t.Skip(err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc := bufio.NewScanner(r)
+	if !sc.Scan() {
+		t.Fatal("no pid")
+	}
+	pid, _ := strconv.Atoi(sc.Text())
+	stopped := false
+	for i := 0; i < 200 && !stopped; i++ {
+		time.Sleep(10 * time.Millisecond)
+		stopped = strings.HasPrefix(threadStates(t, pid)[pid], "t")
+	}
+	if !stopped {
+		t.Fatalf("not stopped: %v", threadStates(t, pid))
+	}
+	syscall.Kill(pid, syscall.SIGCONT)
+	if !sc.Scan() || sc.Text() != "resumed" {
+		t.Fatalf("after SIGCONT: %q", sc.Text())
+	}
+	if code, err := tr.Wait(); code != 0 || err != nil {
+		t.Fatalf("Wait = %d, %v", code, err)
+	}
+}
