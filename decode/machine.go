@@ -15,6 +15,7 @@ func (c *Connection) apply(s *Segment, from Side, st *Step) {
 	st.From = from
 	st.Index = c.Packets
 	st.Before = [2]State{c.State(Client), c.State(Server)}
+	mark := [2]int{len(c.States(Client)), len(c.States(Server))}
 
 	if s.Flags&SYN != 0 {
 		c.base[from], c.hasBase[from] = s.Seq, true
@@ -44,6 +45,7 @@ func (c *Connection) apply(s *Segment, from Side, st *Step) {
 		st.Kind = StepLate
 	}
 	st.After = [2]State{c.State(Client), c.State(Server)}
+	st.Passed = [2][]State{c.States(Client)[mark[Client]:], c.States(Server)[mark[Server]:]}
 	if c.inferring {
 		c.inferCalls(st)
 	}

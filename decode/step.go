@@ -39,6 +39,11 @@ type Step struct {
 	// indexed by Side.
 	Before, After [2]State
 	Kind          StepKind
+	// Passed lists, per side, every state the side entered with this
+	// step, in order: one segment can move a side twice (a FIN-ACK takes
+	// FIN_WAIT_1 through FIN_WAIT_2 to TIME_WAIT). It aliases the
+	// connection's state lists.
+	Passed [2][]State
 }
 
 // Changed reports whether the side's state changed with this step.

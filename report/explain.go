@@ -144,10 +144,13 @@ func (t *Text) writeConnSummary(c *decode.Connection) {
 	default:
 		parts = append(parts, t.closeLabel(k.String()))
 	}
-	if c.FirstFIN != decode.NoSide && c.CloseKind() == decode.Graceful {
+	if c.FirstFIN != decode.NoSide && c.CloseKind() == decode.Graceful && !c.SelfConnect {
 		parts = append(parts, t.m("sum.firstfin", t.sides(c.FirstFIN)))
 	}
-	if c.TimeWait != decode.NoSide {
+	switch {
+	case c.TimeWait != decode.NoSide && c.SelfConnect:
+		parts = append(parts, t.m("sum.timewait", t.m("side.self")))
+	case c.TimeWait != decode.NoSide:
 		parts = append(parts, t.m("sum.timewait", t.sides(c.TimeWait)))
 	}
 	if c.HalfClose {

@@ -48,15 +48,17 @@ var english = map[msgID]string{
 	"preface.flows":     "The client's calls: socket() → connect() → send()/recv() → close(). The server's: socket() → bind() → listen() → accept() → send()/recv() → close(). Below, each segment says which call caused it; calls marked [inferred] were not seen, the segment implies them.",
 
 	// Column labels.
-	"dir.c2s":       "client → server",
-	"dir.s2c":       "server → client",
-	"dir.self":      "socket → itself ",
-	"state.change":  "%s %s → %s",
-	"inferred":      " [inferred]",
-	"truncated":     "(cut by the snap length: %d of %d payload bytes captured)",
-	"late":          "Arrives after the connection finished: a straggler, such as a retransmission the other side no longer needed.",
-	"payload":       "payload %s",
-	"more.segments": "… %d more data and ACK segments without state changes (use --format json to see every one)",
+	"dir.c2s":           "client → server",
+	"dir.s2c":           "server → client",
+	"dir.self":          "socket → itself ",
+	"state.change":      "%s %s → %s",
+	"inferred":          " [inferred]",
+	"state.nosocket":    "%s (no socket on the port): %s",
+	"truncated.options": "(the snap length cut off part of the TCP options)",
+	"truncated":         "(cut by the snap length: %d of %d payload bytes captured)",
+	"late":              "Arrives after the connection finished: a straggler, such as a retransmission the other side no longer needed.",
+	"payload":           "payload %s",
+	"more.segments":     "… %d more data and ACK segments without state changes (use --format json to see every one)",
 
 	// Why each segment happened.
 	"why.syn":            "connect()%s: the client asks to connect; its kernel sends a SYN with its initial sequence number and connect() blocks until an answer comes.%s",
@@ -127,6 +129,7 @@ var english = map[msgID]string{
 	"side.client":                     "client",
 	"side.server":                     "server",
 	"side.both":                       "both sides",
+	"side.self":                       "socket",
 
 	// The report's last lines.
 	"total.header":            "Summary",

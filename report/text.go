@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"time"
 
@@ -32,6 +33,7 @@ type Text struct {
 	kinds    map[string]int // connection kinds, for the summary
 	order    []string
 	current  []textStep // the steps of the connection being written
+	self     bool       // the connection being written is a self-connect
 	err      error
 }
 
@@ -44,6 +46,7 @@ type textStep struct {
 	relSeq, relAck uint32
 	len, captured  int
 	before, after  [2]decode.State
+	passed         [2][]decode.State
 	kind           decode.StepKind
 	opts           decode.Options
 	preview        string
@@ -91,6 +94,11 @@ func (t *Text) Segment(c *decode.Connection, st *decode.Step) {
 		time: s.Time, from: st.From, flags: s.Flags, relSeq: st.RelSeq, relAck: st.RelAck,
 		len: s.Len, captured: len(s.Payload), before: st.Before, after: st.After,
 		kind: st.Kind, opts: s.Options, truncated: s.Truncated,
+	}
+	for side := range ts.passed {
+		if len(st.Passed[side]) > 1 {
+			ts.passed[side] = slices.Clone(st.Passed[side])
+		}
 	}
 	if len(s.Payload) > 0 {
 		ts.preview = Preview(s.Payload, 40)
@@ -143,6 +151,8 @@ func (t *Text) writeConnection(c *decode.Connection, tc *textConn) {
 		start = c.Calls[0].Enter // the timeline starts with the first call
 	}
 	t.current = tc.steps
+	t.self = c.SelfConnect
+	defer func() { t.self = false }()
 	var first time.Time
 	if len(tc.steps) > 0 {
 		first = tc.steps[0].time
@@ -184,6 +194,9 @@ func (t *Text) portText(port uint16, client bool) string {
 }
 
 func (t *Text) side(s decode.Side) string {
+	if t.self {
+		return t.m("side.self")
+	}
 	if s == decode.Client {
 		return t.m("side.client")
 	}
@@ -219,16 +232,7 @@ func (t *Text) writeStep(c *decode.Connection, st *textStep, start, first time.T
 			break
 		}
 		if st.before[side] != st.after[side] {
-			before := st.before[side].String()
-			if st.before[side] == decode.Unknown {
-				// A listening server shows no state until it answers; its
-				// SYN-ACK shows it was listening.
-				before = "?"
-				if st.kind == decode.StepSYNACK {
-					before = decode.Listen.String()
-				}
-			}
-			changes = append(changes, t.m("state.change", t.side(side), before, st.after[side]))
+			changes = append(changes, t.stateChange(c, st, side))
 		}
 	}
 	t.printf("  %s  %s  %-8s %-26s %s\n", offset(st.time.Sub(start)), dir, st.flags, nums, strings.Join(changes, ", "))
@@ -236,8 +240,36 @@ func (t *Text) writeStep(c *decode.Connection, st *textStep, start, first time.T
 	if st.preview != "" {
 		why += " " + t.m("payload", st.preview)
 	}
-	if st.truncated {
+	switch {
+	case st.truncated && st.len == 0:
+		why += " " + t.m("truncated.options")
+	case st.truncated:
 		why += " " + t.m("truncated", st.captured, st.len)
 	}
 	t.printf("%s\n", wrap(why, 14))
+}
+
+// stateChange says how a side's state changed with a step: "client
+// FIN_WAIT_1 → FIN_WAIT_2 → TIME_WAIT" when one segment moved it twice.
+func (t *Text) stateChange(c *decode.Connection, st *textStep, side decode.Side) string {
+	if st.before[side] == decode.Unknown {
+		switch {
+		case st.kind == decode.StepSYNACK:
+			// A listening server shows no state until it answers; its
+			// SYN-ACK shows it was listening.
+			return t.m("state.change", t.side(side), decode.Listen, st.after[side])
+		case st.kind == decode.StepRefused:
+			return t.m("state.nosocket", t.side(side), st.after[side])
+		}
+	}
+	path := st.before[side].String()
+	if st.before[side] == decode.Unknown {
+		path = "?"
+	}
+	if len(st.passed[side]) > 1 {
+		for _, s := range st.passed[side][:len(st.passed[side])-1] {
+			path += " → " + s.String()
+		}
+	}
+	return t.m("state.change", t.side(side), path, st.after[side])
 }
