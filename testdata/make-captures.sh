@@ -11,10 +11,14 @@
 #
 #   sudo testdata/make-captures.sh            # every file
 #   sudo testdata/make-captures.sh abort ipv6 # only these (names below)
+#   sudo OUT_DIR=/tmp/caps testdata/make-captures.sh   # elsewhere
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
-out=testdata
+# OUT_DIR writes the files elsewhere, to try the script without touching
+# the committed captures.
+out=${OUT_DIR:-testdata}
+mkdir -p "$out"
 work=$(mktemp -d)
 tool=$work/scenariotool
 # Namespaces of our own, so that the settings the two netns captures need
@@ -83,6 +87,12 @@ stop_capture() {
 	capture_pid=
 }
 
+# The server ports (20001-20014) are fixed, so that a capture filter can
+# pick each scenario out, and lie below the ephemeral range (32768-60999 by
+# default): a client socket elsewhere on the machine can then never hold
+# one (its TIME_WAIT would make bind fail with EADDRINUSE, even with
+# SO_REUSEADDR, since the client did not set it).
+#
 # record FILE PORT [TCPDUMP-OPTION...] -- [SCENARIOTOOL-OPTION...]: runs
 # scenariotool with -port PORT under `tcpdump -i lo 'tcp port PORT'`.
 # The tool's call log goes to $calls/FILE.calls.
@@ -103,20 +113,20 @@ record() {
 	echo "$file: $(tcpdump -r "$out/$file" 2>/dev/null | wc -l) packets"
 }
 
-make_handshake() { record handshake.pcap 40001 -- -scenario handshake; }
-make_refused() { record refused.pcap 40002 -- -scenario refused; }
-make_abort() { record abort.pcap 40003 -- -scenario abort; }
-make_half_close() { record half-close.pcap 40004 -- -scenario half-close; }
-make_server_closes_first() { record server-closes-first.pcap 40005 -- -scenario server-closes-first; }
-make_unread_data_close() { record unread-data-close.pcap 40006 -- -scenario unread-data-close; }
-make_late_accept() { record late-accept.pcap 40007 -- -scenario late-accept; }
-make_ipv6() { record ipv6.pcap 40008 -- -scenario handshake -ipv6; }
-make_self_connect() { record self-connect.pcap 40009 -- -scenario self-connect; }
-make_shared_port() { record shared-port.pcap 40014 -- -scenario shared-port; }
-make_snaplen64() { record snaplen64.pcap 40010 -s 64 -- -scenario handshake; }
+make_handshake() { record handshake.pcap 20001 -- -scenario handshake; }
+make_refused() { record refused.pcap 20002 -- -scenario refused; }
+make_abort() { record abort.pcap 20003 -- -scenario abort; }
+make_half_close() { record half-close.pcap 20004 -- -scenario half-close; }
+make_server_closes_first() { record server-closes-first.pcap 20005 -- -scenario server-closes-first; }
+make_unread_data_close() { record unread-data-close.pcap 20006 -- -scenario unread-data-close; }
+make_late_accept() { record late-accept.pcap 20007 -- -scenario late-accept; }
+make_ipv6() { record ipv6.pcap 20008 -- -scenario handshake -ipv6; }
+make_self_connect() { record self-connect.pcap 20009 -- -scenario self-connect; }
+make_shared_port() { record shared-port.pcap 20014 -- -scenario shared-port; }
+make_snaplen64() { record snaplen64.pcap 20010 -s 64 -- -scenario handshake; }
 make_handshake_sll2() {
 	# -i any captures in LINUX_SLL2 (cooked) form; the filter is the same.
-	local file=handshake-sll2.pcap port=40012
+	local file=handshake-sll2.pcap port=20012
 	rm -f "$out/$file"
 	start_capture "$work/$file.log" "listening on" \
 		tcpdump -Z root --immediate-mode -i any -y LINUX_SLL2 -w "$out/$file" "tcp port $port"
@@ -124,10 +134,10 @@ make_handshake_sll2() {
 	stop_capture
 	echo "$file: $(tcpdump -r "$out/$file" 2>/dev/null | wc -l) packets"
 }
-make_handshake_ns() { record handshake-ns.pcap 40013 --time-stamp-precision=nano -- -scenario handshake; }
+make_handshake_ns() { record handshake-ns.pcap 20013 --time-stamp-precision=nano -- -scenario handshake; }
 make_handshake_pcapng() {
 	# tcpdump writes only pcap; tshark (through dumpcap) writes pcapng.
-	local file=handshake.pcapng port=40011
+	local file=handshake.pcapng port=20011
 	rm -f "$out/$file"
 	start_capture "$work/$file.log" "Capturing on" \
 		tshark -q -i lo -F pcapng -w "$out/$file" -f "tcp port $port"

@@ -54,11 +54,17 @@ func main() {
 // second after its last segment): wait and try again rather than fail.
 func run(ctx context.Context, name string, opts demo.Options, count int) error {
 	const maxWaits = 100 // 10 s without a free port: something else is wrong
-	waits := 0
+	waits, totalWaits := 0, 0
+	defer func() {
+		if totalWaits > 0 {
+			fmt.Fprintf(os.Stderr, "scenariotool: connect found no free local port (EADDRNOTAVAIL) %d times; waited 100 ms each time\n", totalWaits)
+		}
+	}()
 	for i := 0; i < count; {
 		err := demo.Run(ctx, name, opts)
 		if errors.Is(err, unix.EADDRNOTAVAIL) && waits < maxWaits {
 			waits++
+			totalWaits++
 			select {
 			case <-time.After(100 * time.Millisecond):
 				continue
