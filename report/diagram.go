@@ -232,6 +232,29 @@ func (d *Diagram) writeConnection(c *decode.Connection, sc *seqConn, cs []calls.
 			if st.preview != "" {
 				d.line("", "", br[0], "   "+padRight(fit(st.preview, d.aw-4), d.aw-3), br[1], "")
 			}
+			// A segment that moved a side through more than one state
+			// (a FIN-ACK takes FIN_WAIT_1 through FIN_WAIT_2 to
+			// TIME_WAIT) names the states it passed on the next row.
+			var via [2]string
+			for side := range via {
+				if c.SelfConnect && decode.Side(side) == decode.Server {
+					continue
+				}
+				var names []string
+				for _, s := range st.passed[side][:max(len(st.passed[side])-1, 0)] {
+					// LISTEN is where a server starts, shown above
+					// its first row, not a state a segment passes.
+					if s != decode.Listen {
+						names = append(names, s.String())
+					}
+				}
+				if len(names) > 0 {
+					via[side] = d.m("diagram.via", strings.Join(names, ", "))
+				}
+			}
+			if via != [2]string{} {
+				d.line("", via[0], br[0], blank, br[1], via[1])
+			}
 		default:
 			ev := &cs[r.call]
 			if ev.Enter.IsZero() && ev.Exit.IsZero() {

@@ -9,6 +9,7 @@ var diagramEnglish = map[msgID]string{
 	"diagram.time":          "time",
 	"diagram.returns":       "returns %d",
 	"diagram.fails":         "fails %s",
+	"diagram.via":           "via %s",
 	"diagram.self.sends":    "socket (sends)",
 	"diagram.self.receives": "socket (receives)",
 	"diagram.calls.omitted": "… %d more calls not drawn",

@@ -79,6 +79,11 @@ func (r *recorder) segment(c *decode.Connection, st *decode.Step) {
 			},
 			index: st.Index, seq: s.Seq, ack: s.Ack, window: s.Window,
 		}
+		for side := range ss.passed {
+			if len(st.Passed[side]) > 1 {
+				ss.passed[side] = slices.Clone(st.Passed[side])
+			}
+		}
 		if len(s.Payload) > 0 {
 			ss.preview = Preview(s.Payload, 40)
 		}

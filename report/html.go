@@ -229,10 +229,14 @@ func (h *HTML) writeConnection(c *decode.Connection, sc *seqConn, cs []calls.Eve
 		case rowSegment:
 			st := &sc.steps[r.step].textStep
 			why = tx.why(c, st, first)
+			// As Text.writeStep composes it.
 			if st.preview != "" {
 				why += " " + tx.m("payload", st.preview)
 			}
-			if st.truncated {
+			switch {
+			case st.truncated && st.len == 0:
+				why += " " + tx.m("truncated.options")
+			case st.truncated:
 				why += " " + tx.m("truncated", st.captured, st.len)
 			}
 		default:
@@ -617,7 +621,7 @@ func (h *HTML) writeLaneChunk(g []laneConn) {
 	height := 30 + laneRowH*len(g)
 	h.printf("<section class=\"lanes\">\n<p class=\"note\">%s</p>\n", esc(h.m("html.lanes", strings.Join(ids, ", "))))
 	var b strings.Builder
-	fmt.Fprintf(&b, "<svg class=\"seq\" viewBox=\"0 0 %d %d\" width=\"%d\" height=\"%d\" role=\"img\">\n", svgW, height, svgW, height)
+	fmt.Fprintf(&b, "<svg class=\"seq lanes\" viewBox=\"0 0 %d %d\" width=\"%d\" height=\"%d\" role=\"img\">\n", svgW, height, svgW, height)
 	fmt.Fprintf(&b, "<text class=\"t\" x=\"%d\" y=\"14\">+0</text><text class=\"t\" x=\"%d\" y=\"14\" text-anchor=\"end\">%s</text>\n",
 		laneLabelW, laneLabelW+lanePlotW, esc(offset(span)))
 	for i := range g {

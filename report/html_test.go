@@ -57,7 +57,7 @@ func TestHTMLSelfContained(t *testing.T) {
 					t.Errorf("the page has a control character")
 				}
 				sections := strings.Count(page, "<section id=\"conn-")
-				if svgs := strings.Count(page, "<svg "); svgs != sections {
+				if svgs := strings.Count(page, "<svg class=\"seq\""); svgs != sections {
 					t.Errorf("%d connections but %d SVG diagrams", sections, svgs)
 				}
 				if n := strings.Count(page, "<title>"); n < sections+1 {

@@ -32,15 +32,17 @@ var korean = map[msgID]string{
 
 	// Column labels. The directions are padded to the same width as
 	// each other in a terminal (Hangul takes two columns).
-	"dir.c2s":       "클라이언트 → 서버",
-	"dir.s2c":       "서버 → 클라이언트",
-	"dir.self":      "소켓 → 자기 자신 ",
-	"state.change":  "%s %s → %s",
-	"inferred":      " [추정]",
-	"truncated":     "(스냅 길이에 잘림: %d바이트만 캡처됨, 페이로드는 %d바이트)",
-	"late":          "연결이 끝난 뒤에 도착한 세그먼트입니다: 상대가 더는 필요로 하지 않는 재전송 같은 낙오자입니다.",
-	"payload":       "페이로드 %s",
-	"more.segments": "… 상태 변화가 없는 데이터·ACK 세그먼트 %d개를 생략했습니다 (모두 보려면 --format json)",
+	"dir.c2s":           "클라이언트 → 서버",
+	"dir.s2c":           "서버 → 클라이언트",
+	"dir.self":          "소켓 → 자기 자신 ",
+	"state.change":      "%s %s → %s",
+	"state.nosocket":    "%s (그 포트에 소켓 없음): %s",
+	"inferred":          " [추정]",
+	"truncated.options": "(스냅 길이 때문에 TCP 옵션의 일부가 잘렸습니다)",
+	"truncated":         "(스냅 길이에 잘림: %d바이트만 캡처됨, 페이로드는 %d바이트)",
+	"late":              "연결이 끝난 뒤에 도착한 세그먼트입니다: 상대가 더는 필요로 하지 않는 재전송 같은 낙오자입니다.",
+	"payload":           "페이로드 %s",
+	"more.segments":     "… 상태 변화가 없는 데이터·ACK 세그먼트 %d개를 생략했습니다 (모두 보려면 --format json)",
 
 	// Why each segment happened.
 	"why.syn":            "연결 요청 connect()%s: 클라이언트가 연결을 요청합니다. 커널이 초기 순서 번호를 담은 SYN을 보내고, connect()는 응답이 올 때까지 블록됩니다.%s",
@@ -111,6 +113,7 @@ var korean = map[msgID]string{
 	"side.client":                     "클라이언트",
 	"side.server":                     "서버",
 	"side.both":                       "양쪽",
+	"side.self":                       "소켓",
 
 	// The report's last lines.
 	"total.header":            "요약",
@@ -127,6 +130,7 @@ var korean = map[msgID]string{
 	"diagram.time":          "시간",
 	"diagram.returns":       "%d 반환",
 	"diagram.fails":         "실패 %s",
+	"diagram.via":           "%s 거침",
 	"diagram.self.sends":    "소켓 (송신)",
 	"diagram.self.receives": "소켓 (수신)",
 	"diagram.calls.omitted": "… 호출 %d개는 그리지 않았습니다",
