@@ -114,6 +114,7 @@ type Tracer struct {
 	procs       map[int]*proc
 	socks       map[uint64]sockMemo // by socket inode
 	detaching   bool
+	noGetfd     bool // pidfd_getfd refused: resolve sockets through /proc
 	wakerPid    int
 
 	mu        sync.Mutex // guards the fields below, shared with cancel
@@ -942,8 +943,9 @@ func (t *Tracer) complete(tk *task, pc *pendingCall, ev *Event) bool {
 	case callConnect:
 		keep := ev.Errno == unix.EINPROGRESS && t.conns != nil
 		s, ok := t.inspect(p, ev.FD, keep)
+		keep = keep && ok && s.dup >= 0
 		if !ok || !s.tcp {
-			if ok && keep {
+			if keep {
 				unix.Close(s.dup)
 			}
 			return false
@@ -1100,168 +1102,4 @@ func ptraceListen(tid int) error {
 		return errno
 	}
 	return nil
-}
-
-// readMem reads the tracee's memory at addr.
-func readMem(tid int, addr uintptr, buf []byte) error {
-	if len(buf) == 0 {
-		return nil
-	}
-	local := []unix.Iovec{{Base: &buf[0]}}
-	local[0].SetLen(len(buf))
-	remote := []unix.RemoteIovec{{Base: addr, Len: len(buf)}}
-	n, err := unix.ProcessVMReadv(tid, local, remote, 0)
-	if err == nil && n == len(buf) {
-		return nil
-	}
-	// process_vm_readv can be missing or refused (seccomp, old
-	// kernels); the tracer may always peek.
-	n, err = unix.PtracePeekData(tid, addr, buf)
-	if err != nil {
-		return fmt.Errorf("read tracee memory at %#x: %w", addr, err)
-	}
-	if n != len(buf) {
-		return fmt.Errorf("read tracee memory at %#x: short read", addr)
-	}
-	return nil
-}
-
-// readSockaddr reads an AF_INET or AF_INET6 address from the tracee.
-func readSockaddr(tid int, addr uintptr, length uint64) (netip.AddrPort, bool) {
-	if addr == 0 || length < 2 {
-		return netip.AddrPort{}, false
-	}
-	var buf [28]byte // sizeof(struct sockaddr_in6)
-	n := int(min(length, uint64(len(buf))))
-	if err := readMem(tid, addr, buf[:n]); err != nil {
-		return netip.AddrPort{}, false
-	}
-	return parseSockaddr(buf[:n])
-}
-
-// parseSockaddr decodes a raw struct sockaddr_in or sockaddr_in6 (family
-// in host byte order, port and address in network byte order).
-func parseSockaddr(b []byte) (netip.AddrPort, bool) {
-	if len(b) < 2 {
-		return netip.AddrPort{}, false
-	}
-	family := *(*uint16)(unsafe.Pointer(&b[0]))
-	switch family {
-	case unix.AF_INET:
-		if len(b) < 8 {
-			return netip.AddrPort{}, false
-		}
-		port := uint16(b[2])<<8 | uint16(b[3])
-		return netip.AddrPortFrom(netip.AddrFrom4([4]byte(b[4:8])), port), true
-	case unix.AF_INET6:
-		if len(b) < 24 {
-			return netip.AddrPort{}, false
-		}
-		port := uint16(b[2])<<8 | uint16(b[3])
-		a := netip.AddrFrom16([16]byte(b[8:24]))
-		if len(b) >= 28 {
-			if scope := *(*uint32)(unsafe.Pointer(&b[24])); scope != 0 && a.Is6() && !a.Is4In6() {
-				a = a.WithZone(strconv.FormatUint(uint64(scope), 10))
-			}
-		}
-		return netip.AddrPortFrom(a.Unmap(), port), true
-	}
-	return netip.AddrPort{}, false
-}
-
-func fromSockaddr(sa unix.Sockaddr) netip.AddrPort {
-	switch sa := sa.(type) {
-	case *unix.SockaddrInet4:
-		return netip.AddrPortFrom(netip.AddrFrom4(sa.Addr), uint16(sa.Port))
-	case *unix.SockaddrInet6:
-		a := netip.AddrFrom16(sa.Addr)
-		if sa.ZoneId != 0 && !a.Is4In6() {
-			a = a.WithZone(strconv.FormatUint(uint64(sa.ZoneId), 10))
-		}
-		return netip.AddrPortFrom(a.Unmap(), uint16(sa.Port))
-	}
-	return netip.AddrPort{}
-}
-
-// sockState is what the tracer learns about a tracee's descriptor.
-type sockState struct {
-	ino           uint64
-	tcp           bool
-	local, remote netip.AddrPort
-	dup           int // our duplicate, when asked to keep it
-}
-
-// inspect looks at descriptor fd of process p through a duplicate taken
-// with pidfd_getfd. ok is false when fd is not open or not a socket.
-// With keep, the duplicate is left open in s.dup for the caller to close.
-func (t *Tracer) inspect(p *proc, fd int, keep bool) (s sockState, ok bool) {
-	if p.pidfd < 0 || fd < 0 {
-		return s, false
-	}
-	dup, err := unix.PidfdGetfd(p.pidfd, fd, 0)
-	if err != nil {
-		return s, false
-	}
-	closeDup := true
-	defer func() {
-		if closeDup {
-			unix.Close(dup)
-		}
-	}()
-	var st unix.Stat_t
-	if err := unix.Fstat(dup, &st); err != nil || st.Mode&unix.S_IFMT != unix.S_IFSOCK {
-		return s, false
-	}
-	s.ino = st.Ino
-	domain, err1 := unix.GetsockoptInt(dup, unix.SOL_SOCKET, unix.SO_DOMAIN)
-	proto, err2 := unix.GetsockoptInt(dup, unix.SOL_SOCKET, unix.SO_PROTOCOL)
-	s.tcp = err1 == nil && err2 == nil &&
-		(domain == unix.AF_INET || domain == unix.AF_INET6) &&
-		(proto == unix.IPPROTO_TCP || proto == ipprotoMPTCP)
-	if !s.tcp {
-		return s, true
-	}
-	if sa, err := unix.Getsockname(dup); err == nil {
-		s.local = fromSockaddr(sa)
-	}
-	if sa, err := unix.Getpeername(dup); err == nil {
-		s.remote = fromSockaddr(sa)
-	}
-	if keep {
-		closeDup = false
-		s.dup = dup
-	}
-	return s, true
-}
-
-func socketDetail(domain, typ int) string {
-	d := "AF_INET"
-	if domain == unix.AF_INET6 {
-		d = "AF_INET6"
-	}
-	return d + " SOCK_STREAM" + sockFlags(typ, "|")
-}
-
-func sockFlags(flags int, sep string) string {
-	var b strings.Builder
-	if flags&unix.SOCK_NONBLOCK != 0 {
-		b.WriteString(sep + "SOCK_NONBLOCK")
-		sep = "|"
-	}
-	if flags&unix.SOCK_CLOEXEC != 0 {
-		b.WriteString(sep + "SOCK_CLOEXEC")
-	}
-	return b.String()
-}
-
-func shutdownHow(how int) string {
-	switch how {
-	case unix.SHUT_RD:
-		return "SHUT_RD"
-	case unix.SHUT_WR:
-		return "SHUT_WR"
-	case unix.SHUT_RDWR:
-		return "SHUT_RDWR"
-	}
-	return "how " + strconv.Itoa(how)
 }

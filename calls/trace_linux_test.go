@@ -781,3 +781,118 @@ func TestTraceStopContinue(t *testing.T) {
 		t.Fatalf("Wait = %d, %v", code, err)
 	}
 }
+
+// TestTraceProcFallback traces the blocking program resolving sockets
+// through /proc instead of pidfd_getfd, as in a container that refuses
+// pidfd_getfd.
+func TestTraceProcFallback(t *testing.T) {
+	prog := testProgram(t, "blocking")
+	testHookNoGetfd = true
+	defer func() { testHookNoGetfd = false }()
+	r := runTraced(t, context.Background(), []string{prog}, nil)
+	if r.err != nil || r.code != 3 {
+		t.Fatalf("Wait = %d, %v", r.code, r.err)
+	}
+	srv, cli := r.addr(t, "server"), r.addr(t, "client")
+	r.one(t, "listen", func(e *Event) bool { return e.Call == Listen && e.Local == srv })
+	r.one(t, "accept", func(e *Event) bool { return e.Call == Accept && e.Local == srv && e.Remote == cli })
+	r.one(t, "connect", func(e *Event) bool { return e.Call == Connect && e.Local == cli && e.Remote == srv })
+	r.one(t, "shutdown", func(e *Event) bool { return e.Call == Shutdown && e.Local == cli && e.Remote == srv })
+	r.one(t, "server close", func(e *Event) bool { return e.Call == Close && e.Local == srv && e.Remote == cli })
+}
+
+func TestParseProcAddr(t *testing.T) {
+	for in, want := range map[string]string{
+		"0100007F:1F90":                         "127.0.0.1:8080",
+		"00000000:0000":                         "0.0.0.0:0",
+		"00000000000000000000000001000000:0050": "[::1]:80",
+		"0000000000000000FFFF00000100007F:A2F8": "127.0.0.1:41720", // v4-mapped, unmapped
+	} {
+		got, ok := parseProcAddr(in)
+		if !ok || got.String() != want {
+			t.Errorf("parseProcAddr(%q) = %v, %v; want %s", in, got, ok, want)
+		}
+	}
+}
+
+func TestTraceFilter(t *testing.T) {
+	prog, err := traceFilter()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Run the program on seccomp_data built by hand: a small classic BPF
+	// interpreter for the instructions traceFilter uses.
+	run := func(arch uint32, nr uint32, a0 uint64) uint32 {
+		var acc uint32
+		for pc := 0; pc < len(prog); pc++ {
+			in := prog[pc]
+			switch in.Code {
+			case bpfLdWAbs:
+				switch in.K {
+				case seccompNr:
+					acc = nr
+				case seccompArc:
+					acc = arch
+				case seccompA0:
+					acc = uint32(a0)
+				default:
+					t.Fatalf("load at %d", in.K)
+				}
+			case bpfJeqK:
+				if acc == in.K {
+					pc += int(in.Jt)
+				} else {
+					pc += int(in.Jf)
+				}
+			case bpfJsetK:
+				if acc&in.K != 0 {
+					pc += int(in.Jt)
+				} else {
+					pc += int(in.Jf)
+				}
+			case bpfAndK:
+				acc &= in.K
+			case bpfRetK:
+				return in.K
+			default:
+				t.Fatalf("opcode %#x", in.Code)
+			}
+		}
+		t.Fatal("fell off the end")
+		return 0
+	}
+	for _, tab := range traceArches {
+		for nr, kind := range tab.calls {
+			if kind == callSocketcall {
+				for sub := range socketcallKinds {
+					if got := run(tab.arch, nr, uint64(sub)); got != unix.SECCOMP_RET_TRACE {
+						t.Errorf("arch %#x socketcall(%d): %#x", tab.arch, sub, got)
+					}
+				}
+				if got := run(tab.arch, nr, 9 /* SYS_SEND */); got != unix.SECCOMP_RET_ALLOW {
+					t.Errorf("arch %#x socketcall(send): %#x", tab.arch, got)
+				}
+				continue
+			}
+			if got := run(tab.arch, nr, 0); got != unix.SECCOMP_RET_TRACE {
+				t.Errorf("arch %#x nr %d: %#x, want trace", tab.arch, nr, got)
+			}
+			if tab.x32Bit != 0 {
+				if got := run(tab.arch, nr|tab.x32Bit, 0); got != unix.SECCOMP_RET_TRACE {
+					t.Errorf("arch %#x x32 nr %d: %#x, want trace", tab.arch, nr, got)
+				}
+			}
+		}
+		for _, nr := range []uint32{0, 1, 39, 44, 45, 1000} { // read, write, getpid, sendto, recvfrom
+			if tab.calls[nr] != callNone {
+				continue
+			}
+			if got := run(tab.arch, nr, 0); got != unix.SECCOMP_RET_ALLOW {
+				t.Errorf("arch %#x nr %d: %#x, want allow", tab.arch, nr, got)
+			}
+		}
+	}
+	if got := run(0x12345678, 0, 0); got != unix.SECCOMP_RET_TRACE {
+		t.Errorf("unknown arch: %#x, want trace", got)
+	}
+}
