@@ -271,7 +271,9 @@ func TestScenarios(t *testing.T) {
 			if d := acc.Enter.Sub(conn.Exit); d < 150*time.Millisecond {
 				t.Errorf("accept entered %v after connect returned, want >= 150ms", d)
 			}
-			if d := acc.Duration(); d > 50*time.Millisecond {
+			// Generous, for a loaded machine: what matters is that
+			// accept did not wait the way it would for a handshake.
+			if d := acc.Duration(); d > 100*time.Millisecond {
 				t.Errorf("accept blocked %v; the connection was already queued", d)
 			}
 		}},
@@ -404,7 +406,9 @@ func TestCancel(t *testing.T) {
 				if err != nil && !errors.Is(err, context.Canceled) {
 					t.Errorf("Run: %v; want an error wrapping context.Canceled", err)
 				}
-				if d := returned.Sub(time.Unix(0, at)); d > 100*time.Millisecond {
+				// Generous, for a loaded machine; TestWake checks
+				// that blocked calls are really woken.
+				if d := returned.Sub(time.Unix(0, at)); d > time.Second {
 					t.Errorf("Run returned %v after the cancel", d)
 				}
 			})
@@ -459,7 +463,7 @@ func TestPortInUse(t *testing.T) {
 			if err.Error() != want {
 				t.Errorf("message %q\nwant    %q", err, want)
 			}
-			if d := time.Since(start); d > time.Second {
+			if d := time.Since(start); d > 5*time.Second {
 				t.Errorf("took %v to fail", d)
 			}
 			if n := listeners(t, port); n != 1 {
@@ -502,19 +506,112 @@ func TestSecondRunSamePort(t *testing.T) {
 	}
 }
 
-// TestRunTimeout shortens the bound on a run below what late-accept needs
-// and checks that the run is stopped with a clear error, not left hanging.
+// stuck is a scenario that never ends on its own: the server waits in
+// accept() for a client that never comes, and the client waits in read()
+// on a connection to a second listener that never accepts nor writes.
+// Only the watchdog can end it.
+func stuck(r *runner) error {
+	ready := make(chan netip.AddrPort, 1)
+	return r.together(
+		server(func(a *actor) error {
+			ls, err := a.listenOn(r.serverAddr())
+			if err != nil {
+				return err
+			}
+			other, err := a.listenOn(r.serverAddr())
+			if err != nil {
+				return err
+			}
+			ready <- other.local
+			_, err = a.accept(ls)
+			return err
+		}),
+		client(func(a *actor) error {
+			addr, err := await(a, ready)
+			if err != nil {
+				return err
+			}
+			c, err := a.dial(addr)
+			if err != nil {
+				return err
+			}
+			return a.receive(c, reply)
+		}),
+	)
+}
+
+// runStuck runs stuck the way Run runs a scenario, and returns its
+// events and error.
+func runStuck(ctx context.Context) ([]calls.Event, error) {
+	var mu sync.Mutex
+	var evs []calls.Event
+	r := newRunner(ctx, "stuck", Options{Calls: func(ev calls.Event) {
+		mu.Lock()
+		evs = append(evs, ev)
+		mu.Unlock()
+	}})
+	err := r.run(stuck)
+	mu.Lock()
+	defer mu.Unlock()
+	return evs, err
+}
+
+// TestWake checks that cancelling wakes calls blocked in accept() and
+// read() that nothing else would ever wake, closes every socket, and
+// reports the shutdowns that did it.
+func TestWake(t *testing.T) {
+	checkNoLeak(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(50*time.Millisecond, cancel)
+	done := make(chan struct{})
+	var err error
+	var evs []calls.Event
+	go func() {
+		evs, err = runStuck(ctx)
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("a cancelled run is still blocked after 5 s")
+	}
+	if !errors.Is(err, context.Canceled) {
+		t.Errorf("run: %v; want context.Canceled", err)
+	}
+	sortByEnter(evs)
+	var wakes int
+	for _, ev := range evs {
+		if ev.Call == calls.Shutdown && strings.Contains(ev.Detail, "stopping the run") {
+			wakes++
+		}
+	}
+	// Three sockets are open when the run stops: the two listeners and
+	// the client's. The connection the kernel completed on the second
+	// listener was never accepted, so it is no fd of ours.
+	if wakes != 3 {
+		t.Errorf("%d wake-up shutdowns, want 3:\n%s", wakes, dump(evs))
+	}
+	checkCommon(t, "stuck", evs)
+}
+
+// TestRunTimeout shortens the bound on a run and checks that a run that
+// would never end is stopped with a clear error.
 func TestRunTimeout(t *testing.T) {
 	checkNoLeak(t)
 	defer func(d time.Duration) { runTimeout = d }(runTimeout)
 	runTimeout = 50 * time.Millisecond
-	start := time.Now()
-	err := Run(context.Background(), "late-accept", Options{})
-	if err == nil || !strings.Contains(err.Error(), "did not finish within 50ms") {
-		t.Errorf("Run: %v; want a timeout error", err)
-	}
-	if d := time.Since(start); d > 150*time.Millisecond {
-		t.Errorf("Run returned after %v", d)
+	done := make(chan error, 1)
+	go func() {
+		_, err := runStuck(context.Background())
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(err.Error(), "did not finish within 50ms") {
+			t.Errorf("run: %v; want a timeout error", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the run is still blocked 5 s after its 50 ms timeout")
 	}
 }
 
