@@ -111,7 +111,11 @@ func (t *Text) writeCall(c *decode.Connection, e *entry, start time.Time) {
 		why = t.callWhy(c, ev, false)
 	case callExit:
 		head = t.m("call.exit", string(ev.Call)+"()", callResult(ev), duration(ev.Duration()))
-		why = t.callWhy(c, ev, true)
+		// Say something new where the call returns, or nothing: a write()
+		// or close() that merely returns was explained where it entered.
+		if why = t.callWhy(c, ev, true); why == t.callWhy(c, ev, false) {
+			why = ""
+		}
 	}
 	t.printf("  %s  %-15s  %s\n", offset(e.at.Sub(start)), who, head)
 	if why != "" {
@@ -192,4 +196,54 @@ func handshakeDone(steps []textStep) time.Time {
 		}
 	}
 	return time.Time{}
+}
+
+// Call implements decode.CallHandler. Calls of a connection are written
+// with its block; a call that belongs to none (a listening socket's
+// close(), a socket that never connected) is kept for the end.
+func (t *Text) Call(c *decode.Connection, ev *calls.Event) {
+	if c == nil && !ev.Inferred && len(t.loose) < 1000 {
+		t.loose = append(t.loose, *ev)
+	}
+}
+
+// writeLooseCalls lists the calls that belong to no connection.
+func (t *Text) writeLooseCalls() {
+	if len(t.loose) == 0 {
+		return
+	}
+	t.printf("%s\n", t.m("loose.header"))
+	start := t.loose[0].Enter
+	type sock struct {
+		pid  int
+		side calls.Side
+		fd   int
+	}
+	bound := map[sock]bool{} // sockets whose bind() is in this list, not yet closed
+	for i := range t.loose {
+		ev := &t.loose[i]
+		id := sock{ev.PID, ev.Side, ev.FD}
+		who := string(ev.Side)
+		if who == "" {
+			who = fmt.Sprintf("%s[%d]", ev.Comm, ev.PID)
+		}
+		t.printf("  %s  %-15s  %s\n", offset(ev.Enter.Sub(start)), who,
+			t.m("call.instant", callTitle(ev), callResult(ev), duration(ev.Duration())))
+		var why string
+		switch {
+		case ev.Call == calls.Bind:
+			why = t.m("call.bind", ev.Local)
+			bound[id] = true
+		case ev.Call == calls.Close && bound[id]:
+			// Bound here and never listening: the port is freed.
+			why = t.m("call.close.bound", ev.Local.Port())
+			delete(bound, id)
+		case ev.Call == calls.Close && ev.Local.IsValid() && !ev.Remote.IsValid():
+			why = t.m("call.close.listener")
+		}
+		if why != "" {
+			t.printf("%s\n", wrap(why, 14))
+		}
+	}
+	t.printf("\n")
 }

@@ -194,6 +194,7 @@ func (t *Text) Summary(s Summary) error {
 		}
 		kinds = append(kinds, fmt.Sprintf("%d× %s", t.kinds[k], label))
 	}
+	t.writeLooseCalls()
 	t.printf("%s\n", t.m("total.header"))
 	t.printf("  %s\n", wrapRest(t.m("total.connections", s.Connections, strings.Join(kinds, "; ")), 4))
 	t.printf("  %s\n", t.m("total.packets", s.Counts.Packets, s.Counts.TCP, s.Counts.Other, s.Counts.Malformed))

@@ -33,6 +33,8 @@ func msg(lang Lang, id msgID) string {
 var english = map[msgID]string{
 	// Header and preface.
 	"conn.header":       "Connection %d: %s → %s",
+	"conn.scenario":     "demo scenario %s (socktrace scenarios lists them)",
+	"loose.header":      "Calls on no connection (listening sockets, sockets that never connected)",
 	"conn.client":       "client %s",
 	"conn.server":       "server %s",
 	"conn.roles.guess":  "(the capture began midstream, so which side is the client is a guess from the port numbers)",
@@ -104,6 +106,7 @@ var english = map[msgID]string{
 	"call.shutdown":       "shutdown(%s): this side will send no more; the kernel sends FIN, but the socket can still read.",
 	"call.close":          "close() releases the descriptor; the kernel ends the connection: FIN if all received data was read, RST otherwise or with SO_LINGER 0.",
 	"call.close.listener": "close() of the listening socket: no new connections on this port; connections already accepted go on.",
+	"call.close.bound":    "close() of a socket that was bound but never listened or connected: port %d is free again.",
 	"call.generic":        "%s()",
 
 	// Connection summary.

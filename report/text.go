@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"slices"
+
+	"github.com/socktrace/socktrace/calls"
 	"strings"
 	"time"
 
@@ -34,6 +36,7 @@ type Text struct {
 	order    []string
 	current  []textStep // the steps of the connection being written
 	self     bool       // the connection being written is a self-connect
+	loose    []calls.Event
 	err      error
 }
 
@@ -136,6 +139,9 @@ func (t *Text) writeConnection(c *decode.Connection, tc *textConn) {
 			wrap(t.m("preface.flows"), 0))
 	}
 	t.printf("%s\n", t.m("conn.header", c.ID, c.Client, c.Server))
+	if c.Scenario != "" {
+		t.printf("  %s\n", t.m("conn.scenario", c.Scenario))
+	}
 	if c.SelfConnect {
 		t.printf("  %s; %s\n", t.m("conn.self"), t.portText(c.Client.Port(), false))
 	} else {
