@@ -119,7 +119,7 @@ type Tracer struct {
 
 	mu        sync.Mutex // guards the fields below, shared with cancel
 	cancelled bool
-	pidfds    map[int]int // tgid → pidfd, to kill the tree on cancel
+	pidfds    map[int]int // tgid → pidfd (-1: none), to kill the tree on cancel
 	wakeW     *os.File
 
 	emitMu sync.Mutex // serialises Events calls
@@ -283,7 +283,14 @@ func (t *Tracer) watchContext() {
 		}
 		return
 	}
-	for _, fd := range t.pidfds {
+	for pid, fd := range t.pidfds {
+		if fd < 0 {
+			// No pidfd (pidfd_open refused): a plain kill. The pid
+			// cannot have been reused: it is a traced process not yet
+			// reported dead, so no one has reaped it.
+			unix.Kill(pid, unix.SIGKILL)
+			continue
+		}
 		unix.PidfdSendSignal(fd, unix.SIGKILL, nil, 0)
 	}
 }
@@ -482,13 +489,17 @@ func (t *Tracer) addTask(tid, tgid int) *task {
 		p = &proc{pid: tgid, pidfd: -1}
 		if fd, err := unix.PidfdOpen(tgid, 0); err == nil {
 			p.pidfd = fd
-			t.mu.Lock()
-			t.pidfds[tgid] = fd
-			cancelled := t.cancelled && !t.attach
-			t.mu.Unlock()
-			if cancelled {
-				// Born after the kill sweep: kill it too.
-				unix.PidfdSendSignal(fd, unix.SIGKILL, nil, 0)
+		}
+		t.mu.Lock()
+		t.pidfds[tgid] = p.pidfd
+		cancelled := t.cancelled && !t.attach
+		t.mu.Unlock()
+		if cancelled {
+			// Born after the kill sweep: kill it too.
+			if p.pidfd >= 0 {
+				unix.PidfdSendSignal(p.pidfd, unix.SIGKILL, nil, 0)
+			} else {
+				unix.Kill(tgid, unix.SIGKILL)
 			}
 		}
 		t.procs[tgid] = p
@@ -520,10 +531,10 @@ func (t *Tracer) removeTask(tk *task) {
 	if t.conns != nil {
 		t.conns.dropProc(p.pid)
 	}
+	t.mu.Lock()
+	delete(t.pidfds, p.pid)
+	t.mu.Unlock()
 	if p.pidfd >= 0 {
-		t.mu.Lock()
-		delete(t.pidfds, p.pid)
-		t.mu.Unlock()
 		unix.Close(p.pidfd)
 		p.pidfd = -1
 	}

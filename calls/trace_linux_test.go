@@ -896,3 +896,16 @@ func TestTraceFilter(t *testing.T) {
 		t.Errorf("unknown arch: %#x, want trace", got)
 	}
 }
+
+// TestTraceExecFromThread: a non-leader thread execs; the tracer must
+// follow the tid change and report the new program's exit code.
+func TestTraceExecFromThread(t *testing.T) {
+	prog := testProgram(t, "execthread")
+	r := runTraced(t, context.Background(), []string{prog}, nil)
+	if r.err != nil || r.code != 5 {
+		t.Fatalf("Wait = %d, %v; want 5, nil", r.code, r.err)
+	}
+	if len(r.find(func(e *Event) bool { return e.Call == Connect })) == 0 {
+		t.Errorf("no connect before the exec")
+	}
+}
