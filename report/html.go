@@ -387,6 +387,14 @@ func (h *HTML) writeSVGRow(b *strings.Builder, c *decode.Connection, sc *seqConn
 			h.m("html.seg.head", st.index, dir, st.flags),
 			h.m("html.seg.numbers", st.relSeq, st.relAck, st.seq, st.ack, st.window, st.len),
 			h.m("html.seg.time", st.time.UTC().Format("2006-01-02 15:04:05.000000000 UTC"), strings.TrimPrefix(offset(st.time.Sub(start)), "+")))
+		for _, side := range [...]decode.Side{decode.Client, decode.Server} {
+			if c.SelfConnect && side == decode.Server {
+				break
+			}
+			if st.before[side] != st.after[side] {
+				title = append(title, tx.stateChange(c, &st.textStep, side))
+			}
+		}
 		if o := strings.TrimSpace(tx.synOptions(st.opts)); o != "" && st.flags&decode.SYN != 0 {
 			title = append(title, o)
 		}
