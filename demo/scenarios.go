@@ -356,8 +356,8 @@ func runServerClosesFirst(r *runner) error {
 // runUnreadDataClose: the client's request reaches the server's receive
 // buffer, but the server closes without reading it. Closing a socket with
 // unread data tells the peer that data was lost: the kernel sends RST, not
-// FIN (RFC 9293 section 3.6.1, from RFC 1122 4.2.2.13). The client, waiting for a reply, gets
-// ECONNRESET.
+// FIN (RFC 9293 section 3.6.1, from RFC 1122 4.2.2.13). The client,
+// waiting for a reply, gets ECONNRESET.
 func runUnreadDataClose(r *runner) error {
 	ready := make(chan netip.AddrPort, 1)
 	written := make(chan struct{})
