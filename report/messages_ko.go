@@ -11,8 +11,10 @@ package report
 // meets in man pages and tools.
 //
 // Korean particles change with the sound of the word before them (가/이,
-// 는/은), so a particle never follows a %d or a %s that can be "양쪽"
-// (side.both): such messages are phrased with a colon or 의 instead.
+// 는/은, 로/으로), and a %s may be 클라이언트, 서버, 소켓 or 양쪽: so no
+// particle that changes follows a verb. A side is written "%s 측이" (측
+// takes 이 whatever precedes it), a number "%d번을" or "%d바이트를", and
+// elsewhere a colon or the invariant 의 and 에 do the work.
 var korean = map[msgID]string{
 	// Header and preface.
 	"conn.header":       "연결 %d: %s → %s",
@@ -57,29 +59,29 @@ var korean = map[msgID]string{
 	"why.synack":         "서버 커널이 주시 중인 소켓을 대신해 응답합니다: 주시 listen()%s 덕분에 연결 요청을 받을 수 있으며, 핸드셰이크에는 accept()가 필요 없습니다. SYN을 확인 응답하고 자기 SYN을 보냅니다.%s",
 	"why.synack.self":    "소켓이 자기 SYN에 SYN-ACK로 답하고, 그것을 받으면서 connect()가 끝납니다.",
 	"why.handshakeack":   "클라이언트의 ACK로 3-way 핸드셰이크가 끝납니다(connect()는 SYN-ACK가 도착했을 때, 한 왕복 만에 반환했습니다). 이제 연결은 주시 백로그에서 기다리고, 클라이언트 연결 수립 accept()%s 호출은 이 4-튜플을 위한 새 소켓을 반환합니다. 주시 중인 소켓은 포트 %d에 그대로 남습니다.",
-	"why.data":           "%s가 %d바이트를 보냅니다(데이터 송신: send()/write()%s). 상대 커널은 recv()/read()가 가져갈 때까지 이를 버퍼에 보관합니다.",
-	"why.data.halfclose": "%s가 상대의 FIN을 받은 뒤에도 %d바이트를 보냅니다: 연결이 반쪽 닫힘(half-close) 상태로, 한 방향은 끝났고 다른 방향은 아직 데이터를 나릅니다.",
-	"why.rtx":            "%s가 전에 보낸 바이트를 다시 보냅니다: 첫 전송이 제때 확인 응답되지 않았습니다(재전송).",
+	"why.data":           "%s 측이 %d바이트를 보냅니다(데이터 송신: send()/write()%s). 상대 커널은 recv()/read()가 가져갈 때까지 이를 버퍼에 보관합니다.",
+	"why.data.halfclose": "%s 측이 상대의 FIN을 받은 뒤에도 %d바이트를 보냅니다: 연결이 반쪽 닫힘(half-close) 상태로, 한 방향은 끝났고 다른 방향은 아직 데이터를 나릅니다.",
+	"why.rtx":            "%s 측이 전에 보낸 바이트를 다시 보냅니다: 첫 전송이 제때 확인 응답되지 않았습니다(재전송).",
 	"why.ack":            "%s의 커널이 바이트 %d 앞까지 모두 받았다고 확인 응답(ACK)합니다.",
 	"why.ack.fin":        "%s의 커널이 FIN을 확인 응답합니다.",
-	"why.fin":            "소켓 닫기 close() 또는 shutdown(SHUT_WR)%s: %s가 더 보낼 것이 없어 커널이 FIN을 보냅니다. 상대의 read()는 0(데이터의 끝)을 반환하게 되며, 상대는 여전히 보낼 수 있습니다.",
-	"why.fin.second":     "소켓 닫기 close()%s: 데이터의 끝을 읽은 %s도 소켓을 닫고, 커널이 자기 FIN을 보냅니다.",
-	"why.fin.both":       "%s가 상대의 FIN을 보기 전에 자기 FIN을 보냅니다: 양쪽이 동시에 닫았고(동시 닫기), 둘 다 CLOSING을 거칩니다.",
+	"why.fin":            "소켓 닫기 close() 또는 shutdown(SHUT_WR)%s: %s 측이 더 보낼 것이 없어 커널이 FIN을 보냅니다. 상대의 read()는 0(데이터의 끝)을 반환하게 되며, 상대는 여전히 보낼 수 있습니다.",
+	"why.fin.second":     "소켓 닫기 close()%s: 데이터의 끝을 읽은 %s 측도 소켓을 닫고, 커널이 자기 FIN을 보냅니다.",
+	"why.fin.both":       "%s 측이 상대의 FIN을 보기 전에 자기 FIN을 보냅니다: 양쪽이 동시에 닫았고(동시 닫기), 둘 다 CLOSING을 거칩니다.",
 	"why.rst":            "close()%s 호출로 연결이 리셋되었습니다: %s의 커널이 FIN 대신 RST를 보냈습니다 — SO_LINGER 타임아웃이 0이거나, 수신 버퍼에 읽지 않은 데이터가 남은 채 close()했기 때문입니다. 전송 중이던 데이터는 버려지고, 어느 쪽도 TIME_WAIT에 들어가지 않습니다.",
 	"why.rst.refused":    "포트 %d에서 주시하는 소켓이 없습니다: 서버 커널이 SYN에 RST로 답하고, connect()는 ECONNREFUSED(연결 거부)로 실패합니다.",
-	"why.timewait":       " 먼저 닫은 %s는 이제 TIME_WAIT(2×MSL, 리눅스에서 60초)에서 기다립니다. 이 연결의 늦은 세그먼트가 같은 4-튜플의 새 연결로 오인되지 않게 하기 위해서입니다.",
+	"why.timewait":       " 먼저 닫은 %s 측은 이제 TIME_WAIT(2×MSL, 리눅스에서 60초)에서 기다립니다. 이 연결의 늦은 세그먼트가 같은 4-튜플의 새 연결로 오인되지 않게 하기 위해서입니다.",
 	"why.closed":         " %s의 소켓이 이제 완전히 닫혔습니다.",
 
 	// Socket calls, as observed in a live run.
-	"call.socket":         "소켓 생성 socket(): 아직 주소가 없는 종착점을 만들고, 커널이 이를 디스크립터 %d로 돌려줍니다.",
+	"call.socket":         "소켓 생성 socket(): 아직 주소가 없는 종착점을 만들고, 커널이 돌려주는 디스크립터는 %d번입니다.",
 	"call.setsockopt":     "setsockopt(%s): 소켓을 쓰기 전에 옵션을 설정합니다.",
 	"call.bind":           "결합 bind(): 소켓을 %s에 결합합니다. 이제 IP 주소, 포트, 프로토콜이 이 소켓을 정의합니다.",
-	"call.listen":         "주시 listen(): 소켓이 수동(passive) 소켓이 됩니다. 이제부터 커널이 포트 %d로 오는 SYN에 직접 응답하고, 끝난 핸드셰이크를 accept()가 가져갈 때까지 큐(백로그)에 쌓아 둡니다.",
+	"call.listen":         "주시 listen(): 소켓이 수동(passive) 소켓이 됩니다. 이제부터 커널이 포트 %d에 오는 SYN에 직접 응답하고, 끝난 핸드셰이크를 accept()가 가져갈 때까지 큐(백로그)에 쌓아 둡니다.",
 	"call.connect":        "연결 요청 connect(), 대상 %s: 소켓에 포트가 없으면 커널이 임시 포트를 붙이고 SYN을 보냅니다. 핸드셰이크에 응답이 올 때까지 호출은 블록됩니다.",
 	"call.connect.fail":   "connect() 실패: %s.",
 	"call.connect.ok":     "connect()가 0을 반환합니다: SYN을 보낸 지 한 왕복 만에 SYN-ACK가 도착했습니다.",
-	"call.accept":         "클라이언트 연결 수립 accept(): 디스크립터 %d를 반환합니다. %s ↔ %s 연결을 위한 새 소켓이며, 주시 중인 소켓은 포트 %d에 그대로 남습니다. 수립된 여러 소켓이 그 포트를 함께 쓰고, 4-튜플로 서로 구별됩니다.",
-	"call.accept.late":    "accept()가 디스크립터 %d를 반환하지만, 커널은 이 핸드셰이크를 이미 %s 전에 끝냈습니다: accept()는 큐에서 꺼내기만 했습니다.",
+	"call.accept":         "클라이언트 연결 수립 accept(): 디스크립터 %d번을 반환합니다. %s ↔ %s 연결을 위한 새 소켓이며, 주시 중인 소켓은 포트 %d에 그대로 남습니다. 수립된 여러 소켓이 그 포트를 함께 쓰고, 4-튜플로 서로 구별됩니다.",
+	"call.accept.late":    "accept()가 디스크립터 %d번을 반환하지만, 커널은 이 핸드셰이크를 이미 %s 전에 끝냈습니다: accept()는 큐에서 꺼내기만 했습니다.",
 	"call.accept.wait":    "accept()가 백로그에서 연결을 기다립니다(클라이언트 연결 수립 대기).",
 	"call.read":           "데이터 수신 read(): 수신 버퍼에 도착해 있던 %d바이트를 반환합니다.",
 	"call.read.eof":       "read()가 0을 반환합니다: 데이터의 끝으로, 상대가 FIN을 보냈습니다.",
@@ -87,7 +89,7 @@ var korean = map[msgID]string{
 	"call.write":          "데이터 송신 write(): %d바이트를 커널의 송신 버퍼에 복사하고 반환합니다. 실제 전송은 TCP가 알아서 합니다.",
 	"call.shutdown":       "shutdown(%s): 이쪽은 더 보내지 않습니다. 커널이 FIN을 보내지만, 소켓은 여전히 읽을 수 있습니다.",
 	"call.close":          "소켓 닫기 close(): 디스크립터를 반납하고 커널이 연결을 끝냅니다. 받은 데이터를 모두 읽었으면 FIN을, 그렇지 않거나 SO_LINGER 0이면 RST를 보냅니다.",
-	"call.close.bound":    "결합(bind)만 하고 주시하거나 연결하지 않은 소켓 닫기 close(): 포트 %d를 다시 쓸 수 있게 됩니다.",
+	"call.close.bound":    "결합(bind)만 하고 주시하거나 연결하지 않은 소켓 닫기 close(): 포트 %d번을 다시 쓸 수 있게 됩니다.",
 	"call.close.listener": "주시 중인 소켓 닫기 close(): 이 포트로 새 연결은 더 받지 않지만, 이미 수립된 연결은 계속됩니다.",
 	"call.enter":          "%s %s",
 	"call.exit":           "%s: %s 반환, %s 걸림",
@@ -102,7 +104,7 @@ var korean = map[msgID]string{
 	"sum.handshake.midstream":         "도중부터 관찰 (핸드셰이크는 캡처 전에 있었음)",
 	"sum.close.graceful":              "정상 종료 (양방향 FIN)",
 	"sum.close.reset":                 "%s의 RST로 리셋됨",
-	"sum.close.half-closed":           "반쪽 닫힘: %s만 FIN을 보냄",
+	"sum.close.half-closed":           "반쪽 닫힘: %s 측만 FIN을 보냄",
 	"sum.close.open":                  "캡처가 끝날 때까지 열려 있음",
 	"sum.close.none":                  "연결이 수립되지 않음",
 	"sum.firstfin":                    "먼저 닫은 쪽: %s",
