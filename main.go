@@ -75,6 +75,15 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 		},
 		Commands: []*cli.Command{
 			{
+				Name:      "watch",
+				Usage:     "explain live connections on an interface as they happen, until Ctrl-C",
+				ArgsUsage: "[FILTER]",
+				Flags: append(append([]cli.Flag{}, globalFlags...),
+					&cli.IntFlag{Name: "count", Aliases: []string{"c"}, Usage: "stop after `N` connections have ended"},
+					&cli.DurationFlag{Name: "duration", Usage: "stop after `D` (such as 30s or 5m)"}),
+				Action: watch,
+			},
+			{
 				Name:  "scenarios",
 				Usage: "list the built-in demo scenarios (run one with: socktrace --iface lo --scenario NAME)",
 				Action: func(c *cli.Context) error {

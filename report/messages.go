@@ -33,6 +33,7 @@ func msg(lang Lang, id msgID) string {
 var english = map[msgID]string{
 	// Header and preface.
 	"conn.header":       "Connection %d: %s → %s",
+	"conn.ended":        "#%d ended:",
 	"conn.scenario":     "demo scenario %s (socktrace scenarios lists them)",
 	"loose.header":      "Calls on no connection (listening sockets, sockets that never connected)",
 	"conn.client":       "client %s",

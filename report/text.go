@@ -23,6 +23,10 @@ type TextOptions struct {
 	// segments that change a state, or carry FIN or RST, are shown.
 	// Zero means 200.
 	MaxSteps int
+	// Stream writes each segment as it comes, tagged with its
+	// connection's number, and each connection's summary when it ends,
+	// instead of one block per connection (for watching live traffic).
+	Stream bool
 }
 
 // Text writes the explained timeline: one block per connection, written
@@ -34,6 +38,7 @@ type Text struct {
 	prefaced bool
 	kinds    map[string]int // connection kinds, for the summary
 	order    []string
+	tag      string     // in streaming mode, the connection's number before each line
 	current  []textStep // the steps of the connection being written
 	self     bool       // the connection being written is a self-connect
 	loose    []calls.Event
@@ -85,6 +90,9 @@ func (t *Text) Segment(c *decode.Connection, st *decode.Step) {
 	if tc == nil {
 		tc = &textConn{}
 		t.pending[c.ID] = tc
+		if t.opt.Stream {
+			t.writeHeader(c)
+		}
 	}
 	s := st.Segment
 	important := st.Changed(decode.Client) || st.Changed(decode.Server) ||
@@ -107,6 +115,20 @@ func (t *Text) Segment(c *decode.Connection, st *decode.Step) {
 		ts.preview = Preview(s.Payload, 40)
 	}
 	tc.steps = append(tc.steps, ts)
+	if t.opt.Stream {
+		t.current, t.self, t.tag = tc.steps, c.SelfConnect, fmt.Sprintf("#%d ", c.ID)
+		t.writeStep(c, &tc.steps[len(tc.steps)-1], c.Start, tc.steps[0].time)
+		t.self, t.tag = false, ""
+		t.flush()
+	}
+}
+
+// flush pushes buffered output out, so that a live report shows each line
+// as it happens.
+func (t *Text) flush() {
+	if err := t.w.Flush(); err != nil && t.err == nil {
+		t.err = err
+	}
 }
 
 // Ended implements decode.Handler: it writes the connection's block.
@@ -121,6 +143,15 @@ func (t *Text) Ended(c *decode.Connection) {
 		t.order = append(t.order, key)
 	}
 	t.kinds[key]++
+	if t.opt.Stream {
+		t.self = c.SelfConnect
+		t.printf("%s\n", t.m("conn.ended", c.ID))
+		t.writeConnSummary(c)
+		t.printf("\n")
+		t.self = false
+		t.flush()
+		return
+	}
 	t.writeConnection(c, tc)
 }
 
@@ -138,18 +169,9 @@ func (t *Text) writeConnection(c *decode.Connection, tc *textConn) {
 			wrap(t.m("preface.socket"), 0),
 			wrap(t.m("preface.flows"), 0))
 	}
-	t.printf("%s\n", t.m("conn.header", c.ID, c.Client, c.Server))
+	t.writeHeader(c)
 	if c.Scenario != "" {
 		t.printf("  %s\n", t.m("conn.scenario", c.Scenario))
-	}
-	if c.SelfConnect {
-		t.printf("  %s; %s\n", t.m("conn.self"), t.portText(c.Client.Port(), false))
-	} else {
-		t.printf("  %-9s %s\n", t.m("conn.client", ""), wrapRest(t.portText(c.Client.Port(), true), 12))
-		t.printf("  %-9s %s\n", t.m("conn.server", ""), wrapRest(t.portText(c.Server.Port(), false), 12))
-	}
-	if c.RolesGuessed {
-		t.printf("  %s\n", t.m("conn.roles.guess"))
 	}
 	t.printf("\n")
 	start := c.Start
@@ -175,6 +197,21 @@ func (t *Text) writeConnection(c *decode.Connection, tc *textConn) {
 	}
 	t.writeConnSummary(c)
 	t.printf("\n")
+}
+
+// writeHeader introduces a connection: its endpoints and what their port
+// numbers mean.
+func (t *Text) writeHeader(c *decode.Connection) {
+	t.printf("%s\n", t.m("conn.header", c.ID, c.Client, c.Server))
+	if c.SelfConnect {
+		t.printf("  %s; %s\n", t.m("conn.self"), t.portText(c.Client.Port(), false))
+	} else {
+		t.printf("  %-9s %s\n", t.m("conn.client", ""), wrapRest(t.portText(c.Client.Port(), true), 12))
+		t.printf("  %-9s %s\n", t.m("conn.server", ""), wrapRest(t.portText(c.Server.Port(), false), 12))
+	}
+	if c.RolesGuessed {
+		t.printf("  %s\n", t.m("conn.roles.guess"))
+	}
 }
 
 // portText explains a port number the way the seed note does.
@@ -241,7 +278,7 @@ func (t *Text) writeStep(c *decode.Connection, st *textStep, start, first time.T
 			changes = append(changes, t.stateChange(c, st, side))
 		}
 	}
-	t.printf("  %s  %s  %-8s %-26s %s\n", offset(st.time.Sub(start)), dir, st.flags, nums, strings.Join(changes, ", "))
+	t.printf("%s%s  %s  %-8s %-26s %s\n", t.tagOr("  "), offset(st.time.Sub(start)), dir, st.flags, nums, strings.Join(changes, ", "))
 	why := t.why(c, st, first)
 	if st.preview != "" {
 		why += " " + t.m("payload", st.preview)
@@ -278,4 +315,12 @@ func (t *Text) stateChange(c *decode.Connection, st *textStep, side decode.Side)
 		}
 	}
 	return t.m("state.change", t.side(side), path, st.after[side])
+}
+
+// tagOr is the connection tag of a streamed line, or def.
+func (t *Text) tagOr(def string) string {
+	if t.tag != "" {
+		return t.tag
+	}
+	return def
 }

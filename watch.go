@@ -1,0 +1,154 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/socktrace/socktrace/capture"
+	"github.com/socktrace/socktrace/decode"
+	"github.com/socktrace/socktrace/report"
+)
+
+// watch explains live connections on an interface as they happen, until
+// Ctrl-C, -c N connections have ended, or --duration has passed. No calls
+// are seen: every call is inferred from the segments and marked so.
+func watch(c *cli.Context) error {
+	iface := c.String("iface")
+	if iface == "" {
+		return usagef("watch needs an interface: socktrace watch --iface lo [FILTER]")
+	}
+	out, err := newLiveOutput(c)
+	if err != nil {
+		return err
+	}
+	expr := filterExpr(c, c.Args().Slice())
+	if _, err := matchFunc(expr); err != nil { // check the syntax first
+		return err
+	}
+	kernelExpr := "tcp"
+	if strings.TrimSpace(expr) != "" {
+		kernelExpr = "tcp and (" + expr + ")"
+	}
+	src, err := openLive(iface, kernelExpr)
+	if err != nil {
+		return err
+	}
+	defer src.Close()
+
+	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt)
+	defer stop()
+	if d := c.Duration("duration"); d > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, d)
+		defer cancel()
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+
+	counter := &countEnded{Handler: out, limit: c.Int("count"), done: cancel}
+	var mu sync.Mutex // the tracker is not safe for concurrent use
+	tracker := decode.NewTracker(counter, decode.TrackerConfig{})
+
+	// Connections that finished end after lingering a moment; a quiet
+	// interface brings no packet to notice that, so a timer does.
+	tickDone := make(chan struct{})
+	go func() {
+		defer close(tickDone)
+		tick := time.NewTicker(250 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case now := <-tick.C:
+				mu.Lock()
+				tracker.Expire(now)
+				mu.Unlock()
+			}
+		}
+	}()
+	go func() {
+		<-ctx.Done()
+		src.Stop() // drain what the ring holds, then the reader sees EOF
+	}()
+
+	var (
+		n    decode.Counts
+		p    capture.Packet
+		seg  decode.Segment
+		rerr error
+	)
+	for {
+		if err := src.ReadPacket(&p); err != nil {
+			if !errors.Is(err, io.EOF) {
+				rerr = err
+			}
+			break
+		}
+		n.Packets++
+		mu.Lock()
+		switch err := decode.Decode(&p, &seg); {
+		case err == nil:
+			n.TCP++
+			tracker.Observe(&seg)
+		case err == decode.ErrNotTCP || err == decode.ErrUnsupportedLink:
+			n.Other++
+		default:
+			n.Malformed++
+		}
+		mu.Unlock()
+	}
+	cancel()
+	<-tickDone
+	mu.Lock()
+	defer mu.Unlock()
+	tracker.Flush()
+	stats, _ := src.Stats()
+	st := tracker.Stats()
+	summary := report.Summary{Counts: n, Connections: st.Connections, Evicted: st.Evicted, Dropped: int64(stats.Dropped)}
+	if rerr != nil {
+		summary.Err = rerr.Error()
+	}
+	if err := out.Summary(summary); err != nil && rerr == nil {
+		rerr = fmt.Errorf("write output: %w", err)
+	}
+	return rerr
+}
+
+// newLiveOutput is newOutput for live traffic: text streams each segment
+// as it arrives.
+func newLiveOutput(c *cli.Context) (output, error) {
+	if f := c.String("format"); f == "text" || f == "" {
+		lang, err := language(c.String("lang"))
+		if err != nil {
+			return nil, err
+		}
+		return report.NewText(c.App.Writer, report.TextOptions{Lang: lang, Ephemeral: ephemeralRange(), Stream: true}), nil
+	}
+	return newOutput(c)
+}
+
+// countEnded passes everything on and cancels the watch once limit
+// connections have ended (no limit when it is 0).
+type countEnded struct {
+	decode.Handler
+	limit, ended int
+	done         func()
+}
+
+func (h *countEnded) Ended(c *decode.Connection) {
+	h.Handler.Ended(c)
+	h.ended++
+	if h.limit > 0 && h.ended >= h.limit {
+		h.done()
+	}
+}

@@ -1,0 +1,183 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"runtime"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// watchOnce runs `socktrace watch -c 1 --format json` on iface while
+// connect makes one connection, and returns the report.
+func watchOnce(t *testing.T, iface, filter string, inNS func(func()), connect func()) jsonReport {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	code := -1
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go inNS(func() {
+		defer wg.Done()
+		code = run([]string{"socktrace", "watch", "--iface", iface, "--format", "json", "-c", "1", "--duration", "20s", filter}, &out, &errOut)
+	})
+	// The capture is open once the ring exists; give it a moment.
+	time.Sleep(300 * time.Millisecond)
+	connect()
+	wg.Wait()
+	if code != 0 {
+		t.Fatalf("watch: exit %d: %s", code, errOut.String())
+	}
+	return parseReport(t, out.Bytes())
+}
+
+// exchange accepts one connection on ln, reads a request, answers and
+// closes after the client.
+func exchange(t *testing.T, ln net.Listener, dial func() (net.Conn, error)) {
+	t.Helper()
+	done := make(chan error, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			done <- err
+			return
+		}
+		defer c.Close()
+		buf := make([]byte, 16)
+		if _, err := c.Read(buf); err != nil {
+			done <- err
+			return
+		}
+		_, err = c.Write([]byte("pong\n"))
+		io.Copy(io.Discard, c) // until the client's FIN
+		done <- err
+	}()
+	c, err := dial()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Write([]byte("ping\n"))
+	c.Read(make([]byte, 16))
+	c.Close()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestWatchLoopback(t *testing.T) {
+	needCapture(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	port := ln.Addr().(*net.TCPAddr).Port
+	r := watchOnce(t, "lo", "tcp port "+strconv.Itoa(port), func(f func()) { f() }, func() {
+		exchange(t, ln, func() (net.Conn, error) { return net.Dial("tcp", ln.Addr().String()) })
+	})
+	checkWatched(t, r, "127.0.0.1:"+strconv.Itoa(port))
+}
+
+func checkWatched(t *testing.T, r jsonReport, server string) {
+	t.Helper()
+	if len(r.conns) != 1 {
+		t.Fatalf("%d connections, want 1", len(r.conns))
+	}
+	c := r.conns[0]
+	if c.Server != server || c.Handshake != "three-way" || c.Close != "graceful" || str(c.FirstFIN) != "client" || c.BytesC2S != 5 || c.BytesS2C != 5 {
+		t.Errorf("connection %+v; want %s three-way, graceful, client closing first, 5 bytes each way", c, server)
+	}
+	for _, call := range c.Calls {
+		if !call.Inferred {
+			t.Errorf("watch saw a call it cannot see: %+v", call)
+		}
+	}
+	// The filter admits only this connection's packets.
+	if p, _ := r.summary["packets"].(float64); int(p) != c.Packets {
+		t.Errorf("summary counts %v packets, the connection %d", p, c.Packets)
+	}
+}
+
+// TestWatchVeth watches a veth pair between two network namespaces the
+// test creates: a client in one, a server in the other, socktrace on the
+// client's end of the pair.
+func TestWatchVeth(t *testing.T) {
+	needCapture(t)
+	if _, err := exec.LookPath("ip"); err != nil {
+		t.Skip("the ip command (iproute2) is needed to make network namespaces")
+	}
+	suffix := strconv.Itoa(os.Getpid() % 100000)
+	nsA, nsB := "st-a-"+suffix, "st-b-"+suffix
+	ip := func(args ...string) {
+		t.Helper()
+		if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
+			t.Fatalf("ip %v: %v: %s", args, err, out)
+		}
+	}
+	ip("netns", "add", nsA)
+	t.Cleanup(func() { exec.Command("ip", "netns", "del", nsA).Run() })
+	ip("netns", "add", nsB)
+	t.Cleanup(func() { exec.Command("ip", "netns", "del", nsB).Run() })
+	ip("link", "add", "vst"+suffix, "netns", nsA, "type", "veth", "peer", "name", "vst"+suffix, "netns", nsB)
+	ip("-n", nsA, "addr", "add", "10.231.0.1/24", "dev", "vst"+suffix)
+	ip("-n", nsB, "addr", "add", "10.231.0.2/24", "dev", "vst"+suffix)
+	ip("-n", nsA, "link", "set", "vst"+suffix, "up")
+	ip("-n", nsB, "link", "set", "vst"+suffix, "up")
+
+	var ln net.Listener
+	inNetns(t, nsB, func() {
+		var err error
+		ln, err = net.Listen("tcp", "10.231.0.2:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+	})
+	defer ln.Close()
+	port := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
+	r := watchOnce(t, "vst"+suffix, "host 10.231.0.2 and port "+port, func(f func()) { inNetns(t, nsA, f) }, func() {
+		exchange(t, ln, func() (c net.Conn, err error) {
+			inNetns(t, nsA, func() { c, err = net.DialTimeout("tcp", "10.231.0.2:"+port, 5*time.Second) })
+			return c, err
+		})
+	})
+	checkWatched(t, r, "10.231.0.2:"+port)
+}
+
+// inNetns runs f on an OS thread moved into the named network namespace,
+// so that sockets f opens belong to it, and moves the thread back.
+func inNetns(t *testing.T, name string, f func()) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	self, err := os.Open(fmt.Sprintf("/proc/self/task/%d/ns/net", unix.Gettid()))
+	if err != nil {
+		t.Error(err)
+		return
+	}
+	defer self.Close()
+	target, err := os.Open("/var/run/netns/" + name)
+	if err != nil {
+		t.Error(err)
+		return
+	}
+	defer target.Close()
+	if err := unix.Setns(int(target.Fd()), unix.CLONE_NEWNET); err != nil {
+		t.Errorf("setns %s: %v", name, err)
+		return
+	}
+	defer func() {
+		if err := unix.Setns(int(self.Fd()), unix.CLONE_NEWNET); err != nil {
+			// The thread cannot go back: keep it locked so it dies with
+			// the goroutine instead of serving others in the wrong
+			// namespace.
+			runtime.LockOSThread()
+		}
+	}()
+	f()
+}
