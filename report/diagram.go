@@ -169,7 +169,7 @@ func (d *Diagram) line(tcol, cText, cBr, mid, sBr, sText string) {
 }
 
 func (d *Diagram) writeConnection(c *decode.Connection, sc *seqConn, cs []calls.Event, omittedCalls int) {
-	d.printf("%s\n", d.tx.m("conn.header", c.ID, c.Client, c.Server))
+	d.printf("%s\n", wrapCells(d.tx.m("conn.header", c.ID, c.Client, c.Server), 2, 100))
 	cName, sName := d.tx.m("side.client"), d.tx.m("side.server")
 	if c.SelfConnect {
 		d.printf("  %s\n", wrapCells(d.tx.m("conn.self"), 2, 100))
@@ -191,7 +191,14 @@ func (d *Diagram) writeConnection(c *decode.Connection, sc *seqConn, cs []calls.
 	left := d.tw + marginW + 3
 	gap := strings.Repeat(" ", d.aw)
 	d.printf("%s%s%s\n", padRight(d.m("diagram.time"), d.tw), padLeft(cName, left-d.tw), gap+sName)
-	d.printf("%s%s\n", padLeft(addrText(c.Client), left), gap+addrText(c.Server))
+	ca, sa := addrText(c.Client), addrText(c.Server)
+	if max(left, cells(ca))+d.aw+cells(sa) <= 100 {
+		d.printf("%s%s\n", padLeft(ca, left), gap+sa)
+	} else {
+		// Long IPv6 addresses: one line each, the server's kept inside
+		// 100 columns.
+		d.printf("%s\n%s\n", padLeft(ca, left), padLeft(sa, min(100, left+d.aw+cells(sa))))
+	}
 
 	blank := strings.Repeat(" ", d.aw)
 	init := initialStates(c, sc.steps, cs)

@@ -5,6 +5,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"io"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -356,4 +357,39 @@ func TestTee(t *testing.T) {
 	if _, err := CreateHTML(filepath.Join(t.TempDir(), "no", "such", "dir.html"), HTMLOptions{}); err == nil {
 		t.Error("CreateHTML in a missing directory did not fail")
 	}
+}
+
+// TestDiagramTcpdumpCorpus draws every capture of tcpdump's own test
+// suite, when it is beside the project (see ../shared/captures/README.md):
+// broken, truncated and fuzzed packets, midstream connections, many link
+// types. Nothing may panic, and every diagram keeps its shape.
+func TestDiagramTcpdumpCorpus(t *testing.T) {
+	if testing.Short() {
+		t.Skip("reads 830 captures; skipped with -short")
+	}
+	files, _ := filepath.Glob("../../shared/captures/tcpdump-tests/*.pcap*")
+	if len(files) == 0 {
+		t.Skip("no ../../shared/captures/tcpdump-tests")
+	}
+	drawn := 0
+	for _, file := range files {
+		src, err := capture.OpenFile(file)
+		if err != nil {
+			continue // not a capture this reader takes; capture's tests cover that
+		}
+		var out bytes.Buffer
+		h := Tee(NewDiagram(&out, DiagramOptions{Lang: Korean}), NewHTML(io.Discard, HTMLOptions{}))
+		tr := decode.NewTracker(h, decode.TrackerConfig{})
+		n, _ := decode.Run(context.Background(), src, tr, decode.RunOptions{})
+		src.Close()
+		tr.Flush()
+		if err := h.Summary(Summary{Counts: n, Dropped: -1}); err != nil {
+			t.Fatalf("%s: %v", file, err)
+		}
+		if n.TCP > 0 {
+			drawn++
+			checkDiagramShape(t, out.String())
+		}
+	}
+	t.Logf("%d captures with TCP drawn", drawn)
 }
