@@ -204,11 +204,13 @@ func sideBit(s calls.Side) Sides {
 // finishCalls prepares c.Calls for the handler: inferred calls of a side
 // that has observed ones are dropped, and the rest are put in time order.
 func (c *Connection) finishCalls() {
-	if c.observed != NoSide {
-		c.Calls = slices.DeleteFunc(c.Calls, func(ev calls.Event) bool {
-			return ev.Inferred && c.observed&sideBit(ev.Side) != 0
-		})
+	if c.observed == NoSide {
+		// Only inferred calls, added in segment order: already in order.
+		return
 	}
+	c.Calls = slices.DeleteFunc(c.Calls, func(ev calls.Event) bool {
+		return ev.Inferred && c.observed&sideBit(ev.Side) != 0
+	})
 	slices.SortStableFunc(c.Calls, func(a, b calls.Event) int {
 		return callTime(&a).Compare(callTime(&b))
 	})
