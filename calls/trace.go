@@ -7,6 +7,53 @@ import (
 	"os/exec"
 )
 
+// Tracing a program (Trace, Attach; Linux on amd64 and arm64).
+//
+// Which events come. One Event per socket call on a TCP socket (IPv4,
+// IPv6, MPTCP): socket, bind, listen, connect, accept and accept4 (both
+// Call "accept"), shutdown, close. Calls on other sockets (UNIX, UDP,
+// netlink) and close of anything that is not a socket produce nothing.
+// Failed calls are events too, with Result -1 and Errno set: a
+// non-blocking accept that found nothing queued (EAGAIN, as Go and
+// asyncio servers make one per wake-up), a connect that returned
+// EINPROGRESS. A call still blocked when tracing ends (the program was
+// killed in accept, or Attach detached) comes with a zero Exit.
+//
+// What each carries. PID, TID and Comm (/proc/PID/comm, re-read after
+// exec). FD is the descriptor the call was made on (for accept, the
+// listening socket; the new one is Result; for socket, the new one, also
+// in Result). Local and Remote are resolved at the time of the call:
+// connect's Remote is the address given and its Local the one the kernel
+// chose (read after the call returned); bind's Local is the address
+// given, with "bound to ADDR" in Detail when the kernel picked the port;
+// accept's are the new connection's; close and shutdown are resolved at
+// entry, before the descriptor goes (a connection already closed by both
+// sides has no peer any more: its 4-tuple from connect or accept is
+// reported). IPv4-mapped IPv6 addresses are reported as IPv4, as they are
+// on the wire. Detail: socket "AF_INET6 SOCK_STREAM|SOCK_NONBLOCK|...",
+// listen "backlog N", accept4 "accept4 SOCK_NONBLOCK|...", shutdown
+// "SHUT_WR", bind "bound to ADDR".
+//
+// Non-blocking connect. The call returns EINPROGRESS and is reported as
+// such, with its local address (the SYN is already sent). When the
+// handshake ends, a second connect event follows: same FD and addresses,
+// Enter of the original call, Exit the moment the tracer saw the socket
+// writable (an upper bound on when the handshake completed), Detail
+// "completed" with Result 0, or "failed" with Result -1 (the errno is the
+// program's to read with SO_ERROR; reading it would steal it).
+//
+// Side. Set where the calls make it plain: listen and accept, and close
+// or shutdown of a listening or accepted socket, are Server; connect, and
+// close or shutdown of a connected socket, are Client. socket and bind
+// leave it empty.
+//
+// Helper process. Trace re-executes the running binary (/proc/self/exe)
+// as a small helper that installs the seccomp filter and then execs the
+// command (trace_exec_linux.go explains why). Package calls' init
+// recognises the helper by an environment variable; in any other process
+// it costs one environment lookup. A binary that imports package calls
+// needs nothing else for Trace to work, go test binaries included.
+
 // TraceOptions configures Trace and Attach.
 type TraceOptions struct {
 	// Events receives each observed socket call once it has returned

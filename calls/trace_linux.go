@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
@@ -171,6 +172,12 @@ func Trace(ctx context.Context, argv []string, opts TraceOptions) (*Tracer, erro
 	path, err := exec.LookPath(argv[0])
 	if err != nil {
 		return nil, &ExecError{Name: argv[0], Err: err}
+	}
+	if opts.Dir != "" && !filepath.IsAbs(path) {
+		// Found relative to our directory; the command starts in Dir.
+		if path, err = filepath.Abs(path); err != nil {
+			return nil, &ExecError{Name: argv[0], Err: err}
+		}
 	}
 	t := newTracer(ctx, opts, argv[0])
 	if err := t.start(func() error { return t.startChild(path, argv) }); err != nil {
