@@ -96,16 +96,20 @@ type glyphs struct {
 	// Brackets beside a lifeline while a call blocks: the client's open
 	// to the left, the server's to the right.
 	cEnter, cExit, sEnter, sExit, bar string
+	ret                               string // between a call and what it returned
+	more                              string // ends what was cut short
 }
 
 var unicodeGlyphs = glyphs{
 	life: "│", dash: "─", dot: "┄", right: "▶", left: "◀",
 	cEnter: "┐", cExit: "┘", sEnter: "┌", sExit: "└", bar: "│",
+	ret: "→", more: "…",
 }
 
 var asciiGlyphs = glyphs{
 	life: "|", dash: "-", dot: ".", right: ">", left: "<",
 	cEnter: "+", cExit: "+", sEnter: "+", sExit: "+", bar: "|",
+	ret: "=", more: "...",
 }
 
 // The diagram's columns: time, the client's margin, bracket and lifeline,
@@ -156,7 +160,7 @@ func (d *Diagram) printf(format string, args ...any) {
 func (d *Diagram) line(tcol, cText, cBr, mid, sBr, sText string) {
 	var b strings.Builder
 	b.WriteString(padRight(tcol, d.tw))
-	b.WriteString(padLeft(fit(cText, marginW), marginW))
+	b.WriteString(padLeft(fitWith(cText, marginW, d.g.more), marginW))
 	b.WriteByte(' ')
 	b.WriteString(cBr)
 	b.WriteString(d.g.life)
@@ -164,7 +168,7 @@ func (d *Diagram) line(tcol, cText, cBr, mid, sBr, sText string) {
 	b.WriteString(d.g.life)
 	b.WriteString(sBr)
 	b.WriteByte(' ')
-	b.WriteString(fit(sText, marginW))
+	b.WriteString(fitWith(sText, marginW, d.g.more))
 	d.printf("%s\n", strings.TrimRight(b.String(), " "))
 }
 
@@ -232,12 +236,18 @@ func (d *Diagram) writeConnection(c *decode.Connection, sc *seqConn, cs []calls.
 			if !ok {
 				// The label is wider than the arrow: it goes on a row
 				// of its own, just above.
-				d.line("", "", br[0], "  "+padRight(fit(label, d.aw-2), d.aw-2), br[1], "")
+				d.line("", "", br[0], "  "+padRight(fitWith(label, d.aw-2, d.g.more), d.aw-2), br[1], "")
 				arrow, _ = d.arrow("", toServer, st.kind)
 			}
 			d.line(at, state[decode.Client], br[0], arrow, br[1], state[decode.Server])
 			if st.preview != "" {
-				d.line("", "", br[0], "   "+padRight(fit(st.preview, d.aw-4), d.aw-3), br[1], "")
+				pv := st.preview
+				if d.opt.ASCII {
+					// Preview escapes every byte that is not printable
+					// ASCII; its own … is the one character left.
+					pv = strings.ReplaceAll(pv, "…", d.g.more)
+				}
+				d.line("", "", br[0], "   "+padRight(fitWith(pv, d.aw-4, d.g.more), d.aw-3), br[1], "")
 			}
 			// A segment that moved a side through more than one state
 			// (a FIN-ACK takes FIN_WAIT_1 through FIN_WAIT_2 to
@@ -289,9 +299,9 @@ func (d *Diagram) writeConnection(c *decode.Connection, sc *seqConn, cs []calls.
 				text[r.side] = callName(ev)
 				switch {
 				case !ev.Exit.IsZero() && !ev.Inferred:
-					text[r.side] += " " + shortResult(ev)
+					text[r.side] += " " + shortResult(ev, d.g.ret)
 				case ev.Exit.IsZero() && !ev.Enter.IsZero() && !ev.Inferred && blocks(ev.Call):
-					text[r.side] += " …" // entered, never seen returning
+					text[r.side] += " " + d.g.more // entered, never seen returning
 				}
 			}
 			d.line(at, text[0], br[0], blank, br[1], text[1])
@@ -656,5 +666,5 @@ func (d *Diagram) laneCell(ev *laneEvent, self bool) string {
 	if ev.from == decode.Server && !self {
 		arrow = d.g.left + " "
 	}
-	return fit(arrow+name, laneW-1)
+	return fitWith(arrow+name, laneW-1, d.g.more)
 }

@@ -310,10 +310,10 @@ func initialStates(c *decode.Connection, steps []seqStep, cs []calls.Event) [2]s
 }
 
 // shortResult is what a call returned, in the fewest columns: "→ 7",
-// "→ ECONNREFUSED".
-func shortResult(ev *calls.Event) string {
+// "→ ECONNREFUSED", with arrow in front.
+func shortResult(ev *calls.Event, arrow string) string {
 	if ev.Errno != 0 {
-		return "→ " + errnoName(ev.Errno)
+		return arrow + " " + errnoName(ev.Errno)
 	}
-	return "→ " + strconv.Itoa(ev.Result)
+	return arrow + " " + strconv.Itoa(ev.Result)
 }

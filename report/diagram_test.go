@@ -208,6 +208,10 @@ func TestDiagramAlignment(t *testing.T) {
 
 func TestDiagramASCII(t *testing.T) {
 	out := synthetic(t, DiagramOptions{ASCII: true}, time.Second)
+	// Observed calls, their results and brackets, and the lane view.
+	var calls bytes.Buffer
+	replayInto(t, "testdata/calls-all-scenarios.pcapng", NewDiagram(&calls, DiagramOptions{ASCII: true}))
+	out += calls.String()
 	for _, line := range strings.Split(out, "\n") {
 		if !strings.HasPrefix(line, "+") && !strings.Contains(line, "|") {
 			continue // prose and headers, not the drawing

@@ -54,15 +54,18 @@ func padLeft(s string, w int) string {
 }
 
 // fit cuts s to at most w columns, ending it with … when cut.
-func fit(s string, w int) string {
+func fit(s string, w int) string { return fitWith(s, w, "…") }
+
+// fitWith cuts s to at most w columns, ending it with more when cut.
+func fitWith(s string, w int, more string) string {
 	if cells(s) <= w {
 		return s
 	}
-	n := 0
+	n, m := 0, cells(more)
 	for i, r := range s {
 		c := runeCells(r)
-		if n+c > w-1 {
-			return s[:i] + "…"
+		if n+c > w-m {
+			return s[:i] + more
 		}
 		n += c
 	}

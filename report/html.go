@@ -409,7 +409,7 @@ func (h *HTML) writeSVGRow(b *strings.Builder, c *decode.Connection, sc *seqConn
 			label = h.callResultText(ev)
 		case rowCall:
 			if !ev.Exit.IsZero() && !ev.Inferred {
-				label += " " + shortResult(ev)
+				label += " " + shortResult(ev, "→")
 			}
 		}
 		y := lr.y + 16
