@@ -80,6 +80,13 @@ func runDemo(c *cli.Context) error {
 	if dc == nil {
 		return runErr
 	}
+	return explainCapture(c, out, iface, dc, runErr)
+}
+
+// explainCapture writes what a live run captured: the pcapng file if asked
+// for, then the report, with the calls aligned. runErr is the run's own
+// error, reported after everything captured.
+func explainCapture(c *cli.Context, out output, iface string, dc *demoCapture, runErr error) error {
 	if path := c.String("write"); path != "" {
 		if err := writePcapng(path, iface, dc); err != nil && runErr == nil {
 			runErr = err
@@ -106,20 +113,37 @@ func runDemo(c *cli.Context) error {
 // iface, and returns what it saw. It returns a nil demoCapture only when
 // the capture could not start.
 func captureDemo(ctx context.Context, iface string, names []string, opts demo.Options) (*demoCapture, error) {
+	return captureWhile(ctx, iface, func(ctx context.Context, emit func(calls.Event)) error {
+		opts.Calls = emit
+		for _, name := range names {
+			if err := demo.Run(ctx, name, opts); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// captureWhile captures TCP on iface while work runs, collecting the
+// socket calls work reports through emit, and returns the packets of the
+// connections those calls made. It returns a nil demoCapture only when the
+// capture could not start; otherwise the error is work's, or the
+// capture's.
+func captureWhile(ctx context.Context, iface string, work func(ctx context.Context, emit func(calls.Event)) error) (*demoCapture, error) {
 	src, err := openLive(iface, "tcp")
 	if err != nil {
 		return nil, err
 	}
 	dc := &demoCapture{linkType: src.LinkType()}
 	var mu sync.Mutex
-	opts.Calls = func(ev calls.Event) {
+	emit := func(ev calls.Event) {
 		mu.Lock()
 		dc.events = append(dc.events, ev)
 		mu.Unlock()
 	}
 
-	// The reader copies every TCP packet; the demo's own are picked out
-	// once its calls say which addresses it used.
+	// The reader copies every TCP packet; the ones of work's connections
+	// are picked out once its calls say which addresses they used.
 	readDone := make(chan error, 1)
 	go func() {
 		var p capture.Packet
@@ -147,13 +171,7 @@ func captureDemo(ctx context.Context, iface string, names []string, opts demo.Op
 		}
 	}()
 
-	var runErr error
-	for _, name := range names {
-		if err := demo.Run(ctx, name, opts); err != nil {
-			runErr = err
-			break
-		}
-	}
+	runErr := work(ctx, emit)
 	// Let the last segments (a final ACK, a RST) reach the ring: the
 	// kernel hands a partly filled block over after its timeout.
 	select {
@@ -170,6 +188,8 @@ func captureDemo(ctx context.Context, iface string, names []string, opts demo.Op
 	if err := src.Close(); err != nil && runErr == nil {
 		runErr = err
 	}
+	mu.Lock()
+	defer mu.Unlock()
 	dc.keepOwn()
 	return dc, runErr
 }

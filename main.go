@@ -75,6 +75,14 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 		},
 		Commands: []*cli.Command{
 			{
+				Name:      "run",
+				Usage:     "trace a program's socket calls and capture its packets, on one timeline",
+				ArgsUsage: "-- CMD [ARGS...]",
+				Flags: append(append([]cli.Flag{}, globalFlags...),
+					&cli.IntFlag{Name: "pid", Usage: "attach to the running process `PID` instead (until Ctrl-C)"}),
+				Action: runProgram,
+			},
+			{
 				Name:      "watch",
 				Usage:     "explain live connections on an interface as they happen, until Ctrl-C",
 				ArgsUsage: "[FILTER]",
@@ -119,14 +127,17 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if err == nil {
 		return exitOK
 	}
+	var ec cli.ExitCoder
+	if errors.As(err, &ec) {
+		if msg := err.Error(); msg != "" {
+			fmt.Fprintln(stderr, msg)
+		}
+		return ec.ExitCode()
+	}
 	fmt.Fprintln(stderr, "socktrace:", err)
 	var ue *usageError
 	if errors.As(err, &ue) {
 		return exitUsage
-	}
-	var ec cli.ExitCoder
-	if errors.As(err, &ec) {
-		return ec.ExitCode()
 	}
 	return exitRuntime
 }

@@ -20,13 +20,13 @@ type CallHandler interface {
 // oldest are given up and reported without a connection.
 const maxWaiting = 4096
 
-// socketID names one socket of one process by its file descriptor. A
-// descriptor number is reused after close(), so each close ends the
+// socketID names one socket of one process by its file descriptor (a
+// process's descriptors are its own, whichever thread or role uses them).
+// A descriptor number is reused after close(), so each close ends the
 // socketCalls that the ID names.
 type socketID struct {
-	pid  int
-	side calls.Side
-	fd   int
+	pid int
+	fd  int
 }
 
 // socketCalls gathers one socket's calls until its connection is known,
@@ -56,7 +56,7 @@ func (t *Tracker) ObserveCall(ev calls.Event) {
 	if t.sockets == nil {
 		t.sockets = make(map[socketID]*socketCalls)
 	}
-	id := socketID{ev.PID, ev.Side, ev.FD}
+	id := socketID{ev.PID, ev.FD}
 	sc := t.sockets[id]
 	if sc == nil || sc.closed {
 		sc = &socketCalls{}
@@ -92,7 +92,7 @@ func (t *Tracker) ObserveCall(ev calls.Event) {
 // acceptedFrom starts the socket accept() returned, giving it the
 // listening socket's calls the first time.
 func (t *Tracker) acceptedFrom(listener *socketCalls, ev calls.Event) {
-	id := socketID{ev.PID, ev.Side, ev.Result}
+	id := socketID{ev.PID, ev.Result}
 	sc := &socketCalls{}
 	t.sockets[id] = sc
 	if !listener.gave {

@@ -5,6 +5,8 @@ import (
 	"slices"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/socktrace/socktrace/calls"
 	"github.com/socktrace/socktrace/decode"
 )
@@ -22,9 +24,10 @@ type entry struct {
 type callLine uint8
 
 const (
-	callInstant callLine = iota // one line: the call returned before anything else happened
-	callEnter                   // the call entered and blocked
-	callExit                    // the blocked call returned
+	callInstant   callLine = iota // one line: the call returned before anything else happened
+	callEnter                     // the call entered and blocked
+	callExit                      // the blocked call returned
+	callCompleted                 // a non-blocking connect()'s handshake finished
 )
 
 // timeline merges a connection's segments with its observed calls, in time
@@ -38,6 +41,10 @@ func timeline(c *decode.Connection, steps []textStep) []entry {
 	for i := range c.Calls {
 		ev := &c.Calls[i]
 		if ev.Inferred || ev.Enter.IsZero() {
+			continue
+		}
+		if isCompletion(ev) {
+			es = append(es, entry{at: ev.Exit, order: 2, call: ev, kind: callCompleted})
 			continue
 		}
 		spans := false
@@ -98,8 +105,9 @@ func callResult(ev *calls.Event) string {
 func (t *Text) writeCall(c *decode.Connection, e *entry, start time.Time) {
 	ev := e.call
 	who := t.side(sideOf(c, ev))
-	if ev.Comm != "" && ev.Side == "" {
-		who = fmt.Sprintf("%s[%d]", ev.Comm, ev.PID)
+	if ev.Scenario == "" && ev.Comm != "" {
+		// A traced program: say which process made the call.
+		who = fmt.Sprintf("%s %s[%d]", who, ev.Comm, ev.PID)
 	}
 	var head, why string
 	switch e.kind {
@@ -109,6 +117,9 @@ func (t *Text) writeCall(c *decode.Connection, e *entry, start time.Time) {
 	case callEnter:
 		head = t.m("call.enter", callTitle(ev), "…")
 		why = t.callWhy(c, ev, false)
+	case callCompleted:
+		head = t.m("call.completed", string(ev.Call)+"()", duration(ev.Duration()))
+		why = t.m("call.connect.completed")
 	case callExit:
 		head = t.m("call.exit", string(ev.Call)+"()", callResult(ev), duration(ev.Duration()))
 		// Say something new where the call returns, or nothing: a write()
@@ -161,6 +172,8 @@ func (t *Text) callWhy(c *decode.Connection, ev *calls.Event, returned bool) str
 		switch {
 		case !returned:
 			return t.m("call.connect", ev.Remote)
+		case ev.Errno == unix.EINPROGRESS:
+			return t.m("call.connect.inprogress")
 		case ev.Errno != 0:
 			return t.m("call.connect.fail", errnoName(ev.Errno))
 		}
@@ -246,4 +259,11 @@ func (t *Text) writeLooseCalls() {
 		}
 	}
 	t.printf("\n")
+}
+
+// isCompletion reports whether ev is the tracer's note that a non-blocking
+// connect() finished its handshake (calls.Trace reports it as a second
+// connect event with Detail "completed").
+func isCompletion(ev *calls.Event) bool {
+	return ev.Call == calls.Connect && ev.Detail == "completed" && !ev.Exit.IsZero()
 }

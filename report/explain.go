@@ -2,24 +2,25 @@ package report
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
+	"github.com/socktrace/socktrace/calls"
 	"github.com/socktrace/socktrace/decode"
 )
 
 // why is the sentence that explains a step, for someone who has read the
 // seed note: which call caused the segment and what it did to each side.
 func (t *Text) why(c *decode.Connection, st *textStep, first time.Time) string {
-	mark := t.mark(c, st.from)
 	from := t.side(st.from)
 	var b strings.Builder
 	switch st.kind {
 	case decode.StepSYN:
 		if c.SelfConnect {
-			b.WriteString(t.m("why.syn.self", mark, t.synOptions(st.opts)))
+			b.WriteString(t.m("why.syn.self", t.mark(c, st.from, calls.Connect), t.synOptions(st.opts)))
 		} else {
-			b.WriteString(t.m("why.syn", mark, t.synOptions(st.opts)))
+			b.WriteString(t.m("why.syn", t.mark(c, st.from, calls.Connect), t.synOptions(st.opts)))
 		}
 	case decode.StepSYNRetransmit:
 		b.WriteString(t.m("why.synrtx", t.synCount(st), duration(st.time.Sub(first))))
@@ -32,15 +33,15 @@ func (t *Text) why(c *decode.Connection, st *textStep, first time.Time) string {
 		case c.SelfConnect || st.from == decode.Client:
 			b.WriteString(t.m("why.simsyn.self"))
 		default:
-			b.WriteString(t.m("why.synack", t.mark(c, decode.Server), t.synOptions(st.opts)))
+			b.WriteString(t.m("why.synack", t.mark(c, decode.Server, calls.Listen), t.synOptions(st.opts)))
 		}
 	case decode.StepHandshakeACK:
-		b.WriteString(t.m("why.handshakeack", t.mark(c, decode.Server), c.Server.Port()))
+		b.WriteString(t.m("why.handshakeack", t.mark(c, decode.Server, calls.Accept), c.Server.Port()))
 	case decode.StepData:
 		if st.before[st.from] == decode.CloseWait {
 			b.WriteString(t.m("why.data.halfclose", from, st.len))
 		} else {
-			b.WriteString(t.m("why.data", from, st.len, mark))
+			b.WriteString(t.m("why.data", from, st.len, t.mark(c, st.from, calls.Write)))
 		}
 	case decode.StepRetransmission:
 		b.WriteString(t.m("why.rtx", from))
@@ -59,12 +60,12 @@ func (t *Text) why(c *decode.Connection, st *textStep, first time.Time) string {
 		case st.after[st.from.Other()] == decode.Closing && !c.SelfConnect:
 			b.WriteString(t.m("why.fin.both", from))
 		case st.before[st.from] == decode.CloseWait:
-			b.WriteString(t.m("why.fin.second", mark, from))
+			b.WriteString(t.m("why.fin.second", t.mark(c, st.from, calls.Close, calls.Shutdown), from))
 		default:
-			b.WriteString(t.m("why.fin", mark, from))
+			b.WriteString(t.m("why.fin", t.mark(c, st.from, calls.Close, calls.Shutdown), from))
 		}
 	case decode.StepRST:
-		b.WriteString(t.m("why.rst", mark, from))
+		b.WriteString(t.m("why.rst", t.mark(c, st.from, calls.Close), from))
 	case decode.StepRefused:
 		b.WriteString(t.m("why.rst.refused", c.Server.Port()))
 	case decode.StepLate:
@@ -90,11 +91,15 @@ func (t *Text) why(c *decode.Connection, st *textStep, first time.Time) string {
 }
 
 // mark is what follows a call's name in an explanation: " [inferred]"
-// when none of the side's calls were seen, nothing when they were (the
-// call then has its own line).
-func (t *Text) mark(c *decode.Connection, side decode.Side) string {
-	if c.Observed(side) {
-		return ""
+// when no such call of the side was seen, nothing when one was (it has its
+// own line). A traced program's reads and writes are not traced, so its
+// data segments still say their write() is inferred.
+func (t *Text) mark(c *decode.Connection, side decode.Side, names ...calls.Call) string {
+	for i := range c.Calls {
+		ev := &c.Calls[i]
+		if !ev.Inferred && sideOf(c, ev) == side && slices.Contains(names, ev.Call) {
+			return ""
+		}
 	}
 	return t.m("inferred")
 }
@@ -216,7 +221,11 @@ func (t *Text) Summary(s Summary) error {
 // offset formats a time offset the way tcpdump -ttt does: seconds with
 // microseconds.
 func offset(d time.Duration) string {
-	return fmt.Sprintf("+%d.%06d", d/time.Second, (d%time.Second)/time.Microsecond)
+	sign := "+"
+	if d < 0 {
+		sign, d = "-", -d
+	}
+	return fmt.Sprintf("%s%d.%06d", sign, d/time.Second, (d%time.Second)/time.Microsecond)
 }
 
 // duration formats a short duration for people: 41 µs, 1.2 ms, 1.003 s.

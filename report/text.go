@@ -175,8 +175,11 @@ func (t *Text) writeConnection(c *decode.Connection, tc *textConn) {
 	}
 	t.printf("\n")
 	start := c.Start
-	if len(c.Calls) > 0 && !c.Calls[0].Inferred && c.Calls[0].Enter.Before(start) {
-		start = c.Calls[0].Enter // the timeline starts with the first call
+	for i := range c.Calls {
+		// The timeline starts with the first call seen, if it came first.
+		if ev := &c.Calls[i]; !ev.Inferred && !ev.Enter.IsZero() && ev.Enter.Before(start) {
+			start = ev.Enter
+		}
 	}
 	t.current = tc.steps
 	t.self = c.SelfConnect
