@@ -136,6 +136,11 @@ func (d *Diagram) m(id msgID, args ...any) string {
 // Segment implements decode.Handler.
 func (d *Diagram) Segment(c *decode.Connection, st *decode.Step) { d.rec.segment(c, st) }
 
+// Call implements decode.CallHandler: a call that belongs to no
+// connection (a listening socket's close()) is listed with the totals, in
+// the text report's words.
+func (d *Diagram) Call(c *decode.Connection, ev *calls.Event) { d.tx.Call(c, ev) }
+
 // Ended implements decode.Handler: it draws the connection.
 func (d *Diagram) Ended(c *decode.Connection) {
 	sc := d.rec.take(c)

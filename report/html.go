@@ -87,6 +87,10 @@ func esc(s string) string { return html.EscapeString(s) }
 // Segment implements decode.Handler.
 func (h *HTML) Segment(c *decode.Connection, st *decode.Step) { h.rec.segment(c, st) }
 
+// Call implements decode.CallHandler: a call that belongs to no
+// connection (a listening socket's close()) is listed before the summary.
+func (h *HTML) Call(c *decode.Connection, ev *calls.Event) { h.tx.Call(c, ev) }
+
 // Ended implements decode.Handler: it writes the connection's section.
 func (h *HTML) Ended(c *decode.Connection) {
 	sc := h.rec.take(c)
@@ -535,6 +539,14 @@ func (h *HTML) Summary(s Summary) error {
 	h.start()
 	tx := h.tx
 	h.writeLanes()
+	if len(tx.loose) > 0 {
+		// The text report lists them in its summary; here they get a
+		// section of their own, and the summary is left the totals.
+		loose := h.textOf(tx.writeLooseCalls)
+		tx.loose = nil
+		title, body, _ := strings.Cut(strings.TrimRight(loose, "\n"), "\n")
+		h.printf("<section id=\"loose\">\n<h2>%s</h2>\n<pre class=\"connsum\">%s</pre>\n</section>\n", esc(title), esc(body))
+	}
 	h.printf("<section id=\"summary\">\n<h2>%s</h2>\n", esc(tx.m("total.header")))
 	if len(h.table) > 0 {
 		h.printf("<table class=\"sum\">\n<tr>")
