@@ -956,7 +956,7 @@ func (t *Tracer) complete(tk *task, pc *pendingCall, ev *Event) bool {
 		}
 		ev.Local = s.local
 		if ev.Errno == 0 {
-			t.remember(s.ino, sockMemo{side: Server})
+			t.remember(s.ino, sockMemo{side: Server, local: s.local})
 		}
 	case callConnect:
 		keep := ev.Errno == unix.EINPROGRESS && t.conns != nil
@@ -997,7 +997,8 @@ func (t *Tracer) complete(tk *task, pc *pendingCall, ev *Event) bool {
 }
 
 // sockMemo is what the tracer remembers of a socket from its connect,
-// accept or listen: its side, and its 4-tuple while it had one.
+// accept or listen: its side, and its addresses, which do not change
+// afterwards (a connection's 4-tuple, a listener's address).
 type sockMemo struct {
 	side          Side
 	local, remote netip.AddrPort

@@ -145,6 +145,13 @@ func (t *Tracer) inspect(p *proc, fd int, keep bool) (s sockState, ok bool) {
 		return s, false
 	}
 	s.ino = st.Ino
+	if m, ok := t.socks[s.ino]; ok && m.local.IsValid() && !keep {
+		// Seen at listen, connect or accept: a TCP socket whose
+		// addresses no longer change. Saves four system calls per
+		// close, shutdown and EAGAIN accept.
+		s.tcp, s.local, s.remote = true, m.local, m.remote
+		return s, true
+	}
 	domain, err1 := unix.GetsockoptInt(dup, unix.SOL_SOCKET, unix.SO_DOMAIN)
 	proto, err2 := unix.GetsockoptInt(dup, unix.SOL_SOCKET, unix.SO_PROTOCOL)
 	s.tcp = err1 == nil && err2 == nil &&
