@@ -161,7 +161,7 @@ func (d *Diagram) printf(format string, args ...any) {
 }
 
 // line writes one row of the diagram. mid is the arrow area, already
-// arrowW columns wide (colour escapes take no columns).
+// d.aw columns wide (colour escapes take no columns).
 func (d *Diagram) line(tcol, cText, cBr, mid, sBr, sText string) {
 	var b strings.Builder
 	b.WriteString(padRight(tcol, d.tw))

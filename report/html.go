@@ -186,7 +186,7 @@ const (
 	lineH      = 16
 	minRowH    = 34
 	headH      = 58
-	stateBadge = 7.0 // pixels per character in a state badge
+	badgeCharW = 7.0 // pixels per character in a state badge
 )
 
 // svgRow is a laid-out row: where it is and how tall.
@@ -323,7 +323,7 @@ func (h *HTML) writeConnection(c *decode.Connection, sc *seqConn, cs []calls.Eve
 
 // stateBadge draws a state name in a side's margin, centred on y.
 func (h *HTML) stateBadge(b *strings.Builder, side decode.Side, y int, name string) {
-	w := int(float64(len(name))*stateBadge) + 12
+	w := int(float64(len(name))*badgeCharW) + 12
 	x := xCMargin - w
 	if side == decode.Server {
 		x = xSMargin
