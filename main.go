@@ -61,6 +61,9 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 		OnUsageError: func(_ *cli.Context, err error, _ bool) error {
 			return &usageError{err.Error()}
 		},
+		// run() turns errors into exit codes; urfave/cli must not exit
+		// the process itself (tests call run()).
+		ExitErrHandler: func(*cli.Context, error) {},
 		Action: func(c *cli.Context) error {
 			if file := c.String("read"); file != "" {
 				return replay(c, append([]string{file}, c.Args().Slice()...))

@@ -97,7 +97,12 @@ func (t *Tracker) acceptedFrom(listener *socketCalls, ev calls.Event) {
 	t.sockets[id] = sc
 	if !listener.gave {
 		listener.gave = true
-		sc.pending = append(sc.pending, listener.pending...)
+		for _, p := range listener.pending {
+			if p.Side == "" {
+				p.Side = ev.Side // the listening socket is on the accepting side
+			}
+			sc.pending = append(sc.pending, p)
+		}
 		listener.pending = listener.pending[:0]
 	}
 	sc.pending = append(sc.pending, ev)
@@ -123,7 +128,18 @@ func (t *Tracker) settle() {
 	for _, sc := range t.waiting {
 		if c := t.table[sc.key]; c != nil && sc.belongsTo(c) {
 			sc.conn, sc.gen = c, c.gen
+			// Calls made before the socket had addresses (socket, bind,
+			// setsockopt) are on the same side as the ones after.
+			side := calls.Side("")
+			for i := range sc.pending {
+				if s := sideOfCall(c, &sc.pending[i]); s != "" {
+					side = s
+				}
+			}
 			for _, ev := range sc.pending {
+				if ev.Side == "" {
+					ev.Side = side
+				}
 				t.attach(c, ev)
 			}
 			sc.pending = sc.pending[:0]
@@ -171,16 +187,25 @@ func (t *Tracker) flushCalls() {
 	}
 }
 
+// sideOfCall is the side a call was made on: its own record, or the side
+// whose address it was made from.
+func sideOfCall(c *Connection, ev *calls.Event) calls.Side {
+	switch {
+	case ev.Side != "":
+		return ev.Side
+	case !ev.Local.IsValid() || c.SelfConnect:
+		return ""
+	case ev.Local == c.Client:
+		return calls.Client
+	case ev.Local == c.Server:
+		return calls.Server
+	}
+	return ""
+}
+
 // attach adds ev to c's calls.
 func (t *Tracker) attach(c *Connection, ev calls.Event) {
-	if ev.Side == "" {
-		switch {
-		case ev.Local == c.Client:
-			ev.Side = calls.Client
-		case ev.Local == c.Server:
-			ev.Side = calls.Server
-		}
-	}
+	ev.Side = sideOfCall(c, &ev)
 	if c.Scenario == "" {
 		c.Scenario = ev.Scenario
 	}

@@ -1,0 +1,71 @@
+package main
+
+import (
+	"bytes"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestRunTracesAProgram runs a real program (calls/testdata/blocking: a
+// server and a client in one process, blocking raw syscalls) under
+// `socktrace run` and checks that its calls land on its connection, seen,
+// in causal order with the packets.
+func TestRunTracesAProgram(t *testing.T) {
+	needCapture(t)
+	bin := filepath.Join(t.TempDir(), "blocking")
+	if out, err := exec.Command("go", "build", "-o", bin, "./calls/testdata/blocking").CombinedOutput(); err != nil {
+		t.Fatalf("build the test program: %v\n%s", err, out)
+	}
+	var out, errOut bytes.Buffer
+	// The program exits 3 on purpose: its exit code becomes socktrace's.
+	if code := run([]string{"socktrace", "run", "--iface", "lo", "--format", "json", "--", bin}, &out, &errOut); code != 3 {
+		t.Fatalf("exit %d, want the program's 3: %s", code, errOut.String())
+	}
+	if strings.Contains(errOut.String(), "ptrace") {
+		t.Skipf("ptrace is not permitted here: %s", errOut.String())
+	}
+	r := parseReport(t, out.Bytes())
+	if len(r.conns) != 1 {
+		t.Fatalf("%d connections, want 1", len(r.conns))
+	}
+	c := r.conns[0]
+	if c.Handshake != "three-way" || c.Close != "graceful" {
+		t.Errorf("handshake %s close %s, want three-way graceful", c.Handshake, c.Close)
+	}
+	seen := map[string]int{}
+	for _, call := range c.Calls {
+		if !call.Inferred {
+			seen[call.Side+" "+call.Call]++
+		}
+	}
+	for _, want := range []string{"client connect", "server accept", "client close", "server close", "server listen", "server bind"} {
+		if seen[want] == 0 {
+			t.Errorf("no %s() seen on the connection; calls: %v", want, seen)
+		}
+	}
+	checkCausality(t, c, r.segments)
+}
+
+// TestRunExitCodes: a command that cannot be found exits 127; a failing
+// command's exit code becomes socktrace's.
+func TestRunExitCodes(t *testing.T) {
+	needCapture(t)
+	tests := []struct {
+		argv []string
+		code int
+		want string
+	}{
+		{[]string{"no-such-command-xyz"}, 127, "no-such-command-xyz"},
+		{[]string{"sh", "-c", "exit 3"}, 3, "status 3"},
+		{[]string{"true"}, 0, ""},
+	}
+	for _, tt := range tests {
+		var out, errOut bytes.Buffer
+		code := run(append([]string{"socktrace", "run", "--iface", "lo", "--"}, tt.argv...), &out, &errOut)
+		if code != tt.code || !strings.Contains(errOut.String(), tt.want) {
+			t.Errorf("run %v: exit %d, stderr %q; want %d and %q", tt.argv, code, errOut.String(), tt.code, tt.want)
+		}
+	}
+}
