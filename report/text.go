@@ -281,7 +281,8 @@ func (t *Text) writeStep(c *decode.Connection, st *textStep, start, first time.T
 			changes = append(changes, t.stateChange(c, st, side))
 		}
 	}
-	t.printf("%s%s  %s  %-8s %-26s %s\n", t.tagOr("  "), offset(st.time.Sub(start)), dir, st.flags, nums, strings.Join(changes, ", "))
+	line := fmt.Sprintf("%s%s  %s  %-8s %-26s %s", t.tagOr("  "), offset(st.time.Sub(start)), dir, st.flags, nums, strings.Join(changes, ", "))
+	t.printf("%s\n", strings.TrimRight(line, " "))
 	why := t.why(c, st, first)
 	if st.preview != "" {
 		why += " " + t.m("payload", st.preview)
