@@ -46,13 +46,13 @@ case $input in
 	;;
 *)
 	page=$work/report.html
-	capture=$(realpath "$input")
 	go build -o "$work/socktrace" .
 	if "$work/socktrace" replay --help 2>&1 | grep -q -- '--html'; then
-		"$work/socktrace" replay --lang "$lang" --html "$page" "$capture" >/dev/null
+		# The path as given, relative to the project: it is the page's title.
+		"$work/socktrace" replay --lang "$lang" --html "$page" "$input" >/dev/null
 	else
 		go test ./report -run '^TestHTMLWrite$' -count=1 \
-			-args -html-out="$page" -html-capture="$capture" -html-lang="$lang" >/dev/null
+			-args -html-out="$page" -html-capture="$(realpath "$input")" -html-lang="$lang" >/dev/null
 	fi
 	;;
 esac
