@@ -45,11 +45,17 @@ type seqConn struct {
 }
 
 // recorder buffers steps per connection, bounded per connection as Text
-// bounds its own.
+// bounds its own, and in all: a capture with tens of thousands of
+// long-lived connections open at once keeps only the steps that change a
+// state once the total is reached.
 type recorder struct {
 	max     int
+	total   int // steps buffered across connections
 	pending map[int]*seqConn
 }
+
+// maxBuffered bounds the steps buffered across all open connections.
+const maxBuffered = 1 << 20
 
 func newRecorder(max int) recorder {
 	if max <= 0 {
@@ -68,7 +74,7 @@ func (r *recorder) segment(c *decode.Connection, st *decode.Step) {
 	s := st.Segment
 	important := st.Changed(decode.Client) || st.Changed(decode.Server) ||
 		s.Flags&(decode.SYN|decode.FIN|decode.RST) != 0
-	if len(sc.steps) >= r.max && !important {
+	if (len(sc.steps) >= r.max || r.total >= maxBuffered) && !important {
 		sc.omitted++
 	} else {
 		ss := seqStep{
@@ -88,6 +94,7 @@ func (r *recorder) segment(c *decode.Connection, st *decode.Step) {
 			ss.preview = Preview(s.Payload, 40)
 		}
 		sc.steps = append(sc.steps, ss)
+		r.total++
 	}
 	// Calls added since the last step were added by this one (inferred)
 	// or arrived meanwhile (observed, with times of their own).
@@ -108,8 +115,9 @@ func (r *recorder) take(c *decode.Connection) *seqConn {
 	sc := r.pending[c.ID]
 	delete(r.pending, c.ID)
 	if sc == nil {
-		sc = &seqConn{}
+		return &seqConn{}
 	}
+	r.total -= len(sc.steps)
 	return sc
 }
 

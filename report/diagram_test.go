@@ -326,8 +326,8 @@ func TestDiagramBounded(t *testing.T) {
 	if !strings.Contains(s, msgf(English, "more.segments", n-2)) {
 		t.Errorf("no note of the %d segments left out:\n%s", n-2, s)
 	}
-	if len(d.rec.pending) != 0 {
-		t.Errorf("%d connections still buffered after Flush", len(d.rec.pending))
+	if len(d.rec.pending) != 0 || d.rec.total != 0 {
+		t.Errorf("%d connections, %d steps still buffered after Flush", len(d.rec.pending), d.rec.total)
 	}
 }
 
