@@ -150,10 +150,19 @@ func (r *traced) one(t *testing.T, what string, match func(*Event) bool) Event {
 
 func TestTraceBlocking(t *testing.T) {
 	prog := testProgram(t, "blocking")
+	requireTracing(t)
+	stopCapture := captureLoopback(t)
 	r := runTraced(t, context.Background(), []string{prog}, nil)
+	pkts := stopCapture()
 	if r.err != nil || r.code != 3 {
 		t.Fatalf("Wait = %d, %v; want 3, nil (the program's own exit code)", r.code, r.err)
 	}
+	defer func() {
+		if t.Failed() {
+			return
+		}
+		checkBlockingCausality(t, r, conversation(pkts, r.addr(t, "server"), r.addr(t, "client")))
+	}()
 	srv, cli := r.addr(t, "server"), r.addr(t, "client")
 	pid := r.events[0].PID
 	for _, e := range r.events {
@@ -220,11 +229,15 @@ func TestTraceBlocking(t *testing.T) {
 
 func TestTraceNonBlocking(t *testing.T) {
 	prog := testProgram(t, "nonblocking")
+	requireTracing(t)
+	stopCapture := captureLoopback(t)
 	r := runTraced(t, context.Background(), []string{prog}, nil)
+	pkts := stopCapture()
 	if r.err != nil || r.code != 0 {
 		t.Fatalf("Wait = %d, %v", r.code, r.err)
 	}
 	srv, cli := r.addr(t, "server"), r.addr(t, "client")
+	pkts = conversation(pkts, srv, cli)
 	connects := r.find(func(e *Event) bool { return e.Call == Connect })
 	if len(connects) != 2 {
 		t.Fatalf("want the EINPROGRESS connect and its completion, got %+v", connects)
@@ -274,6 +287,19 @@ func TestTraceNonBlocking(t *testing.T) {
 	r.one(t, "listener close", func(e *Event) bool {
 		return e.Call == Close && e.Local == srv && !e.Remote.IsValid() && e.Side == Server
 	})
+
+	// With the packets: the EINPROGRESS connect entered before the SYN
+	// (and returned with the handshake under way or done); the
+	// completion was seen after the SYN-ACK arrived; accept returned
+	// after the handshake's ACK.
+	syn := first(t, pkts, cli, tcpSYN, tcpACK, "SYN")
+	synack := first(t, pkts, srv, tcpSYN|tcpACK, 0, "SYN-ACK")
+	ack := first(t, pkts, cli, tcpACK, tcpSYN|tcpFIN, "ACK")
+	before(t, c.Enter, "connect enter", syn.t, "SYN")
+	before(t, syn.t, "SYN", c.Exit, "connect (EINPROGRESS) exit")
+	before(t, synack.t, "SYN-ACK", done.Exit, "connect completed")
+	before(t, ack.t, "handshake ACK", a.Exit, "accept exit")
+	before(t, shut.Enter, "shutdown enter", first(t, pkts, cli, tcpFIN, 0, "client FIN").t, "client FIN")
 }
 
 func TestTraceThreadedServer(t *testing.T) {
@@ -908,4 +934,29 @@ func TestTraceExecFromThread(t *testing.T) {
 	if len(r.find(func(e *Event) bool { return e.Call == Connect })) == 0 {
 		t.Errorf("no connect before the exec")
 	}
+}
+
+// checkBlockingCausality checks the calls of the blocking program against
+// the packets they caused, as decode will align them: connect enters
+// before its SYN and returns after the handshake's ACK; accept returns
+// after that ACK; shutdown and close enter before the FIN each causes.
+func checkBlockingCausality(t *testing.T, r *traced, pkts []tcpPacket) {
+	srv, cli := r.addr(t, "server"), r.addr(t, "client")
+	connect := r.one(t, "connect", func(e *Event) bool { return e.Call == Connect })
+	accept := r.one(t, "accept", func(e *Event) bool { return e.Call == Accept })
+	shut := r.one(t, "shutdown", func(e *Event) bool { return e.Call == Shutdown })
+	srvClose := r.one(t, "server close", func(e *Event) bool { return e.Call == Close && e.FD == accept.Result })
+
+	syn := first(t, pkts, cli, tcpSYN, tcpACK, "SYN")
+	synack := first(t, pkts, srv, tcpSYN|tcpACK, 0, "SYN-ACK")
+	ack := first(t, pkts, cli, tcpACK, tcpSYN|tcpFIN, "ACK")
+	cliFin := first(t, pkts, cli, tcpFIN, 0, "client FIN")
+	srvFin := first(t, pkts, srv, tcpFIN, 0, "server FIN")
+	t.Logf("SYN %v, SYN-ACK %v, ACK %v after connect entered", syn.t.Sub(connect.Enter), synack.t.Sub(connect.Enter), ack.t.Sub(connect.Enter))
+
+	before(t, connect.Enter, "connect enter", syn.t, "SYN")
+	before(t, ack.t, "handshake ACK", connect.Exit, "connect exit")
+	before(t, ack.t, "handshake ACK", accept.Exit, "accept exit")
+	before(t, shut.Enter, "shutdown(SHUT_WR) enter", cliFin.t, "client FIN")
+	before(t, srvClose.Enter, "server close enter", srvFin.t, "server FIN")
 }
