@@ -178,6 +178,9 @@ func (d *Diagram) line(tcol, cText, cBr, mid, sBr, sText string) {
 }
 
 func (d *Diagram) writeConnection(c *decode.Connection, sc *seqConn, cs []calls.Event, omittedCalls int) {
+	// The text report's sentences name a self-connected socket "socket".
+	d.tx.self = c.SelfConnect
+	defer func() { d.tx.self = false }()
 	d.printf("%s\n", wrapCells(d.tx.m("conn.header", c.ID, c.Client, c.Server), 2, 100))
 	cName, sName := d.tx.m("side.client"), d.tx.m("side.server")
 	if c.SelfConnect {

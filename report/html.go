@@ -203,6 +203,8 @@ func (h *HTML) writeConnection(c *decode.Connection, sc *seqConn, cs []calls.Eve
 		steps[i] = sc.steps[i].textStep
 	}
 	tx.current = steps // the sentences count SYN retransmissions and find the handshake here
+	tx.self = c.SelfConnect // and name a self-connected socket "socket", not client or server
+	defer func() { tx.self = false }()
 	first := time.Time{}
 	if len(steps) > 0 {
 		first = steps[0].time
