@@ -202,7 +202,7 @@ func (h *HTML) writeConnection(c *decode.Connection, sc *seqConn, cs []calls.Eve
 	for i := range sc.steps {
 		steps[i] = sc.steps[i].textStep
 	}
-	tx.current = steps // the sentences count SYN retransmissions and find the handshake here
+	tx.current = steps      // the sentences count SYN retransmissions and find the handshake here
 	tx.self = c.SelfConnect // and name a self-connected socket "socket", not client or server
 	defer func() { tx.self = false }()
 	first := time.Time{}
