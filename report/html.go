@@ -117,6 +117,7 @@ const htmlStyle = `
 :root{color-scheme:light;--fg:#1f2328;--mute:#656d76;--line:#8c959f;--syn:#1a7f37;--fin:#9a6700;--rst:#cf222e;--ack:#57606a;--data:#0550ae;--hl:#fff8c5;--state:#ddf4ff;--call:#fbefff}
 *{box-sizing:border-box}
 body{margin:0;padding:20px 28px;font:14px/1.45 "DejaVu Sans","Noto Sans KR","Apple SD Gothic Neo","Malgun Gothic",system-ui,sans-serif;color:var(--fg);background:#fff}
+html:lang(ko) body{word-break:keep-all}
 h1{font-size:22px;margin:0 0 4px}
 h2{font-size:17px;margin:22px 0 4px;font-family:"DejaVu Sans Mono",ui-monospace,monospace}
 .lead{color:var(--mute);margin:0 0 10px;font-size:13px}
