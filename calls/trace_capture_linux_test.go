@@ -51,6 +51,10 @@ func captureLoopback(t *testing.T) (stop func() []tcpPacket) {
 		syscall.Close(fd)
 		t.Fatalf("SO_TIMESTAMPNS: %v", err)
 	}
+	// The kernel turns receive timestamps on for everyone through
+	// deferred work (netstamp_needed_key); until then AF_PACKET stamps a
+	// packet when it is read, late. Give that a moment.
+	time.Sleep(50 * time.Millisecond)
 	tv := syscall.Timeval{Usec: 50000}
 	syscall.SetsockoptTimeval(fd, syscall.SOL_SOCKET, syscall.SO_RCVTIMEO, &tv)
 

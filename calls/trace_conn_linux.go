@@ -62,16 +62,24 @@ func newConnWatcher(t *Tracer) (*connWatcher, error) {
 }
 
 // watch takes ownership of dup, the tracer's duplicate of descriptor fd of
-// process pid, whose connect returned EINPROGRESS.
-func (w *connWatcher) watch(pid, fd, dup int, ev Event) {
+// process pid, whose connect returned EINPROGRESS. If the handshake has
+// already ended (on loopback it often has by the time the tracer looks),
+// it returns the completion event at once, for the caller to deliver
+// after the connect event itself.
+func (w *connWatcher) watch(pid, fd, dup int, ev Event) (done Event, ok bool) {
+	c := &watchedConn{key: fdKey{pid, fd}, dup: dup, ev: ev}
+	if done, ok := completion(c, time.Now()); ok {
+		unix.Close(dup)
+		return done, true
+	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	key := fdKey{pid, fd}
+	key := c.key
 	if w.stopped {
 		unix.Close(dup)
-		return
+		return Event{}, false
 	}
-	w.dropLocked(key)
+	w.dropLocked(key, false)
 	w.next++
 	if w.next < 0 {
 		w.next = 1
@@ -81,43 +89,65 @@ func (w *connWatcher) watch(pid, fd, dup int, ev Event) {
 	eev := unix.EpollEvent{Events: unix.EPOLLOUT | unix.EPOLLONESHOT, Fd: int32(dup), Pad: id}
 	if err := unix.EpollCtl(w.epfd, unix.EPOLL_CTL_ADD, dup, &eev); err != nil {
 		unix.Close(dup)
-		return
+		return Event{}, false
 	}
-	w.byID[id] = &watchedConn{key: key, dup: dup, ev: ev}
+	w.byID[id] = c
 	w.byFD[key] = id
+	return Event{}, false
 }
 
 // drop forgets the watch on descriptor fd of process pid, closing the
-// duplicate. The tracer calls it at close entry.
+// duplicate. The tracer calls it at close entry. If the handshake has
+// ended but the watcher goroutine has not reported it yet (it competes
+// for a CPU with the traced program), the completion is reported now,
+// before the close: its Exit is then later than the real completion,
+// still an upper bound.
 func (w *connWatcher) drop(pid, fd int) {
 	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.dropLocked(fdKey{pid, fd})
-}
-
-// dropProc forgets every watch of process pid (exit, exec).
-func (w *connWatcher) dropProc(pid int) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	for key := range w.byFD {
-		if key.pid == pid {
-			w.dropLocked(key)
-		}
+	ev, ok := w.dropLocked(fdKey{pid, fd}, true)
+	w.mu.Unlock()
+	if ok {
+		w.t.deliver(ev)
 	}
 }
 
-func (w *connWatcher) dropLocked(key fdKey) {
+// dropProc forgets every watch of process pid (exit, exec), reporting
+// completions not yet reported as drop does.
+func (w *connWatcher) dropProc(pid int) {
+	var evs []Event
+	w.mu.Lock()
+	for key := range w.byFD {
+		if key.pid == pid {
+			if ev, ok := w.dropLocked(key, true); ok {
+				evs = append(evs, ev)
+			}
+		}
+	}
+	w.mu.Unlock()
+	for _, ev := range evs {
+		w.t.deliver(ev)
+	}
+}
+
+// dropLocked removes the watch of key. With report, it returns the
+// completion event if the handshake has ended.
+func (w *connWatcher) dropLocked(key fdKey, report bool) (Event, bool) {
 	id, ok := w.byFD[key]
 	if !ok {
-		return
+		return Event{}, false
 	}
 	c := w.byID[id]
 	delete(w.byFD, key)
 	delete(w.byID, id)
+	var ev Event
+	if report {
+		ev, ok = completion(c, time.Now())
+	}
 	// Remove the registration before closing: it belongs to the open
 	// file description, which the program still holds.
 	unix.EpollCtl(w.epfd, unix.EPOLL_CTL_DEL, c.dup, nil)
 	unix.Close(c.dup)
+	return ev, report && ok
 }
 
 // stop ends the watcher, drops every watch and waits for its goroutine,
@@ -137,7 +167,7 @@ func (w *connWatcher) run() {
 	defer func() {
 		w.mu.Lock()
 		for key := range w.byFD {
-			w.dropLocked(key)
+			w.dropLocked(key, false)
 		}
 		w.mu.Unlock()
 		unix.Close(w.wake[0])
@@ -166,9 +196,8 @@ func (w *connWatcher) run() {
 
 // TCP states (include/net/tcp_states.h) as TCP_INFO reports them.
 const (
-	tcpEstablished = 1
-	tcpSynSent     = 2
-	tcpClose       = 7
+	tcpSynSent = 2
+	tcpClose   = 7
 )
 
 // ready turns watch id into its completion event.
@@ -179,18 +208,37 @@ func (w *connWatcher) ready(id int32, now time.Time) (Event, bool) {
 	if c == nil {
 		return Event{}, false // dropped meanwhile
 	}
-	info, err := unix.GetsockoptTCPInfo(c.dup, unix.IPPROTO_TCP, unix.TCP_INFO)
-	if err == nil && info.State == tcpSynSent {
+	ev, ok := completion(c, now)
+	if !ok {
 		// Spurious wake-up: still connecting. Re-arm.
 		eev := unix.EpollEvent{Events: unix.EPOLLOUT | unix.EPOLLONESHOT, Fd: int32(c.dup), Pad: id}
 		if unix.EpollCtl(w.epfd, unix.EPOLL_CTL_MOD, c.dup, &eev) == nil {
 			return Event{}, false
 		}
+		ev = c.ev
+		ev.Exit, ev.Errno, ev.Result, ev.Detail = now, 0, -1, "failed"
+	}
+	w.dropLocked(c.key, false)
+	return ev, true
+}
+
+// completion makes the completion event of c, observed at now; ok is
+// false while the handshake is still under way (SYN_SENT).
+func completion(c *watchedConn, now time.Time) (Event, bool) {
+	info, err := unix.GetsockoptTCPInfo(c.dup, unix.IPPROTO_TCP, unix.TCP_INFO)
+	if err == nil && info.State == tcpSynSent {
+		return Event{}, false
 	}
 	ev := c.ev
 	ev.Exit = now
 	ev.Errno = 0
-	if err == nil && info.State != tcpClose {
+	// CLOSE is both "refused or timed out" and, when the tracer looks
+	// late (at close), "established, used and closed by both sides":
+	// tell them apart by what only an established connection has, an
+	// RTT sample from the SYN-ACK, or bytes.
+	established := err == nil && (info.State != tcpClose ||
+		info.Rtt > 0 || info.Bytes_received > 0 || info.Bytes_acked > 1)
+	if established {
 		ev.Result, ev.Detail = 0, "completed"
 		if sa, err := unix.Getsockname(c.dup); err == nil {
 			ev.Local = fromSockaddr(sa)
@@ -198,6 +246,5 @@ func (w *connWatcher) ready(id int32, now time.Time) (Event, bool) {
 	} else {
 		ev.Result, ev.Detail = -1, "failed"
 	}
-	w.dropLocked(c.key)
 	return ev, true
 }

@@ -115,7 +115,8 @@ type Tracer struct {
 	procs       map[int]*proc
 	socks       map[uint64]sockMemo // by socket inode
 	detaching   bool
-	noGetfd     bool // pidfd_getfd refused: resolve sockets through /proc
+	noGetfd     bool    // pidfd_getfd refused: resolve sockets through /proc
+	after       []Event // to deliver after the current call's event
 	wakerPid    int
 
 	mu        sync.Mutex // guards the fields below, shared with cancel
@@ -928,6 +929,10 @@ func (t *Tracer) exit(tk *task, info *syscallInfo) {
 	if t.complete(tk, pc, &ev) {
 		t.emit(tk, ev)
 	}
+	for _, e := range t.after {
+		t.deliver(e)
+	}
+	t.after = t.after[:0]
 	t.resume(tk, 0)
 }
 
@@ -973,9 +978,11 @@ func (t *Tracer) complete(tk *task, pc *pendingCall, ev *Event) bool {
 			t.remember(s.ino, sockMemo{side: Client, local: s.local, remote: ev.Remote})
 		}
 		if keep {
-			done := *ev
-			done.Comm = t.comm(p)
-			t.conns.watch(p.pid, ev.FD, s.dup, done)
+			pending := *ev
+			pending.Comm = t.comm(p)
+			if done, ok := t.conns.watch(p.pid, ev.FD, s.dup, pending); ok {
+				t.after = append(t.after, done)
+			}
 		}
 	case callAccept, callAccept4:
 		if ev.Errno != 0 {
