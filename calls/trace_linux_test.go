@@ -960,3 +960,20 @@ func checkBlockingCausality(t *testing.T, r *traced, pkts []tcpPacket) {
 	before(t, shut.Enter, "shutdown(SHUT_WR) enter", cliFin.t, "client FIN")
 	before(t, srvClose.Enter, "server close enter", srvFin.t, "server FIN")
 }
+
+func TestTraceNonBlockingRefused(t *testing.T) {
+	prog := testProgram(t, "nonblocking")
+	r := runTraced(t, context.Background(), []string{prog, "refused"}, nil)
+	if r.err != nil || r.code != 0 {
+		t.Fatalf("Wait = %d, %v", r.code, r.err)
+	}
+	srv := r.addr(t, "server")
+	connects := r.find(func(e *Event) bool { return e.Call == Connect && e.Remote == srv })
+	if len(connects) == 1 && connects[0].Errno == syscall.ECONNREFUSED {
+		return // refused within the call itself: nothing to complete
+	}
+	if len(connects) != 2 || connects[0].Errno != syscall.EINPROGRESS ||
+		connects[1].Detail != "failed" || connects[1].Result != -1 {
+		t.Fatalf("want EINPROGRESS then failed, got %+v", connects)
+	}
+}

@@ -4,6 +4,7 @@
 // is queued).
 //
 // It prints "server ADDR" and "client ADDR" (the client's local address).
+// With "refused" it only connects to a closed port.
 package main
 
 import (
@@ -14,6 +15,22 @@ import (
 )
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "refused" {
+		// Connect to a port nobody listens on: EINPROGRESS, then RST.
+		ln, err := net.Listen("tcp4", "127.0.0.1:0")
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		addr := ln.Addr().String()
+		ln.Close()
+		fmt.Printf("server %s\n", addr)
+		if _, err := net.Dial("tcp4", addr); err == nil {
+			fmt.Fprintln(os.Stderr, "connected to a closed port")
+			os.Exit(1)
+		}
+		return
+	}
 	ln, err := net.Listen("tcp4", "127.0.0.1:0")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
