@@ -37,8 +37,8 @@ import (
 // Non-blocking connect. The call returns EINPROGRESS and is reported as
 // such, with its local address (the SYN is already sent). When the
 // handshake ends, a second connect event follows: same FD and addresses,
-// Enter of the original call, Exit the moment the tracer saw the socket
-// writable (an upper bound on when the handshake completed), Detail
+// Enter of the original call, Exit the moment the tracer saw the
+// handshake over (an upper bound, usually within microseconds), Detail
 // "completed" with Result 0, or "failed" with Result -1 (the errno is the
 // program's to read with SO_ERROR; reading it would steal it).
 //

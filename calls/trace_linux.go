@@ -57,23 +57,21 @@ import (
 //
 // Non-blocking connect: the EINPROGRESS return is reported as it is, with
 // the local address the kernel chose (the SYN is already out). The tracer
-// keeps its duplicate of that socket and waits with epoll until it is
-// writable, then reads the state from TCP_INFO (never SO_ERROR, which
-// would consume the error the program itself is about to read) and
-// reports a second connect event: Detail "completed" (ESTABLISHED, Result
-// 0) or "failed" (Result -1; the errno is the program's to read). Its
-// Enter is the original call's, its Exit the moment the tracer saw the
-// socket writable — an upper bound on when the handshake completed. The
-// duplicate is dropped as soon as the program closes the descriptor (at
-// close entry, so it never delays a FIN), execs, or exits.
+// then looks at the socket (TCP_INFO; never SO_ERROR, which would consume
+// the error the program is about to read). If the handshake has already
+// ended — on loopback it usually has — the completion event follows at
+// once. Otherwise the tracer keeps its duplicate of the socket and a
+// goroutine waits with epoll until it is writable, then reports it. A
+// watch still pending when the program closes the descriptor is settled
+// at that close's entry, before the close event. In every case the
+// completion's Exit is when the tracer saw the handshake over: an upper
+// bound, usually within microseconds; the packets give the exact time.
+// The duplicate is dropped at the latest when the program closes the
+// descriptor (at close entry, so it never delays a FIN), execs, or exits.
+// (A descriptor closed by dup2 or close_range, which are not stopped on,
+// keeps the socket open until the handshake ends or the process exits.)
 //
-// Side is set where the calls make it plain: listen and accept, and the
-// close and shutdown of a listening or accepted socket, are "server";
-// connect and the close and shutdown of a connected socket are "client".
-// socket and bind leave it empty.
-//
-// IPv4-mapped IPv6 addresses (::ffff:a.b.c.d) are reported as IPv4: that
-// is how they appear on the wire, and decode aligns by the wire 4-tuple.
+// Side, Detail and the other fields: see the notes in trace.go.
 
 // Kernel constants missing from or named differently in x/sys/unix.
 const (
@@ -198,6 +196,9 @@ func Trace(ctx context.Context, argv []string, opts TraceOptions) (*Tracer, erro
 func Attach(ctx context.Context, pid int, opts TraceOptions) (*Tracer, error) {
 	if pid <= 0 {
 		return nil, fmt.Errorf("calls: Attach: invalid pid %d", pid)
+	}
+	if pid == os.Getpid() {
+		return nil, errors.New("calls: Attach: a process cannot trace itself")
 	}
 	t := newTracer(ctx, opts, "pid "+strconv.Itoa(pid))
 	t.attach = true
