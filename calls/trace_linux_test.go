@@ -977,3 +977,40 @@ func TestTraceNonBlockingRefused(t *testing.T) {
 		t.Fatalf("want EINPROGRESS then failed, got %+v", connects)
 	}
 }
+
+// TestTraceConcurrent runs two tracers at once: each must see its own
+// program's calls only, and reap only its own children.
+func TestTraceConcurrent(t *testing.T) {
+	requireTracing(t)
+	progs := []string{testProgram(t, "blocking"), testProgram(t, "nonblocking")}
+	want := []int{3, 0}
+	devnull, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer devnull.Close()
+	var wg sync.WaitGroup
+	for i, prog := range progs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			pids := make(map[int]bool)
+			tr, err := Trace(context.Background(), []string{prog}, TraceOptions{
+				Stdout: devnull,
+				Events: func(e Event) { pids[e.PID] = true },
+			})
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			code, err := tr.Wait()
+			if code != want[i] || err != nil {
+				t.Errorf("%s: Wait = %d, %v; want %d", filepath.Base(prog), code, err, want[i])
+			}
+			if len(pids) != 1 {
+				t.Errorf("%s: events from pids %v, want one process", filepath.Base(prog), pids)
+			}
+		}()
+	}
+	wg.Wait()
+}
