@@ -384,7 +384,14 @@ func (t *Tracer) startChild(path string, argv []string) error {
 	t.report = repR
 	t.addTask(pid, pid)
 	if _, err := goW.Write([]byte{1}); err != nil {
-		// EXITKILL takes the helper down with this thread.
+		unix.Kill(pid, unix.SIGKILL)
+		var ws unix.WaitStatus
+		for {
+			// Our child, and traced: reap both reports.
+			if _, werr := unix.Wait4(pid, &ws, unix.WALL, nil); werr != nil && werr != unix.EINTR {
+				break
+			}
+		}
 		return fmt.Errorf("calls: trace %s: release exec helper: %w", t.name, err)
 	}
 	return nil
@@ -597,6 +604,11 @@ func (t *Tracer) loop() {
 		if wpid == t.wakerPid {
 			t.wakerPid = 0
 			if t.attach && !t.detaching {
+				if !t.isCancelled() && t.err == nil {
+					// Killed by someone else: without it a cancel
+					// could not wake us, so leave now.
+					t.err = fmt.Errorf("calls: trace %s: waker process %d died; detached", t.name, wpid)
+				}
 				t.startDetach()
 			}
 			continue
