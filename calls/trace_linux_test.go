@@ -1014,3 +1014,101 @@ func TestTraceConcurrent(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+// TestTracePythonHTTPServer traces python3 -m http.server itself (a
+// threading server: each request is handled on a new thread), makes a
+// request, and stops it by cancelling: the server is killed and reaped.
+func TestTracePythonHTTPServer(t *testing.T) {
+	py, err := exec.LookPath("python3")
+	if err != nil {
+		t.Skip("python3 not installed")
+	}
+	requireTracing(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	var mu sync.Mutex
+	var events []Event
+	tr, err := Trace(ctx, []string{py, "-u", "-m", "http.server", "0", "--bind", "127.0.0.1", "--directory", t.TempDir()},
+		TraceOptions{Stdout: w, Stderr: w, Events: func(e Event) {
+			mu.Lock()
+			events = append(events, e)
+			mu.Unlock()
+		}})
+	w.Close()
+	if errors.Is(err, ErrPtraceNotPermitted) {
+		t.Skip(err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc := bufio.NewScanner(r)
+	var srv netip.AddrPort
+	for sc.Scan() {
+		// "Serving HTTP on 127.0.0.1 port 43567 (http://127.0.0.1:43567/) ..."
+		if f := strings.Fields(sc.Text()); len(f) >= 6 && f[0] == "Serving" {
+			port, _ := strconv.Atoi(f[5])
+			srv = netip.AddrPortFrom(netip.MustParseAddr(f[3]), uint16(port))
+			break
+		}
+	}
+	if !srv.IsValid() {
+		t.Fatal("http.server did not say where it serves")
+	}
+	go io.Copy(io.Discard, r) // its request log
+
+	c, err := net.Dial("tcp4", srv.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cli := netip.MustParseAddrPort(c.LocalAddr().String())
+	fmt.Fprintf(c, "GET / HTTP/1.0\r\n\r\n")
+	resp, _ := io.ReadAll(c)
+	c.Close()
+	if !strings.HasPrefix(string(resp), "HTTP/1.0 200") {
+		t.Fatalf("response %.40q", resp)
+	}
+	// The handler thread closes the connection after answering; wait
+	// for that close before stopping the server.
+	var accept, closed Event
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) && closed.Call == "" {
+		time.Sleep(10 * time.Millisecond)
+		mu.Lock()
+		for _, e := range events {
+			if e.Call == Accept && e.Remote == cli {
+				accept = e
+			}
+			if e.Call == Close && e.Remote == cli {
+				closed = e
+			}
+		}
+		mu.Unlock()
+	}
+	cancel()
+	code, err := tr.Wait()
+	if !errors.Is(err, context.Canceled) || code != 128+9 {
+		t.Errorf("Wait = %d, %v; want 137, context.Canceled", code, err)
+	}
+	if accept.Call == "" || closed.Call == "" {
+		t.Fatalf("accept %+v / close %+v of %v not seen", accept, closed, cli)
+	}
+	if accept.Local != srv || accept.Comm != "python3" || closed.Side != Server {
+		t.Errorf("accept %+v, close %+v", accept, closed)
+	}
+	if accept.TID == closed.TID {
+		t.Logf("accept and close on the same thread %d (expected the handler thread to close)", accept.TID)
+	}
+	if alive(accept.PID) {
+		t.Errorf("python3 (pid %d) still alive after cancel", accept.PID)
+	}
+	mu.Lock()
+	for _, e := range events {
+		t.Logf("%-8s fd=%-3d %-22s %-22s res=%-4d errno=%v side=%s tid=%d %s", e.Call, e.FD, e.Local, e.Remote, e.Result, e.Errno, e.Side, e.TID, e.Detail)
+	}
+	mu.Unlock()
+}
