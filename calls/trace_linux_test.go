@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -33,8 +34,18 @@ import (
 // the binary's path.
 func testProgram(t testing.TB, name string) string {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), name)
-	out, err := exec.Command("go", "build", "-o", bin, "./testdata/"+name).CombinedOutput()
+	return testProgramArch(t, name, "")
+}
+
+// testProgramArch builds testdata/name for goarch ("": this one).
+func testProgramArch(t testing.TB, name, goarch string) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), name+goarch)
+	cmd := exec.Command("go", "build", "-o", bin, "./testdata/"+name)
+	if goarch != "" {
+		cmd.Env = append(os.Environ(), "GOARCH="+goarch)
+	}
+	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("go build ./testdata/%s: %v\n%s", name, err, out)
 	}
@@ -1111,4 +1122,35 @@ func TestTracePythonHTTPServer(t *testing.T) {
 		t.Logf("%-8s fd=%-3d %-22s %-22s res=%-4d errno=%v side=%s tid=%d %s", e.Call, e.FD, e.Local, e.Remote, e.Result, e.Errno, e.Side, e.TID, e.Detail)
 	}
 	mu.Unlock()
+}
+
+// TestTraceI386 traces the blocking program built for 386: its socket
+// calls go through int 0x80 with i386 numbers, and Go's 386 port makes
+// them through the socketcall multiplexer. A 32-bit program must not slip
+// past the filter, and its calls must decode the same.
+func TestTraceI386(t *testing.T) {
+	if runtime.GOARCH != "amd64" {
+		t.Skip("i386 compat is an amd64 matter")
+	}
+	requireTracing(t)
+	prog := testProgramArch(t, "blocking", "386")
+	if out, err := exec.Command(prog).CombinedOutput(); err != nil && !strings.Contains(string(out), "server") {
+		t.Skipf("this kernel does not run 386 binaries: %v", err)
+	}
+	r := runTraced(t, context.Background(), []string{prog}, nil)
+	if r.err != nil || r.code != 3 {
+		t.Fatalf("Wait = %d, %v", r.code, r.err)
+	}
+	srv, cli := r.addr(t, "server"), r.addr(t, "client")
+	r.one(t, "bind", func(e *Event) bool { return e.Call == Bind && e.Detail == "bound to "+srv.String() })
+	r.one(t, "listen", func(e *Event) bool { return e.Call == Listen && e.Local == srv })
+	r.one(t, "connect", func(e *Event) bool { return e.Call == Connect && e.Local == cli && e.Remote == srv })
+	r.one(t, "accept", func(e *Event) bool { return e.Call == Accept && e.Local == srv && e.Remote == cli })
+	r.one(t, "shutdown", func(e *Event) bool { return e.Call == Shutdown && e.Detail == "SHUT_WR" })
+	if n := len(r.find(func(e *Event) bool { return e.Call == Close })); n != 3 {
+		t.Errorf("%d close events, want 3", n)
+	}
+	if n := len(r.find(func(e *Event) bool { return e.Call == Socket })); n != 2 {
+		t.Errorf("%d socket events, want 2", n)
+	}
 }
