@@ -51,8 +51,11 @@ const (
 	helperExec  = "exec-v1"
 	helperWake  = "wake-v1"
 	helperArgv0 = "socktrace-exec"
-	helperGoFD  = 3
-	helperRepFD = 4
+	// helperNoFilterEnv=1 makes the helper skip the filter as if seccomp
+	// were unavailable, so tests can exercise the fallback.
+	helperNoFilterEnv = "SOCKTRACE_CALLS_TEST_NOFILTER"
+	helperGoFD        = 3
+	helperRepFD       = 4
 
 	reportReady     = 'R'
 	reportNoFilter  = 'F'
@@ -89,7 +92,12 @@ func runExecHelper() {
 	}
 	path, argv := os.Args[1], os.Args[2:]
 	env := make([]string, 0, len(syscall.Environ()))
+	testNoFilter := false
 	for _, kv := range syscall.Environ() {
+		if kv == helperNoFilterEnv+"=1" {
+			testNoFilter = true // for tests of the fallback
+			continue
+		}
 		if !strings.HasPrefix(kv, helperEnv+"=") {
 			env = append(env, kv)
 		}
@@ -115,7 +123,9 @@ func runExecHelper() {
 	syscall.Close(helperGoFD)
 	syscall.CloseOnExec(helperRepFD)
 
-	if prog, err := traceFilter(); err != nil {
+	if testNoFilter {
+		helperReport(reportNoFilter, syscall.ENOSYS)
+	} else if prog, err := traceFilter(); err != nil {
 		helperReport(reportNoFilter, syscall.EINVAL)
 	} else if err := installFilter(prog); err != nil {
 		var errno syscall.Errno

@@ -1154,3 +1154,48 @@ func TestTraceI386(t *testing.T) {
 		t.Errorf("%d socket events, want 2", n)
 	}
 }
+
+// TestTraceWithoutFilter: when the helper cannot install the seccomp
+// filter, the tracer stops at every syscall instead and reports the same
+// calls.
+func TestTraceWithoutFilter(t *testing.T) {
+	requireTracing(t)
+	prog := testProgram(t, "blocking")
+	devnull, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer devnull.Close()
+	var mu sync.Mutex
+	var events []Event
+	tr, err := Trace(context.Background(), []string{prog}, TraceOptions{
+		Env:    append(os.Environ(), helperNoFilterEnv+"=1"),
+		Stdout: devnull,
+		Events: func(e Event) {
+			mu.Lock()
+			events = append(events, e)
+			mu.Unlock()
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, err := tr.Wait()
+	if code != 3 || err != nil {
+		t.Fatalf("Wait = %d, %v", code, err)
+	}
+	st := tr.Stats()
+	if st.SeccompStops != 0 || st.SyscallStops < 100 {
+		t.Errorf("stats %+v: want syscall stops only, many", st)
+	}
+	count := make(map[Call]int)
+	for _, e := range events {
+		count[e.Call]++
+	}
+	want := map[Call]int{Socket: 2, Bind: 1, Listen: 1, Connect: 1, Accept: 1, Shutdown: 1, Close: 3}
+	for c, n := range want {
+		if count[c] != n {
+			t.Errorf("%d %s events, want %d (all: %v)", count[c], c, n, count)
+		}
+	}
+}
