@@ -11,7 +11,9 @@ import (
 //
 // Which events come. One Event per socket call on a TCP socket (IPv4,
 // IPv6, MPTCP): socket, bind, listen, connect, accept and accept4 (both
-// Call "accept"), shutdown, close. Calls on other sockets (UNIX, UDP,
+// Call "accept"), shutdown, close, and setsockopt of SO_LINGER (Detail
+// "SO_LINGER 0" when the close that follows will abort with a RST; other
+// options are not stopped on). Calls on other sockets (UNIX, UDP,
 // netlink) and close of anything that is not a socket produce nothing.
 // Failed calls are events too, with Result -1 and Errno set: a
 // non-blocking accept that found nothing queued (EAGAIN, as Go and

@@ -24,6 +24,7 @@ const (
 	callShutdown
 	callClose
 	callSocketcall // i386 multiplexer; the real call is in its first argument
+	callSetsockopt // stops only for SOL_SOCKET/SO_LINGER (see archBlock)
 )
 
 // socketcall(2) sub-call numbers (linux/net.h) the tracer cares about.
@@ -43,6 +44,7 @@ type archTable struct {
 	x32Bit     uint32 // nonzero: numbers with this bit set are the same calls (x32)
 	calls      map[uint32]callKind
 	socketcall uint32 // nonzero: the socketcall multiplexer's number
+	setsockopt uint32 // nonzero: setsockopt's number; stops for SO_LINGER only
 }
 
 // kind says which traced call nr is for arch, or callNone.
@@ -55,6 +57,9 @@ func kindOf(arch uint32, nr uint64) callKind {
 		n := uint32(nr) &^ t.x32Bit
 		if nr > 0xffffffff {
 			return callNone
+		}
+		if t.setsockopt != 0 && n == t.setsockopt {
+			return callSetsockopt
 		}
 		return t.calls[n]
 	}
@@ -71,6 +76,8 @@ const (
 	seccompNr  = 0  // offsetof(struct seccomp_data, nr)
 	seccompArc = 4  // offsetof(struct seccomp_data, arch)
 	seccompA0  = 16 // offsetof(struct seccomp_data, args[0]), low half on little endian
+	seccompA1  = 24
+	seccompA2  = 32
 )
 
 // traceFilter builds the seccomp program installed in the traced command:
@@ -89,7 +96,10 @@ func traceFilter() ([]unix.SockFilter, error) {
 	}
 	emit(bpfLdWAbs, 0, 0, seccompArc)
 	for _, t := range traceArches {
-		block := archBlock(t)
+		block, err := archBlock(t)
+		if err != nil {
+			return nil, err
+		}
 		if len(block) > 255 {
 			return nil, fmt.Errorf("seccomp filter block for arch %#x too long", t.arch)
 		}
@@ -100,7 +110,7 @@ func traceFilter() ([]unix.SockFilter, error) {
 	return prog, nil
 }
 
-func archBlock(t archTable) []unix.SockFilter {
+func archBlock(t archTable) ([]unix.SockFilter, error) {
 	nrs := make([]uint32, 0, len(t.calls))
 	for nr, k := range t.calls {
 		if k != callSocketcall {
@@ -108,47 +118,115 @@ func archBlock(t archTable) []unix.SockFilter {
 		}
 	}
 	sort.Slice(nrs, func(i, j int) bool { return nrs[i] < nrs[j] })
-	subs := make([]uint32, 0, len(socketcallKinds))
+
+	// Layout (BPF jumps only forward, so each sub-check has its own
+	// "allow"):
+	//
+	//	ld nr; [jset x32; and ~x32]
+	//	jeq nr_i → trace ...
+	//	[jeq setsockopt → sso]  [jeq socketcall → sc]
+	//	ret ALLOW
+	//	sso: ld a1; jeq SOL_SOCKET; ld a2; jeq SO_LINGER → trace; ret ALLOW
+	//	sc:  ld a0; jeq sub_j → trace ...; ret ALLOW
+	//	trace: ret TRACE
+	var a bpfAsm
+	a.op(bpfLdWAbs, seccompNr, "", "")
+	if t.x32Bit != 0 {
+		a.op(bpfJsetK, t.x32Bit, "", "nrloaded")
+		a.op(bpfAndK, ^t.x32Bit, "", "")
+		a.label("nrloaded")
+	}
+	for _, nr := range nrs {
+		a.op(bpfJeqK, nr, "trace", "")
+	}
+	if t.setsockopt != 0 {
+		a.op(bpfJeqK, t.setsockopt, "sso", "")
+	}
 	if t.socketcall != 0 {
+		a.op(bpfJeqK, t.socketcall, "sc", "")
+	}
+	a.op(bpfRetK, unix.SECCOMP_RET_ALLOW, "", "")
+	if t.setsockopt != 0 {
+		// Only SO_LINGER, the option that turns close into an abort
+		// (RST): Go and others set TCP_NODELAY and keep-alive on every
+		// connection, and those must not stop.
+		a.label("sso")
+		a.op(bpfLdWAbs, seccompA1, "", "")
+		a.op(bpfJeqK, unix.SOL_SOCKET, "", "sso-allow")
+		a.op(bpfLdWAbs, seccompA2, "", "")
+		a.op(bpfJeqK, unix.SO_LINGER, "trace", "")
+		a.label("sso-allow")
+		a.op(bpfRetK, unix.SECCOMP_RET_ALLOW, "", "")
+	}
+	if t.socketcall != 0 {
+		subs := make([]uint32, 0, len(socketcallKinds))
 		for s := range socketcallKinds {
 			subs = append(subs, s)
 		}
 		sort.Slice(subs, func(i, j int) bool { return subs[i] < subs[j] })
-	}
-
-	var b []unix.SockFilter
-	emit := func(code uint16, jt, jf uint8, k uint32) {
-		b = append(b, unix.SockFilter{Code: code, Jt: jt, Jf: jf, K: k})
-	}
-	// Layout: ld nr; [jset x32, and]; jeq nr_i...; [jeq socketcall; ld a0;
-	// jeq sub_j...]; allow; trace. Jump targets are fixed up below.
-	emit(bpfLdWAbs, 0, 0, seccompNr)
-	if t.x32Bit != 0 {
-		emit(bpfJsetK, 0, 1, t.x32Bit)
-		emit(bpfAndK, 0, 0, ^t.x32Bit)
-	}
-	// Number of instructions after the compare chain: allow + trace, plus
-	// the socketcall part.
-	tail := 2
-	if t.socketcall != 0 {
-		tail += 2 + len(subs)
-	}
-	for i, nr := range nrs {
-		// From instruction i of len(nrs), "trace" is the last one.
-		toTrace := len(nrs) - 1 - i + tail - 1
-		emit(bpfJeqK, uint8(toTrace), 0, nr)
-	}
-	if t.socketcall != 0 {
-		// Not socketcall: jump over ld and the sub compares to "allow".
-		emit(bpfJeqK, 0, uint8(1+len(subs)), t.socketcall)
-		emit(bpfLdWAbs, 0, 0, seccompA0)
-		for i, s := range subs {
-			emit(bpfJeqK, uint8(len(subs)-1-i+1), 0, s)
+		a.label("sc")
+		a.op(bpfLdWAbs, seccompA0, "", "")
+		for _, s := range subs {
+			a.op(bpfJeqK, s, "trace", "")
 		}
+		a.op(bpfRetK, unix.SECCOMP_RET_ALLOW, "", "")
 	}
-	emit(bpfRetK, 0, 0, unix.SECCOMP_RET_ALLOW)
-	emit(bpfRetK, 0, 0, unix.SECCOMP_RET_TRACE)
-	return b
+	a.label("trace")
+	a.op(bpfRetK, unix.SECCOMP_RET_TRACE, "", "")
+	return a.assemble()
+}
+
+// bpfAsm assembles classic BPF with named forward jump targets ("" is
+// the next instruction).
+type bpfAsm struct {
+	insns  []bpfInsn
+	labels map[string]int
+}
+
+type bpfInsn struct {
+	code   uint16
+	k      uint32
+	jt, jf string
+}
+
+func (a *bpfAsm) op(code uint16, k uint32, jt, jf string) {
+	a.insns = append(a.insns, bpfInsn{code, k, jt, jf})
+}
+
+func (a *bpfAsm) label(name string) {
+	if a.labels == nil {
+		a.labels = make(map[string]int)
+	}
+	a.labels[name] = len(a.insns)
+}
+
+func (a *bpfAsm) assemble() ([]unix.SockFilter, error) {
+	out := make([]unix.SockFilter, len(a.insns))
+	for i, in := range a.insns {
+		jt, err := a.offset(i, in.jt)
+		if err != nil {
+			return nil, err
+		}
+		jf, err := a.offset(i, in.jf)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = unix.SockFilter{Code: in.code, K: in.k, Jt: jt, Jf: jf}
+	}
+	return out, nil
+}
+
+// offset is the jump from instruction i to label, which must be ahead
+// and within 255 instructions.
+func (a *bpfAsm) offset(i int, label string) (uint8, error) {
+	if label == "" {
+		return 0, nil
+	}
+	target, ok := a.labels[label]
+	if !ok || target <= i || target-i-1 > 255 {
+		return 0, fmt.Errorf("seccomp filter: bad jump from %d to %q", i, label)
+	}
+	return uint8(target - i - 1), nil
 }
 
 // installFilter sets no_new_privs (required to install a filter without

@@ -4,6 +4,7 @@ package calls
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -34,8 +35,10 @@ import (
 //
 // Trace starts the command under a seccomp filter (see trace_exec_linux.go)
 // that returns SECCOMP_RET_TRACE for socket, bind, listen, connect, accept,
-// accept4, shutdown and close, so the command runs at full speed except at
-// those calls. At a seccomp stop the tracer reads the call
+// accept4, shutdown and close, and for setsockopt(SOL_SOCKET, SO_LINGER)
+// (the filter checks the arguments: the option that makes close abort with
+// a RST stops, TCP_NODELAY and the like do not), so the command runs at
+// full speed except at those calls. At a seccomp stop the tracer reads the call
 // (PTRACE_GET_SYSCALL_INFO: arch-neutral, and it names the ABI, so an i386
 // call on amd64 is decoded with its own numbers), records the entry time,
 // and, when the call is one it reports, resumes with PTRACE_SYSCALL to stop
@@ -884,6 +887,28 @@ func (t *Tracer) begin(tk *task, kind callKind, args [6]uint64, enter time.Time)
 		ev.Call, ev.Side = Accept, Server
 		if kind == callAccept4 {
 			ev.Detail = "accept4" + sockFlags(int(int32(args[3])), " ")
+		}
+	case callSetsockopt:
+		if int32(args[1]) != unix.SOL_SOCKET || int32(args[2]) != unix.SO_LINGER {
+			return nil // stopped only without the filter (syscall mode)
+		}
+		s, ok := t.inspect(tk.proc, fd, false)
+		if !ok || !s.tcp {
+			return nil
+		}
+		memo := t.socks[s.ino]
+		ev.Call, ev.Local, ev.Remote, ev.Side = SetSockOpt, s.local, s.remote, memo.side
+		ev.Detail = "SO_LINGER"
+		var l [8]byte // struct linger { int l_onoff; int l_linger; }
+		if args[4] >= uint64(len(l)) && readMem(tk.tid, uintptr(args[3]), l[:]) == nil {
+			onoff := int32(binary.NativeEndian.Uint32(l[0:4]))
+			linger := int32(binary.NativeEndian.Uint32(l[4:8]))
+			if onoff == 0 {
+				ev.Detail = "SO_LINGER off"
+			} else {
+				// "SO_LINGER 0": close will abort with a RST.
+				ev.Detail = "SO_LINGER " + strconv.Itoa(int(linger))
+			}
 		}
 	case callShutdown, callClose:
 		if kind == callClose && t.conns != nil {

@@ -24,6 +24,7 @@ var traceArches = []archTable{
 			48:  callShutdown,
 			3:   callClose,
 		},
+		setsockopt: 54,
 	},
 	{
 		arch: unix.AUDIT_ARCH_I386,
@@ -38,5 +39,6 @@ var traceArches = []archTable{
 			102: callSocketcall,
 		},
 		socketcall: 102,
+		setsockopt: 366,
 	},
 }

@@ -21,6 +21,7 @@ var traceArches = []archTable{
 			210: callShutdown,
 			57:  callClose,
 		},
+		setsockopt: 208,
 	},
 	{
 		arch: unix.AUDIT_ARCH_ARM,
@@ -34,5 +35,6 @@ var traceArches = []archTable{
 			293: callShutdown,
 			6:   callClose,
 		},
+		setsockopt: 294,
 	},
 }

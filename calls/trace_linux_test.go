@@ -859,7 +859,11 @@ func TestTraceFilter(t *testing.T) {
 	}
 	// Run the program on seccomp_data built by hand: a small classic BPF
 	// interpreter for the instructions traceFilter uses.
-	run := func(arch uint32, nr uint32, a0 uint64) uint32 {
+	run := func(arch uint32, nr uint32, a0 uint64, rest ...uint64) uint32 {
+		args := append([]uint64{a0}, rest...)
+		for len(args) < 3 {
+			args = append(args, 0)
+		}
 		var acc uint32
 		for pc := 0; pc < len(prog); pc++ {
 			in := prog[pc]
@@ -871,7 +875,11 @@ func TestTraceFilter(t *testing.T) {
 				case seccompArc:
 					acc = arch
 				case seccompA0:
-					acc = uint32(a0)
+					acc = uint32(args[0])
+				case seccompA1:
+					acc = uint32(args[1])
+				case seccompA2:
+					acc = uint32(args[2])
 				default:
 					t.Fatalf("load at %d", in.K)
 				}
@@ -927,6 +935,20 @@ func TestTraceFilter(t *testing.T) {
 			if got := run(tab.arch, nr, 0); got != unix.SECCOMP_RET_ALLOW {
 				t.Errorf("arch %#x nr %d: %#x, want allow", tab.arch, nr, got)
 			}
+		}
+	}
+	for _, tab := range traceArches {
+		if tab.setsockopt == 0 {
+			continue
+		}
+		if got := run(tab.arch, tab.setsockopt, 3, unix.SOL_SOCKET, unix.SO_LINGER); got != unix.SECCOMP_RET_TRACE {
+			t.Errorf("arch %#x setsockopt(SO_LINGER): %#x, want trace", tab.arch, got)
+		}
+		if got := run(tab.arch, tab.setsockopt, 3, unix.IPPROTO_TCP, unix.TCP_NODELAY); got != unix.SECCOMP_RET_ALLOW {
+			t.Errorf("arch %#x setsockopt(TCP_NODELAY): %#x, want allow", tab.arch, got)
+		}
+		if got := run(tab.arch, tab.setsockopt, 3, unix.SOL_SOCKET, unix.SO_KEEPALIVE); got != unix.SECCOMP_RET_ALLOW {
+			t.Errorf("arch %#x setsockopt(SO_KEEPALIVE): %#x, want allow", tab.arch, got)
 		}
 	}
 	if got := run(0x12345678, 0, 0); got != unix.SECCOMP_RET_TRACE {
@@ -1198,4 +1220,26 @@ func TestTraceWithoutFilter(t *testing.T) {
 			t.Errorf("%d %s events, want %d (all: %v)", count[c], c, n, count)
 		}
 	}
+}
+
+// TestTraceLingerAbort: setsockopt(SO_LINGER 0) is reported (and no
+// other option), and the close after it comes before the RST it causes.
+func TestTraceLingerAbort(t *testing.T) {
+	prog := testProgram(t, "abort")
+	requireTracing(t)
+	stopCapture := captureLoopback(t)
+	r := runTraced(t, context.Background(), []string{prog}, nil)
+	pkts := stopCapture()
+	if r.err != nil || r.code != 0 {
+		t.Fatalf("Wait = %d, %v", r.code, r.err)
+	}
+	srv, cli := r.addr(t, "server"), r.addr(t, "client")
+	opt := r.one(t, "setsockopt", func(e *Event) bool { return e.Call == SetSockOpt })
+	if opt.Detail != "SO_LINGER 0" || opt.Local != cli || opt.Remote != srv || opt.Side != Client || opt.Errno != 0 {
+		t.Errorf("setsockopt: %+v", opt)
+	}
+	cl := r.one(t, "client close", func(e *Event) bool { return e.Call == Close && e.Local == cli })
+	before(t, opt.Exit, "setsockopt exit", cl.Enter, "close enter")
+	rst := first(t, conversation(pkts, srv, cli), cli, tcpRST, 0, "RST")
+	before(t, cl.Enter, "close enter", rst.t, "RST")
 }
