@@ -191,11 +191,16 @@ func Trace(ctx context.Context, argv []string, opts TraceOptions) (*Tracer, erro
 // Attach traces every thread of the running process pid, and the
 // processes and threads it starts from then on, until the process exits
 // or ctx is cancelled. On cancel it detaches and leaves the process
-// running as it was; Wait then returns -1 and ctx.Err(). When the process
+// running as it was; Wait then returns 0 and ctx.Err(). When the process
 // exits, Wait returns its exit code.
 //
 // Attach stops the process at every system call (see the package notes
 // in trace_linux.go): expect it to run markedly slower while traced.
+//
+// A process that is a child of the calling process is reaped by the
+// tracer when it exits (the kernel gives the exit to a tracer in the real
+// parent's thread group): its exit code comes from Wait, and an
+// exec.Cmd.Wait on it fails with ECHILD.
 func Attach(ctx context.Context, pid int, opts TraceOptions) (*Tracer, error) {
 	if pid <= 0 {
 		return nil, fmt.Errorf("calls: Attach: invalid pid %d", pid)
@@ -643,13 +648,13 @@ func (t *Tracer) finish() {
 	if t.conns != nil {
 		t.conns.stop()
 	}
-	if t.isCancelled() {
-		if t.attach {
-			t.code = -1
-		}
-		if t.err == nil {
-			t.err = t.ctx.Err()
-		}
+	if t.attach && !t.rootDone {
+		// Detached: the process runs on and has no exit code; 0, so
+		// that "until Ctrl-C" ends as a success.
+		t.code = 0
+	}
+	if t.isCancelled() && t.err == nil {
+		t.err = t.ctx.Err()
 	}
 	close(t.done)
 }

@@ -693,8 +693,8 @@ func TestAttachDetach(t *testing.T) {
 
 	cancel()
 	code, err := tr.Wait()
-	if !errors.Is(err, context.Canceled) || code != -1 {
-		t.Errorf("Wait = %d, %v; want -1, context.Canceled", code, err)
+	if !errors.Is(err, context.Canceled) || code != 0 {
+		t.Errorf("Wait = %d, %v; want 0, context.Canceled", code, err)
 	}
 	// Detached, running, and still serving.
 	for tid, st := range threadStates(t, cmd.Process.Pid) {
@@ -1242,4 +1242,30 @@ func TestTraceLingerAbort(t *testing.T) {
 	before(t, opt.Exit, "setsockopt exit", cl.Enter, "close enter")
 	rst := first(t, conversation(pkts, srv, cli), cli, tcpRST, 0, "RST")
 	before(t, cl.Enter, "close enter", rst.t, "RST")
+}
+
+// TestAttachUntilExit: an attached process that exits ends the trace with
+// its exit code. (It is not a child of the test: a tracer in the parent's
+// own process reaps its tracee, see Attach.)
+func TestAttachUntilExit(t *testing.T) {
+	requireTracing(t)
+	out, err := exec.Command("sh", "-c", "(sleep 0.5; exit 7) >/dev/null 2>&1 & echo $!").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(out)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr, err := Attach(context.Background(), pid, TraceOptions{})
+	if errors.Is(err, ErrPtraceNotPermitted) {
+		t.Skip(err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, err := tr.Wait()
+	if code != 7 || err != nil {
+		t.Errorf("Wait = %d, %v; want 7, nil", code, err)
+	}
 }
