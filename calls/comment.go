@@ -7,8 +7,6 @@ import (
 	"strings"
 	"syscall"
 	"time"
-
-	"golang.org/x/sys/unix"
 )
 
 // CommentPrefix starts every pcapng packet comment that carries a socket
@@ -51,7 +49,7 @@ func FormatComment(ev *Event) string {
 		ce.Remote = ev.Remote.String()
 	}
 	if ev.Errno != 0 {
-		ce.Errno = unix.ErrnoName(ev.Errno)
+		ce.Errno = ErrnoName(ev.Errno)
 	}
 	b, err := json.Marshal(ce)
 	if err != nil {
@@ -98,7 +96,7 @@ func ParseComment(s string) (ev Event, ok bool, err error) {
 // name this system does not know.
 func errnoValue(name string) syscall.Errno {
 	for e := syscall.Errno(1); e < 4096; e++ {
-		if unix.ErrnoName(e) == name {
+		if ErrnoName(e) == name {
 			return e
 		}
 	}

@@ -3,9 +3,8 @@ package report
 import (
 	"fmt"
 	"slices"
+	"syscall"
 	"time"
-
-	"golang.org/x/sys/unix"
 
 	"github.com/socktrace/socktrace/calls"
 	"github.com/socktrace/socktrace/decode"
@@ -172,7 +171,7 @@ func (t *Text) callWhy(c *decode.Connection, ev *calls.Event, returned bool) str
 		switch {
 		case !returned:
 			return t.m("call.connect", ev.Remote)
-		case ev.Errno == unix.EINPROGRESS:
+		case ev.Errno == syscall.EINPROGRESS:
 			return t.m("call.connect.inprogress")
 		case ev.Errno != 0:
 			return t.m("call.connect.fail", errnoName(ev.Errno))

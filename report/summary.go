@@ -3,8 +3,8 @@ package report
 import (
 	"syscall"
 
+	"github.com/socktrace/socktrace/calls"
 	"github.com/socktrace/socktrace/decode"
-	"golang.org/x/sys/unix"
 )
 
 // Summary is what the last line of a report says.
@@ -19,9 +19,4 @@ type Summary struct {
 }
 
 // errnoName returns the symbolic name of an errno ("ECONNREFUSED").
-func errnoName(e syscall.Errno) string {
-	if name := unix.ErrnoName(e); name != "" {
-		return name
-	}
-	return e.Error()
-}
+func errnoName(e syscall.Errno) string { return calls.ErrnoName(e) }
