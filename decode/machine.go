@@ -110,7 +110,15 @@ func (c *Connection) applyRST(from, to Side) StepKind {
 		c.refused = true
 		kind = StepRefused
 	}
-	if !c.rst {
+	switch {
+	case c.lingering:
+		// Both sides had closed with FINs, acknowledged: a RST now answers
+		// a stray segment (and ends a TIME_WAIT early, RFC 1337). The
+		// close was graceful; the RST is still recorded.
+		if c.RSTFrom == NoSide {
+			c.RSTFrom = 1 << from
+		}
+	case !c.rst:
 		c.rst = true
 		c.RSTFrom = 1 << from
 	}
@@ -175,6 +183,18 @@ func (c *Connection) applyACK(s *Segment, to Side, kind StepKind) StepKind {
 }
 
 func (c *Connection) applyFIN(s *Segment, from, to Side) {
+	if !c.finSent[from] && c.state[from] == CloseWait && c.finSent[to] && s.Flags&ACK != 0 && !c.finAcked(s, to) {
+		// This FIN does not acknowledge the other side's FIN, which the
+		// capture saw first: the sender had not received it when it
+		// closed. Both closed at once; the sender went to FIN_WAIT_1, not
+		// CLOSE_WAIT, and the other's FIN then takes it to CLOSING.
+		c.states[from][len(c.states[from])-1] = FinWait1
+		c.state[from] = FinWait1
+		c.finSent[from] = true
+		c.finSeq[from] = s.Seq + uint32(s.Len)
+		c.setState(from, Closing)
+		c.FirstFIN = BothSides
+	}
 	if !c.finSent[from] {
 		c.finSent[from] = true
 		c.finSeq[from] = s.Seq + uint32(s.Len)

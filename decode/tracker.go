@@ -213,9 +213,10 @@ func (t *Tracker) open(k connKey, s *Segment) *Connection {
 	default:
 		c.midstream = true
 		c.Client, c.Server = s.Src, s.Dst
-		// Without a SYN the roles are a guess: a well-known port on the
-		// sending side makes the sender the server.
-		if s.Src.Port() < 1024 && s.Dst.Port() >= 1024 {
+		// Without a SYN the roles are a guess: servers listen on lower
+		// ports than the ephemeral ones clients get, so the lower port is
+		// the server's.
+		if s.Src.Port() < s.Dst.Port() {
 			c.Client, c.Server = s.Dst, s.Src
 		}
 		c.RolesGuessed = true
