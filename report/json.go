@@ -19,7 +19,6 @@ import (
 // by appending to one buffer, so writing a segment allocates nothing.
 type JSON struct {
 	w   *bufio.Writer
-	buf []byte
 	tc  timeCache
 	err error
 }
@@ -27,21 +26,34 @@ type JSON struct {
 // NewJSON returns a JSON writer on w. Call Summary at the end, which also
 // flushes.
 func NewJSON(w io.Writer) *JSON {
-	return &JSON{w: bufio.NewWriterSize(w, 64<<10), buf: make([]byte, 0, 1024)}
+	return &JSON{w: bufio.NewWriterSize(w, 256<<10)}
 }
 
-func (j *JSON) flushLine() {
-	j.buf = append(j.buf, '\n')
-	if j.err == nil {
-		_, j.err = j.w.Write(j.buf)
+// line returns a buffer to build the next line in: the unused part of the
+// output buffer itself, so that a line is written once, not built and then
+// copied.
+func (j *JSON) line() []byte {
+	if j.w.Available() < 4096 {
+		if err := j.w.Flush(); err != nil && j.err == nil {
+			j.err = err
+		}
 	}
-	j.buf = j.buf[:0]
+	return j.w.AvailableBuffer()
+}
+
+// flushLine ends the line built in b and hands it to the output buffer.
+// When b still lies in the buffer's free space, Write copies nothing.
+func (j *JSON) flushLine(b []byte) {
+	b = append(b, '\n')
+	if j.err == nil {
+		_, j.err = j.w.Write(b)
+	}
 }
 
 // Segment implements decode.Handler.
 func (j *JSON) Segment(c *decode.Connection, st *decode.Step) {
 	s := st.Segment
-	b := j.buf
+	b := j.line()
 	b = append(b, `{"type":"segment","conn":`...)
 	b = strconv.AppendInt(b, int64(c.ID), 10)
 	b = append(b, `,"time":`...)
@@ -83,13 +95,12 @@ func (j *JSON) Segment(c *decode.Connection, st *decode.Step) {
 		b = append(b, `,"truncated":true`...)
 	}
 	b = append(b, '}')
-	j.buf = b
-	j.flushLine()
+	j.flushLine(b)
 }
 
 // Ended implements decode.Handler: it writes the connection object.
 func (j *JSON) Ended(c *decode.Connection) {
-	b := j.buf
+	b := j.line()
 	b = append(b, `{"type":"connection","id":`...)
 	b = strconv.AppendInt(b, int64(c.ID), 10)
 	b = append(b, `,"client":`...)
@@ -154,14 +165,13 @@ func (j *JSON) Ended(c *decode.Connection) {
 		b = append(b, `,"roles_guessed":true`...)
 	}
 	b = append(b, '}')
-	j.buf = b
-	j.flushLine()
+	j.flushLine(b)
 }
 
 // Call implements decode.CallHandler: it writes a "call" line. c is nil
 // for a call that belongs to no connection.
 func (j *JSON) Call(c *decode.Connection, ev *calls.Event) {
-	b := append(j.buf, `{"type":"call","conn":`...)
+	b := append(j.line(), `{"type":"call","conn":`...)
 	if c != nil {
 		b = strconv.AppendInt(b, int64(c.ID), 10)
 	} else {
@@ -169,14 +179,13 @@ func (j *JSON) Call(c *decode.Connection, ev *calls.Event) {
 	}
 	b = append(b, ',')
 	b = j.appendCallFields(b, ev)
-	j.buf = append(b, '}')
-	j.flushLine()
+	j.flushLine(append(b, '}'))
 }
 
 // Summary writes the last line and flushes. dropped < 0 means "not
 // applicable" (a file has no kernel drops) and is written as null.
 func (j *JSON) Summary(s Summary) error {
-	b := append(j.buf, `{"type":"summary","packets":`...)
+	b := append(j.line(), `{"type":"summary","packets":`...)
 	b = strconv.AppendInt(b, s.Counts.Packets, 10)
 	b = append(b, `,"tcp":`...)
 	b = strconv.AppendInt(b, s.Counts.TCP, 10)
@@ -198,8 +207,7 @@ func (j *JSON) Summary(s Summary) error {
 		b = append(b, `,"error":`...)
 		b = appendString(b, s.Err)
 	}
-	j.buf = append(b, '}')
-	j.flushLine()
+	j.flushLine(append(b, '}'))
 	if err := j.w.Flush(); j.err == nil {
 		j.err = err
 	}
@@ -274,37 +282,46 @@ func appendOptInt(b []byte, v int) []byte {
 }
 
 // appendTime writes t as a quoted RFC 3339 time with nanoseconds in UTC.
-// Formatting the date is the costliest part of a segment line, and
-// consecutive packets share their second, so the "2006-01-02T15:04:05."
-// prefix of the last second written is kept and only the nanoseconds are
-// formatted anew.
+// Formatting the date is the costliest part of a line, and a capture's
+// times share their day, so the "2006-01-02T" prefix of the last day
+// written is kept and the time of day is written with arithmetic.
 func (tc *timeCache) appendTime(b []byte, t time.Time) []byte {
 	if t.IsZero() {
 		return append(b, "null"...)
 	}
-	t = t.UTC()
 	sec := t.Unix()
-	if sec != tc.unix || tc.n == 0 {
-		p := t.Truncate(time.Second).AppendFormat(tc.prefix[:0], "2006-01-02T15:04:05.")
+	day := sec / 86400
+	if sec < 0 {
+		day = (sec - 86399) / 86400
+	}
+	if day != tc.day || tc.n == 0 {
+		p := time.Unix(day*86400, 0).UTC().AppendFormat(tc.prefix[:0], "2006-01-02T")
 		tc.n = copy(tc.prefix[:], p)
-		tc.unix = sec
+		tc.day = day
 	}
 	b = append(b, '"')
 	b = append(b, tc.prefix[:tc.n]...)
+	s := sec - day*86400
 	ns := t.Nanosecond()
-	var digits [9]byte
-	for i := 8; i >= 0; i-- {
-		digits[i] = byte('0' + ns%10)
+	var d [19]byte // hh:mm:ss.nnnnnnnnnZ
+	d[0], d[1] = byte('0'+s/36000), byte('0'+s/3600%10)
+	d[2] = ':'
+	d[3], d[4] = byte('0'+s/600%6), byte('0'+s/60%10)
+	d[5] = ':'
+	d[6], d[7] = byte('0'+s%60/10), byte('0'+s%10)
+	d[8] = '.'
+	for i := 17; i >= 9; i-- {
+		d[i] = byte('0' + ns%10)
 		ns /= 10
 	}
-	b = append(b, digits[:]...)
-	return append(b, 'Z', '"')
+	d[18] = 'Z'
+	b = append(b, d[:]...)
+	return append(b, '"')
 }
 
-// timeCache holds the formatted prefix of the last second appendTime
-// wrote.
+// timeCache holds the formatted date of the last day appendTime wrote.
 type timeCache struct {
-	unix   int64
+	day    int64
 	prefix [32]byte
 	n      int
 }
@@ -315,6 +332,18 @@ type timeCache struct {
 func appendString(b []byte, s string) []byte {
 	const hex = "0123456789abcdef"
 	b = append(b, '"')
+	// Most strings (addresses, details, names) need no escaping at all.
+	safe := true
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' {
+			safe = false
+			break
+		}
+	}
+	if safe {
+		b = append(b, s...)
+		return append(b, '"')
+	}
 	for i := 0; i < len(s); i++ {
 		c := s[i]
 		switch {
