@@ -22,7 +22,12 @@ type output interface {
 	Summary(report.Summary) error
 }
 
-func newOutput(c *cli.Context) (output, error) {
+func newOutput(c *cli.Context) (output, error) { return makeOutput(c, false) }
+
+// makeOutput makes the report writer --format asks for. A batch report (a
+// replay) may format JSON on a goroutine of its own; a live one writes
+// each line as it comes.
+func makeOutput(c *cli.Context, batch bool) (output, error) {
 	lang, err := language(c.String("lang"))
 	if err != nil {
 		return nil, err
@@ -35,6 +40,9 @@ func newOutput(c *cli.Context) (output, error) {
 		}
 		return report.NewText(c.App.Writer, report.TextOptions{Lang: lang, Ephemeral: eph}), nil
 	case "json":
+		if batch {
+			return report.NewAsyncJSON(c.App.Writer), nil
+		}
 		return report.NewJSON(c.App.Writer), nil
 	default:
 		return nil, usagef("unknown format %q: use text or json", f)
@@ -69,7 +77,7 @@ func ephemeralRange() [2]int {
 // that fails part way keeps everything decoded before the error. A capture
 // filter may follow the files.
 func replay(c *cli.Context, files []string) error {
-	out, err := newOutput(c)
+	out, err := makeOutput(c, true)
 	if err != nil {
 		return err
 	}

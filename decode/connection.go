@@ -226,6 +226,9 @@ func (c *Connection) ConnState() string {
 // recorded once per direction, in the order first seen.
 func (c *Connection) History() string { return c.history.String() }
 
+// AppendHistory appends the history string to b, without allocating.
+func (c *Connection) AppendHistory(b []byte) []byte { return append(b, c.history.buf[:c.history.n]...) }
+
 // historyLog records Zeek history letters without allocating.
 type historyLog struct {
 	buf  [32]byte

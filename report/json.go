@@ -50,20 +50,94 @@ func (j *JSON) flushLine(b []byte) {
 	}
 }
 
+// segRec is what a segment line says, copied out of the tracker's
+// reused Step so that it can be written later, on another goroutine.
+type segRec struct {
+	conn           int
+	time           time.Time
+	relSeq, relAck uint32
+	absSeq, absAck uint32
+	len            int
+	window         uint16
+	flags          decode.Flags
+	from           decode.Side
+	after          [2]decode.State
+	kind           decode.StepKind
+	truncated      bool
+}
+
+func makeSegRec(c *decode.Connection, st *decode.Step) segRec {
+	s := st.Segment
+	return segRec{
+		conn: c.ID, time: s.Time, relSeq: st.RelSeq, relAck: st.RelAck, absSeq: s.Seq, absAck: s.Ack,
+		len: s.Len, window: s.Window, flags: s.Flags, from: st.From, after: st.After, kind: st.Kind, truncated: s.Truncated,
+	}
+}
+
+// connRec is what a connection object says. Its slices alias the
+// connection's own for a synchronous write and are copies otherwise.
+type connRec struct {
+	id                          int
+	client, server              netip.AddrPort
+	start, end                  time.Time
+	handshake                   decode.Handshake
+	close                       decode.CloseKind
+	firstFIN, rstFrom, timeWait decode.Sides
+	halfClose                   bool
+	synRetransmits              int
+	irtt                        time.Duration
+	hasIRTT                     bool
+	packets                     int
+	bytes                       [2]int64
+	connState                   string // one of Zeek's constants: no copy needed
+	history                     [32]byte
+	historyLen                  int
+	states                      [2][]decode.State
+	calls                       []calls.Event
+	scenario                    string
+	selfConnect, rolesGuessed   bool
+}
+
+func makeConnRec(c *decode.Connection) connRec {
+	r := connRec{
+		id: c.ID, client: c.Client, server: c.Server, start: c.Start, end: c.End,
+		handshake: c.Handshake(), close: c.CloseKind(), firstFIN: c.FirstFIN, rstFrom: c.RSTFrom, timeWait: c.TimeWait,
+		halfClose: c.HalfClose, synRetransmits: c.SYNRetransmits, irtt: c.IRTT, hasIRTT: c.HasIRTT,
+		packets: c.Packets, bytes: c.Bytes, connState: c.ConnState(),
+		states:   [2][]decode.State{c.States(decode.Client), c.States(decode.Server)},
+		calls:    c.Calls,
+		scenario: c.Scenario, selfConnect: c.SelfConnect, rolesGuessed: c.RolesGuessed,
+	}
+	r.historyLen = len(c.AppendHistory(r.history[:0]))
+	return r
+}
+
 // Segment implements decode.Handler.
 func (j *JSON) Segment(c *decode.Connection, st *decode.Step) {
-	s := st.Segment
+	r := makeSegRec(c, st)
+	j.writeSegment(&r)
+}
+
+// Ended implements decode.Handler: it writes the connection object.
+func (j *JSON) Ended(c *decode.Connection) {
+	r := makeConnRec(c)
+	j.writeConnection(&r)
+}
+
+var jsonFlagOrder = [...]decode.Flags{decode.SYN, decode.ACK, decode.FIN, decode.RST, decode.PSH, decode.URG, decode.ECE, decode.CWR}
+
+func (j *JSON) writeSegment(r *segRec) {
 	b := j.line()
 	b = append(b, `{"type":"segment","conn":`...)
-	b = strconv.AppendInt(b, int64(c.ID), 10)
+	b = appendInt(b, int64(r.conn))
 	b = append(b, `,"time":`...)
-	b = j.tc.appendTime(b, s.Time)
+	b = j.tc.appendTime(b, r.time)
 	b = append(b, `,"from":"`...)
-	b = append(b, st.From.String()...)
+	b = append(b, r.from.String()...)
 	b = append(b, `","flags":[`...)
 	first := true
-	for _, f := range [...]decode.Flags{decode.SYN, decode.ACK, decode.FIN, decode.RST, decode.PSH, decode.URG, decode.ECE, decode.CWR} {
-		if s.Flags&f != 0 {
+	for _, f := range jsonFlagOrder {
+		if r.flags&f != 0 {
 			if !first {
 				b = append(b, ',')
 			}
@@ -74,94 +148,93 @@ func (j *JSON) Segment(c *decode.Connection, st *decode.Step) {
 		}
 	}
 	b = append(b, `],"seq":`...)
-	b = strconv.AppendUint(b, uint64(st.RelSeq), 10)
+	b = appendUint(b, uint64(r.relSeq))
 	b = append(b, `,"ack":`...)
-	b = strconv.AppendUint(b, uint64(st.RelAck), 10)
+	b = appendUint(b, uint64(r.relAck))
 	b = append(b, `,"len":`...)
-	b = strconv.AppendInt(b, int64(s.Len), 10)
+	b = appendInt(b, int64(r.len))
 	b = append(b, `,"client_state":`...)
-	b = appendState(b, st.After[decode.Client])
+	b = appendState(b, r.after[decode.Client])
 	b = append(b, `,"server_state":`...)
-	b = appendState(b, st.After[decode.Server])
+	b = appendState(b, r.after[decode.Server])
 	b = append(b, `,"kind":"`...)
-	b = append(b, st.Kind.String()...)
+	b = append(b, r.kind.String()...)
 	b = append(b, `","abs_seq":`...)
-	b = strconv.AppendUint(b, uint64(s.Seq), 10)
+	b = appendUint(b, uint64(r.absSeq))
 	b = append(b, `,"abs_ack":`...)
-	b = strconv.AppendUint(b, uint64(s.Ack), 10)
+	b = appendUint(b, uint64(r.absAck))
 	b = append(b, `,"window":`...)
-	b = strconv.AppendUint(b, uint64(s.Window), 10)
-	if s.Truncated {
+	b = appendUint(b, uint64(r.window))
+	if r.truncated {
 		b = append(b, `,"truncated":true`...)
 	}
 	b = append(b, '}')
 	j.flushLine(b)
 }
 
-// Ended implements decode.Handler: it writes the connection object.
-func (j *JSON) Ended(c *decode.Connection) {
+func (j *JSON) writeConnection(c *connRec) {
 	b := j.line()
 	b = append(b, `{"type":"connection","id":`...)
-	b = strconv.AppendInt(b, int64(c.ID), 10)
+	b = appendInt(b, int64(c.id))
 	b = append(b, `,"client":`...)
-	b = appendAddr(b, c.Client)
+	b = appendAddr(b, c.client)
 	b = append(b, `,"server":`...)
-	b = appendAddr(b, c.Server)
+	b = appendAddr(b, c.server)
 	b = append(b, `,"start":`...)
-	b = j.tc.appendTime(b, c.Start)
+	b = j.tc.appendTime(b, c.start)
 	b = append(b, `,"end":`...)
-	b = j.tc.appendTime(b, c.End)
+	b = j.tc.appendTime(b, c.end)
 	b = append(b, `,"handshake":"`...)
-	b = append(b, c.Handshake().String()...)
+	b = append(b, c.handshake.String()...)
 	b = append(b, `","close":"`...)
-	b = append(b, c.CloseKind().String()...)
+	b = append(b, c.close.String()...)
 	b = append(b, `","first_fin":`...)
-	b = appendSides(b, c.FirstFIN)
+	b = appendSides(b, c.firstFIN)
 	b = append(b, `,"rst_from":`...)
-	b = appendSides(b, c.RSTFrom)
+	b = appendSides(b, c.rstFrom)
 	b = append(b, `,"time_wait":`...)
-	b = appendSides(b, c.TimeWait)
+	b = appendSides(b, c.timeWait)
 	b = append(b, `,"half_close":`...)
-	b = strconv.AppendBool(b, c.HalfClose)
+	b = strconv.AppendBool(b, c.halfClose)
 	b = append(b, `,"syn_retransmits":`...)
-	b = strconv.AppendInt(b, int64(c.SYNRetransmits), 10)
+	b = appendInt(b, int64(c.synRetransmits))
 	b = append(b, `,"irtt_us":`...)
-	if c.HasIRTT {
-		b = strconv.AppendFloat(b, float64(c.IRTT.Nanoseconds())/1e3, 'f', -1, 64)
+	if c.hasIRTT {
+		b = strconv.AppendFloat(b, float64(c.irtt.Nanoseconds())/1e3, 'f', -1, 64)
 	} else {
 		b = append(b, "null"...)
 	}
 	b = append(b, `,"packets":`...)
-	b = strconv.AppendInt(b, int64(c.Packets), 10)
+	b = appendInt(b, int64(c.packets))
 	b = append(b, `,"bytes_c2s":`...)
-	b = strconv.AppendInt(b, c.Bytes[decode.Client], 10)
+	b = appendInt(b, c.bytes[decode.Client])
 	b = append(b, `,"bytes_s2c":`...)
-	b = strconv.AppendInt(b, c.Bytes[decode.Server], 10)
+	b = appendInt(b, c.bytes[decode.Server])
 	b = append(b, `,"conn_state":"`...)
-	b = append(b, c.ConnState()...)
-	b = append(b, `","history":`...)
-	b = appendString(b, c.History())
-	b = append(b, `,"states":{"client":`...)
-	b = appendStates(b, c.States(decode.Client))
+	b = append(b, c.connState...)
+	b = append(b, `","history":"`...)
+	b = append(b, c.history[:c.historyLen]...) // Zeek's letters: nothing to escape
+	b = append(b, `","states":{"client":`...)
+	b = appendStates(b, c.states[decode.Client])
 	b = append(b, `,"server":`...)
-	b = appendStates(b, c.States(decode.Server))
+	b = appendStates(b, c.states[decode.Server])
 	b = append(b, `},"calls":[`...)
-	for i := range c.Calls {
+	for i := range c.calls {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = j.appendCallFields(append(b, '{'), &c.Calls[i])
+		b = j.appendCallFields(append(b, '{'), &c.calls[i])
 		b = append(b, '}')
 	}
 	b = append(b, ']')
-	if c.Scenario != "" {
+	if c.scenario != "" {
 		b = append(b, `,"scenario":`...)
-		b = appendString(b, c.Scenario)
+		b = appendString(b, c.scenario)
 	}
-	if c.SelfConnect {
+	if c.selfConnect {
 		b = append(b, `,"self_connect":true`...)
 	}
-	if c.RolesGuessed {
+	if c.rolesGuessed {
 		b = append(b, `,"roles_guessed":true`...)
 	}
 	b = append(b, '}')
@@ -171,9 +244,18 @@ func (j *JSON) Ended(c *decode.Connection) {
 // Call implements decode.CallHandler: it writes a "call" line. c is nil
 // for a call that belongs to no connection.
 func (j *JSON) Call(c *decode.Connection, ev *calls.Event) {
-	b := append(j.line(), `{"type":"call","conn":`...)
+	id := 0
 	if c != nil {
-		b = strconv.AppendInt(b, int64(c.ID), 10)
+		id = c.ID
+	}
+	j.writeCall(id, ev)
+}
+
+// writeCall writes a "call" line; conn 0 means none.
+func (j *JSON) writeCall(conn int, ev *calls.Event) {
+	b := append(j.line(), `{"type":"call","conn":`...)
+	if conn != 0 {
+		b = appendInt(b, int64(conn))
 	} else {
 		b = append(b, "null"...)
 	}
@@ -186,23 +268,23 @@ func (j *JSON) Call(c *decode.Connection, ev *calls.Event) {
 // applicable" (a file has no kernel drops) and is written as null.
 func (j *JSON) Summary(s Summary) error {
 	b := append(j.line(), `{"type":"summary","packets":`...)
-	b = strconv.AppendInt(b, s.Counts.Packets, 10)
+	b = appendInt(b, int64(s.Counts.Packets))
 	b = append(b, `,"tcp":`...)
-	b = strconv.AppendInt(b, s.Counts.TCP, 10)
+	b = appendInt(b, int64(s.Counts.TCP))
 	b = append(b, `,"other":`...)
-	b = strconv.AppendInt(b, s.Counts.Other, 10)
+	b = appendInt(b, int64(s.Counts.Other))
 	b = append(b, `,"malformed":`...)
-	b = strconv.AppendInt(b, s.Counts.Malformed, 10)
+	b = appendInt(b, int64(s.Counts.Malformed))
 	b = append(b, `,"connections":`...)
-	b = strconv.AppendInt(b, s.Connections, 10)
+	b = appendInt(b, int64(s.Connections))
 	b = append(b, `,"dropped":`...)
 	if s.Dropped < 0 {
 		b = append(b, "null"...)
 	} else {
-		b = strconv.AppendInt(b, s.Dropped, 10)
+		b = appendInt(b, int64(s.Dropped))
 	}
 	b = append(b, `,"evicted":`...)
-	b = strconv.AppendInt(b, s.Evicted, 10)
+	b = appendInt(b, int64(s.Evicted))
 	if s.Err != "" {
 		b = append(b, `,"error":`...)
 		b = appendString(b, s.Err)
@@ -227,7 +309,7 @@ func (j *JSON) appendCallFields(b []byte, ev *calls.Event) []byte {
 	if ev.FD < 0 {
 		b = append(b, "null"...)
 	} else {
-		b = strconv.AppendInt(b, int64(ev.FD), 10)
+		b = appendInt(b, int64(int64(ev.FD)))
 	}
 	b = append(b, `,"enter":`...)
 	b = j.tc.appendTime(b, ev.Enter)
@@ -237,7 +319,7 @@ func (j *JSON) appendCallFields(b []byte, ev *calls.Event) []byte {
 	if ev.Inferred && ev.Errno == 0 {
 		b = append(b, "null"...)
 	} else {
-		b = strconv.AppendInt(b, int64(ev.Result), 10)
+		b = appendInt(b, int64(int64(ev.Result)))
 	}
 	b = append(b, `,"errno":`...)
 	if ev.Errno == 0 {
@@ -269,7 +351,7 @@ func (j *JSON) appendCallFields(b []byte, ev *calls.Event) []byte {
 	}
 	if ev.TID != 0 {
 		b = append(b, `,"tid":`...)
-		b = strconv.AppendInt(b, int64(ev.TID), 10)
+		b = appendInt(b, int64(int64(ev.TID)))
 	}
 	return b
 }
@@ -278,7 +360,7 @@ func appendOptInt(b []byte, v int) []byte {
 	if v == 0 {
 		return append(b, "null"...)
 	}
-	return strconv.AppendInt(b, int64(v), 10)
+	return appendInt(b, int64(int64(v)))
 }
 
 // appendTime writes t as a quoted RFC 3339 time with nanoseconds in UTC.
@@ -406,4 +488,31 @@ func appendSides(b []byte, s decode.Sides) []byte {
 	b = append(b, '"')
 	b = append(b, s.String()...)
 	return append(b, '"')
+}
+
+// appendUint writes v in decimal straight into b: strconv.AppendUint
+// formats into a buffer of its own and copies, which shows in profiles of
+// lines that are mostly numbers.
+func appendUint(b []byte, v uint64) []byte {
+	n := 1
+	for x := v; x >= 10; x /= 10 {
+		n++
+	}
+	l := len(b)
+	b = append(b, digitsPad[:n]...)
+	for i := l + n - 1; i > l; i-- {
+		b[i] = byte('0' + v%10)
+		v /= 10
+	}
+	b[l] = byte('0' + v)
+	return b
+}
+
+var digitsPad [20]byte
+
+func appendInt(b []byte, v int64) []byte {
+	if v < 0 {
+		return appendUint(append(b, '-'), uint64(-v))
+	}
+	return appendUint(b, uint64(v))
 }
