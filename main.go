@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime/debug"
 
 	"github.com/urfave/cli/v2"
 )
@@ -120,6 +121,14 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 }
 
 func main() {
+	// socktrace's live data is small and bounded (the connection table,
+	// the open connections' steps); what grows is garbage between
+	// collections. A soft limit makes the collector run before the heap
+	// passes it, so that peak memory stays flat however big the input.
+	// GOMEMLIMIT, when set, wins.
+	if os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(48 << 20)
+	}
 	os.Exit(run(os.Args, os.Stdout, os.Stderr))
 }
 
