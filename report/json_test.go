@@ -3,6 +3,7 @@ package report
 import (
 	"encoding/json"
 	"math/rand/v2"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -62,4 +63,14 @@ func FuzzAppendString(f *testing.F) {
 			}
 		}
 	})
+}
+
+func TestAppendInt(t *testing.T) {
+	for _, v := range []int64{0, 1, 9, 10, 99, 100, 4294967295, -1, -1234567890123, 1<<63 - 1} {
+		got := string(appendInt([]byte("x"), v))
+		want := "x" + strconv.FormatInt(v, 10)
+		if got != want {
+			t.Errorf("appendInt(%d) = %s, want %s", v, got, want)
+		}
+	}
 }
