@@ -59,7 +59,8 @@ func watch(c *cli.Context) error {
 	tracker := decode.NewTracker(counter, decode.TrackerConfig{})
 
 	// Connections that finished end after lingering a moment; a quiet
-	// interface brings no packet to notice that, so a timer does.
+	// interface brings no packet to notice that, so a timer does, and
+	// pushes out what the report has buffered.
 	tickDone := make(chan struct{})
 	go func() {
 		defer close(tickDone)
@@ -72,6 +73,9 @@ func watch(c *cli.Context) error {
 			case now := <-tick.C:
 				mu.Lock()
 				tracker.Expire(now)
+				if f, ok := out.(interface{ Flush() }); ok {
+					f.Flush()
+				}
 				mu.Unlock()
 			}
 		}

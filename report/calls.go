@@ -129,7 +129,7 @@ func (t *Text) writeCall(c *decode.Connection, e *entry, start time.Time) {
 	}
 	t.printf("  %s  %-15s  %s\n", offset(e.at.Sub(start)), who, head)
 	if why != "" {
-		t.printf("%s\n", wrap(why, 14))
+		t.writeWrapped(why, 14)
 	}
 }
 
@@ -254,7 +254,7 @@ func (t *Text) writeLooseCalls() {
 			why = t.m("call.close.listener")
 		}
 		if why != "" {
-			t.printf("%s\n", wrap(why, 14))
+			t.writeWrapped(why, 14)
 		}
 	}
 	t.printf("\n")

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/socktrace/socktrace/calls"
 	"github.com/socktrace/socktrace/decode"
@@ -248,25 +249,45 @@ func wrap(s string, indent int) string {
 // wrapRest wraps s as wrap does, but leaves the first line unindented (the
 // caller has already written its start).
 func wrapRest(s string, indent int) string {
+	return string(appendWrapped(make([]byte, 0, len(s)+len(s)/50*(indent+1)), s, indent))
+}
+
+// appendWrapped appends s to b broken into lines of at most 100 columns
+// at spaces, every line after the first indented by indent spaces. It
+// reads the words in place: this runs for every line of a text report.
+func appendWrapped(b []byte, s string, indent int) []byte {
 	const width = 100
-	var b strings.Builder
 	col := indent
-	for i, word := range strings.Fields(s) {
-		n := len([]rune(word))
-		if i > 0 {
+	first := true
+	for len(s) > 0 {
+		if s[0] == ' ' {
+			s = s[1:]
+			continue
+		}
+		end := strings.IndexByte(s, ' ')
+		if end < 0 {
+			end = len(s)
+		}
+		word := s[:end]
+		s = s[end:]
+		n := utf8.RuneCountInString(word)
+		if !first {
 			if col+1+n > width {
-				b.WriteString("\n")
-				b.WriteString(strings.Repeat(" ", indent))
+				b = append(b, '\n')
+				for range indent {
+					b = append(b, ' ')
+				}
 				col = indent
 			} else {
-				b.WriteByte(' ')
+				b = append(b, ' ')
 				col++
 			}
 		}
-		b.WriteString(word)
+		first = false
+		b = append(b, word...)
 		col += n
 	}
-	return b.String()
+	return b
 }
 
 // closeLabel names a close kind without the details of one connection.

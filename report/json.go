@@ -516,3 +516,11 @@ func appendInt(b []byte, v int64) []byte {
 	}
 	return appendUint(b, uint64(v))
 }
+
+// Flush pushes buffered lines out. A live report calls it on a timer, so
+// that lines show within a moment of happening.
+func (j *JSON) Flush() {
+	if err := j.w.Flush(); err != nil && j.err == nil {
+		j.err = err
+	}
+}

@@ -2,6 +2,7 @@ package report
 
 import (
 	"encoding/json"
+	"fmt"
 	"math/rand/v2"
 	"strconv"
 	"strings"
@@ -71,6 +72,32 @@ func TestAppendInt(t *testing.T) {
 		want := "x" + strconv.FormatInt(v, 10)
 		if got != want {
 			t.Errorf("appendInt(%d) = %s, want %s", v, got, want)
+		}
+	}
+}
+
+// format must agree with fmt.Sprintf on every message of every catalog.
+func TestFormatMatchesSprintf(t *testing.T) {
+	ints := []any{42, uint16(8080), int64(-7), uint32(9)}
+	for lang, cat := range catalogs {
+		for id, f := range cat {
+			var args []any
+			for i := 0; i+1 < len(f); i++ {
+				if f[i] != '%' {
+					continue
+				}
+				switch f[i+1] {
+				case 's':
+					args = append(args, "client")
+				case 'd':
+					args = append(args, ints[len(args)%len(ints)])
+				}
+				i++
+			}
+			want := fmt.Sprintf(f, args...)
+			if got := format(f, args...); got != want {
+				t.Errorf("%s %s:\n got %q\nwant %q", lang, id, got, want)
+			}
 		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strconv"
 
 	"github.com/socktrace/socktrace/calls"
 	"strings"
@@ -32,17 +33,20 @@ type TextOptions struct {
 // Text writes the explained timeline: one block per connection, written
 // when the connection ends, then a summary.
 type Text struct {
-	w        *bufio.Writer
-	opt      TextOptions
-	pending  map[int]*textConn
-	prefaced bool
-	kinds    map[string]int // connection kinds, for the summary
-	order    []string
-	tag      string     // in streaming mode, the connection's number before each line
-	current  []textStep // the steps of the connection being written
-	self     bool       // the connection being written is a self-connect
-	loose    []calls.Event
-	err      error
+	w         *bufio.Writer
+	opt       TextOptions
+	pending   map[int]*textConn
+	spare     []*textConn // ended connections' buffers, for reuse
+	lastFlush time.Time
+	fmtBuf    []byte // reused by m
+	prefaced  bool
+	kinds     map[string]int // connection kinds, for the summary
+	order     []string
+	tag       string     // in streaming mode, the connection's number before each line
+	current   []textStep // the steps of the connection being written
+	self      bool       // the connection being written is a self-connect
+	loose     []calls.Event
+	err       error
 }
 
 // textStep is a copy of what a decode.Step said, kept until the
@@ -81,14 +85,15 @@ func NewText(w io.Writer, opt TextOptions) *Text {
 }
 
 func (t *Text) m(id msgID, args ...any) string {
-	return fmt.Sprintf(msg(t.opt.Lang, id), args...)
+	t.fmtBuf = appendFormat(t.fmtBuf[:0], msg(t.opt.Lang, id), args...)
+	return string(t.fmtBuf)
 }
 
 // Segment implements decode.Handler.
 func (t *Text) Segment(c *decode.Connection, st *decode.Step) {
 	tc := t.pending[c.ID]
 	if tc == nil {
-		tc = &textConn{}
+		tc = t.newTextConn()
 		t.pending[c.ID] = tc
 		if t.opt.Stream {
 			t.writeHeader(c)
@@ -119,15 +124,25 @@ func (t *Text) Segment(c *decode.Connection, st *decode.Step) {
 		t.current, t.self, t.tag = tc.steps, c.SelfConnect, fmt.Sprintf("#%d ", c.ID)
 		t.writeStep(c, &tc.steps[len(tc.steps)-1], c.Start, tc.steps[0].time)
 		t.self, t.tag = false, ""
-		t.flush()
+		t.flushSoon()
 	}
 }
 
-// flush pushes buffered output out, so that a live report shows each line
-// as it happens.
-func (t *Text) flush() {
+// Flush pushes buffered output out. A live report calls it on a timer, so
+// that lines show within a moment even when traffic stops.
+func (t *Text) Flush() {
 	if err := t.w.Flush(); err != nil && t.err == nil {
 		t.err = err
+	}
+	t.lastFlush = time.Now()
+}
+
+// flushSoon flushes a streaming report at most every 50 ms: a write per
+// line would cost more than the line, and a storm of connections would
+// then outrun the capture.
+func (t *Text) flushSoon() {
+	if now := time.Now(); now.Sub(t.lastFlush) >= 50*time.Millisecond {
+		t.Flush()
 	}
 }
 
@@ -136,8 +151,9 @@ func (t *Text) Ended(c *decode.Connection) {
 	tc := t.pending[c.ID]
 	delete(t.pending, c.ID)
 	if tc == nil {
-		tc = &textConn{}
+		tc = t.newTextConn()
 	}
+	defer t.recycle(tc)
 	key := c.Handshake().String() + "/" + c.CloseKind().String()
 	if t.kinds[key] == 0 {
 		t.order = append(t.order, key)
@@ -149,10 +165,30 @@ func (t *Text) Ended(c *decode.Connection) {
 		t.writeConnSummary(c)
 		t.printf("\n")
 		t.self = false
-		t.flush()
+		t.flushSoon()
 		return
 	}
 	t.writeConnection(c, tc)
+}
+
+func (t *Text) newTextConn() *textConn {
+	if n := len(t.spare); n > 0 {
+		tc := t.spare[n-1]
+		t.spare = t.spare[:n-1]
+		return tc
+	}
+	return &textConn{}
+}
+
+// recycle keeps an ended connection's step buffer for the next one, unless
+// it grew unusually large.
+func (t *Text) recycle(tc *textConn) {
+	if cap(tc.steps) > 4*t.opt.MaxSteps || len(t.spare) >= 64 {
+		return
+	}
+	clear(tc.steps)
+	tc.steps, tc.omitted = tc.steps[:0], 0
+	t.spare = append(t.spare, tc)
 }
 
 func (t *Text) printf(format string, args ...any) {
@@ -267,11 +303,16 @@ func (t *Text) writeStep(c *decode.Connection, st *textStep, start, first time.T
 	case st.from == decode.Server:
 		dir = t.m("dir.s2c")
 	}
-	nums := fmt.Sprintf("seq=%d", st.relSeq)
+	var numBuf [48]byte
+	nb := append(numBuf[:0], "seq="...)
+	nb = strconv.AppendUint(nb, uint64(st.relSeq), 10)
 	if st.flags&decode.ACK != 0 {
-		nums += fmt.Sprintf(" ack=%d", st.relAck)
+		nb = append(nb, " ack="...)
+		nb = strconv.AppendUint(nb, uint64(st.relAck), 10)
 	}
-	nums += fmt.Sprintf(" len=%d", st.len)
+	nb = append(nb, " len="...)
+	nb = strconv.AppendInt(nb, int64(st.len), 10)
+	nums := string(nb)
 	var changes []string
 	for _, side := range [...]decode.Side{decode.Client, decode.Server} {
 		if c.SelfConnect && side == decode.Server {
@@ -293,7 +334,7 @@ func (t *Text) writeStep(c *decode.Connection, st *textStep, start, first time.T
 	case st.truncated:
 		why += " " + t.m("truncated", st.captured, st.len)
 	}
-	t.printf("%s\n", wrap(why, 14))
+	t.writeWrapped(why, 14)
 }
 
 // stateChange says how a side's state changed with a step: "client
@@ -327,4 +368,18 @@ func (t *Text) tagOr(def string) string {
 		return t.tag
 	}
 	return def
+}
+
+// writeWrapped writes an explanation: indented, wrapped at 100 columns.
+func (t *Text) writeWrapped(s string, indent int) {
+	if t.err != nil {
+		return
+	}
+	b := t.w.AvailableBuffer()
+	for range indent {
+		b = append(b, ' ')
+	}
+	b = appendWrapped(b, s, indent)
+	b = append(b, '\n')
+	_, t.err = t.w.Write(b)
 }
