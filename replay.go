@@ -32,20 +32,56 @@ func makeOutput(c *cli.Context, batch bool) (output, error) {
 	if err != nil {
 		return nil, err
 	}
+	eph := ephemeralRange()
+	if r := c.String("ephemeral-ports"); r != "" {
+		fmt.Sscanf(r, "%d-%d", &eph[0], &eph[1])
+	}
+	color, err := useColor(c)
+	if err != nil {
+		return nil, err
+	}
+	var out output
 	switch f := c.String("format"); f {
 	case "text", "":
-		eph := ephemeralRange()
-		if r := c.String("ephemeral-ports"); r != "" {
-			fmt.Sscanf(r, "%d-%d", &eph[0], &eph[1])
-		}
-		return report.NewText(c.App.Writer, report.TextOptions{Lang: lang, Ephemeral: eph}), nil
+		out = report.NewText(c.App.Writer, report.TextOptions{Lang: lang, Ephemeral: eph})
 	case "json":
 		if batch {
-			return report.NewAsyncJSON(c.App.Writer), nil
+			out = report.NewAsyncJSON(c.App.Writer)
+		} else {
+			out = report.NewJSON(c.App.Writer)
 		}
-		return report.NewJSON(c.App.Writer), nil
+	case "diagram":
+		out = report.NewDiagram(c.App.Writer, report.DiagramOptions{Lang: lang, Ephemeral: eph, ASCII: c.Bool("ascii"), Color: color})
 	default:
-		return nil, usagef("unknown format %q: use text or json", f)
+		return nil, usagef("unknown format %q: use text, diagram or json", f)
+	}
+	if path := c.String("html"); path != "" {
+		title := "socktrace " + strings.Join(c.Args().Slice(), " ")
+		if f := c.String("read"); f != "" {
+			title = "socktrace " + f
+		}
+		h, err := report.CreateHTML(path, report.HTMLOptions{Lang: lang, Ephemeral: eph, Title: strings.TrimSpace(title)})
+		if err != nil {
+			return nil, fmt.Errorf("--html: %w", err)
+		}
+		out = report.Tee(out, h)
+	}
+	return out, nil
+}
+
+// useColor decides --color: auto colours only a terminal, and never when
+// NO_COLOR is set (https://no-color.org).
+func useColor(c *cli.Context) (bool, error) {
+	switch mode := c.String("color"); mode {
+	case "always":
+		return true, nil
+	case "never":
+		return false, nil
+	case "auto", "":
+		f, ok := c.App.Writer.(*os.File)
+		return ok && isTerminal(f) && os.Getenv("NO_COLOR") == "", nil
+	default:
+		return false, usagef("unknown --color %q: use auto, always or never", mode)
 	}
 }
 
