@@ -5,7 +5,6 @@ import (
 	"slices"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/socktrace/socktrace/calls"
 	"github.com/socktrace/socktrace/decode"
@@ -270,7 +269,7 @@ func appendWrapped(b []byte, s string, indent int) []byte {
 		}
 		word := s[:end]
 		s = s[end:]
-		n := utf8.RuneCountInString(word)
+		n := cells(word) // Korean takes two columns a character
 		if !first {
 			if col+1+n > width {
 				b = append(b, '\n')
