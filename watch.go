@@ -64,7 +64,7 @@ func watch(c *cli.Context) error {
 	tickDone := make(chan struct{})
 	go func() {
 		defer close(tickDone)
-		tick := time.NewTicker(250 * time.Millisecond)
+		tick := time.NewTicker(50 * time.Millisecond)
 		defer tick.Stop()
 		for {
 			select {
