@@ -72,17 +72,12 @@ func makeOutput(c *cli.Context, batch bool) (output, error) {
 // useColor decides --color: auto colours only a terminal, and never when
 // NO_COLOR is set (https://no-color.org).
 func useColor(c *cli.Context) (bool, error) {
-	switch mode := c.String("color"); mode {
-	case "always":
-		return true, nil
-	case "never":
-		return false, nil
-	case "auto", "":
-		f, ok := c.App.Writer.(*os.File)
-		return ok && isTerminal(f) && os.Getenv("NO_COLOR") == "", nil
-	default:
-		return false, usagef("unknown --color %q: use auto, always or never", mode)
+	f, ok := c.App.Writer.(*os.File)
+	color, err := report.ColorMode(c.String("color"), ok && isTerminal(f), os.Getenv("NO_COLOR"))
+	if err != nil {
+		return false, usagef("%v", err)
 	}
+	return color, nil
 }
 
 func language(flag string) (report.Lang, error) {
