@@ -3,6 +3,7 @@ package report
 import (
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -221,11 +222,24 @@ func (t *Text) Summary(s Summary) error {
 // offset formats a time offset the way tcpdump -ttt does: seconds with
 // microseconds.
 func offset(d time.Duration) string {
-	sign := "+"
+	var buf [32]byte
+	return string(appendOffset(buf[:0], d))
+}
+
+// appendOffset is offset appending to b.
+func appendOffset(b []byte, d time.Duration) []byte {
 	if d < 0 {
-		sign, d = "-", -d
+		b, d = append(b, '-'), -d
+	} else {
+		b = append(b, '+')
 	}
-	return fmt.Sprintf("%s%d.%06d", sign, d/time.Second, (d%time.Second)/time.Microsecond)
+	b = strconv.AppendInt(b, int64(d/time.Second), 10)
+	us := int64(d%time.Second) / int64(time.Microsecond)
+	b = append(b, '.')
+	for div := int64(100000); div > 0; div /= 10 {
+		b = append(b, byte('0'+us/div%10))
+	}
+	return b
 }
 
 // duration formats a short duration for people: 41 µs, 1.2 ms, 1.003 s.

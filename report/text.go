@@ -8,7 +8,6 @@ import (
 	"strconv"
 
 	"github.com/socktrace/socktrace/calls"
-	"strings"
 	"time"
 
 	"github.com/socktrace/socktrace/decode"
@@ -322,8 +321,30 @@ func (t *Text) writeStep(c *decode.Connection, st *textStep, start, first time.T
 			changes = append(changes, t.stateChange(c, st, side))
 		}
 	}
-	line := fmt.Sprintf("%s%s  %s  %-8s %-26s %s", t.tagOr("  "), offset(st.time.Sub(start)), dir, st.flags, nums, strings.Join(changes, ", "))
-	t.printf("%s\n", strings.TrimRight(line, " "))
+	// The columns: time, direction, flags (8 wide), numbers (26 wide),
+	// state changes.
+	b := t.w.AvailableBuffer()
+	b = append(b, t.tagOr("  ")...)
+	b = appendOffset(b, st.time.Sub(start))
+	b = append(b, "  "...)
+	b = append(b, dir...)
+	b = append(b, "  "...)
+	b = appendPadded(b, st.flags.String(), 8)
+	b = append(b, ' ')
+	b = appendPadded(b, nums, 26)
+	b = append(b, ' ')
+	for i, ch := range changes {
+		if i > 0 {
+			b = append(b, ", "...)
+		}
+		b = append(b, ch...)
+	}
+	for len(b) > 0 && b[len(b)-1] == ' ' {
+		b = b[:len(b)-1]
+	}
+	if t.err == nil {
+		_, t.err = t.w.Write(append(b, '\n'))
+	}
 	why := t.why(c, st, first)
 	if st.preview != "" {
 		why += " " + t.m("payload", st.preview)
@@ -382,4 +403,13 @@ func (t *Text) writeWrapped(s string, indent int) {
 	b = appendWrapped(b, s, indent)
 	b = append(b, '\n')
 	_, t.err = t.w.Write(b)
+}
+
+// appendPadded appends s padded with spaces to width columns, as %-*s.
+func appendPadded(b []byte, s string, width int) []byte {
+	b = append(b, s...)
+	for n := cells(s); n < width; n++ {
+		b = append(b, ' ')
+	}
+	return b
 }
