@@ -77,23 +77,10 @@ func (r *recorder) segment(c *decode.Connection, st *decode.Step) {
 	if (len(sc.steps) >= r.max || r.total >= maxBuffered) && !important {
 		sc.omitted++
 	} else {
-		ss := seqStep{
-			textStep: textStep{
-				time: s.Time, from: st.From, flags: s.Flags, relSeq: st.RelSeq, relAck: st.RelAck,
-				len: s.Len, captured: len(s.Payload), before: st.Before, after: st.After,
-				kind: st.Kind, opts: s.Options, truncated: s.Truncated,
-			},
-			index: st.Index, seq: s.Seq, ack: s.Ack, window: s.Window,
-		}
-		for side := range ss.passed {
-			if len(st.Passed[side]) > 1 {
-				ss.passed[side] = slices.Clone(st.Passed[side])
-			}
-		}
-		if len(s.Payload) > 0 {
-			ss.preview = Preview(s.Payload, 40)
-		}
-		sc.steps = append(sc.steps, ss)
+		sc.steps = append(sc.steps, seqStep{
+			textStep: makeTextStep(st),
+			index:    st.Index, seq: s.Seq, ack: s.Ack, window: s.Window,
+		})
 		r.total++
 	}
 	// Calls added since the last step were added by this one (inferred)

@@ -234,18 +234,7 @@ func (h *HTML) writeConnection(c *decode.Connection, sc *seqConn, cs []calls.Eve
 		var why string
 		switch r.kind {
 		case rowSegment:
-			st := &sc.steps[r.step].textStep
-			why = tx.why(c, st, first)
-			// As Text.writeStep composes it.
-			if st.preview != "" {
-				why += " " + tx.m("payload", st.preview)
-			}
-			switch {
-			case st.truncated && st.len == 0:
-				why += " " + tx.m("truncated.options")
-			case st.truncated:
-				why += " " + tx.m("truncated", st.captured, st.len)
-			}
+			why = tx.explain(c, &sc.steps[r.step].textStep, first)
 		default:
 			if ev := &cs[r.call]; !ev.Inferred {
 				why = tx.callWhy(c, ev, r.kind != rowEnter)

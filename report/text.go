@@ -105,20 +105,7 @@ func (t *Text) Segment(c *decode.Connection, st *decode.Step) {
 		tc.omitted++
 		return
 	}
-	ts := textStep{
-		time: s.Time, from: st.From, flags: s.Flags, relSeq: st.RelSeq, relAck: st.RelAck,
-		len: s.Len, captured: len(s.Payload), before: st.Before, after: st.After,
-		kind: st.Kind, opts: s.Options, truncated: s.Truncated,
-	}
-	for side := range ts.passed {
-		if len(st.Passed[side]) > 1 {
-			ts.passed[side] = slices.Clone(st.Passed[side])
-		}
-	}
-	if len(s.Payload) > 0 {
-		ts.preview = Preview(s.Payload, 40)
-	}
-	tc.steps = append(tc.steps, ts)
+	tc.steps = append(tc.steps, makeTextStep(st))
 	if t.opt.Stream {
 		t.current, t.self, t.tag = tc.steps, c.SelfConnect, fmt.Sprintf("#%d ", c.ID)
 		t.writeStep(c, &tc.steps[len(tc.steps)-1], c.Start, tc.steps[0].time)
@@ -345,17 +332,7 @@ func (t *Text) writeStep(c *decode.Connection, st *textStep, start, first time.T
 	if t.err == nil {
 		_, t.err = t.w.Write(append(b, '\n'))
 	}
-	why := t.why(c, st, first)
-	if st.preview != "" {
-		why += " " + t.m("payload", st.preview)
-	}
-	switch {
-	case st.truncated && st.len == 0:
-		why += " " + t.m("truncated.options")
-	case st.truncated:
-		why += " " + t.m("truncated", st.captured, st.len)
-	}
-	t.writeWrapped(why, 14)
+	t.writeWrapped(t.explain(c, st, first), 14)
 }
 
 // stateChange says how a side's state changed with a step: "client
@@ -412,4 +389,40 @@ func appendPadded(b []byte, s string, width int) []byte {
 		b = append(b, ' ')
 	}
 	return b
+}
+
+// makeTextStep copies what the reports keep of a step: the tracker reuses
+// the Step and the packet's bytes.
+func makeTextStep(st *decode.Step) textStep {
+	s := st.Segment
+	ts := textStep{
+		time: s.Time, from: st.From, flags: s.Flags, relSeq: st.RelSeq, relAck: st.RelAck,
+		len: s.Len, captured: len(s.Payload), before: st.Before, after: st.After,
+		kind: st.Kind, opts: s.Options, truncated: s.Truncated,
+	}
+	for side := range ts.passed {
+		if len(st.Passed[side]) > 1 {
+			ts.passed[side] = slices.Clone(st.Passed[side])
+		}
+	}
+	if len(s.Payload) > 0 {
+		ts.preview = Preview(s.Payload, 40)
+	}
+	return ts
+}
+
+// explain is the whole explanation of a step: why it happened, then its
+// payload and what the snap length cut.
+func (t *Text) explain(c *decode.Connection, st *textStep, first time.Time) string {
+	why := t.why(c, st, first)
+	if st.preview != "" {
+		why += " " + t.m("payload", st.preview)
+	}
+	switch {
+	case st.truncated && st.len == 0:
+		why += " " + t.m("truncated.options")
+	case st.truncated:
+		why += " " + t.m("truncated", st.captured, st.len)
+	}
+	return why
 }
