@@ -30,6 +30,17 @@ func runeCells(r rune) int {
 // cells is the number of columns s takes. It must not contain escape
 // sequences.
 func cells(s string) int {
+	// Most text is ASCII: one column a byte.
+	ascii := true
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			ascii = false
+			break
+		}
+	}
+	if ascii {
+		return len(s)
+	}
 	n := 0
 	for _, r := range s {
 		n += runeCells(r)

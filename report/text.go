@@ -32,20 +32,21 @@ type TextOptions struct {
 // Text writes the explained timeline: one block per connection, written
 // when the connection ends, then a summary.
 type Text struct {
-	w         *bufio.Writer
-	opt       TextOptions
-	pending   map[int]*textConn
-	spare     []*textConn // ended connections' buffers, for reuse
-	lastFlush time.Time
-	fmtBuf    []byte // reused by m
-	prefaced  bool
-	kinds     map[string]int // connection kinds, for the summary
-	order     []string
-	tag       string     // in streaming mode, the connection's number before each line
-	current   []textStep // the steps of the connection being written
-	self      bool       // the connection being written is a self-connect
-	loose     []calls.Event
-	err       error
+	w          *bufio.Writer
+	opt        TextOptions
+	pending    map[int]*textConn
+	spare      []*textConn // ended connections' buffers, for reuse
+	lastFlush  time.Time
+	sinceFlush int    // lines since the clock was last read
+	fmtBuf     []byte // reused by m
+	prefaced   bool
+	kinds      map[string]int // connection kinds, for the summary
+	order      []string
+	tag        string     // in streaming mode, the connection's number before each line
+	current    []textStep // the steps of the connection being written
+	self       bool       // the connection being written is a self-connect
+	loose      []calls.Event
+	err        error
 }
 
 // textStep is a copy of what a decode.Step said, kept until the
@@ -127,6 +128,11 @@ func (t *Text) Flush() {
 // line would cost more than the line, and a storm of connections would
 // then outrun the capture.
 func (t *Text) flushSoon() {
+	// Reading the clock costs more than a line: look every 32 lines, and
+	// let the caller's timer (Flush) cover a quiet moment.
+	if t.sinceFlush++; t.sinceFlush%32 != 0 {
+		return
+	}
 	if now := time.Now(); now.Sub(t.lastFlush) >= 50*time.Millisecond {
 		t.Flush()
 	}
