@@ -99,6 +99,10 @@ func (t *Text) Segment(c *decode.Connection, st *decode.Step) {
 			t.writeHeader(c)
 		}
 	}
+	if t.opt.Stream {
+		t.streamStep(c, tc, st)
+		return
+	}
 	s := st.Segment
 	important := st.Changed(decode.Client) || st.Changed(decode.Server) ||
 		s.Flags&(decode.SYN|decode.FIN|decode.RST) != 0
@@ -107,12 +111,21 @@ func (t *Text) Segment(c *decode.Connection, st *decode.Step) {
 		return
 	}
 	tc.steps = append(tc.steps, makeTextStep(st))
-	if t.opt.Stream {
-		t.current, t.self, t.tag = tc.steps, c.SelfConnect, fmt.Sprintf("#%d ", c.ID)
-		t.writeStep(c, &tc.steps[len(tc.steps)-1], c.Start, tc.steps[0].time)
-		t.self, t.tag = false, ""
-		t.flushSoon()
+}
+
+// streamStep writes a step as it comes. It keeps only what later lines
+// refer to (the first step, for times, and the SYNs, to count
+// retransmissions), so that a storm of connections costs little memory.
+func (t *Text) streamStep(c *decode.Connection, tc *textConn, st *decode.Step) {
+	ts := makeTextStep(st)
+	if len(tc.steps) == 0 || ts.kind == decode.StepSYN || ts.kind == decode.StepSYNRetransmit {
+		tc.steps = append(tc.steps, ts)
 	}
+	t.current, t.self = tc.steps, c.SelfConnect
+	t.tag = "#" + strconv.Itoa(c.ID) + " "
+	t.writeStep(c, &ts, c.Start, tc.steps[0].time)
+	t.self, t.tag = false, ""
+	t.flushSoon()
 }
 
 // Flush pushes buffered output out. A live report calls it on a timer, so
