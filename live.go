@@ -194,8 +194,14 @@ func captureWhile(ctx context.Context, iface string, work func(ctx context.Conte
 	return dc, runErr
 }
 
-// openLive opens a live capture with a kernel filter.
+// openLive opens a live capture with a kernel filter and the default ring.
 func openLive(iface, expr string) (*capture.LiveSource, error) {
+	return openLiveRing(iface, expr, 0)
+}
+
+// openLiveRing is openLive with a ring of the given number of blocks (0:
+// the default).
+func openLiveRing(iface, expr string, blocks int) (*capture.LiveSource, error) {
 	// The kernel runs the filter on Ethernet framing for loopback and
 	// Ethernet interfaces, on the network header for the others.
 	linkType, err := capture.LiveFilterLinkType(iface)
@@ -206,7 +212,7 @@ func openLive(iface, expr string) (*capture.LiveSource, error) {
 	if err != nil {
 		return nil, err
 	}
-	return capture.OpenLive(iface, capture.LiveOptions{Filter: prog})
+	return capture.OpenLive(iface, capture.LiveOptions{Filter: prog, NumBlocks: blocks})
 }
 
 // keepOwn drops the packets of connections the demo did not make: a

@@ -38,7 +38,11 @@ func watch(c *cli.Context) error {
 	if strings.TrimSpace(expr) != "" {
 		kernelExpr = "tcp and (" + expr + ")"
 	}
-	src, err := openLive(iface, kernelExpr)
+	// watch meets busy interfaces and storms of connections: a ring of
+	// twice the default number of blocks (64 MiB; each block is handed
+	// over after 10 ms or when full) rides out a longer stall of the
+	// report while it catches up.
+	src, err := openLiveRing(iface, kernelExpr, 2*capture.DefaultNumBlocks)
 	if err != nil {
 		return err
 	}
