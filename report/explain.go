@@ -14,63 +14,74 @@ import (
 // why is the sentence that explains a step, for someone who has read the
 // seed note: which call caused the segment and what it did to each side.
 func (t *Text) why(c *decode.Connection, st *textStep, first time.Time) string {
+	t.buildWhy(c, st, first)
+	return string(t.whyBuf)
+}
+
+// put appends a message to the explanation being built.
+func (t *Text) put(id msgID, args ...any) {
+	t.whyBuf = appendFormat(t.whyBuf, msg(t.opt.Lang, id), args...)
+}
+
+// buildWhy writes into t.whyBuf the sentence that explains a step.
+func (t *Text) buildWhy(c *decode.Connection, st *textStep, first time.Time) {
 	from := t.side(st.from)
-	var b strings.Builder
+	t.whyBuf = t.whyBuf[:0]
 	switch st.kind {
 	case decode.StepSYN:
 		if c.SelfConnect {
-			b.WriteString(t.m("why.syn.self", t.mark(c, st.from, calls.Connect), t.synOptions(st.opts)))
+			t.put("why.syn.self", t.mark(c, st.from, calls.Connect), t.synOptions(st.opts))
 		} else {
-			b.WriteString(t.m("why.syn", t.mark(c, st.from, calls.Connect), t.synOptions(st.opts)))
+			t.put("why.syn", t.mark(c, st.from, calls.Connect), t.synOptions(st.opts))
 		}
 	case decode.StepSYNRetransmit:
-		b.WriteString(t.m("why.synrtx", t.synCount(st), duration(st.time.Sub(first))))
+		t.put("why.synrtx", t.synCount(st), duration(st.time.Sub(first)))
 	case decode.StepSimultaneousSYN:
-		b.WriteString(t.m("why.simsyn"))
+		t.put("why.simsyn")
 	case decode.StepSYNACK:
 		switch {
 		case c.SelfConnect && st.before[decode.Client] == decode.SynReceived:
-			b.WriteString(t.m("why.synack.self"))
+			t.put("why.synack.self")
 		case c.SelfConnect || st.from == decode.Client:
-			b.WriteString(t.m("why.simsyn.self"))
+			t.put("why.simsyn.self")
 		default:
-			b.WriteString(t.m("why.synack", t.mark(c, decode.Server, calls.Listen), t.synOptions(st.opts)))
+			t.put("why.synack", t.mark(c, decode.Server, calls.Listen), t.synOptions(st.opts))
 		}
 	case decode.StepHandshakeACK:
-		b.WriteString(t.m("why.handshakeack", t.mark(c, decode.Server, calls.Accept), c.Server.Port()))
+		t.put("why.handshakeack", t.mark(c, decode.Server, calls.Accept), c.Server.Port())
 	case decode.StepData:
 		if st.before[st.from] == decode.CloseWait {
-			b.WriteString(t.m("why.data.halfclose", from, st.len))
+			t.put("why.data.halfclose", from, st.len)
 		} else {
-			b.WriteString(t.m("why.data", from, st.len, t.mark(c, st.from, calls.Write)))
+			t.put("why.data", from, st.len, t.mark(c, st.from, calls.Write))
 		}
 	case decode.StepRetransmission:
-		b.WriteString(t.m("why.rtx", from))
+		t.put("why.rtx", from)
 	case decode.StepACK:
 		to := st.from.Other()
 		if c.SelfConnect {
 			to = st.from
 		}
 		if st.before[to] != st.after[to] {
-			b.WriteString(t.m("why.ack.fin", from))
+			t.put("why.ack.fin", from)
 		} else {
-			b.WriteString(t.m("why.ack", from, st.relAck))
+			t.put("why.ack", from, st.relAck)
 		}
 	case decode.StepFIN:
 		switch {
 		case st.after[st.from.Other()] == decode.Closing && !c.SelfConnect:
-			b.WriteString(t.m("why.fin.both", from))
+			t.put("why.fin.both", from)
 		case st.before[st.from] == decode.CloseWait:
-			b.WriteString(t.m("why.fin.second", t.mark(c, st.from, calls.Close, calls.Shutdown), from))
+			t.put("why.fin.second", t.mark(c, st.from, calls.Close, calls.Shutdown), from)
 		default:
-			b.WriteString(t.m("why.fin", t.mark(c, st.from, calls.Close, calls.Shutdown), from))
+			t.put("why.fin", t.mark(c, st.from, calls.Close, calls.Shutdown), from)
 		}
 	case decode.StepRST:
-		b.WriteString(t.m("why.rst", t.mark(c, st.from, calls.Close), from))
+		t.put("why.rst", t.mark(c, st.from, calls.Close), from)
 	case decode.StepRefused:
-		b.WriteString(t.m("why.rst.refused", c.Server.Port()))
+		t.put("why.rst.refused", c.Server.Port())
 	case decode.StepLate:
-		b.WriteString(t.m("late"))
+		t.put("late")
 	}
 	for _, side := range [...]decode.Side{decode.Client, decode.Server} {
 		if c.SelfConnect && side == decode.Server {
@@ -81,14 +92,13 @@ func (t *Text) why(c *decode.Connection, st *textStep, first time.Time) string {
 		}
 		switch st.after[side] {
 		case decode.TimeWait:
-			b.WriteString(t.m("why.timewait", t.side(side)))
+			t.put("why.timewait", t.side(side))
 		case decode.Closed:
 			if st.kind != decode.StepRST && st.kind != decode.StepRefused {
-				b.WriteString(t.m("why.closed", t.side(side)))
+				t.put("why.closed", t.side(side))
 			}
 		}
 	}
-	return b.String()
 }
 
 // mark is what follows a call's name in an explanation: " [inferred]"

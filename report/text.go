@@ -39,6 +39,7 @@ type Text struct {
 	lastFlush  time.Time
 	sinceFlush int    // lines since the clock was last read
 	fmtBuf     []byte // reused by m
+	whyBuf     []byte // the explanation being built, reused
 	prefaced   bool
 	kinds      map[string]int // connection kinds, for the summary
 	order      []string
@@ -433,15 +434,18 @@ func makeTextStep(st *decode.Step) textStep {
 // explain is the whole explanation of a step: why it happened, then its
 // payload and what the snap length cut.
 func (t *Text) explain(c *decode.Connection, st *textStep, first time.Time) string {
-	why := t.why(c, st, first)
+	t.buildWhy(c, st, first)
 	if st.preview != "" {
-		why += " " + t.m("payload", st.preview)
+		t.whyBuf = append(t.whyBuf, ' ')
+		t.put("payload", st.preview)
 	}
 	switch {
 	case st.truncated && st.len == 0:
-		why += " " + t.m("truncated.options")
+		t.whyBuf = append(t.whyBuf, ' ')
+		t.put("truncated.options")
 	case st.truncated:
-		why += " " + t.m("truncated", st.captured, st.len)
+		t.whyBuf = append(t.whyBuf, ' ')
+		t.put("truncated", st.captured, st.len)
 	}
-	return why
+	return string(t.whyBuf)
 }
