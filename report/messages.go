@@ -76,7 +76,7 @@ var english = map[msgID]string{
 	"why.data":           "The %s sends %d bytes (send()/write()%s); the other kernel buffers them until recv()/read() takes them.",
 	"why.data.halfclose": "The %s still sends %d bytes after receiving the other side's FIN: the connection is half-closed, one direction is finished, the other still carries data.",
 	"why.rtx":            "The %s sends bytes it sent before: the first copy was not acknowledged in time (retransmission).",
-	"why.ack":            "The %s's kernel acknowledges everything up to byte %d.",
+	"why.ack":            "The %s's kernel acknowledges every byte before %d (an ACK number is the next byte expected).",
 	"why.ack.fin":        "The %s's kernel acknowledges the FIN.",
 	"why.fin":            "close() or shutdown(SHUT_WR)%s: the %s has nothing more to send, so its kernel sends FIN. The other side's read() will return 0 (end of data); it can still send.",
 	"why.fin.second":     "close()%s: the %s, having read the end of data, closes too and its kernel sends its own FIN.",
