@@ -37,9 +37,10 @@ type Text struct {
 	pending    map[int]*textConn
 	spare      []*textConn // ended connections' buffers, for reuse
 	lastFlush  time.Time
-	sinceFlush int    // lines since the clock was last read
-	fmtBuf     []byte // reused by m
-	whyBuf     []byte // the explanation being built, reused
+	sinceFlush int             // lines since the clock was last read
+	fmtBuf     []byte          // reused by m
+	whyBuf     []byte          // the explanation being built, reused
+	explained  map[uint16]bool // streaming: server ports already explained
 	prefaced   bool
 	kinds      map[string]int // connection kinds, for the summary
 	order      []string
@@ -248,6 +249,17 @@ func (t *Text) writeConnection(c *decode.Connection, tc *textConn) {
 // numbers mean.
 func (t *Text) writeHeader(c *decode.Connection) {
 	t.printf("%s\n", t.m("conn.header", c.ID, c.Client, c.Server))
+	if t.opt.Stream {
+		// A live view of many connections explains a server port once:
+		// the next connections to it only name their endpoints.
+		if t.explained == nil {
+			t.explained = make(map[uint16]bool)
+		}
+		if t.explained[c.Server.Port()] || len(t.explained) >= 1024 {
+			return
+		}
+		t.explained[c.Server.Port()] = true
+	}
 	if c.SelfConnect {
 		t.printf("  %s; %s\n", t.m("conn.self"), t.portText(c.Client.Port(), false))
 	} else {
