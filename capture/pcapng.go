@@ -144,11 +144,11 @@ func (r *FileReader) nextBlock(p *Packet) (bool, error) {
 	var err error
 	switch btype {
 	case ngBlockEPB:
-		err = r.readEPB(p, body)
+		err = r.readEPB(p, body, false)
 	case ngBlockSPB:
 		err = r.readSPB(p, body)
 	case ngBlockPB:
-		err = r.readPB(p, body)
+		err = r.readEPB(p, body, true)
 	case ngBlockSHB:
 		err = r.readSHB(body)
 	case ngBlockIDB:
@@ -297,31 +297,22 @@ func (r *FileReader) checkCapLen(caplen uint32) error {
 	return nil
 }
 
-func (r *FileReader) readEPB(p *Packet, body []byte) error {
+// readEPB reads an Enhanced Packet Block, or, with obsolete set, the
+// Packet Block it replaced: the same layout, but a 16-bit interface ID
+// followed by a 16-bit drop count.
+func (r *FileReader) readEPB(p *Packet, body []byte, obsolete bool) error {
 	if len(body) < 20 {
-		return r.corrupt("enhanced packet block too short (%d bytes)", len(body)+12)
+		name := "enhanced packet block"
+		if obsolete {
+			name = "packet block"
+		}
+		return r.corrupt("%s too short (%d bytes)", name, len(body)+12)
 	}
-	ifc, idx, err := r.iface(u32(r.ngBig, body))
-	if err != nil {
-		return err
+	id := u32(r.ngBig, body)
+	if obsolete {
+		id = uint32(u16(r.ngBig, body))
 	}
-	caplen := u32(r.ngBig, body[12:])
-	if err := r.checkCapLen(caplen); err != nil {
-		return err
-	}
-	if uint64(caplen) > uint64(len(body)-20) {
-		return r.corrupt("packet %d has a captured length of %d bytes, more than its block holds", r.packets+1, caplen)
-	}
-	p.Timestamp = ifc.timestamp(u32(r.ngBig, body[4:]), u32(r.ngBig, body[8:]))
-	r.setPacket(p, ifc, idx, body[20:], caplen, u32(r.ngBig, body[16:]))
-	return nil
-}
-
-func (r *FileReader) readPB(p *Packet, body []byte) error {
-	if len(body) < 20 {
-		return r.corrupt("packet block too short (%d bytes)", len(body)+12)
-	}
-	ifc, idx, err := r.iface(uint32(u16(r.ngBig, body)))
+	ifc, idx, err := r.iface(id)
 	if err != nil {
 		return err
 	}
