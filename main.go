@@ -126,11 +126,11 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 func main() {
 	// socktrace's live data is small and bounded (the connection table,
 	// the open connections' steps); what grows is garbage between
-	// collections. A soft limit makes the collector run before the heap
+	// collections. A soft limit (64 MiB) makes the collector run before the heap
 	// passes it, so that peak memory stays flat however big the input.
 	// GOMEMLIMIT, when set, wins.
 	if os.Getenv("GOMEMLIMIT") == "" {
-		debug.SetMemoryLimit(48 << 20)
+		debug.SetMemoryLimit(64 << 20)
 	}
 	os.Exit(run(os.Args, os.Stdout, os.Stderr))
 }
