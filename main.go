@@ -56,9 +56,14 @@ var demoFlags = []cli.Flag{
 
 func newApp(stdout, stderr io.Writer) *cli.App {
 	return &cli.App{
-		Name:      "socktrace",
-		Usage:     "socket calls and TCP segments on one timeline, explained",
-		UsageText: "sudo socktrace --iface lo [--scenario NAME|all]   run the built-in client/server demo and explain it\n   socktrace replay FILE...   (or: socktrace -r FILE)   explain a pcap or pcapng file\n   socktrace scenarios   list the demo scenarios",
+		Name:  "socktrace",
+		Usage: "socket calls and TCP segments on one timeline, explained",
+		UsageText: "socktrace --iface lo [--scenario NAME|all]       run the built-in client/server demo on loopback, explain it\n" +
+			"socktrace replay FILE... [FILTER]   (or -r FILE)  explain a pcap or pcapng file\n" +
+			"socktrace watch --iface IF [FILTER]              explain live connections as they happen\n" +
+			"socktrace run --iface lo -- CMD [ARGS...]        trace a program's socket calls and its packets\n" +
+			"socktrace scenarios                              list the demo scenarios\n" +
+			"Live capture needs root (CAP_NET_RAW, CAP_NET_ADMIN).",
 		Writer:    stdout,
 		ErrWriter: stderr,
 		Flags:     append(append([]cli.Flag{}, globalFlags...), demoFlags...),
