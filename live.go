@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"os"
 	"os/signal"
 	"slices"
@@ -22,7 +23,6 @@ import (
 	"github.com/socktrace/socktrace/capture/filter"
 	"github.com/socktrace/socktrace/decode"
 	"github.com/socktrace/socktrace/demo"
-	"github.com/socktrace/socktrace/report"
 )
 
 // scenarioNames resolves --scenario: a name, a comma-separated list, or
@@ -43,19 +43,20 @@ func scenarioNames(flag string) ([]string, error) {
 	return names, nil
 }
 
-// maxDemoPackets bounds what a demo run keeps in memory: the demo's own
-// connections make a few dozen packets, the rest is other loopback traffic.
-const maxDemoPackets = 1 << 20
+// maxLivePackets bounds what a demo or traced run keeps in memory until
+// it is explained: the demo's own connections make a few dozen packets; a
+// traced program may make more, and what passes the bound is counted as
+// dropped.
+const maxLivePackets = 1 << 20
 
-// demoCapture is what a demo run recorded: the packets of its own
-// connections and its socket calls.
-type demoCapture struct {
+// liveCapture is what a demo or traced run recorded: the packets of its
+// own connections and its socket calls.
+type liveCapture struct {
 	packets  []capture.Packet
 	events   []calls.Event
 	stats    capture.LiveStats
 	linkType layers.LinkType
-	skipped  int64 // TCP packets of other programs, left out
-	other    int64 // packets that were not TCP
+	overflow int64 // TCP packets past maxLivePackets, not kept
 }
 
 // runDemo captures loopback while the built-in scenarios run, then
@@ -86,7 +87,7 @@ func runDemo(c *cli.Context) error {
 // explainCapture writes what a live run captured: the pcapng file if asked
 // for, then the report, with the calls aligned. runErr is the run's own
 // error, reported after everything captured.
-func explainCapture(c *cli.Context, out output, iface string, dc *demoCapture, runErr error) error {
+func explainCapture(c *cli.Context, out output, iface string, dc *liveCapture, runErr error) error {
 	if path := c.String("write"); path != "" {
 		if err := writePcapng(path, iface, dc); err != nil && runErr == nil {
 			runErr = err
@@ -95,24 +96,13 @@ func explainCapture(c *cli.Context, out output, iface string, dc *demoCapture, r
 	tracker := decode.NewTracker(out, decode.TrackerConfig{})
 	counts := feed(tracker, dc)
 	tracker.Flush()
-	st := tracker.Stats()
-	summary := report.Summary{Counts: counts, Connections: st.Connections, Evicted: st.Evicted, Dropped: int64(dc.stats.Dropped)}
-	if runErr != nil && !errors.Is(runErr, context.Canceled) {
-		summary.Err = runErr.Error()
-	}
-	if err := out.Summary(summary); err != nil && runErr == nil {
-		runErr = fmt.Errorf("write output: %w", err)
-	}
-	if errors.Is(runErr, context.Canceled) {
-		return nil // Ctrl-C: what was captured is explained; that is success
-	}
-	return runErr
+	return finish(out, tracker, counts, int64(dc.stats.Dropped)+dc.overflow, runErr)
 }
 
 // captureDemo runs the scenarios one after the other while capturing on
-// iface, and returns what it saw. It returns a nil demoCapture only when
+// iface, and returns what it saw. It returns a nil liveCapture only when
 // the capture could not start.
-func captureDemo(ctx context.Context, iface string, names []string, opts demo.Options) (*demoCapture, error) {
+func captureDemo(ctx context.Context, iface string, names []string, opts demo.Options) (*liveCapture, error) {
 	return captureWhile(ctx, iface, func(ctx context.Context, emit func(calls.Event)) error {
 		opts.Calls = emit
 		for _, name := range names {
@@ -126,15 +116,15 @@ func captureDemo(ctx context.Context, iface string, names []string, opts demo.Op
 
 // captureWhile captures TCP on iface while work runs, collecting the
 // socket calls work reports through emit, and returns the packets of the
-// connections those calls made. It returns a nil demoCapture only when the
+// connections those calls made. It returns a nil liveCapture only when the
 // capture could not start; otherwise the error is work's, or the
 // capture's.
-func captureWhile(ctx context.Context, iface string, work func(ctx context.Context, emit func(calls.Event)) error) (*demoCapture, error) {
+func captureWhile(ctx context.Context, iface string, work func(ctx context.Context, emit func(calls.Event)) error) (*liveCapture, error) {
 	src, err := openLive(iface, "tcp")
 	if err != nil {
 		return nil, err
 	}
-	dc := &demoCapture{linkType: src.LinkType()}
+	dc := &liveCapture{linkType: src.LinkType()}
 	var mu sync.Mutex
 	emit := func(ev calls.Event) {
 		mu.Lock()
@@ -157,11 +147,10 @@ func captureWhile(ctx context.Context, iface string, work func(ctx context.Conte
 				return
 			}
 			if decode.Decode(&p, &seg) != nil {
-				dc.other++
-				continue
+				continue // the kernel filter keeps TCP; the rest cannot be ours
 			}
-			if len(dc.packets) == maxDemoPackets {
-				dc.skipped++
+			if len(dc.packets) == maxLivePackets {
+				dc.overflow++
 				continue
 			}
 			q := p
@@ -217,23 +206,21 @@ func openLiveRing(iface, expr string, blocks int) (*capture.LiveSource, error) {
 
 // keepOwn drops the packets of connections the demo did not make: a
 // packet is the demo's when both its endpoints appear in the demo's calls.
-func (dc *demoCapture) keepOwn() {
-	addrs := make(map[string]bool)
+func (dc *liveCapture) keepOwn() {
+	addrs := make(map[netip.AddrPort]bool)
 	for _, ev := range dc.events {
 		if ev.Local.IsValid() {
-			addrs[ev.Local.String()] = true
+			addrs[ev.Local] = true
 		}
 		if ev.Remote.IsValid() {
-			addrs[ev.Remote.String()] = true
+			addrs[ev.Remote] = true
 		}
 	}
 	var seg decode.Segment
 	kept := dc.packets[:0]
 	for _, p := range dc.packets {
-		if decode.Decode(&p, &seg) == nil && addrs[seg.Src.String()] && addrs[seg.Dst.String()] {
+		if decode.Decode(&p, &seg) == nil && addrs[seg.Src] && addrs[seg.Dst] {
 			kept = append(kept, p)
-		} else {
-			dc.skipped++
 		}
 	}
 	clear(dc.packets[len(kept):])
@@ -242,26 +229,20 @@ func (dc *demoCapture) keepOwn() {
 
 // feed hands the tracker the packets and the calls in time order, as they
 // happened, and returns the packet counts.
-func feed(t *decode.Tracker, dc *demoCapture) decode.Counts {
+func feed(t *decode.Tracker, dc *liveCapture) decode.Counts {
 	events := slices.Clone(dc.events)
 	slices.SortStableFunc(events, func(a, b calls.Event) int { return a.Enter.Compare(b.Enter) })
 	var (
-		n   decode.Counts
-		seg decode.Segment
-		i   int
+		n decode.Counts
+		i int
 	)
-	for _, p := range dc.packets {
+	for k := range dc.packets {
+		p := &dc.packets[k]
 		for i < len(events) && !events[i].Enter.After(p.Timestamp) {
 			t.ObserveCall(events[i])
 			i++
 		}
-		n.Packets++
-		if err := decode.Decode(&p, &seg); err != nil {
-			n.Malformed++
-			continue
-		}
-		n.TCP++
-		t.Observe(&seg)
+		t.ObservePacket(p, &n)
 	}
 	for ; i < len(events); i++ {
 		t.ObserveCall(events[i])
@@ -271,7 +252,7 @@ func feed(t *decode.Tracker, dc *demoCapture) decode.Counts {
 
 // writePcapng writes the demo's packets, each call as a comment on the
 // packet nearest to when it entered, and the kernel's counters.
-func writePcapng(path, iface string, dc *demoCapture) error {
+func writePcapng(path, iface string, dc *liveCapture) error {
 	f, err := os.Create(path)
 	if err != nil {
 		return fmt.Errorf("write %s: %w", path, err)

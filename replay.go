@@ -121,9 +121,8 @@ func replay(c *cli.Context, files []string) error {
 	}
 	tracker := decode.NewTracker(out, decode.TrackerConfig{})
 	var (
-		total   decode.Counts
-		runErr  error
-		summary = report.Summary{Dropped: -1}
+		total  decode.Counts
+		runErr error
 	)
 	for _, file := range files {
 		n, err := replayFile(ctx, file, tracker, match)
@@ -138,10 +137,16 @@ func replay(c *cli.Context, files []string) error {
 			break
 		}
 	}
-	st := tracker.Stats()
-	summary.Counts = total
-	summary.Connections = st.Connections
-	summary.Evicted = st.Evicted
+	return finish(out, tracker, total, -1, runErr)
+}
+
+// finish writes the report's summary — the packet counts, the tracker's
+// connection counts, the drops (-1: not applicable, as for a file) and
+// the error that ended the input — and returns the command's error. Ctrl-C
+// is not one: what was read has been explained.
+func finish(out output, t *decode.Tracker, n decode.Counts, dropped int64, runErr error) error {
+	st := t.Stats()
+	summary := report.Summary{Counts: n, Connections: st.Connections, Evicted: st.Evicted, Dropped: dropped}
 	if runErr != nil && !errors.Is(runErr, context.Canceled) {
 		summary.Err = runErr.Error()
 	}
@@ -149,7 +154,7 @@ func replay(c *cli.Context, files []string) error {
 		runErr = fmt.Errorf("write output: %w", err)
 	}
 	if errors.Is(runErr, context.Canceled) {
-		return nil // Ctrl-C: what was read is explained; that is success
+		return nil
 	}
 	return runErr
 }

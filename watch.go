@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"os"
 	"os/signal"
@@ -92,7 +91,6 @@ func watch(c *cli.Context) error {
 	var (
 		n    decode.Counts
 		p    capture.Packet
-		seg  decode.Segment
 		rerr error
 	)
 	for {
@@ -102,17 +100,8 @@ func watch(c *cli.Context) error {
 			}
 			break
 		}
-		n.Packets++
 		mu.Lock()
-		switch err := decode.Decode(&p, &seg); {
-		case err == nil:
-			n.TCP++
-			tracker.Observe(&seg)
-		case err == decode.ErrNotTCP || err == decode.ErrUnsupportedLink:
-			n.Other++
-		default:
-			n.Malformed++
-		}
+		tracker.ObservePacket(&p, &n)
 		mu.Unlock()
 	}
 	cancel()
@@ -121,15 +110,7 @@ func watch(c *cli.Context) error {
 	defer mu.Unlock()
 	tracker.Flush()
 	stats, _ := src.Stats()
-	st := tracker.Stats()
-	summary := report.Summary{Counts: n, Connections: st.Connections, Evicted: st.Evicted, Dropped: int64(stats.Dropped)}
-	if rerr != nil {
-		summary.Err = rerr.Error()
-	}
-	if err := out.Summary(summary); err != nil && rerr == nil {
-		rerr = fmt.Errorf("write output: %w", err)
-	}
-	return rerr
+	return finish(out, tracker, n, int64(stats.Dropped), rerr)
 }
 
 // newLiveOutput is newOutput for live traffic: text streams each segment

@@ -35,9 +35,8 @@ type RunOptions struct {
 // Flush t: the caller decides when the input ends.
 func Run(ctx context.Context, src capture.Source, t *Tracker, opts RunOptions) (Counts, error) {
 	var (
-		n   Counts
-		p   capture.Packet
-		seg Segment
+		n Counts
+		p capture.Packet
 	)
 	done := ctx.Done()
 	match := opts.Match
@@ -63,22 +62,29 @@ func Run(ctx context.Context, src capture.Source, t *Tracker, opts RunOptions) (
 		if match != nil && !match(&p) {
 			continue
 		}
-		n.Packets++
-		switch err := Decode(&p, &seg); {
-		case err == nil:
-			n.TCP++
-			t.Observe(&seg)
-		case err == ErrNotTCP || err == ErrUnsupportedLink:
-			n.Other++
-		default:
-			n.Malformed++
-		}
-		// A capture socktrace wrote carries the socket calls it saw as
-		// packet comments; they come back as observed calls.
-		for _, comment := range p.Comments {
-			if ev, ok, err := calls.ParseComment(comment); ok && err == nil {
-				t.ObserveCall(ev)
-			}
+		t.ObservePacket(&p, &n)
+	}
+}
+
+// ObservePacket decodes p and applies what it holds: its TCP segment, and
+// the socket calls socktrace wrote into its pcapng comments. n counts the
+// packet as TCP, other or malformed.
+func (t *Tracker) ObservePacket(p *capture.Packet, n *Counts) {
+	n.Packets++
+	switch err := Decode(p, &t.seg); {
+	case err == nil:
+		n.TCP++
+		t.Observe(&t.seg)
+	case err == ErrNotTCP || err == ErrUnsupportedLink:
+		n.Other++
+	default:
+		n.Malformed++
+	}
+	// A capture socktrace wrote carries the socket calls it saw as packet
+	// comments; they come back as observed calls.
+	for _, comment := range p.Comments {
+		if ev, ok, err := calls.ParseComment(comment); ok && err == nil {
+			t.ObserveCall(ev)
 		}
 	}
 }

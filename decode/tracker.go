@@ -69,6 +69,7 @@ type Tracker struct {
 	lingerHead int
 	nextID     int
 	step       Step
+	seg        Segment // ObservePacket's, reused
 	stats      TrackerStats
 
 	// Socket calls waiting for, or tied to, their connections.
