@@ -133,8 +133,8 @@ func (t *Text) writeCall(c *decode.Connection, e *entry, start time.Time) {
 	}
 }
 
-// sideOf is the side a call was made on, from its own record or from its
-// address.
+// sideOf is the side a call was made on — in whose margin it goes — from
+// its own record or from its address.
 func sideOf(c *decode.Connection, ev *calls.Event) decode.Side {
 	switch {
 	case ev.Side == calls.Server:

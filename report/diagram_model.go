@@ -152,7 +152,7 @@ func layout(c *decode.Connection, sc *seqConn, cs []calls.Event) []row {
 	}
 	for i := range cs {
 		ev := &cs[i]
-		side := callSide(c, ev)
+		side := sideOf(c, ev)
 		switch {
 		case !ev.Enter.IsZero() && !ev.Exit.IsZero():
 			add(row{kind: rowEnter, at: ev.Enter, pri: 0, call: i, side: side})
@@ -203,20 +203,6 @@ func (sc *seqConn) findAnchor(ev *calls.Event) int {
 		}
 	}
 	return -1
-}
-
-// callSide says in whose margin a call goes: its recorded side, or else
-// the side whose address it was made on.
-func callSide(c *decode.Connection, ev *calls.Event) decode.Side {
-	switch {
-	case ev.Side == calls.Client:
-		return decode.Client
-	case ev.Side == calls.Server:
-		return decode.Server
-	case ev.Local.IsValid() && ev.Local == c.Server:
-		return decode.Server
-	}
-	return decode.Client
 }
 
 // timeOrigin is the time a diagram's offsets count from: the connection's first
@@ -289,7 +275,7 @@ func initialStates(c *decode.Connection, steps []seqStep, cs []calls.Event) [2]s
 	var shown [2]bool
 	for i := range cs {
 		if _, ok := callState(&cs[i]); ok {
-			shown[callSide(c, &cs[i])] = true
+			shown[sideOf(c, &cs[i])] = true
 		}
 	}
 	var init [2]string

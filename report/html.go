@@ -464,7 +464,7 @@ func (h *HTML) callResultText(ev *calls.Event) string {
 
 // callTitleLines are a call's details, for its hover text.
 func (h *HTML) callTitleLines(c *decode.Connection, ev *calls.Event) []string {
-	lines := []string{h.m("html.call.head", string(ev.Call), h.tx.side(callSide(c, ev)))}
+	lines := []string{h.m("html.call.head", string(ev.Call), h.tx.side(sideOf(c, ev)))}
 	if ev.Inferred {
 		lines = append(lines, h.m("html.call.inferred"))
 		if ev.Detail != "" {

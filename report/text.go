@@ -217,13 +217,7 @@ func (t *Text) writeConnection(c *decode.Connection, tc *textConn) {
 		t.printf("  %s\n", t.m("conn.scenario", c.Scenario))
 	}
 	t.printf("\n")
-	start := c.Start
-	for i := range c.Calls {
-		// The timeline starts with the first call seen, if it came first.
-		if ev := &c.Calls[i]; !ev.Inferred && !ev.Enter.IsZero() && ev.Enter.Before(start) {
-			start = ev.Enter
-		}
-	}
+	start := timeOrigin(c, c.Calls) // the first call, when one came before the first segment
 	t.current = tc.steps
 	t.self = c.SelfConnect
 	defer func() { t.self = false }()
