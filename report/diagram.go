@@ -348,17 +348,9 @@ func blocks(c calls.Call) bool {
 
 // segmentLabel is what an arrow says: flags, relative numbers, length.
 func segmentLabel(st *textStep) string {
-	b := make([]byte, 0, 48)
-	b = append(b, st.flags.String()...)
-	b = append(b, " seq="...)
-	b = strconv.AppendUint(b, uint64(st.relSeq), 10)
-	if st.flags&decode.ACK != 0 {
-		b = append(b, " ack="...)
-		b = strconv.AppendUint(b, uint64(st.relAck), 10)
-	}
-	b = append(b, " len="...)
-	b = strconv.AppendInt(b, int64(st.len), 10)
-	return string(b)
+	b := append(make([]byte, 0, 48), st.flags.String()...)
+	b = append(b, ' ')
+	return string(st.appendNumbers(b))
 }
 
 // arrow draws a segment's arrow, arrowW columns wide, with its label; ok

@@ -316,15 +316,7 @@ func (t *Text) writeStep(c *decode.Connection, st *textStep, start, first time.T
 		dir = t.m("dir.s2c")
 	}
 	var numBuf [48]byte
-	nb := append(numBuf[:0], "seq="...)
-	nb = strconv.AppendUint(nb, uint64(st.relSeq), 10)
-	if st.flags&decode.ACK != 0 {
-		nb = append(nb, " ack="...)
-		nb = strconv.AppendUint(nb, uint64(st.relAck), 10)
-	}
-	nb = append(nb, " len="...)
-	nb = strconv.AppendInt(nb, int64(st.len), 10)
-	nums := string(nb)
+	nums := string(st.appendNumbers(numBuf[:0]))
 	var changes []string
 	for _, side := range [...]decode.Side{decode.Client, decode.Server} {
 		if c.SelfConnect && side == decode.Server {
@@ -454,4 +446,17 @@ func (t *Text) explain(c *decode.Connection, st *textStep, first time.Time) stri
 		t.put("truncated", st.captured, st.len)
 	}
 	return string(t.whyBuf)
+}
+
+// appendNumbers appends a segment's relative numbers as the reports show
+// them: "seq=1 ack=23 len=0" (no ack without the ACK flag).
+func (st *textStep) appendNumbers(b []byte) []byte {
+	b = append(b, "seq="...)
+	b = strconv.AppendUint(b, uint64(st.relSeq), 10)
+	if st.flags&decode.ACK != 0 {
+		b = append(b, " ack="...)
+		b = strconv.AppendUint(b, uint64(st.relAck), 10)
+	}
+	b = append(b, " len="...)
+	return strconv.AppendInt(b, int64(st.len), 10)
 }
