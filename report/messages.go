@@ -111,7 +111,6 @@ var english = map[msgID]string{
 	"call.close":              "close() releases the descriptor; the kernel ends the connection: FIN if all received data was read, RST otherwise or with SO_LINGER 0.",
 	"call.close.listener":     "close() of the listening socket: no new connections on this port; connections already accepted go on.",
 	"call.close.bound":        "close() of a socket that was bound but never listened or connected: port %d is free again.",
-	"call.generic":            "%s()",
 
 	// Connection summary.
 	"sum.handshake.three-way":         "three-way handshake",
@@ -132,7 +131,6 @@ var english = map[msgID]string{
 	"sum.bytes":                       "%d bytes client→server, %d bytes server→client, %d packets",
 	"sum.zeek":                        "Zeek conn_state %s, history %s",
 	"sum.states":                      "%s states: %s",
-	"sum.calls":                       "%s calls: %s",
 	"side.client":                     "client",
 	"side.server":                     "server",
 	"side.both":                       "both sides",

@@ -97,7 +97,6 @@ var korean = map[msgID]string{
 	"call.enter":              "%s %s",
 	"call.exit":               "%s: %s 반환, %s 걸림",
 	"call.instant":            "%s → %s (%s)",
-	"call.generic":            "%s()",
 
 	// Connection summary.
 	"sum.handshake.three-way":         "3-way 핸드셰이크",
@@ -118,7 +117,6 @@ var korean = map[msgID]string{
 	"sum.bytes":                       "클라이언트→서버 %d바이트, 서버→클라이언트 %d바이트, 패킷 %d개",
 	"sum.zeek":                        "Zeek conn_state %s, history %s",
 	"sum.states":                      "%s 상태: %s",
-	"sum.calls":                       "%s 호출: %s",
 	"side.client":                     "클라이언트",
 	"side.server":                     "서버",
 	"side.both":                       "양쪽",
