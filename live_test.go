@@ -189,7 +189,7 @@ func TestDemoScenariosLive(t *testing.T) {
 	}
 }
 
-// checkCausality checks the order of calls and segments DESIGN.md fixes:
+// checkCausality checks the order of calls and segments docs/architecture.md fixes:
 // connect enters before its SYN and returns after the handshake's ACK,
 // accept returns after that ACK, close and shutdown enter before the FIN
 // or RST they cause. Loopback shows each packet once: one SYN.

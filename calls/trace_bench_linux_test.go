@@ -40,7 +40,7 @@ import (
 // and exit each). A program making no socket calls runs at full speed;
 // one that closes many files pays one stop per close. Getting under 1.5x
 // for socket-heavy programs needs kernel-side recording (eBPF on the
-// syscall tracepoints), which DESIGN.md plans for later.
+// syscall tracepoints), which the original design planned for later.
 
 func benchOverhead(b *testing.B, prog string, args ...string) {
 	requireTracing(b)

@@ -13,7 +13,7 @@ import (
 	"github.com/socktrace/socktrace/decode"
 )
 
-// JSON writes NDJSON as DESIGN.md's schema fixes it: a "segment" line per
+// JSON writes NDJSON as the README's schema fixes it: a "segment" line per
 // segment as it happens, a "connection" object when a connection ends, a
 // "call" line per socket call, and a "summary" line last. Lines are built
 // by appending to one buffer, so writing a segment allocates nothing.
