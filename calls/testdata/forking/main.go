@@ -27,7 +27,12 @@ func main() {
 		panic(err)
 	}
 	fmt.Printf("server %s\n", ln.Addr())
+	// main waits for the client: a process ends when main returns, and
+	// the client's close would race with the exit (TestTraceForkingServer
+	// saw no client close on a loaded machine).
+	clientDone := make(chan struct{})
 	go func() {
+		defer close(clientDone)
 		c, err := net.Dial("tcp4", ln.Addr().String())
 		if err != nil {
 			panic(err)
@@ -58,5 +63,6 @@ func main() {
 	f.Close()
 	fmt.Printf("child %d\n", cmd.Process.Pid)
 	cmd.Wait()
+	<-clientDone
 	ln.Close()
 }
