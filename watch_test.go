@@ -24,18 +24,50 @@ func watchOnce(t *testing.T, iface, filter string, inNS func(func()), connect fu
 	code := -1
 	var wg sync.WaitGroup
 	wg.Add(1)
+	before := boundPacketSockets()
 	go inNS(func() {
 		defer wg.Done()
 		code = run([]string{"socktrace", "watch", "--iface", iface, "--format", "json", "-c", "1", "--duration", "20s", filter}, &out, &errOut)
 	})
-	// The capture is open once the ring exists; give it a moment.
-	time.Sleep(300 * time.Millisecond)
+	// Connect once the capture is bound to its interface (it attaches
+	// its filter before it binds): a fixed pause was too short on a
+	// loaded machine, and watch then waited out its --duration.
+	deadline := time.Now().Add(20 * time.Second)
+	for boundPacketSockets() <= before {
+		if time.Now().After(deadline) {
+			t.Fatalf("watch did not start capturing within 20 s: %s", errOut.String())
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
 	connect()
 	wg.Wait()
 	if code != 0 {
 		t.Fatalf("watch: exit %d: %s", code, errOut.String())
 	}
 	return parseReport(t, out.Bytes())
+}
+
+// boundPacketSockets counts this process's AF_PACKET sockets that are
+// bound to an interface. It asks the sockets themselves, not
+// /proc/net/packet, which lists only the reading thread's network namespace.
+func boundPacketSockets() int {
+	fds, _ := os.ReadDir("/proc/self/fd")
+	n := 0
+	for _, e := range fds {
+		fd, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		if domain, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_DOMAIN); err != nil || domain != unix.AF_PACKET {
+			continue
+		}
+		if sa, err := unix.Getsockname(fd); err == nil {
+			if ll, ok := sa.(*unix.SockaddrLinklayer); ok && ll.Ifindex != 0 {
+				n++
+			}
+		}
+	}
+	return n
 }
 
 // exchange accepts one connection on ln, reads a request, answers and

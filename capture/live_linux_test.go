@@ -467,8 +467,9 @@ func TestLiveLatency(t *testing.T) {
 	t.Logf("latency of one datagram on idle loopback: %v (block timeout %v)", all, DefaultBlockTimeout)
 	// A correctness check of the block retire timer, not a speed test:
 	// without it the datagram would wait for a block to fill, forever.
-	if best > 200*time.Millisecond {
-		t.Errorf("a single datagram took at best %v to arrive, want well under 200ms", best)
+	// The bound is loose so that a loaded machine cannot fail it.
+	if best > time.Second {
+		t.Errorf("a single datagram took at best %v to arrive, want well under 1s", best)
 	}
 }
 
