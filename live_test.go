@@ -323,3 +323,34 @@ func TestDemoErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestDemoFixedPortTwice runs --scenario all on one fixed port twice in a
+// row, as a user who picks a port does (issue 13, item 4): the first run
+// leaves connections in TIME_WAIT on the port, and the second must work
+// all the same, with the same connections.
+func TestDemoFixedPortTwice(t *testing.T) {
+	needCapture(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
+	ln.Close()
+	var conns [2]int
+	for round := range 2 {
+		var out, errOut bytes.Buffer
+		if code := run([]string{"socktrace", "--iface", "lo", "--port", port, "--scenario", "all", "--format", "json"}, &out, &errOut); code != 0 {
+			t.Fatalf("run %d on port %s: exit %d: %s", round+1, port, code, errOut.String())
+		}
+		r := parseReport(t, out.Bytes())
+		conns[round] = len(r.conns)
+		for _, c := range r.conns {
+			if !strings.HasSuffix(c.Server, ":"+port) {
+				t.Errorf("run %d: %s: server %s, want port %s", round+1, c.Scenario, c.Server, port)
+			}
+		}
+	}
+	if conns[0] == 0 || conns[0] != conns[1] {
+		t.Errorf("connections per run: %v, want the same non-zero number twice", conns)
+	}
+}

@@ -669,3 +669,54 @@ func TestBadPort(t *testing.T) {
 		}
 	}
 }
+
+// TestFixedPortAllTwice runs every scenario, in the order --scenario all
+// runs them, twice in a row on one fixed port, over IPv4 and IPv6: each
+// run leaves connections in TIME_WAIT on the port, and every scenario
+// that binds it must still succeed (issue 13, item 4: self-connect bound
+// without SO_REUSEADDR and failed with EADDRINUSE).
+func TestFixedPortAllTwice(t *testing.T) {
+	for _, ipv6 := range []bool{false, true} {
+		addr, fam := "127.0.0.1:0", "ipv4"
+		if ipv6 {
+			addr, fam = "[::1]:0", "ipv6"
+		}
+		t.Run(fam, func(t *testing.T) {
+			if ipv6 && !haveIPv6Loopback() {
+				t.Skip("no ::1 on this machine")
+			}
+			ln, err := net.Listen("tcp", addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			port := ln.Addr().(*net.TCPAddr).Port
+			ln.Close()
+			for round := 1; round <= 2; round++ {
+				for _, name := range Names() {
+					checkNoLeak(t)
+					evs, err := record(t, name, Options{Port: port, IPv6: ipv6})
+					if err != nil {
+						t.Fatalf("round %d, %s on port %d: %v\n%s", round, name, port, err, dump(evs))
+					}
+					binds := 0
+					for _, b := range find(evs, calls.Server, calls.Bind) {
+						if int(b.Local.Port()) == port && b.Errno == 0 {
+							binds++
+						}
+					}
+					for _, b := range find(evs, calls.Client, calls.Bind) {
+						if int(b.Local.Port()) == port && b.Errno == 0 {
+							binds++
+						}
+					}
+					if binds == 0 {
+						t.Errorf("round %d, %s: no successful bind to port %d:\n%s", round, name, port, dump(evs))
+					}
+				}
+			}
+			if n := listeners(t, port); n != 0 {
+				t.Errorf("%d sockets still listen on port %d", n, port)
+			}
+		})
+	}
+}

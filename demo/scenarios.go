@@ -494,6 +494,13 @@ func runSelfConnect(r *runner) error {
 			if err != nil {
 				return err
 			}
+			// SO_REUSEADDR as every server of the demo sets it: with
+			// --port, the scenarios run before this one leave
+			// connections in TIME_WAIT on the port, and without it
+			// bind() would fail with EADDRINUSE (issue 13, item 4).
+			if err := a.reuseAddr(s); err != nil {
+				return err
+			}
 			if err := a.bind(s, r.serverAddr()); err != nil {
 				return err
 			}
