@@ -2,7 +2,9 @@ package report
 
 import (
 	"fmt"
+	"net/netip"
 	"slices"
+	"strings"
 	"syscall"
 	"time"
 
@@ -117,8 +119,16 @@ func (t *Text) writeCall(c *decode.Connection, e *entry, start time.Time) {
 		head = t.m("call.enter", callTitle(ev), "…")
 		why = t.callWhy(c, ev, false)
 	case callCompleted:
-		head = t.m("call.completed", string(ev.Call)+"()", duration(ev.Duration()))
-		why = t.m("call.connect.completed")
+		if ev.Detail == "failed" {
+			name := "?"
+			if errno := completionErrno(c.Handshake(), ev); errno != 0 {
+				name = errnoName(errno)
+			}
+			head = t.m("call.failed", string(ev.Call)+"()", name, duration(ev.Duration()))
+		} else {
+			head = t.m("call.completed", string(ev.Call)+"()", duration(ev.Duration()))
+		}
+		why = t.completionWhy(c, ev)
 	case callExit:
 		head = t.m("call.exit", string(ev.Call)+"()", callResult(ev), duration(ev.Duration()))
 		// Say something new where the call returns, or nothing: a write()
@@ -127,7 +137,16 @@ func (t *Text) writeCall(c *decode.Connection, e *entry, start time.Time) {
 			why = ""
 		}
 	}
-	t.printf("  %s  %-15s  %s\n", offset(e.at.Sub(start)), who, head)
+	b := t.w.AvailableBuffer()
+	b = append(b, "  "...)
+	b = appendPadded(b, offset(e.at.Sub(start)), t.cols.time)
+	b = append(b, "  "...)
+	b = appendPadded(b, who, 15)
+	b = append(b, "  "...)
+	b = appendWrapped(b, head, cells(string(b)), 14, t.width())
+	if t.err == nil {
+		_, t.err = t.w.Write(append(b, '\n'))
+	}
 	if why != "" {
 		t.writeWrapped(why, 14)
 	}
@@ -154,10 +173,16 @@ func (t *Text) callWhy(c *decode.Connection, ev *calls.Event, returned bool) str
 	case calls.Socket:
 		return t.m("call.socket", ev.Result)
 	case calls.SetSockOpt:
+		if ev.Errno == 0 && isLingerZero(ev) {
+			return t.m("call.setsockopt.linger0")
+		}
 		return t.m("call.setsockopt", ev.Detail)
 	case calls.Bind:
-		return t.m("call.bind", ev.Local)
+		return t.bindWhy(ev)
 	case calls.Listen:
+		if ev.Errno != 0 {
+			return t.m("call.fail", string(ev.Call), errnoName(ev.Errno))
+		}
 		return t.m("call.listen", ev.Local.Port())
 	case calls.Accept:
 		if !returned {
@@ -169,6 +194,8 @@ func (t *Text) callWhy(c *decode.Connection, ev *calls.Event, returned bool) str
 		return t.m("call.accept", ev.Result, ev.Remote, ev.Local, ev.Local.Port())
 	case calls.Connect:
 		switch {
+		case isCompletion(ev):
+			return t.completionWhy(c, ev)
 		case !returned:
 			return t.m("call.connect", ev.Remote)
 		case ev.Errno == syscall.EINPROGRESS:
@@ -190,14 +217,137 @@ func (t *Text) callWhy(c *decode.Connection, ev *calls.Event, returned bool) str
 		}
 		return t.m("call.read", ev.Result)
 	case calls.Shutdown:
+		if ev.Errno != 0 {
+			return t.m("call.fail", string(ev.Call), errnoName(ev.Errno))
+		}
 		return t.m("call.shutdown", ev.Detail)
 	case calls.Close:
-		if !ev.Remote.IsValid() {
-			return t.m("call.close.listener")
-		}
-		return t.m("call.close")
+		return t.closeWhy(c, ev)
 	}
 	return ""
+}
+
+// completionWhy explains the end of a non-blocking connect().
+func (t *Text) completionWhy(c *decode.Connection, ev *calls.Event) string {
+	if ev.Detail != "failed" {
+		return t.m("call.connect.completed")
+	}
+	switch completionErrno(c.Handshake(), ev) {
+	case syscall.ECONNREFUSED:
+		return t.m("call.connect.refused")
+	case syscall.ETIMEDOUT:
+		return t.m("call.connect.timedout")
+	}
+	return t.m("call.connect.failed")
+}
+
+// bindWhy explains a bind(): where it tied the socket, the port the
+// kernel chose for port 0, or why it failed.
+func (t *Text) bindWhy(ev *calls.Event) string {
+	switch ev.Errno {
+	case 0:
+	case syscall.EADDRINUSE:
+		return t.m("call.bind.inuse", ev.Local)
+	case syscall.EACCES:
+		return t.m("call.bind.acces", ev.Local.Port())
+	default:
+		return t.m("call.fail", string(ev.Call), errnoName(ev.Errno))
+	}
+	if chosen, ok := boundTo(ev); ok && ev.Local.Port() == 0 {
+		return t.m("call.bind.any", ev.Local, chosen.Port())
+	}
+	return t.m("call.bind", ev.Local)
+}
+
+// boundTo is the address the kernel gave a bind() asking for port 0, from
+// the tracer's note "bound to ADDR".
+func boundTo(ev *calls.Event) (netip.AddrPort, bool) {
+	rest, ok := strings.CutPrefix(ev.Detail, "bound to ")
+	if !ok {
+		return netip.AddrPort{}, false
+	}
+	a, err := netip.ParseAddrPort(rest)
+	return a, err == nil
+}
+
+// isLingerZero reports whether ev sets SO_LINGER on with a zero timeout,
+// which turns the socket's close() into an abort.
+func isLingerZero(ev *calls.Event) bool {
+	return ev.Call == calls.SetSockOpt && ev.Detail == "SO_LINGER 0"
+}
+
+// closeWhy explains a close() on a connection from what socktrace saw
+// before it: a connect() that failed, a RST that already ended the
+// connection, SO_LINGER 0, a FIN already sent by shutdown().
+func (t *Text) closeWhy(c *decode.Connection, ev *calls.Event) string {
+	side := sideOf(c, ev)
+	if ev.Errno != 0 {
+		return t.m("call.fail", string(ev.Call), errnoName(ev.Errno))
+	}
+	if side == decode.Server && !ev.Remote.IsValid() {
+		return t.m("call.close.listener")
+	}
+	if h := c.Handshake(); side == decode.Client && (h == decode.Refused || h == decode.Unanswered) {
+		return t.m("call.close.failed")
+	}
+	for i := range t.current {
+		st := &t.current[i]
+		if !st.time.Before(ev.Enter) {
+			break
+		}
+		if st.kind == decode.StepRST || st.kind == decode.StepRefused {
+			return t.m("call.close.afterrst", t.side(st.from))
+		}
+	}
+	if t.sawLingerZero(c, side, ev.Enter) {
+		return t.m("call.close.linger0")
+	}
+	if fin := t.finStep(side); fin != nil && fin.time.Before(ev.Enter) {
+		return t.m("call.close.afterfin")
+	}
+	return t.m("call.close")
+}
+
+// sawLingerZero reports whether side was seen setting SO_LINGER 0 before
+// at (any time, when at is zero).
+func (t *Text) sawLingerZero(c *decode.Connection, side decode.Side, at time.Time) bool {
+	for i := range c.Calls {
+		ev := &c.Calls[i]
+		if !ev.Inferred && ev.Errno == 0 && isLingerZero(ev) && sideOf(c, ev) == side &&
+			(at.IsZero() || !ev.Enter.After(at)) {
+			return true
+		}
+	}
+	return false
+}
+
+// finStep is the first FIN side sent, among the steps kept, or nil.
+func (t *Text) finStep(side decode.Side) *textStep {
+	for i := range t.current {
+		st := &t.current[i]
+		if st.from == side && st.flags&decode.FIN != 0 && st.flags&decode.SYN == 0 {
+			return st
+		}
+	}
+	return nil
+}
+
+// completionErrno is the errno a program reads (getsockopt SO_ERROR) from
+// a non-blocking connect() that failed: the tracer sees that it failed,
+// but reading the errno itself would take it from the program. The
+// segments tell it: a RST answering the SYN is ECONNREFUSED, a SYN never
+// answered ends in ETIMEDOUT. Other events keep their errno.
+func completionErrno(h decode.Handshake, ev *calls.Event) syscall.Errno {
+	if ev.Call != calls.Connect || ev.Detail != "failed" || ev.Errno != 0 || ev.Exit.IsZero() {
+		return ev.Errno
+	}
+	switch h {
+	case decode.Refused:
+		return syscall.ECONNREFUSED
+	case decode.Unanswered:
+		return syscall.ETIMEDOUT
+	}
+	return 0
 }
 
 // handshakeDone is when the ACK that completed the handshake was seen.
@@ -214,44 +364,136 @@ func handshakeDone(steps []textStep) time.Time {
 // with its block; a call that belongs to none (a listening socket's
 // close(), a socket that never connected) is kept for the end.
 func (t *Text) Call(c *decode.Connection, ev *calls.Event) {
+	if ev.Call == calls.Listen {
+		t.noteListeners([]calls.Event{*ev})
+	}
 	if c == nil && !ev.Inferred && len(t.loose) < 1000 {
 		t.loose = append(t.loose, *ev)
 	}
 }
 
-// writeLooseCalls lists the calls that belong to no connection.
+// writeLooseCalls lists the calls that belong to no connection, in time
+// order, on the clock of the connection that began first, each with the
+// address of its socket and, for the demo, its scenario.
 func (t *Text) writeLooseCalls() {
 	if len(t.loose) == 0 {
 		return
 	}
-	t.printf("%s\n", t.m("loose.header"))
+	slices.SortStableFunc(t.loose, func(a, b calls.Event) int { return a.Enter.Compare(b.Enter) })
 	start := t.loose[0].Enter
+	if !t.origin.IsZero() && t.origin.Before(start) {
+		start = t.origin
+		t.printf("%s\n", t.wrap(t.m("loose.header")+" "+t.m("loose.clock", t.originConn), 0))
+	} else {
+		t.printf("%s\n", t.wrap(t.m("loose.header"), 0))
+	}
 	type sock struct {
 		pid  int
 		side calls.Side
 		fd   int
 	}
-	bound := map[sock]bool{} // sockets whose bind() is in this list, not yet closed
+	// A socket's address, for every call on it: what bind() gave it, or
+	// what the call itself names.
+	addrs := make([]netip.AddrPort, len(t.loose))
+	open := map[sock][]int{}
+	name := func(ids []int) {
+		var a netip.AddrPort
+		for _, k := range ids {
+			ev := &t.loose[k]
+			switch {
+			case ev.Call == calls.Bind && ev.Errno == 0:
+				if b, ok := boundTo(ev); ok {
+					a = b
+				} else {
+					a = ev.Local
+				}
+			case !a.IsValid() && ev.Local.IsValid() && ev.Local.Port() != 0 && ev.Errno == 0:
+				a = ev.Local
+			}
+		}
+		for _, k := range ids {
+			addrs[k] = a
+		}
+	}
+	for i := range t.loose {
+		ev := &t.loose[i]
+		id := sock{ev.PID, ev.Side, ev.FD}
+		if ev.Call == calls.Socket {
+			id.fd = ev.Result
+			if prev := open[id]; len(prev) > 0 {
+				name(prev)
+			}
+			id.side = ""
+			open[id] = nil
+			id.side = ev.Side
+		}
+		open[id] = append(open[id], i)
+		if ev.Call == calls.Close {
+			name(open[id])
+			delete(open, id)
+		}
+	}
+	for _, ids := range open {
+		name(ids)
+	}
+	bound := map[sock]bool{}     // sockets whose bind() succeeded, not yet closed
+	connected := map[sock]bool{} // sockets that called connect()
 	for i := range t.loose {
 		ev := &t.loose[i]
 		id := sock{ev.PID, ev.Side, ev.FD}
 		who := string(ev.Side)
-		if who == "" {
+		switch {
+		case ev.Side == calls.Server:
+			who = t.m("side.server")
+		case ev.Side == calls.Client:
+			who = t.m("side.client")
+		case ev.Comm != "":
 			who = fmt.Sprintf("%s[%d]", ev.Comm, ev.PID)
 		}
-		t.printf("  %s  %-15s  %s\n", offset(ev.Enter.Sub(start)), who,
-			t.m("call.instant", callTitle(ev), callResult(ev), duration(ev.Duration())))
+		title := callTitle(ev)
+		if a := addrs[i]; a.IsValid() && ev.Call != calls.Bind && ev.Call != calls.Connect {
+			title += " " + t.m("loose.on", a)
+		}
+		head := t.m("call.instant", title, callResult(ev), duration(ev.Duration()))
+		if ev.Scenario != "" {
+			head += "; " + t.m("loose.scenario", ev.Scenario)
+		}
+		b := t.w.AvailableBuffer()
+		b = append(b, "  "...)
+		b = appendOffset(b, ev.Enter.Sub(start))
+		b = append(b, "  "...)
+		b = appendPadded(b, who, 15)
+		b = append(b, "  "...)
+		b = appendWrapped(b, head, cells(string(b)), 14, t.width())
+		if t.err == nil {
+			_, t.err = t.w.Write(append(b, '\n'))
+		}
 		var why string
 		switch {
 		case ev.Call == calls.Bind:
-			why = t.m("call.bind", ev.Local)
-			bound[id] = true
+			why = t.bindWhy(ev)
+			if ev.Errno == 0 {
+				bound[id] = true
+			}
+		case ev.Call == calls.Connect:
+			connected[id] = true
+			if ev.Errno != 0 && ev.Errno != syscall.EINPROGRESS {
+				why = t.m("call.fail", string(ev.Call), errnoName(ev.Errno))
+			}
+		case ev.Call == calls.SetSockOpt:
+			why = t.callWhy(nil, ev, true)
+		case ev.Call == calls.Close && connected[id]:
+			why = t.m("call.close.failed")
+			delete(connected, id)
+			delete(bound, id)
 		case ev.Call == calls.Close && bound[id]:
 			// Bound here and never listening: the port is freed.
-			why = t.m("call.close.bound", ev.Local.Port())
+			why = t.m("call.close.bound", addrs[i].Port())
 			delete(bound, id)
-		case ev.Call == calls.Close && ev.Local.IsValid() && !ev.Remote.IsValid():
+		case ev.Call == calls.Close && ev.Local.IsValid() && ev.Local.Port() != 0 && !ev.Remote.IsValid():
 			why = t.m("call.close.listener")
+		case ev.Call == calls.Close && (!ev.Local.IsValid() || ev.Local.Port() == 0):
+			why = t.m("call.close.unbound")
 		}
 		if why != "" {
 			t.writeWrapped(why, 14)
@@ -262,7 +504,7 @@ func (t *Text) writeLooseCalls() {
 
 // isCompletion reports whether ev is the tracer's note that a non-blocking
 // connect() finished its handshake (calls.Trace reports it as a second
-// connect event with Detail "completed").
+// connect event with Detail "completed", or "failed").
 func isCompletion(ev *calls.Event) bool {
-	return ev.Call == calls.Connect && ev.Detail == "completed" && !ev.Exit.IsZero()
+	return ev.Call == calls.Connect && (ev.Detail == "completed" || ev.Detail == "failed") && !ev.Exit.IsZero()
 }

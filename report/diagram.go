@@ -306,6 +306,15 @@ func (d *Diagram) writeConnection(c *decode.Connection, sc *seqConn, cs []calls.
 			default:
 				text[r.side] = callName(ev)
 				switch {
+				case isCompletion(ev) && ev.Detail == "failed":
+					e := completionErrno(c.Handshake(), ev)
+					name := "?"
+					if e != 0 {
+						name = errnoName(e)
+					}
+					text[r.side] = d.g.ret + " " + name
+				case isCompletion(ev):
+					text[r.side] = d.g.ret + " " + d.m("diagram.connected")
 				case !ev.Exit.IsZero() && !ev.Inferred:
 					text[r.side] += " " + shortResult(ev, d.g.ret)
 				case ev.Exit.IsZero() && !ev.Enter.IsZero() && !ev.Inferred && blocks(ev.Call):

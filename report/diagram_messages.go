@@ -7,6 +7,7 @@ package report
 var diagramEnglish = map[msgID]string{
 	"diagram.legend":        "Time counts from each connection's first event. Each arrow is a segment: its flags, relative seq and ack, and payload length. A side's margin shows its socket calls where they happen and each TCP state it enters; a bracket beside a lifeline is a call that blocks until it returns. Calls marked * were not seen: the segments imply them.",
 	"diagram.time":          "time",
+	"diagram.connected":     "connected",
 	"diagram.returns":       "returns %d",
 	"diagram.fails":         "fails %s",
 	"diagram.via":           "via %s",

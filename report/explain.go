@@ -68,16 +68,23 @@ func (t *Text) buildWhy(c *decode.Connection, st *textStep, first time.Time) {
 			t.put("why.ack", from, st.relAck)
 		}
 	case decode.StepFIN:
+		cause, detail := t.finCause(c, st.from, st)
 		switch {
 		case st.after[st.from.Other()] == decode.Closing && !c.SelfConnect:
 			t.put("why.fin.both", from)
+		case cause == finShutdown:
+			t.put("why.fin.shutdown", detail, from)
+		case cause == finShutdownInferred:
+			t.put("why.fin.shutdown.inferred", from)
 		case st.before[st.from] == decode.CloseWait:
 			t.put("why.fin.second", t.mark(c, st.from, calls.Close, calls.Shutdown), from)
+		case cause == finClose:
+			t.put("why.fin.close", from)
 		default:
 			t.put("why.fin", t.mark(c, st.from, calls.Close, calls.Shutdown), from)
 		}
 	case decode.StepRST:
-		t.put("why.rst", t.mark(c, st.from, calls.Close), from)
+		t.rstWhy(c, st, from)
 	case decode.StepRefused:
 		t.put("why.rst.refused", c.Server.Port())
 	case decode.StepLate:
@@ -101,6 +108,133 @@ func (t *Text) buildWhy(c *decode.Connection, st *textStep, first time.Time) {
 	}
 }
 
+// finCause is what made side send its FIN, as far as socktrace knows.
+type finCause uint8
+
+const (
+	finUnknown          finCause = iota // no call seen: close() or shutdown(SHUT_WR)
+	finClose                            // an observed close()
+	finShutdown                         // an observed shutdown()
+	finShutdownInferred                 // no call seen, but the side took data after its FIN
+)
+
+// finCause says why side sent the FIN of step fin (nil: its first FIN,
+// wherever it is), and for an observed shutdown() its argument. The
+// latest close() or shutdown() the side was seen entering before the FIN
+// decides. With no call seen, a side that acknowledges the other's data
+// after its own FIN only shut down its sending: Linux answers data that
+// reaches a closed socket with RST.
+func (t *Text) finCause(c *decode.Connection, side decode.Side, fin *textStep) (finCause, string) {
+	if fin == nil {
+		fin = t.finStep(side)
+	}
+	var last *calls.Event
+	for i := range c.Calls {
+		ev := &c.Calls[i]
+		if ev.Inferred || ev.Errno != 0 || sideOf(c, ev) != side || (ev.Call != calls.Close && ev.Call != calls.Shutdown) {
+			continue
+		}
+		if fin != nil && ev.Enter.After(fin.time) {
+			continue
+		}
+		if last == nil || ev.Enter.After(last.Enter) {
+			last = ev
+		}
+	}
+	switch {
+	case last != nil && last.Call == calls.Shutdown:
+		detail := last.Detail
+		if detail == "" {
+			detail = "SHUT_WR"
+		}
+		return finShutdown, detail
+	case last != nil:
+		return finClose, ""
+	case fin != nil && t.ackedDataAfter(side, fin):
+		return finShutdownInferred, ""
+	}
+	return finUnknown, ""
+}
+
+// ackedDataAfter reports whether side, after sending fin, acknowledged
+// payload the other side sent after it, without a RST in between.
+func (t *Text) ackedDataAfter(side decode.Side, fin *textStep) bool {
+	start := len(t.current)
+	for i := range t.current {
+		if &t.current[i] == fin {
+			start = i + 1
+			break
+		}
+	}
+	var dataEnd uint32
+	seen := false
+	for i := start; i < len(t.current); i++ {
+		st := &t.current[i]
+		switch {
+		case st.from != side && st.len > 0:
+			dataEnd, seen = st.relSeq+uint32(st.len), true
+		case st.from == side && st.flags&decode.RST != 0:
+			return false
+		case st.from == side && seen && st.flags&decode.ACK != 0 && st.relAck >= dataEnd:
+			return true
+		}
+	}
+	return false
+}
+
+// rstWhy explains a RST by the cause socktrace knows: an observed
+// SO_LINGER 0, or data the side received and did not read; with neither
+// known, both possibilities.
+func (t *Text) rstWhy(c *decode.Connection, st *textStep, from string) {
+	other := st.from.Other()
+	if t.sawLingerZero(c, st.from, st.time) {
+		t.put("why.rst.linger", t.mark(c, st.from, calls.Close), from)
+		return
+	}
+	var received int64
+	for i := range t.current {
+		s := &t.current[i]
+		if s.time.After(st.time) {
+			break
+		}
+		if s.from == other && s.kind == decode.StepData {
+			received += int64(s.len)
+		}
+	}
+	if received > 0 && t.observedSide(c, st.from) {
+		var read int64
+		reads := false
+		for i := range c.Calls {
+			ev := &c.Calls[i]
+			if !ev.Inferred && ev.Call == calls.Read && sideOf(c, ev) == st.from && !ev.Exit.After(st.time) {
+				reads = true
+				if ev.Errno == 0 && ev.Result > 0 {
+					read += int64(ev.Result)
+				}
+			}
+		}
+		switch {
+		case reads && received > read:
+			t.put("why.rst.unread", t.mark(c, st.from, calls.Close), from, received-read, received)
+			return
+		case !reads:
+			t.put("why.rst.unread.some", t.mark(c, st.from, calls.Close), from, received)
+			return
+		}
+	}
+	t.put("why.rst", t.mark(c, st.from, calls.Close), from)
+}
+
+// observedSide reports whether socktrace saw any call of side.
+func (t *Text) observedSide(c *decode.Connection, side decode.Side) bool {
+	for i := range c.Calls {
+		if !c.Calls[i].Inferred && sideOf(c, &c.Calls[i]) == side {
+			return true
+		}
+	}
+	return false
+}
+
 // mark is what follows a call's name in an explanation: " [inferred]"
 // when no such call of the side was seen, nothing when one was (it has its
 // own line). A traced program's reads and writes are not traced, so its
@@ -111,6 +245,10 @@ func (t *Text) mark(c *decode.Connection, side decode.Side, names ...calls.Call)
 		if !ev.Inferred && sideOf(c, ev) == side && slices.Contains(names, ev.Call) {
 			return ""
 		}
+	}
+	if slices.Contains(names, calls.Listen) && t.listening[c.Server.Port()] {
+		// Seen listening on an earlier connection of the same listener.
+		return ""
 	}
 	return t.m("inferred")
 }
@@ -161,7 +299,7 @@ func (t *Text) writeConnSummary(c *decode.Connection) {
 		parts = append(parts, t.closeLabel(k.String()))
 	}
 	if c.FirstFIN != decode.NoSide && c.CloseKind() == decode.Graceful && !c.SelfConnect {
-		parts = append(parts, t.m("sum.firstfin", t.sides(c.FirstFIN)))
+		parts = append(parts, t.firstFIN(c))
 	}
 	switch {
 	case c.TimeWait != decode.NoSide && c.SelfConnect:
@@ -175,14 +313,14 @@ func (t *Text) writeConnSummary(c *decode.Connection) {
 	if c.SYNRetransmits > 0 {
 		parts = append(parts, t.m("sum.synrtx", c.SYNRetransmits))
 	}
-	t.printf("  ⇒ %s\n", wrapRest(strings.Join(parts, "; "), 4))
+	t.printf("  ⇒ %s\n", t.wrapRest(strings.Join(parts, "; "), 4))
 	var facts []string
 	if c.HasIRTT {
 		facts = append(facts, t.m("sum.irtt", duration(c.IRTT)))
 	}
 	facts = append(facts, t.m("sum.bytes", c.Bytes[decode.Client], c.Bytes[decode.Server], c.Packets))
 	facts = append(facts, t.m("sum.zeek", c.ConnState(), c.History()))
-	t.printf("    %s\n", wrapRest(strings.Join(facts, "; "), 4))
+	t.printf("    %s\n", t.wrapRest(strings.Join(facts, "; "), 4))
 	for _, side := range [...]decode.Side{decode.Client, decode.Server} {
 		if c.SelfConnect && side == decode.Server {
 			break
@@ -195,8 +333,31 @@ func (t *Text) writeConnSummary(c *decode.Connection) {
 		for i, s := range states {
 			names[i] = s.String()
 		}
-		t.printf("    %s\n", wrapRest(t.m("sum.states", t.side(side), strings.Join(names, " → ")), 6))
+		t.printf("    %s\n", t.wrapRest(t.m("sum.states", t.side(side), strings.Join(names, " → ")), 6))
 	}
+}
+
+// firstFIN says who ended the connection first, in words true to what was
+// seen: "closed first" only of a side seen calling close().
+func (t *Text) firstFIN(c *decode.Connection) string {
+	var side decode.Side
+	switch c.FirstFIN {
+	case decode.ClientSide:
+		side = decode.Client
+	case decode.ServerSide:
+		side = decode.Server
+	default:
+		return t.m("sum.firstfin.both")
+	}
+	switch cause, detail := t.finCause(c, side, nil); cause {
+	case finClose:
+		return t.m("sum.firstfin.close", t.side(side))
+	case finShutdown:
+		return t.m("sum.firstfin.shutdown", t.side(side), detail)
+	case finShutdownInferred:
+		return t.m("sum.firstfin.shutdown", t.side(side), "SHUT_WR")
+	}
+	return t.m("sum.firstfin", t.side(side))
 }
 
 // Summary writes the report's last lines and flushes.
@@ -212,7 +373,7 @@ func (t *Text) Summary(s Summary) error {
 	}
 	t.writeLooseCalls()
 	t.printf("%s\n", t.m("total.header"))
-	t.printf("  %s\n", wrapRest(t.m("total.connections", s.Connections, strings.Join(kinds, "; ")), 4))
+	t.printf("  %s\n", t.wrapRest(t.m("total.connections", s.Connections, strings.Join(kinds, "; ")), 4))
 	t.printf("  %s\n", t.m("total.packets", s.Counts.Packets, s.Counts.TCP, s.Counts.Other, s.Counts.Malformed))
 	if s.Dropped > 0 {
 		t.printf("  %s\n", t.m("total.dropped", s.Dropped))
@@ -263,25 +424,32 @@ func duration(d time.Duration) string {
 	return fmt.Sprintf("%.3f s", d.Seconds())
 }
 
-// wrap breaks s into lines of at most 100 columns, each indented by indent
-// spaces.
-func wrap(s string, indent int) string {
-	return strings.Repeat(" ", indent) + wrapRest(s, indent)
+// wrap breaks s into lines of at most the report's width, each indented
+// by indent spaces.
+func (t *Text) wrap(s string, indent int) string {
+	return strings.Repeat(" ", indent) + t.wrapRest(s, indent)
 }
 
 // wrapRest wraps s as wrap does, but leaves the first line unindented (the
-// caller has already written its start).
-func wrapRest(s string, indent int) string {
-	return string(appendWrapped(make([]byte, 0, len(s)+len(s)/50*(indent+1)), s, indent))
+// caller has already written its start, indent columns wide).
+func (t *Text) wrapRest(s string, indent int) string {
+	return string(appendWrapped(make([]byte, 0, len(s)+len(s)/50*(indent+1)), s, indent, indent, t.width()))
 }
 
-// appendWrapped appends s to b broken into lines of at most 100 columns
-// at spaces, every line after the first indented by indent spaces. It
-// reads the words in place: this runs for every line of a text report.
-func appendWrapped(b []byte, s string, indent int) []byte {
-	const width = 100
-	col := indent
+// appendWrapped appends s to b broken at spaces into lines of at most
+// width columns; the first starts at column col, the others are indented
+// by indent spaces. A word wider than a line (a long payload preview, an
+// IPv6 address) is cut where the line ends. It reads the words in place:
+// this runs for every line of a text report.
+func appendWrapped(b []byte, s string, col, indent, width int) []byte {
 	first := true
+	newline := func() {
+		b = append(b, '\n')
+		for range indent {
+			b = append(b, ' ')
+		}
+		col = indent
+	}
 	for len(s) > 0 {
 		if s[0] == ' ' {
 			s = s[1:]
@@ -296,17 +464,32 @@ func appendWrapped(b []byte, s string, indent int) []byte {
 		n := cells(word) // Korean takes two columns a character
 		if !first {
 			if col+1+n > width {
-				b = append(b, '\n')
-				for range indent {
-					b = append(b, ' ')
-				}
-				col = indent
+				newline()
 			} else {
 				b = append(b, ' ')
 				col++
 			}
 		}
 		first = false
+		for col+n > width && width-indent > 8 {
+			// Too wide for any line: cut it at the width.
+			k, used := 0, 0
+			for i, r := range word {
+				if c := runeCells(r); col+used+c > width {
+					k = i
+					break
+				} else {
+					used += c
+				}
+			}
+			if k == 0 {
+				break
+			}
+			b = append(b, word[:k]...)
+			word = word[k:]
+			n -= used
+			newline()
+		}
 		b = append(b, word...)
 		col += n
 	}

@@ -223,7 +223,14 @@ func (j *JSON) writeConnection(c *connRec) {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = j.appendCallFields(append(b, '{'), &c.calls[i])
+		ev := &c.calls[i]
+		if e := completionErrno(c.handshake, ev); e != ev.Errno {
+			// A failed non-blocking connect: the errno the kernel gave
+			// the program, known from the segments (calls.go).
+			cp := *ev
+			cp.Errno, ev = e, &cp
+		}
+		b = j.appendCallFields(append(b, '{'), ev)
 		b = append(b, '}')
 	}
 	b = append(b, ']')

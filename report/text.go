@@ -6,6 +6,7 @@ import (
 	"io"
 	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/socktrace/socktrace/calls"
 	"time"
@@ -23,6 +24,9 @@ type TextOptions struct {
 	// segments that change a state, or carry FIN or RST, are shown.
 	// Zero means 200.
 	MaxSteps int
+	// Width is the number of columns lines are kept to; zero means 100.
+	// Below 80 the columns cannot be kept: it is raised to 80.
+	Width int
 	// Stream writes each segment as it comes, tagged with its
 	// connection's number, and each connection's summary when it ends,
 	// instead of one block per connection (for watching live traffic).
@@ -48,6 +52,15 @@ type Text struct {
 	current    []textStep // the steps of the connection being written
 	self       bool       // the connection being written is a self-connect
 	loose      []calls.Event
+	// listening holds the ports of listeners seen calling listen(), so
+	// that later connections to them do not call it inferred.
+	listening map[uint16]bool
+	cols      stepColumns // of the connection being written
+	// origin is the earliest time of any connection so far (its first
+	// call or segment), and originConn that connection's number: the
+	// clock of the calls on no connection.
+	origin     time.Time
+	originConn int
 	err        error
 }
 
@@ -83,8 +96,17 @@ func NewText(w io.Writer, opt TextOptions) *Text {
 	if opt.MaxSteps == 0 {
 		opt.MaxSteps = 200
 	}
+	switch {
+	case opt.Width == 0:
+		opt.Width = 100
+	case opt.Width < 80:
+		opt.Width = 80
+	}
 	return &Text{w: bufio.NewWriter(w), opt: opt, pending: make(map[int]*textConn), kinds: make(map[string]int)}
 }
+
+// width is the number of columns the report keeps to.
+func (t *Text) width() int { return t.opt.Width }
 
 func (t *Text) m(id msgID, args ...any) string {
 	t.fmtBuf = appendFormat(t.fmtBuf[:0], msg(t.opt.Lang, id), args...)
@@ -124,7 +146,9 @@ func (t *Text) streamStep(c *decode.Connection, tc *textConn, st *decode.Step) {
 		tc.steps = append(tc.steps, ts)
 	}
 	t.current, t.self = tc.steps, c.SelfConnect
-	t.tag = "#" + strconv.Itoa(c.ID) + " "
+	// Padded, so that #9 and #10 start their columns at the same place.
+	t.tag = string(appendPadded([]byte("#"+strconv.Itoa(c.ID)), "", 7))
+	t.cols = t.defaultColumns()
 	t.writeStep(c, &ts, c.Start, tc.steps[0].time)
 	t.self, t.tag = false, ""
 	t.flushSoon()
@@ -161,6 +185,10 @@ func (t *Text) Ended(c *decode.Connection) {
 		tc = t.newTextConn()
 	}
 	defer t.recycle(tc)
+	t.noteListeners(c.Calls)
+	if o := timeOrigin(c, c.Calls); !o.IsZero() && (t.origin.IsZero() || o.Before(t.origin)) {
+		t.origin, t.originConn = o, c.ID
+	}
 	key := c.Handshake().String() + "/" + c.CloseKind().String()
 	if t.kinds[key] == 0 {
 		t.order = append(t.order, key)
@@ -176,6 +204,23 @@ func (t *Text) Ended(c *decode.Connection) {
 		return
 	}
 	t.writeConnection(c, tc)
+}
+
+// noteListeners remembers the ports of the observed, successful listen()
+// calls among cs.
+func (t *Text) noteListeners(cs []calls.Event) {
+	for i := range cs {
+		ev := &cs[i]
+		if ev.Call != calls.Listen || ev.Inferred || ev.Errno != 0 || !ev.Local.IsValid() {
+			continue
+		}
+		if t.listening == nil {
+			t.listening = make(map[uint16]bool)
+		}
+		if len(t.listening) < 1024 {
+			t.listening[ev.Local.Port()] = true
+		}
+	}
 }
 
 func (t *Text) newTextConn() *textConn {
@@ -208,9 +253,9 @@ func (t *Text) writeConnection(c *decode.Connection, tc *textConn) {
 	if !t.prefaced {
 		t.prefaced = true
 		t.printf("%s\n%s\n%s\n\n",
-			wrap(t.m("preface.ports", t.opt.Ephemeral[0], t.opt.Ephemeral[1]), 0),
-			wrap(t.m("preface.socket"), 0),
-			wrap(t.m("preface.flows"), 0))
+			t.wrap(t.m("preface.ports", t.opt.Ephemeral[0], t.opt.Ephemeral[1]), 0),
+			t.wrap(t.m("preface.socket"), 0),
+			t.wrap(t.m("preface.flows"), 0))
 	}
 	t.writeHeader(c)
 	if c.Scenario != "" {
@@ -225,7 +270,9 @@ func (t *Text) writeConnection(c *decode.Connection, tc *textConn) {
 	if len(tc.steps) > 0 {
 		first = tc.steps[0].time
 	}
-	for _, e := range timeline(c, tc.steps) {
+	es := timeline(c, tc.steps)
+	t.cols = t.columns(es, start)
+	for _, e := range es {
 		if e.step != nil {
 			t.writeStep(c, e.step, start, first)
 		} else {
@@ -255,10 +302,13 @@ func (t *Text) writeHeader(c *decode.Connection) {
 		t.explained[c.Server.Port()] = true
 	}
 	if c.SelfConnect {
-		t.printf("  %s; %s\n", t.m("conn.self"), t.portText(c.Client.Port(), false))
+		t.printf("  %s\n", t.wrapRest(t.m("conn.self")+"; "+t.portText(c.Client.Port(), false), 2))
 	} else {
-		t.printf("  %-9s %s\n", t.m("conn.client", ""), wrapRest(t.portText(c.Client.Port(), true), 12))
-		t.printf("  %-9s %s\n", t.m("conn.server", ""), wrapRest(t.portText(c.Server.Port(), false), 12))
+		// The labels are padded by display width: Korean takes two
+		// columns a character.
+		lw := max(cells(t.m("side.client")), cells(t.m("side.server"))) + 1
+		t.printf("  %s %s\n", padRight(t.m("side.client"), lw), t.wrapRest(t.portText(c.Client.Port(), true), lw+3))
+		t.printf("  %s %s\n", padRight(t.m("side.server"), lw), t.wrapRest(t.portText(c.Server.Port(), false), lw+3))
 	}
 	if c.RolesGuessed {
 		t.printf("  %s\n", t.m("conn.roles.guess"))
@@ -326,31 +376,92 @@ func (t *Text) writeStep(c *decode.Connection, st *textStep, start, first time.T
 			changes = append(changes, t.stateChange(c, st, side))
 		}
 	}
-	// The columns: time, direction, flags (8 wide), numbers (26 wide),
-	// state changes.
+	// The columns: time, direction, flags, numbers, each as wide as the
+	// connection's widest (t.cols), then the state changes.
 	b := t.w.AvailableBuffer()
 	b = append(b, t.tagOr("  ")...)
-	b = appendOffset(b, st.time.Sub(start))
+	b = appendPadded(b, offset(st.time.Sub(start)), t.cols.time)
 	b = append(b, "  "...)
-	b = append(b, dir...)
+	b = appendPadded(b, dir, t.cols.dir)
 	b = append(b, "  "...)
-	b = appendPadded(b, st.flags.String(), 8)
+	b = appendPadded(b, st.flags.String(), t.cols.flags)
+	b = append(b, "  "...)
+	b = appendPadded(b, nums, t.cols.nums)
 	b = append(b, ' ')
-	b = appendPadded(b, nums, 26)
-	b = append(b, ' ')
-	for i, ch := range changes {
-		if i > 0 {
-			b = append(b, ", "...)
+	stateCol := cells(string(b))
+	all := strings.Join(changes, ", ")
+	switch {
+	case len(changes) == 0:
+	case stateCol+cells(all) <= t.width():
+		b = append(b, all...)
+	default:
+		// One change a line in the state column while they fit there,
+		// else all of them under the explanation's margin.
+		fits := true
+		for _, ch := range changes {
+			fits = fits && stateCol+cells(ch)+1 <= t.width()
 		}
-		b = append(b, ch...)
+		if !fits {
+			b = trimSpaces(b)
+			b = append(b, "\n              "...)
+			b = appendWrapped(b, all, 14, 14, t.width())
+			break
+		}
+		for i, ch := range changes {
+			if i > 0 {
+				b = append(b, '\n')
+				b = appendPadded(b, "", stateCol)
+			}
+			b = append(b, ch...)
+			if i < len(changes)-1 {
+				b = append(b, ',')
+			}
+		}
 	}
-	for len(b) > 0 && b[len(b)-1] == ' ' {
-		b = b[:len(b)-1]
-	}
+	b = trimSpaces(b)
 	if t.err == nil {
 		_, t.err = t.w.Write(append(b, '\n'))
 	}
 	t.writeWrapped(t.explain(c, st, first), 14)
+}
+
+// trimSpaces drops the spaces that end b.
+func trimSpaces(b []byte) []byte {
+	for len(b) > 0 && b[len(b)-1] == ' ' {
+		b = b[:len(b)-1]
+	}
+	return b
+}
+
+// stepColumns are the widths of a segment line's columns.
+type stepColumns struct{ time, dir, flags, nums int }
+
+// defaultColumns fit most connections: offsets under 10 s, the usual
+// flags (FIN-PSH-ACK), numbers under ten million.
+func (t *Text) defaultColumns() stepColumns {
+	return stepColumns{
+		time:  9,
+		dir:   max(cells(t.m("dir.c2s")), cells(t.m("dir.s2c")), cells(t.m("dir.self"))),
+		flags: 11,
+		nums:  26,
+	}
+}
+
+// columns fits the columns to every line of a connection, so that a long
+// flag name or a large time does not shift the columns of the lines after
+// it, and short ones leave room for the state changes.
+func (t *Text) columns(es []entry, start time.Time) stepColumns {
+	cols := t.defaultColumns()
+	cols.flags, cols.nums = 7, 0
+	var nb [64]byte
+	for i := range es {
+		cols.time = max(cols.time, len(offset(es[i].at.Sub(start))))
+		if st := es[i].step; st != nil {
+			cols.flags = max(cols.flags, len(st.flags.String()))
+			cols.nums = max(cols.nums, len(st.appendNumbers(nb[:0])))
+		}
+	}
+	return cols
 }
 
 // stateChange says how a side's state changed with a step: "client
@@ -386,7 +497,8 @@ func (t *Text) tagOr(def string) string {
 	return def
 }
 
-// writeWrapped writes an explanation: indented, wrapped at 100 columns.
+// writeWrapped writes an explanation: indented, wrapped at the report's
+// width.
 func (t *Text) writeWrapped(s string, indent int) {
 	if t.err != nil {
 		return
@@ -395,7 +507,7 @@ func (t *Text) writeWrapped(s string, indent int) {
 	for range indent {
 		b = append(b, ' ')
 	}
-	b = appendWrapped(b, s, indent)
+	b = appendWrapped(b, s, indent, indent, t.width())
 	b = append(b, '\n')
 	_, t.err = t.w.Write(b)
 }
