@@ -35,8 +35,12 @@ type commentEvent struct {
 	Scenario string    `json:"scenario,omitempty"`
 }
 
-// FormatComment renders ev as a pcapng packet comment.
+// FormatComment renders ev as a pcapng packet comment, its strings
+// neutralised: Wireshark shows comments as they are.
 func FormatComment(ev *Event) string {
+	safe := *ev
+	safe.Neutralise()
+	ev = &safe
 	ce := commentEvent{
 		Side: ev.Side, Call: ev.Call, FD: ev.FD, Enter: ev.Enter.UTC(), Exit: ev.Exit.UTC(),
 		Result: ev.Result, Detail: ev.Detail, Inferred: ev.Inferred,
@@ -59,7 +63,8 @@ func FormatComment(ev *Event) string {
 	return CommentPrefix + string(b)
 }
 
-// ParseComment reads a call back from a packet comment. ok is false for a
+// ParseComment reads a call back from a packet comment, its strings
+// neutralised (whoever wrote the file may have put escape sequences in). ok is false for a
 // comment that is not a socktrace call; err is set for one that is but
 // cannot be read.
 func ParseComment(s string) (ev Event, ok bool, err error) {
@@ -76,6 +81,7 @@ func ParseComment(s string) (ev Event, ok bool, err error) {
 		Result: ce.Result, Detail: ce.Detail, Inferred: ce.Inferred,
 		PID: ce.PID, TID: ce.TID, Comm: ce.Comm, Scenario: ce.Scenario,
 	}
+	ev.Neutralise()
 	if ce.Local != "" {
 		if ev.Local, err = netip.ParseAddrPort(ce.Local); err != nil {
 			return Event{}, true, fmt.Errorf("socket call in packet comment: local address: %w", err)

@@ -4,6 +4,8 @@ import (
 	"net/netip"
 	"syscall"
 	"time"
+
+	"github.com/socktrace/socktrace/internal/neutral"
 )
 
 // Call names a socket call.
@@ -65,4 +67,15 @@ func (e *Event) Duration() time.Duration {
 		return 0
 	}
 	return e.Exit.Sub(e.Enter)
+}
+
+// Neutralise makes the event's strings safe to print (see package
+// internal/neutral): they came from outside — a packet comment, a traced
+// program's name, a demo scenario — and may carry escape sequences.
+func (e *Event) Neutralise() {
+	e.Side = Side(neutral.String(string(e.Side)))
+	e.Call = Call(neutral.String(string(e.Call)))
+	e.Detail = neutral.String(e.Detail)
+	e.Comm = neutral.String(e.Comm)
+	e.Scenario = neutral.String(e.Scenario)
 }

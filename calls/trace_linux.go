@@ -7,6 +7,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"github.com/socktrace/socktrace/internal/neutral"
 	"io"
 	"net/netip"
 	"os"
@@ -1083,7 +1084,9 @@ func (t *Tracer) comm(p *proc) string {
 		if err != nil {
 			return ""
 		}
-		p.comm = strings.TrimSuffix(string(b), "\n")
+		// A program names itself (prctl PR_SET_NAME): the name may be an
+		// escape sequence meant for the terminal of whoever traces it.
+		p.comm = neutral.String(strings.TrimSuffix(string(b), "\n"))
 	}
 	return p.comm
 }

@@ -50,9 +50,15 @@ func (sc *socketCalls) bound() bool { return sc.conn != nil && sc.conn.gen == sc
 // accepted from it. Calls may arrive before or after the packets they
 // caused: a call whose connection has not been seen yet waits for it.
 //
+// The event's strings are neutralised (package internal/neutral) before
+// any handler sees them.
+//
 // Once a side of a connection has an observed call, the calls the tracker
 // inferred for that side are dropped when the connection ends.
 func (t *Tracker) ObserveCall(ev calls.Event) {
+	// Every call reaches the reports through here: its strings came from
+	// outside and are neutralised once, for every format.
+	ev.Neutralise()
 	if t.sockets == nil {
 		t.sockets = make(map[socketID]*socketCalls)
 	}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/socktrace/socktrace/calls"
 	"github.com/socktrace/socktrace/decode"
+	"github.com/socktrace/socktrace/internal/neutral"
 )
 
 // why is the sentence that explains a step, for someone who has read the
@@ -382,7 +383,7 @@ func (t *Text) Summary(s Summary) error {
 		t.printf("  %s\n", t.m("total.evicted", s.Evicted))
 	}
 	if s.Err != "" {
-		t.printf("  %s\n", t.m("total.error", s.Err))
+		t.printf("  %s\n", t.m("total.error", neutral.String(s.Err)))
 	}
 	if err := t.w.Flush(); t.err == nil {
 		t.err = err

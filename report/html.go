@@ -12,6 +12,7 @@ import (
 
 	"github.com/socktrace/socktrace/calls"
 	"github.com/socktrace/socktrace/decode"
+	"github.com/socktrace/socktrace/internal/neutral"
 )
 
 // HTMLOptions tune the HTML report.
@@ -82,7 +83,9 @@ func (h *HTML) printf(format string, args ...any) {
 }
 
 // esc escapes text for HTML and SVG alike.
-func esc(s string) string { return html.EscapeString(s) }
+// esc makes any string safe in the page: neutralised (control bytes, bidi
+// overrides) and then HTML-escaped.
+func esc(s string) string { return html.EscapeString(neutral.String(s)) }
 
 // Segment implements decode.Handler.
 func (h *HTML) Segment(c *decode.Connection, st *decode.Step) { h.rec.segment(c, st) }

@@ -6,11 +6,10 @@ import (
 	"net/netip"
 	"strconv"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/socktrace/socktrace/calls"
 	"github.com/socktrace/socktrace/decode"
+	"github.com/socktrace/socktrace/internal/neutral"
 )
 
 // JSON writes NDJSON as the README's schema fixes it: a "segment" line per
@@ -415,11 +414,11 @@ type timeCache struct {
 	n      int
 }
 
-// appendString writes s as a JSON string. Bytes outside printable ASCII
-// are escaped as \u00XX, invalid UTF-8 and invisible runes as U+FFFD, so the
-// output is valid JSON and safe on a terminal whatever the input.
+// appendString writes s as a JSON string, neutralised first (package
+// internal/neutral): control bytes, invalid UTF-8 and invisible runes become
+// visible escapes such as \\x1b, so that even `jq -r` prints nothing a
+// terminal would obey.
 func appendString(b []byte, s string) []byte {
-	const hex = "0123456789abcdef"
 	b = append(b, '"')
 	// Most strings (addresses, details, names) need no escaping at all.
 	safe := true
@@ -433,27 +432,12 @@ func appendString(b []byte, s string) []byte {
 		b = append(b, s...)
 		return append(b, '"')
 	}
+	s = neutral.String(s)
 	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c == '"' || c == '\\':
+		if c := s[i]; c == '"' || c == '\\' {
 			b = append(b, '\\', c)
-		case c >= 0x20 && c < 0x7f:
+		} else {
 			b = append(b, c)
-		case c == '\n':
-			b = append(b, '\\', 'n')
-		case c >= utf8.RuneSelf:
-			// Printable UTF-8 (Korean text, arrows) passes; invalid
-			// bytes and invisible runes become U+FFFD.
-			r, size := utf8.DecodeRuneInString(s[i:])
-			if r == utf8.RuneError || !unicode.IsPrint(r) {
-				b = append(b, `\ufffd`...)
-			} else {
-				b = append(b, s[i:i+size]...)
-			}
-			i += size - 1
-		default:
-			b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xF])
 		}
 	}
 	return append(b, '"')
