@@ -57,8 +57,10 @@ type Connection struct {
 
 	Start, End time.Time // first and last segment
 	Packets    int
-	// Bytes counts the payload bytes each side sent, indexed by Side;
-	// retransmitted bytes count once.
+	// Bytes counts the payload bytes each side sent, indexed by Side, by
+	// the sequence space they cover: each byte once however often it was
+	// sent, and bytes the capture missed (lost before the capture point)
+	// once the receiver acknowledged them.
 	Bytes [2]int64
 	// SYNRetransmits counts the client's SYNs after the first.
 	SYNRetransmits int
@@ -75,6 +77,25 @@ type Connection struct {
 	// side's FIN.
 	HalfClose bool
 
+	// SYNACKMissed is set when the handshake completed but the capture
+	// has no SYN-ACK: the client's ACK (a socket in SYN_SENT sends
+	// nothing else) proves it arrived.
+	SYNACKMissed bool
+	// FastOpen lists the sides whose SYN carried a TCP Fast Open option
+	// (RFC 7413: a cookie, or a request for one).
+	FastOpen Sides
+	// SYNData counts the payload bytes each side's SYN carried (TCP Fast
+	// Open), indexed by Side.
+	SYNData [2]int
+	// RSTsIgnored counts RSTs the receiving stack would have dropped:
+	// outside what RFC 9293 and RFC 5961 §3 accept (a forged or stale
+	// RST).
+	RSTsIgnored int
+	// Reordered is set when the capture's order is not the wire's: a
+	// segment time-stamped before one captured earlier, or a SYN-ACK
+	// captured before its SYN.
+	Reordered bool
+
 	// Calls are the socket calls aligned with this connection, seen or
 	// inferred, in time order.
 	Calls []calls.Event
@@ -83,6 +104,9 @@ type Connection struct {
 
 	state  [2]State
 	states [2][]State
+	seq    [2]seqSpace     // the sequence space each side sent, indexed by Side
+	zeek   [2]zeekEndpoint // Zeek's view of each side, for ConnState
+	sent   [2]int          // segments each side sent
 
 	sawSYN, sawSYNACK [2]bool
 	hasBase           [2]bool
@@ -92,6 +116,7 @@ type Connection struct {
 	next              [2]uint32 // highest sequence number sent, plus one
 	finSent           [2]bool
 	finSeq            [2]uint32
+	finTaken          [2]bool // the other side processed the side's FIN
 	rst               bool
 	midstream         bool
 	refused           bool
@@ -129,7 +154,7 @@ func (c *Connection) States(side Side) []State {
 // Handshake classifies how the connection opened.
 func (c *Connection) Handshake() Handshake {
 	switch {
-	case c.SelfConnect || c.sawSYN[Client] && c.sawSYN[Server]:
+	case c.SelfConnect && c.sawSYN[Client] || c.sawSYN[Client] && c.sawSYN[Server]:
 		return SimultaneousOpen
 	case c.midstream:
 		return Midstream
@@ -173,53 +198,25 @@ func (c *Connection) CloseKind() CloseKind {
 	return Open
 }
 
+// Midstream reports whether the capture began after the connection
+// opened: no SYN of it was seen.
+func (c *Connection) Midstream() bool { return c.midstream }
+
+// OneDirection reports the side whose segments the capture never has
+// although the other side's ACKs prove it sent some (a filter or a tap
+// that sees one direction), or NoSide.
+func (c *Connection) OneDirection() Sides {
+	for _, side := range [...]Side{Client, Server} {
+		if c.sent[side] == 0 && c.sent[side.Other()] > 0 && c.seq[side].hasAck && !c.SelfConnect &&
+			(c.SYNACKMissed || c.Established()) {
+			return 1 << side
+		}
+	}
+	return NoSide
+}
+
 // FINSent reports whether the side sent a FIN.
 func (c *Connection) FINSent(side Side) bool { return c.finSent[side] }
-
-// ConnState is Zeek's conn_state for the connection, with the client as
-// Zeek's originator.
-func (c *Connection) ConnState() string {
-	origSYN := c.sawSYN[Client]
-	respSYN := c.sawSYNACK[Server] || c.sawSYN[Server]
-	if c.SelfConnect {
-		respSYN = true
-	}
-	firstRST := c.RSTFrom
-	switch {
-	case origSYN && respSYN:
-		switch {
-		case firstRST == ClientSide:
-			return "RSTO"
-		case firstRST == ServerSide:
-			return "RSTR"
-		case c.CloseKind() == Graceful:
-			return "SF"
-		case c.finSent[Client]:
-			return "S2"
-		case c.finSent[Server]:
-			return "S3"
-		}
-		return "S1"
-	case origSYN:
-		switch {
-		case firstRST == ServerSide:
-			return "REJ"
-		case firstRST == ClientSide:
-			return "RSTOS0"
-		case c.finSent[Client]:
-			return "SH"
-		}
-		return "S0"
-	case respSYN:
-		switch {
-		case firstRST == ServerSide:
-			return "RSTRH"
-		case c.finSent[Server]:
-			return "SHR"
-		}
-	}
-	return "OTH"
-}
 
 // History is Zeek's history string: one letter per kind of event, upper
 // case for the client (originator), lower case for the server, each letter
@@ -236,17 +233,53 @@ type historyLog struct {
 	seen [2]uint32 // letters already recorded, per side (bit = letter-'a')
 }
 
-func (h *historyLog) add(side Side, letter byte) {
+// add records the letter if the side has not had it yet, and reports
+// whether it did.
+func (h *historyLog) add(side Side, letter byte) bool {
 	bit := uint32(1) << (letter - 'a')
-	if h.seen[side]&bit != 0 || int(h.n) == len(h.buf) {
-		return
+	if h.seen[side]&bit != 0 {
+		return false
 	}
 	h.seen[side] |= bit
-	if side == Client {
-		letter -= 'a' - 'A'
+	h.again(side, letter)
+	return true
+}
+
+// again records the letter even if the side had it.
+func (h *historyLog) again(side Side, letter byte) {
+	if int(h.n) == len(h.buf) {
+		return
+	}
+	if letter >= 'a' {
+		h.seen[side] |= uint32(1) << (letter - 'a')
+		if side == Client {
+			letter -= 'a' - 'A'
+		}
 	}
 	h.buf[h.n] = letter
 	h.n++
+}
+
+// synThenReset matches Zeek's pattern for RSTOS0, ^?S[^HAFGIQ]*R.*: the
+// originator's SYN and then its RST, with no SYN-ACK, ACK, FIN, gap,
+// inconsistency or multi-flag packet of its own between.
+func (h *historyLog) synThenReset() bool {
+	b := h.buf[:h.n]
+	if len(b) > 0 && b[0] == '^' {
+		b = b[1:]
+	}
+	if len(b) == 0 || b[0] != 'S' {
+		return false
+	}
+	for _, x := range b[1:] {
+		switch x {
+		case 'R':
+			return true
+		case 'H', 'A', 'F', 'G', 'I', 'Q':
+			return false
+		}
+	}
+	return false
 }
 
 func (h *historyLog) String() string { return string(h.buf[:h.n]) }

@@ -2,15 +2,28 @@ package decode
 
 // apply runs one segment through both endpoints' state machines, as RFC
 // 9293 §3.10 processes it: the sender's transition (a call made it send a
-// SYN or FIN), then the receiver's — the ACK field first, then the FIN.
-// It fills st with what happened.
+// SYN or FIN), then the receiver's — the RST check, the ACK field, the
+// FIN. It fills st with what happened.
 func (c *Connection) apply(s *Segment, from Side, st *Step) {
 	to := from.Other()
 	if c.SelfConnect {
 		to = from // one socket both sends and receives
 	}
 	c.Packets++
-	c.End = s.Time
+	c.sent[from]++
+	st.Reordered = false
+	if s.Time.Before(c.End) {
+		// Captured after a segment stamped later: the capture's clock
+		// readings are out of order (multi-queue NICs stamp packets on
+		// different CPUs).
+		c.Reordered = true
+		st.Reordered = true
+	} else {
+		c.End = s.Time
+	}
+	if s.Time.Before(c.Start) {
+		c.Start = s.Time
+	}
 	st.Segment = s
 	st.From = from
 	st.Index = c.Packets
@@ -24,15 +37,29 @@ func (c *Connection) apply(s *Segment, from Side, st *Step) {
 		// Wireshark does.
 		c.base[from], c.hasBase[from] = s.Seq-1, true
 	}
-	st.RelSeq = s.Seq - c.base[from]
+	if s.Flags&ACK != 0 && s.Flags&RST == 0 && !c.hasBase[to] {
+		// The other side's numbers are known first from this ACK (its
+		// SYN was not seen): count from just before it, so that relative
+		// numbers start at 1, as Zeek does.
+		c.base[to], c.hasBase[to] = s.Ack-1, true
+	}
+	st.RelSeq = relative(s.Seq, c.base[from])
 	st.RelAck = 0
 	if s.Flags&ACK != 0 && c.hasBase[to] {
-		st.RelAck = s.Ack - c.base[to]
+		st.RelAck = relative(s.Ack, c.base[to])
 	}
 
+	if s.Flags&(SYN|ACK) == SYN && from == Client && !c.sawSYN[Client] && c.sawSYNACK[Server] {
+		// The SYN-ACK that answers this SYN was captured before it: the
+		// capture's order is not the order on the wire.
+		c.Reordered = true
+		st.Reordered = true
+		c.midstream = false
+	}
+	c.zeekStep(s, from)
 	switch {
 	case s.Flags&RST != 0:
-		st.Kind = c.applyRST(from, to)
+		st.Kind = c.applyRST(s, from, to)
 	case s.Flags&(SYN|ACK) == SYN:
 		st.Kind = c.applySYN(s, from, to)
 	case s.Flags&SYN != 0:
@@ -40,8 +67,7 @@ func (c *Connection) apply(s *Segment, from Side, st *Step) {
 	default:
 		st.Kind = c.applyOther(s, from, to)
 	}
-	c.recordHistory(s, from, st.Kind)
-	if c.lingering {
+	if c.lingering && st.Kind != StepRSTIgnored {
 		st.Kind = StepLate
 	}
 	st.After = [2]State{c.State(Client), c.State(Server)}
@@ -49,6 +75,35 @@ func (c *Connection) apply(s *Segment, from Side, st *Step) {
 	if c.inferring {
 		c.inferCalls(st)
 	}
+}
+
+// relative is n counted from base. A number from before base (a segment
+// older than the first one the capture saw) is 0, not a wrapped 4 billion.
+func relative(n, base uint32) uint32 {
+	if d := int32(n - base); d >= 0 {
+		return uint32(d)
+	}
+	return 0
+}
+
+// seqOf is the sequence space of the side's sending direction, started at
+// its first number seen.
+func (c *Connection) seqOf(side Side, first uint32) *seqSpace {
+	q := &c.seq[side]
+	if !q.ok {
+		q.init(first)
+	}
+	return q
+}
+
+// ackAcceptable reports whether ack lies in (isn, next]: it acknowledges the
+// side's SYN and nothing it has not sent (RFC 9293 §3.10.7.3, SND.UNA <
+// SEG.ACK =< SND.NXT).
+func (c *Connection) ackAcceptable(side Side, ack uint32) bool {
+	if !c.sawSYN[side] && !c.sawSYNACK[side] {
+		return true // the side's numbers are unknown: nothing to check
+	}
+	return int32(ack-c.isn[side]) > 0 && int32(ack-c.next[side]) <= 0
 }
 
 func (c *Connection) applySYN(s *Segment, from, to Side) StepKind {
@@ -59,12 +114,19 @@ func (c *Connection) applySYN(s *Segment, from, to Side) StepKind {
 			c.SYNRetransmits++
 		}
 		kind = StepSYNRetransmit
+		if c.refused {
+			// Tried again after a RST with the same ISN (Windows
+			// retries a refused SYN): the same connect(), one more
+			// attempt.
+			c.rst = false
+			c.lingering = false
+		}
 	case from == Server:
 		kind = StepSimultaneousSYN
 	}
 	c.sawSYN[from] = true
 	c.isn[from] = s.Seq
-	c.noteSent(s, from)
+	c.noteSYN(s, from)
 	if from == Client {
 		c.lastSYN = s.Time
 	}
@@ -81,9 +143,17 @@ func (c *Connection) applySYN(s *Segment, from, to Side) StepKind {
 }
 
 func (c *Connection) applySYNACK(s *Segment, from, to Side) StepKind {
+	if !c.sawSYN[to] && !c.sawSYNACK[from] && !c.hasNext[to] {
+		// The SYN this answers was not seen (yet): its number is the
+		// one this acknowledges.
+		c.isn[to], c.next[to], c.hasNext[to] = s.Ack-1, s.Ack, true
+		if !c.seq[to].ok {
+			c.seqOf(to, s.Ack)
+		}
+	}
 	c.sawSYNACK[from] = true
 	c.isn[from] = s.Seq
-	c.noteSent(s, from)
+	c.noteSYN(s, from)
 	switch c.state[from] {
 	case Unknown, Closed, Listen:
 		// The server was listening all along; the SYN-ACK shows it.
@@ -92,18 +162,24 @@ func (c *Connection) applySYNACK(s *Segment, from, to Side) StepKind {
 		}
 		c.setState(from, SynReceived)
 	}
-	if c.state[to] == SynSent || c.state[to] == SynReceived {
-		if s.Ack == c.isn[to]+1 {
-			c.setState(to, Established)
-			if c.SelfConnect {
-				c.noteHandshakeDone(s)
-			}
+	c.noteACK(s, to)
+	if (c.state[to] == SynSent || c.state[to] == SynReceived) && c.ackAcceptable(to, s.Ack) {
+		c.setState(to, Established)
+		if c.SelfConnect {
+			c.noteHandshakeDone(s)
 		}
 	}
 	return StepSYNACK
 }
 
-func (c *Connection) applyRST(from, to Side) StepKind {
+// applyRST validates a RST as the receiving stack would (RFC 9293
+// §3.10.7, RFC 5961 §3) and applies it only when the stack would accept
+// it.
+func (c *Connection) applyRST(s *Segment, from, to Side) StepKind {
+	if !c.rstAcceptable(s, from, to) {
+		c.RSTsIgnored++
+		return StepRSTIgnored
+	}
 	kind := StepRST
 	if c.state[to] == SynSent && !c.sawSYNACK[from] && !c.sawSYN[from] {
 		// The kernel answered a SYN for a port with no listening socket.
@@ -120,11 +196,47 @@ func (c *Connection) applyRST(from, to Side) StepKind {
 		}
 	case !c.rst:
 		c.rst = true
-		c.RSTFrom = 1 << from
+		if c.RSTFrom == NoSide {
+			c.RSTFrom = 1 << from
+		}
 	}
 	c.setState(from, Closed)
 	c.setState(to, Closed)
 	return kind
+}
+
+// rstAcceptable is the receiver's RST check. In SYN_SENT the RST must
+// acknowledge the SYN (RFC 9293 §3.10.7.3: without an acceptable ACK the
+// RST is dropped). In a synchronized state its sequence number must be
+// exactly the receiver's RCV.NXT (RFC 5961 §3.2); the capture brackets
+// RCV.NXT between what the receiver last acknowledged and what the sender
+// has sent, and Linux also takes RCV.NXT-1 after the receiver got a FIN.
+// Where the capture shows too little to bracket it, the RST is taken.
+func (c *Connection) rstAcceptable(s *Segment, from, to Side) bool {
+	switch c.state[to] {
+	case SynSent:
+		return s.Flags&ACK != 0 && c.ackAcceptable(to, s.Ack)
+	case Unknown, Closed, Listen:
+		return true
+	}
+	q := &c.seq[from]
+	if !q.ok {
+		return true
+	}
+	seq := q.unwrap(s.Seq)
+	if q.hasAck {
+		lo := q.acked
+		if c.state[to] == CloseWait || c.state[to] == LastAck || c.state[to] == Closing {
+			lo--
+		}
+		if seq < lo {
+			return false
+		}
+	}
+	if c.hasNext[from] && seq > q.unwrap(c.next[from]) {
+		return false
+	}
+	return true
 }
 
 // applyOther handles segments without SYN or RST: acknowledgments, data and
@@ -132,12 +244,23 @@ func (c *Connection) applyRST(from, to Side) StepKind {
 func (c *Connection) applyOther(s *Segment, from, to Side) StepKind {
 	kind := StepACK
 	if s.Flags&ACK != 0 {
+		if c.state[from] == SynSent && !c.SelfConnect {
+			// A socket in SYN_SENT sends nothing but SYNs: this one got
+			// its SYN-ACK, which the capture missed.
+			c.synackMissing(s, from, to)
+		}
+		c.noteACK(s, to)
 		kind = c.applyACK(s, to, kind)
 	}
 	if s.Len > 0 {
-		if c.isRetransmission(s, from) {
+		switch c.notePayload(s, from, s.Seq) {
+		case payloadRepeat, payloadBeforeView:
 			kind = StepRetransmission
-		} else {
+		case payloadSpurious:
+			kind = StepSpuriousRetransmission
+		case payloadGapFill:
+			kind = StepOutOfOrder
+		default:
 			kind = StepData
 			// Data from a side that already received the other's FIN:
 			// the connection is half-closed and still in use.
@@ -146,14 +269,38 @@ func (c *Connection) applyOther(s *Segment, from, to Side) StepKind {
 			}
 		}
 	}
-	c.noteSent(s, from)
+	c.advanceNext(s, from)
 	if s.Flags&FIN != 0 {
 		if !c.finSent[from] || s.Seq+uint32(s.Len) != c.finSeq[from] {
 			kind = StepFIN
 		}
-		c.applyFIN(s, from, to)
+		c.sendFIN(s, from, to)
 	}
+	c.receiveFIN(from, to)
 	return kind
+}
+
+// synackMissing completes the handshake the capture saw only the ends of:
+// the client's SYN and then its ACK. The server sent a SYN-ACK (it was
+// listening) and the client received it.
+func (c *Connection) synackMissing(s *Segment, client, server Side) {
+	c.SYNACKMissed = true
+	if !c.sawSYNACK[server] && !c.sawSYN[server] {
+		c.isn[server] = s.Ack - 1
+		c.next[server], c.hasNext[server] = s.Ack, true
+		if !c.seq[server].ok {
+			c.seqOf(server, s.Ack)
+		}
+	}
+	switch c.state[server] {
+	case Unknown, Closed:
+		c.setState(server, Listen)
+		c.setState(server, SynReceived)
+	case Listen:
+		c.setState(server, SynReceived)
+	}
+	c.setState(client, Established)
+	c.sawSYNACK[server] = true
 }
 
 // applyACK moves the receiver of an acknowledgment: the ACK that completes
@@ -161,7 +308,7 @@ func (c *Connection) applyOther(s *Segment, from, to Side) StepKind {
 func (c *Connection) applyACK(s *Segment, to Side, kind StepKind) StepKind {
 	switch c.state[to] {
 	case SynReceived:
-		if c.hasBase[to] && s.Ack == c.isn[to]+1 {
+		if c.ackAcceptable(to, s.Ack) {
 			c.setState(to, Established)
 			c.noteHandshakeDone(s)
 			kind = StepHandshakeACK
@@ -182,7 +329,10 @@ func (c *Connection) applyACK(s *Segment, to Side, kind StepKind) StepKind {
 	return kind
 }
 
-func (c *Connection) applyFIN(s *Segment, from, to Side) {
+// sendFIN moves the FIN's sender: close() or shutdown(SHUT_WR) made it.
+func (c *Connection) sendFIN(s *Segment, from, to Side) {
+	finAt := s.Seq + uint32(s.Len)
+	c.seqOf(from, s.Seq).fin(finAt)
 	if !c.finSent[from] && c.state[from] == CloseWait && c.finSent[to] && s.Flags&ACK != 0 && !c.finAcked(s, to) {
 		// This FIN does not acknowledge the other side's FIN, which the
 		// capture saw first: the sender had not received it when it
@@ -191,23 +341,42 @@ func (c *Connection) applyFIN(s *Segment, from, to Side) {
 		c.states[from][len(c.states[from])-1] = FinWait1
 		c.state[from] = FinWait1
 		c.finSent[from] = true
-		c.finSeq[from] = s.Seq + uint32(s.Len)
+		c.finSeq[from] = finAt
 		c.setState(from, Closing)
 		c.FirstFIN = BothSides
 	}
-	if !c.finSent[from] {
-		c.finSent[from] = true
-		c.finSeq[from] = s.Seq + uint32(s.Len)
-		if c.FirstFIN == NoSide {
-			c.FirstFIN = 1 << from
-		}
-		switch c.state[from] {
-		case Established, SynReceived:
-			c.setState(from, FinWait1) // close() or shutdown(SHUT_WR)
-		case CloseWait:
-			c.setState(from, LastAck) // close() after the peer's FIN
-		}
+	if c.finSent[from] {
+		return
 	}
+	c.finSent[from] = true
+	c.finSeq[from] = finAt
+	if c.FirstFIN == NoSide {
+		c.FirstFIN = 1 << from
+	}
+	switch c.state[from] {
+	case Established, SynReceived:
+		c.setState(from, FinWait1) // close() or shutdown(SHUT_WR)
+	case CloseWait:
+		c.setState(from, LastAck) // close() after the peer's FIN
+	}
+}
+
+// receiveFIN moves the receiver of the sender's FIN once the receiver can
+// process it: when every byte before the FIN has arrived (a FIN that
+// overtook its data waits for it, RFC 9293 §3.10.7.4), or when the
+// receiver acknowledged the FIN, which proves it did.
+func (c *Connection) receiveFIN(from, to Side) {
+	if c.SelfConnect {
+		to = from
+	}
+	if !c.finSent[from] || c.finTaken[from] {
+		return
+	}
+	q := &c.seq[from]
+	if !q.contiguousTo(c.finSeq[from]) && !q.ackedPast(c.finSeq[from]) {
+		return
+	}
+	c.finTaken[from] = true
 	switch c.state[to] {
 	case Established, SynReceived:
 		c.setState(to, CloseWait)
@@ -224,33 +393,46 @@ func (c *Connection) finAcked(s *Segment, side Side) bool {
 	return c.finSent[side] && int32(s.Ack-(c.finSeq[side]+1)) >= 0
 }
 
-// noteSent advances the side's highest sequence number and counts new
-// payload bytes.
-func (c *Connection) noteSent(s *Segment, side Side) {
-	end := s.Seq + s.SeqLen()
-	if !c.hasNext[side] {
-		c.next[side], c.hasNext[side] = end, true
-		c.Bytes[side] += int64(s.Len)
+// noteSYN records a SYN's sequence number and any data it carries (TCP
+// Fast Open, RFC 7413).
+func (c *Connection) noteSYN(s *Segment, side Side) {
+	c.seqOf(side, s.Seq+1)
+	if s.Options.FastOpen {
+		c.FastOpen |= 1 << side
+	}
+	if s.Len > 0 {
+		c.SYNData[side] += s.Len
+		c.notePayload(s, side, s.Seq+1)
+	}
+	c.advanceNext(s, side)
+}
+
+// notePayload counts a payload by the sequence space it covers and says
+// what it was.
+func (c *Connection) notePayload(s *Segment, side Side, first uint32) payloadClass {
+	q := c.seqOf(side, first)
+	class := q.data(first, s.Len)
+	c.Bytes[side] = q.total
+	return class
+}
+
+// noteACK records what the sender of s acknowledged of side's bytes.
+func (c *Connection) noteACK(s *Segment, side Side) {
+	if s.Flags&ACK == 0 || c.SelfConnect && !c.seq[side].ok {
 		return
 	}
-	if d := int32(end - c.next[side]); d > 0 {
-		if int64(d) < int64(s.Len) {
-			c.Bytes[side] += int64(d)
-		} else {
-			c.Bytes[side] += int64(s.Len)
-		}
-		c.next[side] = end
+	q := c.seqOf(side, s.Ack)
+	q.ack(s.Ack)
+	c.Bytes[side] = q.total
+	c.receiveFIN(side, side.Other())
+}
+
+// advanceNext advances the side's highest sequence number sent.
+func (c *Connection) advanceNext(s *Segment, side Side) {
+	end := s.Seq + s.SeqLen()
+	if !c.hasNext[side] || int32(end-c.next[side]) > 0 {
+		c.next[side], c.hasNext[side] = end, true
 	}
-}
-
-// isRetransmission reports whether the segment's payload was all sent
-// before.
-func (c *Connection) isRetransmission(s *Segment, side Side) bool {
-	return c.hasNext[side] && int32(s.Seq+uint32(s.Len)-c.next[side]) <= 0 && !c.finSeen(s, side)
-}
-
-func (c *Connection) finSeen(s *Segment, side Side) bool {
-	return s.Flags&FIN != 0 && !c.finSent[side]
 }
 
 // noteHandshakeDone records the initial RTT the way Wireshark computes
@@ -260,38 +442,5 @@ func (c *Connection) noteHandshakeDone(s *Segment) {
 	if !c.HasIRTT && !c.lastSYN.IsZero() {
 		c.IRTT = s.Time.Sub(c.lastSYN)
 		c.HasIRTT = true
-	}
-}
-
-// recordHistory adds the segment's Zeek history letters.
-func (c *Connection) recordHistory(s *Segment, from Side, kind StepKind) {
-	h := &c.history
-	f := s.Flags
-	if f&SYN != 0 && f&(FIN|RST) != 0 {
-		h.add(from, 'q')
-	}
-	switch {
-	case f&(SYN|ACK) == SYN:
-		h.add(from, 's')
-	case f&SYN != 0:
-		h.add(from, 'h')
-	}
-	if f&FIN != 0 {
-		h.add(from, 'f')
-	}
-	if f&RST != 0 {
-		h.add(from, 'r')
-	}
-	if f&ACK != 0 && s.Len == 0 && f&(SYN|FIN|RST) == 0 {
-		h.add(from, 'a')
-	}
-	if s.Len > 0 {
-		h.add(from, 'd')
-	}
-	if kind == StepRetransmission {
-		h.add(from, 't')
-	}
-	if s.Window == 0 && f&RST == 0 {
-		h.add(from, 'w')
 	}
 }

@@ -302,6 +302,9 @@ const (
 	optWindowScale   = 3
 	optSACKPermitted = 4
 	optTimestamps    = 8
+	optFastOpen      = 34  // RFC 7413
+	optExperimental  = 254 // RFC 6994; TFO before kind 34 used magic 0xF989
+	fastOpenMagic    = 0xF989
 )
 
 // parseOptions reads the options it knows and stops at the first malformed
@@ -334,6 +337,10 @@ func parseOptions(b []byte, o *Options) {
 			o.Timestamps = true
 			o.TSVal = binary.BigEndian.Uint32(b[2:])
 			o.TSEcr = binary.BigEndian.Uint32(b[6:])
+		case kind == optFastOpen:
+			o.FastOpen, o.FastOpenCookie = true, uint8(n-2)
+		case kind == optExperimental && n >= 4 && binary.BigEndian.Uint16(b[2:]) == fastOpenMagic:
+			o.FastOpen, o.FastOpenCookie = true, uint8(n-4)
 		}
 		b = b[n:]
 	}

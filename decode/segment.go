@@ -73,6 +73,12 @@ type Options struct {
 	SACKPermitted bool
 	Timestamps    bool // TSVal and TSEcr are set
 	TSVal, TSEcr  uint32
+	// FastOpen is set when the segment carries a TCP Fast Open option
+	// (RFC 7413: kind 34, or the experimental kind 254 with magic 0xF989
+	// that early implementations sent). FastOpenCookie is the cookie's
+	// length: 0 for a request for a cookie.
+	FastOpen       bool
+	FastOpenCookie uint8
 }
 
 // Segment is one TCP segment as seen at the capture point.

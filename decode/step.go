@@ -17,10 +17,21 @@ const (
 	StepRST                             // a RST aborts the connection
 	StepRefused                         // a RST answering a SYN: nothing listens on the port
 	StepLate                            // a segment after the connection finished
+	// StepOutOfOrder is payload that fills a hole below bytes sent
+	// later: sent earlier and overtaken, or its first copy lost before
+	// the capture point.
+	StepOutOfOrder
+	// StepSpuriousRetransmission is payload sent before that the
+	// receiver had already acknowledged.
+	StepSpuriousRetransmission
+	// StepRSTIgnored is a RST the receiving stack drops: its numbers are
+	// outside what RFC 9293 and RFC 5961 §3 accept (forged or stale).
+	StepRSTIgnored
 )
 
 var stepNames = [...]string{"syn", "syn-retransmit", "simultaneous-syn", "syn-ack", "handshake-ack",
-	"data", "retransmission", "ack", "fin", "rst", "refused", "late"}
+	"data", "retransmission", "ack", "fin", "rst", "refused", "late",
+	"out-of-order", "spurious-retransmission", "rst-ignored"}
 
 func (k StepKind) String() string { return stepNames[k] }
 
@@ -39,6 +50,10 @@ type Step struct {
 	// indexed by Side.
 	Before, After [2]State
 	Kind          StepKind
+	// Reordered is set when the segment was captured out of the wire's
+	// order: time-stamped before a segment captured earlier, or a SYN
+	// whose SYN-ACK was captured first.
+	Reordered bool
 	// Passed lists, per side, every state the side entered with this
 	// step, in order: one segment can move a side twice (a FIN-ACK takes
 	// FIN_WAIT_1 through FIN_WAIT_2 to TIME_WAIT). It aliases the

@@ -174,7 +174,14 @@ func startsNew(c *Connection, s *Segment) bool {
 		return s.Seq != c.isn[Client]
 	}
 	if s.Src == c.Client {
-		return !c.sawSYN[Client] || s.Seq != c.isn[Client] || c.lingering
+		if !c.sawSYN[Client] {
+			// The capture saw this connection's SYN-ACK first: the SYN
+			// it acknowledges belongs to it (captured out of order).
+			return !c.sawSYNACK[Server] || s.Seq != c.isn[Client] || c.sent[Client] > 0
+		}
+		// A new connection needs a new ISN: the same one is the same
+		// connect() trying again (after a timeout, or after a RST).
+		return s.Seq != c.isn[Client]
 	}
 	// From the server: a simultaneous open while the client waits for an
 	// answer, or its retransmission.
@@ -203,14 +210,26 @@ func (t *Tracker) open(k connKey, s *Segment) *Connection {
 	c.inferring = true
 	c.SelfConnect = s.Src == s.Dst
 	switch {
+	case c.SelfConnect:
+		c.Client, c.Server = s.Src, s.Dst
+		if s.Flags&(SYN|ACK) == SYN {
+			c.setState(Client, Closed)
+		} else {
+			// A socket connected to itself, seen midstream (or a forged
+			// segment with equal addresses): not a simultaneous open.
+			c.midstream = true
+			c.setState(Client, Established)
+		}
 	case s.Flags&(SYN|ACK) == SYN:
 		c.Client, c.Server = s.Src, s.Dst
 		c.setState(Client, Closed)
 	case s.Flags&(SYN|ACK) == SYN|ACK:
-		// The SYN was missed: the SYN-ACK's sender is the server.
+		// The SYN was missed: the SYN-ACK's sender is the server. Zeek
+		// marks the flip of roles with '^'.
 		c.Client, c.Server = s.Dst, s.Src
 		c.midstream = true
 		c.setState(Client, SynSent)
+		c.history.again(Client, '^')
 	default:
 		c.midstream = true
 		c.Client, c.Server = s.Src, s.Dst
@@ -219,6 +238,7 @@ func (t *Tracker) open(k connKey, s *Segment) *Connection {
 		// the server's.
 		if s.Src.Port() < s.Dst.Port() {
 			c.Client, c.Server = s.Dst, s.Src
+			c.history.again(Client, '^')
 		}
 		c.RolesGuessed = true
 		c.setState(Client, Established)
