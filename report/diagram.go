@@ -29,6 +29,10 @@ type DiagramOptions struct {
 	MaxSteps int
 	// Ephemeral is the kernel's ephemeral port range, as in TextOptions.
 	Ephemeral [2]int
+	// Width is the number of columns to keep to, as in TextOptions: zero
+	// means 100, and less than 80 is raised to 80. Below 98 the margins
+	// and arrows narrow.
+	Width int
 }
 
 // Diagram writes a two-column sequence diagram per connection (client on
@@ -47,8 +51,9 @@ type Diagram struct {
 	legend bool
 	// tw and aw are the widths of the time column and of the arrows for
 	// the connection being drawn: a long-lived connection's offsets take
-	// more columns, and its arrows give them up.
-	tw, aw int
+	// more columns, and its arrows give them up. mw is the width of each
+	// margin, baseAW the arrows' width at the usual time width.
+	tw, aw, mw, baseAW int
 
 	// tx lends the text report's sentences (connection summary, totals)
 	// so that both reports say the same thing in every language. It
@@ -62,12 +67,24 @@ func NewDiagram(w io.Writer, opt DiagramOptions) *Diagram {
 	if opt.Lang == "" {
 		opt.Lang = English
 	}
+	switch {
+	case opt.Width == 0:
+		opt.Width = 100
+	case opt.Width < 80:
+		opt.Width = 80
+	}
 	d := &Diagram{w: bufio.NewWriter(w), opt: opt, g: &unicodeGlyphs, rec: newRecorder(opt.MaxSteps)}
+	// A row is time + margin + 3 + arrows + 3 + margin columns.
+	d.mw, d.baseAW = marginW, arrowW
+	if opt.Width < timeW+2*marginW+arrowW+6 {
+		d.mw = 14
+		d.baseAW = min(arrowW, opt.Width-timeW-2*d.mw-6)
+	}
 	if opt.ASCII {
 		d.g = &asciiGlyphs
 	}
 	d.sink = &switchWriter{}
-	d.tx = NewText(d.sink, TextOptions{Lang: opt.Lang, Ephemeral: opt.Ephemeral, MaxSteps: opt.MaxSteps})
+	d.tx = NewText(d.sink, TextOptions{Lang: opt.Lang, Ephemeral: opt.Ephemeral, MaxSteps: opt.MaxSteps, Width: opt.Width})
 	return d
 }
 
@@ -151,7 +168,7 @@ func (d *Diagram) Ended(c *decode.Connection) {
 	withText(d.tx, d.sink, nil, func() { d.tx.Ended(c) })
 	if !d.legend {
 		d.legend = true
-		d.printf("%s\n\n", wrapCells(d.m("diagram.legend"), 0, 100))
+		d.printf("%s\n\n", wrapCells(d.m("diagram.legend"), 0, d.opt.Width))
 	}
 	d.writeConnection(c, sc, cs, omittedCalls)
 }
@@ -165,7 +182,7 @@ func (d *Diagram) printf(format string, args ...any) {
 func (d *Diagram) line(tcol, cText, cBr, mid, sBr, sText string) {
 	var b strings.Builder
 	b.WriteString(padRight(tcol, d.tw))
-	b.WriteString(padLeft(fitWith(cText, marginW, d.g.more), marginW))
+	b.WriteString(padLeft(fitWith(cText, d.mw, d.g.more), d.mw))
 	b.WriteByte(' ')
 	b.WriteString(cBr)
 	b.WriteString(d.g.life)
@@ -173,7 +190,7 @@ func (d *Diagram) line(tcol, cText, cBr, mid, sBr, sText string) {
 	b.WriteString(d.g.life)
 	b.WriteString(sBr)
 	b.WriteByte(' ')
-	b.WriteString(fitWith(sText, marginW, d.g.more))
+	b.WriteString(fitWith(sText, d.mw, d.g.more))
 	d.printf("%s\n", strings.TrimRight(b.String(), " "))
 }
 
@@ -181,35 +198,35 @@ func (d *Diagram) writeConnection(c *decode.Connection, sc *seqConn, cs []calls.
 	// The text report's sentences name a self-connected socket "socket".
 	d.tx.self = c.SelfConnect
 	defer func() { d.tx.self = false }()
-	d.printf("%s\n", wrapCells(d.tx.m("conn.header", c.ID, c.Client, c.Server), 2, 100))
+	d.printf("%s\n", wrapCells(d.tx.m("conn.header", c.ID, c.Client, c.Server), 2, d.opt.Width))
 	cName, sName := d.tx.m("side.client"), d.tx.m("side.server")
 	if c.SelfConnect {
-		d.printf("  %s\n", wrapCells(d.tx.m("conn.self"), 2, 100))
+		d.printf("  %s\n", wrapCells(d.tx.m("conn.self"), 2, d.opt.Width))
 		cName, sName = d.m("diagram.self.sends"), d.m("diagram.self.receives")
 	} else if c.RolesGuessed {
-		d.printf("  %s\n", wrapCells(d.tx.m("conn.roles.guess"), 2, 100))
+		d.printf("  %s\n", wrapCells(d.tx.m("conn.roles.guess"), 2, d.opt.Width))
 	}
 	d.printf("\n")
 	rows := layout(c, sc, cs)
 	start := timeOrigin(c, cs)
-	d.tw, d.aw = timeW, arrowW
+	d.tw, d.aw = timeW, d.baseAW
 	if n := len(rows); n > 0 {
 		if w := len(offset(rows[n-1].at.Sub(start))) + 1; w > d.tw {
-			d.tw, d.aw = w, max(arrowW-(w-timeW), 30)
+			d.tw, d.aw = w, max(d.baseAW-(w-timeW), 30)
 		}
 	}
 	// Side names and addresses end at the client's lifeline and start at
 	// the server's.
-	left := d.tw + marginW + 3
+	left := d.tw + d.mw + 3
 	gap := strings.Repeat(" ", d.aw)
 	d.printf("%s%s%s\n", padRight(d.m("diagram.time"), d.tw), padLeft(cName, left-d.tw), gap+sName)
 	ca, sa := addrText(c.Client), addrText(c.Server)
-	if max(left, cells(ca))+d.aw+cells(sa) <= 100 {
+	if max(left, cells(ca))+d.aw+cells(sa) <= d.opt.Width {
 		d.printf("%s%s\n", padLeft(ca, left), gap+sa)
 	} else {
 		// Long IPv6 addresses: one line each, the server's kept inside
 		// 100 columns.
-		d.printf("%s\n%s\n", padLeft(ca, left), padLeft(sa, min(100, left+d.aw+cells(sa))))
+		d.printf("%s\n%s\n", padLeft(ca, left), padLeft(sa, min(d.opt.Width, left+d.aw+cells(sa))))
 	}
 
 	blank := strings.Repeat(" ", d.aw)
@@ -584,12 +601,12 @@ func (l *laneLog) overlapGroups() [][]laneConn {
 
 func (d *Diagram) writeLanes() {
 	if d.lanes.full {
-		d.printf("%s\n\n", wrapCells(d.m("diagram.lanes.omitted", maxLaneConns, maxLaneEvents), 0, 100))
+		d.printf("%s\n\n", wrapCells(d.m("diagram.lanes.omitted", maxLaneConns, maxLaneEvents), 0, d.opt.Width))
 		return
 	}
 	for _, g := range d.lanes.overlapGroups() {
 		for len(g) > 1 {
-			n := min(len(g), lanesFor(g))
+			n := min(len(g), lanesFor(g, d.opt.Width))
 			d.writeLaneChunk(g[:n])
 			g = g[n:]
 		}
@@ -608,7 +625,7 @@ func laneTimeW(g []laneConn) int {
 }
 
 // lanesFor is how many lanes fit beside the time column in 100 columns.
-func lanesFor(g []laneConn) int { return max(2, (100-laneTimeW(g))/laneW) }
+func lanesFor(g []laneConn, width int) int { return max(2, (width-laneTimeW(g))/laneW) }
 
 func (d *Diagram) writeLaneChunk(g []laneConn) {
 	tw := laneTimeW(g)
@@ -616,7 +633,7 @@ func (d *Diagram) writeLaneChunk(g []laneConn) {
 	for i := range g {
 		ids[i] = "#" + strconv.Itoa(g[i].id)
 	}
-	d.printf("%s\n\n", wrapCells(d.m("diagram.lanes", strings.Join(ids, ", ")), 0, 100))
+	d.printf("%s\n\n", wrapCells(d.m("diagram.lanes", strings.Join(ids, ", ")), 0, d.opt.Width))
 	var b strings.Builder
 	b.WriteString(padRight(d.m("diagram.time"), tw))
 	for _, id := range ids {

@@ -12,7 +12,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-	"unicode/utf8"
 
 	"github.com/socktrace/socktrace/capture"
 	"github.com/socktrace/socktrace/decode"
@@ -109,13 +108,14 @@ func TestDiagramGolden(t *testing.T) {
 // checkDiagramShape asserts what every diagram must be: within 100
 // columns, and free of control characters (bytes from the wire are
 // escaped; colour is off here).
-func checkDiagramShape(t *testing.T, out string) {
+func checkDiagramShape(t *testing.T, out string) { checkShape(t, out, 100) }
+
+// checkShape asserts that every line of out is within width columns
+// (Hangul counts two) and free of control characters.
+func checkShape(t *testing.T, out string, width int) {
 	t.Helper()
 	for i, line := range strings.Split(out, "\n") {
-		// The connection summary and the totals come from Text, whose
-		// wrap counts runes, not columns: a Korean line of 100 runes is
-		// wider. Tolerate that until Text wraps by cells.
-		if n := cells(line); n > 100 && utf8.RuneCountInString(line) > 100 {
+		if n := cells(line); n > width {
 			t.Errorf("line %d is %d columns wide: %q", i+1, n, line)
 		}
 		for _, r := range line {

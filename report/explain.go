@@ -135,10 +135,14 @@ func (t *Text) finCause(c *decode.Connection, side decode.Side, fin *textStep) (
 		if ev.Inferred || ev.Errno != 0 || sideOf(c, ev) != side || (ev.Call != calls.Close && ev.Call != calls.Shutdown) {
 			continue
 		}
-		if fin != nil && ev.Enter.After(fin.time) {
-			continue
-		}
-		if last == nil || ev.Enter.After(last.Enter) {
+		switch {
+		case fin == nil:
+			// No segments to place it: the side's first such call.
+			if last == nil || ev.Enter.Before(last.Enter) {
+				last = ev
+			}
+		case ev.Enter.After(fin.time):
+		case last == nil || ev.Enter.After(last.Enter):
 			last = ev
 		}
 	}
@@ -375,15 +379,15 @@ func (t *Text) Summary(s Summary) error {
 	t.writeLooseCalls()
 	t.printf("%s\n", t.m("total.header"))
 	t.printf("  %s\n", t.wrapRest(t.m("total.connections", s.Connections, strings.Join(kinds, "; ")), 4))
-	t.printf("  %s\n", t.m("total.packets", s.Counts.Packets, s.Counts.TCP, s.Counts.Other, s.Counts.Malformed))
+	t.printf("  %s\n", t.wrapRest(t.m("total.packets", s.Counts.Packets, s.Counts.TCP, s.Counts.Other, s.Counts.Malformed), 4))
 	if s.Dropped > 0 {
-		t.printf("  %s\n", t.m("total.dropped", s.Dropped))
+		t.printf("  %s\n", t.wrapRest(t.m("total.dropped", s.Dropped), 4))
 	}
 	if s.Evicted > 0 {
-		t.printf("  %s\n", t.m("total.evicted", s.Evicted))
+		t.printf("  %s\n", t.wrapRest(t.m("total.evicted", s.Evicted), 4))
 	}
 	if s.Err != "" {
-		t.printf("  %s\n", t.m("total.error", neutral.String(s.Err)))
+		t.printf("  %s\n", t.wrapRest(t.m("total.error", neutral.String(s.Err)), 4))
 	}
 	if err := t.w.Flush(); t.err == nil {
 		t.err = err

@@ -259,7 +259,7 @@ func (t *Text) writeConnection(c *decode.Connection, tc *textConn) {
 	}
 	t.writeHeader(c)
 	if c.Scenario != "" {
-		t.printf("  %s\n", t.m("conn.scenario", c.Scenario))
+		t.printf("  %s\n", t.wrapRest(t.m("conn.scenario", c.Scenario), 4))
 	}
 	t.printf("\n")
 	start := timeOrigin(c, c.Calls) // the first call, when one came before the first segment
@@ -280,7 +280,7 @@ func (t *Text) writeConnection(c *decode.Connection, tc *textConn) {
 		}
 	}
 	if tc.omitted > 0 {
-		t.printf("  %s\n", t.m("more.segments", tc.omitted))
+		t.printf("  %s\n", t.wrapRest(t.m("more.segments", tc.omitted), 4))
 	}
 	t.writeConnSummary(c)
 	t.printf("\n")
@@ -311,7 +311,7 @@ func (t *Text) writeHeader(c *decode.Connection) {
 		t.printf("  %s %s\n", padRight(t.m("side.server"), lw), t.wrapRest(t.portText(c.Server.Port(), false), lw+3))
 	}
 	if c.RolesGuessed {
-		t.printf("  %s\n", t.m("conn.roles.guess"))
+		t.printf("  %s\n", t.wrapRest(t.m("conn.roles.guess"), 4))
 	}
 }
 

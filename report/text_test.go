@@ -26,3 +26,24 @@ func TestTextGolden(t *testing.T) {
 		}
 	}
 }
+
+// TestNarrowGolden writes the text report and the diagram at 80 columns,
+// the narrowest terminal socktrace fits, in both languages: no line is
+// wider, and the columns stay in place.
+func TestNarrowGolden(t *testing.T) {
+	files := []string{"../testdata/half-close.pcap", "../testdata/syn-retransmit.pcap", "testdata/calls-all-scenarios.pcapng", "testdata/run-edges.pcapng"}
+	for _, file := range files {
+		for _, lang := range []Lang{English, Korean} {
+			base := filepath.Base(file)
+			t.Run(base+"/"+string(lang), func(t *testing.T) {
+				var text, diagram bytes.Buffer
+				replayInto(t, file, NewText(&text, TextOptions{Lang: lang, Ephemeral: testEphemeral, Width: 80}))
+				checkShape(t, text.String(), 80)
+				golden(t, filepath.Join("text", base+"."+string(lang)+".w80.txt"), text.Bytes())
+				replayInto(t, file, NewDiagram(&diagram, DiagramOptions{Lang: lang, Ephemeral: testEphemeral, Width: 80}))
+				checkShape(t, diagram.String(), 80)
+				golden(t, filepath.Join("diagram", base+"."+string(lang)+".w80.txt"), diagram.Bytes())
+			})
+		}
+	}
+}
