@@ -35,9 +35,9 @@ func usagef(format string, args ...any) error {
 var globalFlags = []cli.Flag{
 	&cli.StringFlag{Name: "format", Aliases: []string{"F"}, Value: "text", Usage: "output `FORMAT`: text, diagram or json"},
 	&cli.StringFlag{Name: "html", Usage: "also write a self-contained HTML report (sequence diagrams, explanations) to `FILE`"},
-	&cli.BoolFlag{Name: "ascii", Usage: "draw diagrams with plain ASCII instead of Unicode box drawing"},
+	&cli.BoolFlag{Name: "ascii", Usage: "print only ASCII: plain characters for arrows, symbols and diagram lines (English only)"},
 	&cli.StringFlag{Name: "color", Value: "auto", Usage: "colour diagrams: `WHEN` is auto (a terminal, unless NO_COLOR is set), always or never"},
-	&cli.StringFlag{Name: "lang", Value: "", Usage: "explanations in `LANG`: en or ko (default: from $LANG)"},
+	&cli.StringFlag{Name: "lang", Value: "", Usage: "explanations in `LANG`: en or ko (default: from $LC_ALL, $LC_MESSAGES or $LANG)"},
 	&cli.StringFlag{Name: "read", Aliases: []string{"r"}, Usage: "replay the capture `FILE` (as tcpdump -r)"},
 	&cli.StringFlag{Name: "iface", Aliases: []string{"i"}, Usage: "capture on interface `IF` (the demo needs loopback: lo)"},
 	&cli.StringFlag{Name: "write", Aliases: []string{"w"}, Usage: "also write the packets and socket calls to `FILE` (pcapng)"},

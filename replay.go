@@ -4,10 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"sync/atomic"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/urfave/cli/v2"
 
@@ -28,11 +32,16 @@ func newOutput(c *cli.Context) (output, error) { return makeOutput(c, false) }
 // replay) may format JSON on a goroutine of its own; a live one writes
 // each line as it comes.
 func makeOutput(c *cli.Context, batch bool) (output, error) {
-	lang, err := language(c.String("lang"))
+	lang, err := language(c.String("lang"), c.Bool("ascii"))
 	if err != nil {
 		return nil, err
 	}
-	eph := ephemeralRange()
+	// A file may come from another machine: this one's ephemeral range
+	// says nothing about it. Live runs capture here.
+	var eph [2]int
+	if !batch {
+		eph = ephemeralRange()
+	}
 	if r := c.String("ephemeral-ports"); r != "" {
 		fmt.Sscanf(r, "%d-%d", &eph[0], &eph[1])
 	}
@@ -40,10 +49,14 @@ func makeOutput(c *cli.Context, batch bool) (output, error) {
 	if err != nil {
 		return nil, err
 	}
+	w, width := c.App.Writer, termWidth(c.App.Writer)
+	if c.Bool("ascii") {
+		w = report.ASCIIWriter(w)
+	}
 	var out output
 	switch f := c.String("format"); f {
 	case "text", "":
-		out = report.NewText(c.App.Writer, report.TextOptions{Lang: lang, Ephemeral: eph})
+		out = report.NewText(w, report.TextOptions{Lang: lang, Ephemeral: eph, Width: width})
 	case "json":
 		if batch {
 			out = report.NewAsyncJSON(c.App.Writer)
@@ -51,7 +64,7 @@ func makeOutput(c *cli.Context, batch bool) (output, error) {
 			out = report.NewJSON(c.App.Writer)
 		}
 	case "diagram":
-		out = report.NewDiagram(c.App.Writer, report.DiagramOptions{Lang: lang, Ephemeral: eph, ASCII: c.Bool("ascii"), Color: color})
+		out = report.NewDiagram(w, report.DiagramOptions{Lang: lang, Ephemeral: eph, ASCII: c.Bool("ascii"), Color: color, Width: width})
 	default:
 		return nil, usagef("unknown format %q: use text, diagram or json", f)
 	}
@@ -80,17 +93,46 @@ func useColor(c *cli.Context) (bool, error) {
 	return color, nil
 }
 
-func language(flag string) (report.Lang, error) {
-	switch {
-	case flag == "en" || flag == "":
-		if flag == "" && strings.HasPrefix(os.Getenv("LANG"), "ko") {
-			return report.Korean, nil
+func language(flag string, ascii bool) (report.Lang, error) {
+	switch flag {
+	case "en":
+		return report.English, nil
+	case "ko":
+		if ascii {
+			return "", usagef("--ascii prints only ASCII, and Korean has none: use --lang en with --ascii")
+		}
+		return report.Korean, nil
+	case "":
+		// POSIX: LC_ALL overrides LC_MESSAGES, which overrides LANG;
+		// the first one set decides.
+		for _, v := range []string{"LC_ALL", "LC_MESSAGES", "LANG"} {
+			if loc := os.Getenv(v); loc != "" {
+				if strings.HasPrefix(loc, "ko") && !ascii {
+					return report.Korean, nil
+				}
+				return report.English, nil
+			}
 		}
 		return report.English, nil
-	case flag == "ko":
-		return report.Korean, nil
 	}
 	return "", usagef("unknown language %q: use en or ko", flag)
+}
+
+// termWidth is the width the reports keep to: the terminal's (TIOCGWINSZ)
+// when w is one, else $COLUMNS, else 100; never less than 80, where the
+// columns would no longer fit, nor more than 100, past which explanation
+// lines get hard to read.
+func termWidth(w io.Writer) int {
+	width := 100
+	if f, ok := w.(*os.File); ok {
+		if ws, err := unix.IoctlGetWinsize(int(f.Fd()), unix.TIOCGWINSZ); err == nil && ws.Col > 0 {
+			return min(max(int(ws.Col), 80), 100)
+		}
+	}
+	if n, err := strconv.Atoi(os.Getenv("COLUMNS")); err == nil && n > 0 {
+		width = n
+	}
+	return min(max(width, 80), 100)
 }
 
 // ephemeralRange reads the kernel's ephemeral port range; zero when it

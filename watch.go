@@ -117,11 +117,15 @@ func watch(c *cli.Context) error {
 // as it arrives.
 func newLiveOutput(c *cli.Context) (output, error) {
 	if f := c.String("format"); f == "text" || f == "" {
-		lang, err := language(c.String("lang"))
+		lang, err := language(c.String("lang"), c.Bool("ascii"))
 		if err != nil {
 			return nil, err
 		}
-		return report.NewText(c.App.Writer, report.TextOptions{Lang: lang, Ephemeral: ephemeralRange(), Stream: true}), nil
+		w := c.App.Writer
+		if c.Bool("ascii") {
+			w = report.ASCIIWriter(w)
+		}
+		return report.NewText(w, report.TextOptions{Lang: lang, Ephemeral: ephemeralRange(), Stream: true, Width: termWidth(c.App.Writer)}), nil
 	}
 	return newOutput(c)
 }

@@ -17,8 +17,10 @@ import (
 // TextOptions tune the text report.
 type TextOptions struct {
 	Lang Lang
-	// Ephemeral is the kernel's ephemeral port range, used to explain
-	// client ports. Zero means Linux's default, 32768–60999.
+	// Ephemeral is the ephemeral port range of the host that captured,
+	// used to explain client ports. Zero means it is not known (a file
+	// from another machine): the text then quotes Linux's default,
+	// 32768–60999, as a default, not as a fact about the capture.
 	Ephemeral [2]int
 	// MaxSteps bounds the segment lines kept per connection; past it only
 	// segments that change a state, or carry FIN or RST, are shown.
@@ -56,6 +58,7 @@ type Text struct {
 	// that later connections to them do not call it inferred.
 	listening map[uint16]bool
 	cols      stepColumns // of the connection being written
+	hostRange bool        // opt.Ephemeral is the capturing host's range
 	// origin is the earliest time of any connection so far (its first
 	// call or segment), and originConn that connection's number: the
 	// clock of the calls on no connection.
@@ -90,7 +93,8 @@ func NewText(w io.Writer, opt TextOptions) *Text {
 	if opt.Lang == "" {
 		opt.Lang = English
 	}
-	if opt.Ephemeral == [2]int{} {
+	hostRange := opt.Ephemeral != [2]int{}
+	if !hostRange {
 		opt.Ephemeral = [2]int{32768, 60999}
 	}
 	if opt.MaxSteps == 0 {
@@ -102,7 +106,7 @@ func NewText(w io.Writer, opt TextOptions) *Text {
 	case opt.Width < 80:
 		opt.Width = 80
 	}
-	return &Text{w: bufio.NewWriter(w), opt: opt, pending: make(map[int]*textConn), kinds: make(map[string]int)}
+	return &Text{w: bufio.NewWriter(w), opt: opt, hostRange: hostRange, pending: make(map[int]*textConn), kinds: make(map[string]int)}
 }
 
 // width is the number of columns the report keeps to.
@@ -253,7 +257,7 @@ func (t *Text) writeConnection(c *decode.Connection, tc *textConn) {
 	if !t.prefaced {
 		t.prefaced = true
 		t.printf("%s\n%s\n%s\n\n",
-			t.wrap(t.m("preface.ports", t.opt.Ephemeral[0], t.opt.Ephemeral[1]), 0),
+			t.wrap(t.prefacePorts(), 0),
 			t.wrap(t.m("preface.socket"), 0),
 			t.wrap(t.m("preface.flows"), 0))
 	}
@@ -315,6 +319,16 @@ func (t *Text) writeHeader(c *decode.Connection) {
 	}
 }
 
+// prefacePorts is the preface's sentence on ports: the ephemeral range of
+// the capturing host when it is known, else Linux's default, said to be a
+// default.
+func (t *Text) prefacePorts() string {
+	if !t.hostRange {
+		return t.m("preface.ports.default", t.opt.Ephemeral[0], t.opt.Ephemeral[1])
+	}
+	return t.m("preface.ports", t.opt.Ephemeral[0], t.opt.Ephemeral[1])
+}
+
 // portText explains a port number the way the seed note does.
 func (t *Text) portText(port uint16, client bool) string {
 	p := int(port)
@@ -325,6 +339,8 @@ func (t *Text) portText(port uint16, client bool) string {
 			return t.m("port.wellknown", p, svc)
 		}
 		return t.m("port.wellknown.ns", p)
+	case client && p >= t.opt.Ephemeral[0] && p <= t.opt.Ephemeral[1] && !t.hostRange:
+		return t.m("port.ephemeral.default", p, t.opt.Ephemeral[0], t.opt.Ephemeral[1])
 	case client && p >= t.opt.Ephemeral[0] && p <= t.opt.Ephemeral[1]:
 		return t.m("port.ephemeral", p, t.opt.Ephemeral[0], t.opt.Ephemeral[1])
 	case p < 49152:
