@@ -1,11 +1,14 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"unicode"
 	"unicode/utf8"
@@ -141,4 +144,104 @@ func TestRunRenamedProgram(t *testing.T) {
 			t.Errorf("%s: the pcapng file's comments lack the escaped name", format)
 		}
 	}
+}
+
+// TestOneConnectionMemoryIsBounded replays one connection carrying a
+// million RSTs, and one carrying a million socket calls in its packets'
+// comments, in every format, and checks the process's peak resident memory
+// stays under 64 MiB and the report says what it left out. It measures the
+// real binary (getrusage's ru_maxrss), runtime and all.
+func TestOneConnectionMemoryIsBounded(t *testing.T) {
+	if testing.Short() {
+		t.Skip("writes and replays captures of 70 and 200 MB; skipped with -short")
+	}
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "socktrace")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	captures := []struct {
+		name  string
+		write func(io.Writer, int) error
+		// what the text, diagram and HTML reports say they left out
+		said string
+	}{
+		{"rsts", hostilecap.RSTs, "more segments with SYN, FIN or RST"},
+		{"calls", hostilecap.CommentCalls, "more socket calls"},
+	}
+	const million = 1_000_000
+	const limit = 64 << 20
+	for _, c := range captures {
+		path := filepath.Join(dir, c.name+".pcapng")
+		f, err := os.Create(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w := bufio.NewWriter(f)
+		if err := c.write(w, million); err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Flush(); err != nil {
+			t.Fatal(err)
+		}
+		f.Close()
+		for _, format := range []string{"text", "diagram", "json"} {
+			html := filepath.Join(dir, c.name+"-"+format+".html")
+			cmd := exec.Command(bin, "replay", "--format", format, "--html", html, path)
+			var errOut bytes.Buffer
+			out := &tailWriter{}
+			cmd.Stdout, cmd.Stderr = out, &errOut
+			if err := cmd.Run(); err != nil {
+				t.Fatalf("%s %s: %v: %s", c.name, format, err, errOut.String())
+			}
+			rss := cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss << 10 // KiB on Linux
+			t.Logf("%s, %s: peak RSS %.1f MiB, %d bytes out", c.name, format, float64(rss)/(1<<20), out.n)
+			if rss > limit {
+				t.Errorf("%s, %s: peak RSS %.1f MiB, more than 64 MiB", c.name, format, float64(rss)/(1<<20))
+			}
+			page, err := os.ReadFile(html)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(page) > 4<<20 {
+				t.Errorf("%s, %s: the HTML page is %d bytes", c.name, format, len(page))
+			}
+			switch {
+			case format == "json" && c.name == "calls":
+				if !bytes.Contains(out.tail, []byte(`"calls_omitted":`)) {
+					t.Errorf("calls, json: the summary does not count the calls left out: %s", out.tail)
+				}
+			case format != "json":
+				if !bytes.Contains(out.all, []byte(c.said)) && !bytes.Contains(out.all, []byte("more calls not drawn")) {
+					t.Errorf("%s, %s: the report does not say %q", c.name, format, c.said)
+				}
+				if out.n > 4<<20 {
+					t.Errorf("%s, %s: %d bytes of report", c.name, format, out.n)
+				}
+			}
+			if format != "json" && !bytes.Contains(page, []byte(c.said)) && c.name == "rsts" {
+				t.Errorf("%s: the HTML page does not say %q", c.name, c.said)
+			}
+		}
+	}
+}
+
+// tailWriter counts what is written, keeps the first 4 MiB (a bounded
+// report fits) and the last 4 KiB.
+type tailWriter struct {
+	n    int
+	all  []byte
+	tail []byte
+}
+
+func (w *tailWriter) Write(p []byte) (int, error) {
+	w.n += len(p)
+	if room := 4<<20 - len(w.all); room > 0 {
+		w.all = append(w.all, p[:min(room, len(p))]...)
+	}
+	w.tail = append(w.tail, p...)
+	if len(w.tail) > 4096 {
+		w.tail = append(w.tail[:0], w.tail[len(w.tail)-4096:]...)
+	}
+	return len(p), nil
 }

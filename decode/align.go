@@ -65,6 +65,7 @@ func (t *Tracker) ObserveCall(ev calls.Event) {
 	id := socketID{ev.PID, ev.FD}
 	sc := t.sockets[id]
 	if sc == nil || sc.closed {
+		t.makeRoomForSocket()
 		sc = &socketCalls{}
 		t.sockets[id] = sc
 	}
@@ -77,7 +78,11 @@ func (t *Tracker) ObserveCall(ev calls.Event) {
 	if sc.bound() {
 		t.attach(sc.conn, ev)
 	} else {
-		sc.pending = append(sc.pending, ev)
+		if roomFor(len(sc.pending), &ev) {
+			sc.pending = append(sc.pending, ev)
+		} else {
+			t.stats.CallsOmitted++
+		}
 		if !sc.hasKey && ev.Local.IsValid() && ev.Remote.IsValid() {
 			sc.key, sc.hasKey = makeKey(ev.Local, ev.Remote), true
 			t.wait(sc)
@@ -99,6 +104,7 @@ func (t *Tracker) ObserveCall(ev calls.Event) {
 // listening socket's calls the first time.
 func (t *Tracker) acceptedFrom(listener *socketCalls, ev calls.Event) {
 	id := socketID{ev.PID, ev.Result}
+	t.makeRoomForSocket()
 	sc := &socketCalls{}
 	t.sockets[id] = sc
 	if !listener.gave {
@@ -216,9 +222,63 @@ func (t *Tracker) attach(c *Connection, ev calls.Event) {
 		c.Scenario = ev.Scenario
 	}
 	c.observed |= sideBit(ev.Side)
+	if !c.keepCall(&ev) {
+		// Not kept, but still handed on: the JSON report streams it.
+		if ch, ok := t.h.(CallHandler); ok {
+			ch.Call(c, &ev)
+		}
+		return
+	}
 	c.Calls = append(c.Calls, ev)
 	if ch, ok := t.h.(CallHandler); ok {
 		ch.Call(c, &c.Calls[len(c.Calls)-1])
+	}
+}
+
+// Bounds on a connection's calls: a traced program that reads a byte at a
+// time, or a file with a million calls in its comments, must not grow one
+// connection without limit. The first maxCalls calls are kept whatever
+// they are; after them only the calls that change a socket's life (not
+// read or write) are, up to maxLifeCalls more, so that the close() after
+// a million reads is still there to explain the FIN.
+const (
+	maxCalls     = 1000
+	maxLifeCalls = 100
+)
+
+// keepCall reports whether ev has room in c.Calls; when not, it is counted
+// in c.CallsOmitted.
+func (c *Connection) keepCall(ev *calls.Event) bool {
+	if roomFor(len(c.Calls), ev) {
+		return true
+	}
+	c.CallsOmitted++
+	return false
+}
+
+// roomFor reports whether a list of n calls has room for ev.
+func roomFor(n int, ev *calls.Event) bool {
+	return n < maxCalls || n < maxCalls+maxLifeCalls && ev.Call != calls.Read && ev.Call != calls.Write
+}
+
+// maxSockets bounds the sockets whose calls are followed at once. A
+// program that opens sockets and never closes them (or a file that says
+// so) must not grow the table without limit.
+const maxSockets = 1 << 16
+
+// makeRoomForSocket gives up one socket, any, when the table is full: its
+// calls waiting for a connection are reported without one.
+func (t *Tracker) makeRoomForSocket() {
+	if len(t.sockets) < maxSockets {
+		return
+	}
+	for id, sc := range t.sockets {
+		delete(t.sockets, id)
+		if !sc.bound() {
+			t.release(sc)
+		}
+		t.stats.SocketsGivenUp++
+		return
 	}
 }
 

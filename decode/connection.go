@@ -99,6 +99,9 @@ type Connection struct {
 	// Calls are the socket calls aligned with this connection, seen or
 	// inferred, in time order.
 	Calls []calls.Event
+	// CallsOmitted counts the calls not kept in Calls, past its bound
+	// (1000 calls, then 100 more that are not reads or writes).
+	CallsOmitted int
 	// Scenario names the demo scenario the connection came from, if any.
 	Scenario string
 
@@ -317,6 +320,11 @@ func (c *Connection) reset() {
 	gen := c.gen + 1
 	states := [2][]State{c.states[0][:0], c.states[1][:0]}
 	callsBuf := c.Calls[:0]
+	if cap(callsBuf) > 64 {
+		// A connection with many calls does not leave its memory to
+		// every connection that reuses this one.
+		callsBuf = nil
+	}
 	*c = Connection{}
 	c.gen = gen
 	c.states = states

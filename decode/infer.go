@@ -66,6 +66,9 @@ func (c *Connection) inferCalls(st *Step) {
 }
 
 func (c *Connection) addCall(ev calls.Event) {
+	if !c.keepCall(&ev) {
+		return
+	}
 	c.Calls = append(c.Calls, ev)
 	if ev.Call == calls.Connect && ev.Inferred {
 		c.pendingConnect = len(c.Calls)

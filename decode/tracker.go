@@ -36,6 +36,14 @@ type TrackerStats struct {
 	Segments    int64
 	Connections int64 // connections opened
 	Evicted     int64 // connections ended early because the table was full
+	// CallsOmitted counts socket calls not kept: past a connection's
+	// bound on calls, or waiting for a connection past the bounds on
+	// waiting calls and sockets.
+	CallsOmitted int64
+	// SocketsGivenUp counts sockets no longer followed because too many
+	// were open at once; their waiting calls were reported without a
+	// connection.
+	SocketsGivenUp int64
 }
 
 // connKey is a 4-tuple with its endpoints in a fixed order, so that both
@@ -253,6 +261,7 @@ func (t *Tracker) end(c *Connection) {
 	delete(t.table, c.key)
 	t.unlink(c)
 	c.finishCalls()
+	t.stats.CallsOmitted += int64(c.CallsOmitted)
 	t.h.Ended(c)
 	c.reset()
 	t.free = append(t.free, c)

@@ -367,7 +367,11 @@ func (t *Text) Call(c *decode.Connection, ev *calls.Event) {
 	if ev.Call == calls.Listen {
 		t.noteListeners([]calls.Event{*ev})
 	}
-	if c == nil && !ev.Inferred && len(t.loose) < 1000 {
+	if c == nil && !ev.Inferred {
+		if len(t.loose) >= 1000 {
+			t.looseOmitted++ // said in the summary
+			return
+		}
 		t.loose = append(t.loose, *ev)
 	}
 }

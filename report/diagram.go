@@ -355,6 +355,9 @@ func (d *Diagram) writeConnection(c *decode.Connection, sc *seqConn, cs []calls.
 	if sc.omitted > 0 {
 		d.printf("  %s\n", d.tx.m("more.segments", sc.omitted))
 	}
+	if sc.cut > 0 {
+		d.printf("  %s\n", d.tx.m("more.segments.cut", sc.cut))
+	}
 	if omittedCalls > 0 {
 		d.printf("  %s\n", d.m("diagram.calls.omitted", omittedCalls))
 	}

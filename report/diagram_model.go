@@ -39,7 +39,9 @@ type anchor struct {
 // seqConn is one connection's buffer.
 type seqConn struct {
 	steps   []seqStep
-	omitted int // segments not kept, past the bound
+	omitted int // data and ACK segments not kept, past the bound
+	cut     int // segments not kept although marked (SYN, FIN, RST, a state change)
+	synRtx  int // SYN retransmissions so far
 	ncalls  int // len(c.Calls) at the last step, to notice new calls
 	anchors []anchor
 }
@@ -72,13 +74,23 @@ func (r *recorder) segment(c *decode.Connection, st *decode.Step) {
 		r.pending[c.ID] = sc
 	}
 	s := st.Segment
-	important := st.Changed(decode.Client) || st.Changed(decode.Server) ||
-		s.Flags&(decode.SYN|decode.FIN|decode.RST) != 0
-	if (len(sc.steps) >= r.max || r.total >= maxBuffered) && !important {
+	max := r.max
+	if r.total >= maxBuffered {
+		max = 0 // past the total, only marked steps, and few of them
+	}
+	ts := makeTextStep(st)
+	if ts.kind == decode.StepSYNRetransmit {
+		sc.synRtx++
+		ts.synNo = sc.synRtx
+	}
+	switch keepStep(len(sc.steps), max, st) {
+	case stepOmitted:
 		sc.omitted++
-	} else {
+	case stepCut:
+		sc.cut++
+	default:
 		sc.steps = append(sc.steps, seqStep{
-			textStep: makeTextStep(st),
+			textStep: ts,
 			index:    st.Index, seq: s.Seq, ack: s.Ack, window: s.Window,
 		})
 		r.total++
@@ -241,8 +253,9 @@ func initialState(c *decode.Connection, steps []seqStep, side decode.Side) (deco
 // Tracker reuses c.Calls after Ended returns.
 func copyCalls(c *decode.Connection) (cs []calls.Event, omitted int) {
 	n := len(c.Calls)
+	omitted = c.CallsOmitted // not even kept by the tracker
 	if n > maxCalls {
-		omitted = n - maxCalls
+		omitted += n - maxCalls
 		n = maxCalls
 	}
 	return append([]calls.Event(nil), c.Calls[:n]...), omitted

@@ -258,18 +258,10 @@ func (t *Text) mark(c *decode.Connection, side decode.Side, names ...calls.Call)
 	return t.m("inferred")
 }
 
-func (t *Text) synCount(st *textStep) int {
-	// The steps are kept in order; count the SYN retransmissions up to
-	// this one by time.
-	n := 0
-	tc := t.current
-	for i := range tc {
-		if tc[i].kind == decode.StepSYNRetransmit && !tc[i].time.After(st.time) {
-			n++
-		}
-	}
-	return n
-}
+// synCount is how many times the SYN has been retransmitted, this one
+// included: counted as the steps came, so that a SYN flood costs O(1) a
+// segment and steps left out still count.
+func (t *Text) synCount(st *textStep) int { return st.synNo }
 
 // synOptions lists a SYN's options in words.
 func (t *Text) synOptions(o decode.Options) string {
@@ -385,6 +377,9 @@ func (t *Text) Summary(s Summary) error {
 	}
 	if s.Evicted > 0 {
 		t.printf("  %s\n", t.wrapRest(t.m("total.evicted", s.Evicted), 4))
+	}
+	if n := s.CallsOmitted + int64(t.looseOmitted); n > 0 {
+		t.printf("  %s\n", t.wrapRest(t.m("total.calls.omitted", n), 4))
 	}
 	if s.Err != "" {
 		t.printf("  %s\n", t.wrapRest(t.m("total.error", neutral.String(s.Err)), 4))

@@ -308,6 +308,9 @@ func (h *HTML) writeConnection(c *decode.Connection, sc *seqConn, cs []calls.Eve
 	if sc.omitted > 0 {
 		h.printf("<p class=\"note\">%s</p>\n", esc(tx.m("more.segments", sc.omitted)))
 	}
+	if sc.cut > 0 {
+		h.printf("<p class=\"note\">%s</p>\n", esc(tx.m("more.segments.cut", sc.cut)))
+	}
 	if omittedCalls > 0 {
 		h.printf("<p class=\"note\">%s</p>\n", esc(h.m("diagram.calls.omitted", omittedCalls)))
 	}

@@ -93,6 +93,7 @@ type connRec struct {
 	historyLen                  int
 	states                      [2][]decode.State
 	calls                       []calls.Event
+	callsOmitted                int
 	scenario                    string
 	selfConnect, rolesGuessed   bool
 }
@@ -103,8 +104,8 @@ func makeConnRec(c *decode.Connection) connRec {
 		handshake: c.Handshake(), close: c.CloseKind(), firstFIN: c.FirstFIN, rstFrom: c.RSTFrom, timeWait: c.TimeWait,
 		halfClose: c.HalfClose, synRetransmits: c.SYNRetransmits, irtt: c.IRTT, hasIRTT: c.HasIRTT,
 		packets: c.Packets, bytes: c.Bytes, connState: c.ConnState(),
-		states:   [2][]decode.State{c.States(decode.Client), c.States(decode.Server)},
-		calls:    c.Calls,
+		states: [2][]decode.State{c.States(decode.Client), c.States(decode.Server)},
+		calls:  c.Calls, callsOmitted: c.CallsOmitted,
 		scenario: c.Scenario, selfConnect: c.SelfConnect, rolesGuessed: c.RolesGuessed,
 	}
 	r.historyLen = len(c.AppendHistory(r.history[:0]))
@@ -243,6 +244,10 @@ func (j *JSON) writeConnection(c *connRec) {
 	if c.rolesGuessed {
 		b = append(b, `,"roles_guessed":true`...)
 	}
+	if c.callsOmitted > 0 {
+		b = append(b, `,"calls_omitted":`...)
+		b = appendInt(b, int64(c.callsOmitted))
+	}
 	b = append(b, '}')
 	j.flushLine(b)
 }
@@ -291,6 +296,10 @@ func (j *JSON) Summary(s Summary) error {
 	}
 	b = append(b, `,"evicted":`...)
 	b = appendInt(b, int64(s.Evicted))
+	if s.CallsOmitted > 0 {
+		b = append(b, `,"calls_omitted":`...)
+		b = appendInt(b, s.CallsOmitted)
+	}
 	if s.Err != "" {
 		b = append(b, `,"error":`...)
 		b = appendString(b, s.Err)

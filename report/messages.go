@@ -64,6 +64,8 @@ var english = map[msgID]string{
 	"late":              "Arrives after the connection finished: a straggler, such as a retransmission the other side no longer needed.",
 	"payload":           "payload %s",
 	"more.segments":     "… %d more data and ACK segments without state changes (use --format json to see every one)",
+	"more.segments.cut": "… %d more segments with SYN, FIN or RST or a state change, past the limit a connection keeps (use --format json to see every one)",
+	"more.calls":        "… %d more socket calls, past the limit a connection keeps (use --format json to see every one)",
 
 	// Why each segment happened.
 	"why.syn":                   "connect()%s: the client asks to connect; its kernel sends a SYN with its initial sequence number and connect() blocks until an answer comes.%s",
@@ -171,6 +173,7 @@ var english = map[msgID]string{
 	"total.close.reset":       "reset (RST)",
 	"total.close.half-closed": "half-closed",
 	"total.dropped":           "%d packets dropped by the kernel",
+	"total.calls.omitted":     "%d socket call(s) left out of this report: past the limits kept per connection, per socket and on no connection (--format json lists every call)",
 	"total.evicted":           "%d connection(s) ended early because the connection table was full",
 	"total.error":             "input ended with an error: %s",
 }

@@ -50,6 +50,8 @@ var korean = map[msgID]string{
 	"late":              "연결이 끝난 뒤에 도착한 세그먼트입니다: 상대가 더는 필요로 하지 않는 재전송 같은 낙오자입니다.",
 	"payload":           "페이로드 %s",
 	"more.segments":     "… 상태 변화가 없는 데이터·ACK 세그먼트 %d개를 생략했습니다 (모두 보려면 --format json)",
+	"more.segments.cut": "… 연결 하나에 보관하는 한도를 넘어 SYN·FIN·RST 또는 상태 변화가 있는 세그먼트 %d개를 생략했습니다 (모두 보려면 --format json)",
+	"more.calls":        "… 연결 하나에 보관하는 한도를 넘어 소켓 호출 %d개를 생략했습니다 (모두 보려면 --format json)",
 
 	// Why each segment happened.
 	"why.syn":                   "연결 요청 connect()%s: 클라이언트가 연결을 요청합니다. 커널이 초기 순서 번호를 담은 SYN을 보내고, connect()는 응답이 올 때까지 블록됩니다.%s",
@@ -157,6 +159,7 @@ var korean = map[msgID]string{
 	"total.close.reset":       "리셋 (RST)",
 	"total.close.half-closed": "반쪽 닫힘",
 	"total.dropped":           "커널이 버린 패킷 %d개",
+	"total.calls.omitted":     "연결·소켓마다, 그리고 연결 없는 호출에 보관하는 한도를 넘어 이 보고서에서 뺀 소켓 호출 %d개 (--format json은 모두 보여 줍니다)",
 	"total.evicted":           "연결 표가 가득 차서 일찍 끝낸 연결 %d개",
 	"total.error":             "입력이 오류로 끝났습니다: %s",
 

@@ -12,6 +12,9 @@ type Summary struct {
 	Counts      decode.Counts
 	Connections int64
 	Evicted     int64
+	// CallsOmitted counts the socket calls the tracker did not keep
+	// (decode.TrackerStats.CallsOmitted).
+	CallsOmitted int64
 	// Dropped is the kernel's drop count for a live capture; -1 for a file.
 	Dropped int64
 	// Err is the error that ended the input early, if any.

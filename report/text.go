@@ -38,22 +38,23 @@ type TextOptions struct {
 // Text writes the explained timeline: one block per connection, written
 // when the connection ends, then a summary.
 type Text struct {
-	w          *bufio.Writer
-	opt        TextOptions
-	pending    map[int]*textConn
-	spare      []*textConn // ended connections' buffers, for reuse
-	lastFlush  time.Time
-	sinceFlush int             // lines since the clock was last read
-	fmtBuf     []byte          // reused by m
-	whyBuf     []byte          // the explanation being built, reused
-	explained  map[uint16]bool // streaming: server ports already explained
-	prefaced   bool
-	kinds      map[string]int // connection kinds, for the summary
-	order      []string
-	tag        string     // in streaming mode, the connection's number before each line
-	current    []textStep // the steps of the connection being written
-	self       bool       // the connection being written is a self-connect
-	loose      []calls.Event
+	w            *bufio.Writer
+	opt          TextOptions
+	pending      map[int]*textConn
+	spare        []*textConn // ended connections' buffers, for reuse
+	lastFlush    time.Time
+	sinceFlush   int             // lines since the clock was last read
+	fmtBuf       []byte          // reused by m
+	whyBuf       []byte          // the explanation being built, reused
+	explained    map[uint16]bool // streaming: server ports already explained
+	prefaced     bool
+	kinds        map[string]int // connection kinds, for the summary
+	order        []string
+	tag          string     // in streaming mode, the connection's number before each line
+	current      []textStep // the steps of the connection being written
+	self         bool       // the connection being written is a self-connect
+	loose        []calls.Event
+	looseOmitted int // calls on no connection past the 1000 kept in loose
 	// listening holds the ports of listeners seen calling listen(), so
 	// that later connections to them do not call it inferred.
 	listening map[uint16]bool
@@ -78,6 +79,7 @@ type textStep struct {
 	before, after  [2]decode.State
 	passed         [2][]decode.State
 	kind           decode.StepKind
+	synNo          int // for a SYN retransmission: how many so far, this one included
 	opts           decode.Options
 	preview        string
 	truncated      bool
@@ -85,7 +87,11 @@ type textStep struct {
 
 type textConn struct {
 	steps   []textStep
-	omitted int
+	omitted int // data and ACK segments past MaxSteps
+	// cut counts segments not kept although they carry SYN, FIN or RST
+	// or change a state: past the hard bound on a connection's steps.
+	cut    int
+	synRtx int // SYN retransmissions so far, kept or not
 }
 
 // NewText returns a text report on w.
@@ -131,14 +137,48 @@ func (t *Text) Segment(c *decode.Connection, st *decode.Step) {
 		t.streamStep(c, tc, st)
 		return
 	}
-	s := st.Segment
-	important := st.Changed(decode.Client) || st.Changed(decode.Server) ||
-		s.Flags&(decode.SYN|decode.FIN|decode.RST) != 0
-	if len(tc.steps) >= t.opt.MaxSteps && !important {
-		tc.omitted++
-		return
+	ts := makeTextStep(st)
+	if ts.kind == decode.StepSYNRetransmit {
+		tc.synRtx++
+		ts.synNo = tc.synRtx
 	}
-	tc.steps = append(tc.steps, makeTextStep(st))
+	switch keepStep(len(tc.steps), t.opt.MaxSteps, st) {
+	case stepOmitted:
+		tc.omitted++
+	case stepCut:
+		tc.cut++
+	default:
+		tc.steps = append(tc.steps, ts)
+	}
+}
+
+// What becomes of a step past a connection's bounds.
+const (
+	stepKept    = iota
+	stepOmitted // a data or ACK segment past MaxSteps
+	stepCut     // any segment past the hard bound
+)
+
+// maxMarkedSteps bounds, past MaxSteps, the steps still kept because they
+// carry SYN, FIN or RST or change a state: a million RSTs on one
+// connection must not grow its buffer (nor the report) without limit.
+const maxMarkedSteps = 300
+
+// keepStep decides whether the step that would be a connection's n-th
+// kept one is kept.
+func keepStep(n, max int, st *decode.Step) int {
+	if n < max {
+		return stepKept
+	}
+	important := st.Changed(decode.Client) || st.Changed(decode.Server) ||
+		st.Segment.Flags&(decode.SYN|decode.FIN|decode.RST) != 0
+	switch {
+	case !important:
+		return stepOmitted
+	case n < max+maxMarkedSteps:
+		return stepKept
+	}
+	return stepCut
 }
 
 // streamStep writes a step as it comes. It keeps only what later lines
@@ -146,7 +186,13 @@ func (t *Text) Segment(c *decode.Connection, st *decode.Step) {
 // retransmissions), so that a storm of connections costs little memory.
 func (t *Text) streamStep(c *decode.Connection, tc *textConn, st *decode.Step) {
 	ts := makeTextStep(st)
-	if len(tc.steps) == 0 || ts.kind == decode.StepSYN || ts.kind == decode.StepSYNRetransmit {
+	if ts.kind == decode.StepSYNRetransmit {
+		tc.synRtx++
+		ts.synNo = tc.synRtx
+	}
+	// The first SYNs are kept for the handshake's sentences; a SYN flood
+	// on one 4-tuple keeps no more.
+	if len(tc.steps) == 0 || len(tc.steps) < 8 && (ts.kind == decode.StepSYN || ts.kind == decode.StepSYNRetransmit) {
 		tc.steps = append(tc.steps, ts)
 	}
 	t.current, t.self = tc.steps, c.SelfConnect
@@ -243,7 +289,7 @@ func (t *Text) recycle(tc *textConn) {
 		return
 	}
 	clear(tc.steps)
-	tc.steps, tc.omitted = tc.steps[:0], 0
+	tc.steps, tc.omitted, tc.cut, tc.synRtx = tc.steps[:0], 0, 0, 0
 	t.spare = append(t.spare, tc)
 }
 
@@ -283,9 +329,7 @@ func (t *Text) writeConnection(c *decode.Connection, tc *textConn) {
 			t.writeCall(c, &e, start)
 		}
 	}
-	if tc.omitted > 0 {
-		t.printf("  %s\n", t.wrapRest(t.m("more.segments", tc.omitted), 4))
-	}
+	t.writeOmitted(tc.omitted, tc.cut, c.CallsOmitted)
 	t.writeConnSummary(c)
 	t.printf("\n")
 }
@@ -587,4 +631,19 @@ func (st *textStep) appendNumbers(b []byte) []byte {
 	}
 	b = append(b, " len="...)
 	return strconv.AppendInt(b, int64(st.len), 10)
+}
+
+// writeOmitted says what a connection's block left out: data and ACK
+// segments past MaxSteps, any segment past the hard bound, calls past the
+// tracker's bound.
+func (t *Text) writeOmitted(omitted, cut, callsOmitted int) {
+	if omitted > 0 {
+		t.printf("  %s\n", t.wrapRest(t.m("more.segments", omitted), 4))
+	}
+	if cut > 0 {
+		t.printf("  %s\n", t.wrapRest(t.m("more.segments.cut", cut), 4))
+	}
+	if callsOmitted > 0 {
+		t.printf("  %s\n", t.wrapRest(t.m("more.calls", callsOmitted), 4))
+	}
 }
