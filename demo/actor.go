@@ -136,6 +136,13 @@ func (a *actor) reuseAddr(s *sock) error {
 	})
 }
 
+// setInt sets an integer socket option, reported as detail.
+func (a *actor) setInt(s *sock, detail string, level, opt, value int) error {
+	return a.setsockopt(s, detail, func(fd int) error {
+		return unix.SetsockoptInt(fd, level, opt, value)
+	})
+}
+
 // lingerZero sets SO_LINGER {on, 0 s}: close() then discards unsent data
 // and sends RST instead of FIN.
 func (a *actor) lingerZero(s *sock) error {
@@ -147,6 +154,19 @@ func (a *actor) lingerZero(s *sock) error {
 // bind binds s to addr. The event's Local is the address the socket got,
 // which for port 0 is the port the kernel chose (Detail says so).
 func (a *actor) bind(s *sock, addr netip.AddrPort) error {
+	err := a.tryBind(s, addr)
+	if errors.Is(err, unix.EADDRINUSE) && a.r.opts.Port != 0 {
+		return &PortInUseError{Addr: addr}
+	}
+	if err != nil {
+		return a.failed(calls.Bind, fmt.Errorf("%v: %w", addr, err))
+	}
+	return nil
+}
+
+// tryBind is bind returning the syscall's error unwrapped, so that a
+// scenario can expect one (port-in-use expects EADDRINUSE).
+func (a *actor) tryBind(s *sock, addr netip.AddrPort) error {
 	sa := sockaddr(addr)
 	ev := a.event(calls.Bind, s, "")
 	ev.Local = addr
@@ -162,13 +182,7 @@ func (a *actor) bind(s *sock, addr netip.AddrPort) error {
 	}
 	setResult(&ev, 0, err)
 	a.r.emit(ev)
-	if errors.Is(err, unix.EADDRINUSE) && a.r.opts.Port != 0 {
-		return &PortInUseError{Addr: addr}
-	}
-	if err != nil {
-		return a.failed(calls.Bind, fmt.Errorf("%v: %w", addr, err))
-	}
-	return nil
+	return err
 }
 
 func (a *actor) listen(s *sock, backlog int) error {
@@ -249,13 +263,26 @@ func (a *actor) connect(s *sock, addr netip.AddrPort) error {
 }
 
 func (a *actor) write(s *sock, data []byte) (int, error) {
-	ev := a.event(calls.Write, s, fmt.Sprintf("%q", data))
+	ev := a.event(calls.Write, s, quote(data))
 	ev.Enter = now()
 	n, err := unix.Write(s.fd, data)
 	ev.Exit = now()
 	setResult(&ev, n, err)
 	a.r.emit(ev)
 	return n, err
+}
+
+// maxQuoted is how much of the data a read or write event quotes: enough
+// for the demo's messages, and no megabyte of quoted bulk data.
+const maxQuoted = 64
+
+// quote is data in Go syntax, safe to print, cut after maxQuoted bytes
+// with the full length said.
+func quote(data []byte) string {
+	if len(data) <= maxQuoted {
+		return fmt.Sprintf("%q", data)
+	}
+	return fmt.Sprintf("%q… (%d bytes)", data[:maxQuoted], len(data))
 }
 
 func (a *actor) read(s *sock, buf []byte) (int, error) {
@@ -268,7 +295,7 @@ func (a *actor) read(s *sock, buf []byte) (int, error) {
 	case n == 0:
 		ev.Detail = "EOF: the peer sent FIN"
 	default:
-		ev.Detail = fmt.Sprintf("%q", buf[:n])
+		ev.Detail = quote(buf[:n])
 	}
 	setResult(&ev, n, err)
 	a.r.emit(ev)

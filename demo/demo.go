@@ -80,10 +80,34 @@ var scenarios = []Scenario{
 		run:         runSelfConnect,
 	},
 	{
+		Name:        "port-in-use",
+		Summary:     "a second bind() to a listening port fails (EADDRINUSE); after close, TIME_WAIT still holds the port until SO_REUSEADDR",
+		Connections: 1,
+		run:         runPortInUse,
+	},
+	{
 		Name:        "shared-port",
 		Summary:     "one listening socket, three clients: three accepted sockets share its port, told apart by the 4-tuple",
 		Connections: 3,
 		run:         runSharedPort,
+	},
+	{
+		Name:        "reuseport",
+		Summary:     "two listening sockets of one process bind one port with SO_REUSEPORT; the kernel spreads four clients between them",
+		Connections: reusePortClients,
+		run:         runReusePort,
+	},
+	{
+		Name:        "backlog-full",
+		Summary:     "listen(fd, 1) and no accept(): two handshakes fill the accept queue, the third client's SYN is dropped and retransmitted",
+		Connections: backlogFullClients,
+		run:         runBacklogFull,
+	},
+	{
+		Name:        "send-buffer",
+		Summary:     "write() returns before the peer's ACK (it only copies into the send buffer), and blocks when that buffer is full",
+		Connections: 1,
+		run:         runSendBuffer,
 	},
 }
 

@@ -311,6 +311,10 @@ func TestScenarios(t *testing.T) {
 				t.Errorf("want 3 distinct remotes and fds, got %v and %v", remotes, fds)
 			}
 		}},
+		{"port-in-use", checkPortInUse},
+		{"reuseport", checkReusePort},
+		{"backlog-full", checkBacklogFull},
+		{"send-buffer", checkSendBuffer},
 	}
 	if len(tests) != len(Scenarios()) {
 		t.Fatalf("%d scenarios, %d tested", len(Scenarios()), len(tests))
