@@ -23,6 +23,7 @@ import (
 	"github.com/socktrace/socktrace/capture/filter"
 	"github.com/socktrace/socktrace/decode"
 	"github.com/socktrace/socktrace/demo"
+	"github.com/socktrace/socktrace/report"
 )
 
 // scenarioNames resolves --scenario: a name, a comma-separated list, or
@@ -315,9 +316,13 @@ func nearest(packets []capture.Packet, t time.Time) int {
 	return i
 }
 
-// listScenarios prints the demo scenarios, one line each.
-func listScenarios(w io.Writer) {
+// listScenarios prints the demo scenarios, one line each, in lang.
+func listScenarios(w io.Writer, lang report.Lang) {
 	for _, s := range demo.Scenarios() {
-		fmt.Fprintf(w, "%-20s %s\n", s.Name, s.Summary)
+		summary := s.Summary
+		if lang == report.Korean {
+			summary = s.SummaryKo
+		}
+		fmt.Fprintf(w, "%-20s %s\n", s.Name, summary)
 	}
 }

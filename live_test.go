@@ -39,6 +39,8 @@ type jsonSegment struct {
 	Flags       []string  `json:"flags"`
 	Kind        string    `json:"kind"`
 	Len         int       `json:"len"`
+	Ack         uint32    `json:"ack"`
+	Window      int       `json:"window"`
 	ClientState *string   `json:"client_state"`
 	ServerState *string   `json:"server_state"`
 }
@@ -145,6 +147,10 @@ func TestDemoScenariosLive(t *testing.T) {
 		"late-accept":         {1, "three-way", "graceful", "client", "null", "client", false, "SF"},
 		"self-connect":        {1, "simultaneous-open", "graceful", "both", "null", "both", false, "SH"}, // Zeek: one endpoint, the responder INACTIVE
 		"shared-port":         {3, "three-way", "graceful", "client", "null", "client", false, "SF"},
+		"port-in-use":         {1, "three-way", "graceful", "server", "null", "server", false, "SF"},
+		"reuseport":           {4, "three-way", "graceful", "client", "null", "client", false, "SF"},
+		"backlog-full":        {3, "three-way", "graceful", "client", "null", "client", false, "SF"},
+		"send-buffer":         {1, "three-way", "graceful", "client", "null", "client", false, "SF"},
 	}
 	for _, ipv6 := range []bool{false, true} {
 		args := []string{"socktrace", "--iface", "lo", "--scenario", "all", "--format", "json"}
@@ -215,8 +221,8 @@ func checkCausality(t *testing.T, c jsonConn, all []jsonSegment) {
 			syns++
 		}
 	}
-	if c.Handshake != "simultaneous-open" && syns != 1 {
-		t.Errorf("%s: %d SYNs from the client, want exactly 1 (each loopback packet once)", c.Scenario, syns)
+	if c.Handshake != "simultaneous-open" && syns != 1+c.SYNRetransmits {
+		t.Errorf("%s: %d SYNs from the client, want exactly 1 and its %d retransmissions (each loopback packet once)", c.Scenario, syns, c.SYNRetransmits)
 	}
 	syn, _ := find("client", "syn")
 	hsACK, established := find("", "handshake-ack")

@@ -106,8 +106,13 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			{
 				Name:  "scenarios",
 				Usage: "list the built-in demo scenarios (run one with: socktrace --iface lo --scenario NAME)",
+				Flags: []cli.Flag{&cli.StringFlag{Name: "lang", Usage: "summaries in `LANG`: en or ko (default: from $LANG)"}},
 				Action: func(c *cli.Context) error {
-					listScenarios(c.App.Writer)
+					lang, err := language(c.String("lang"))
+					if err != nil {
+						return err
+					}
+					listScenarios(c.App.Writer, lang)
 					return nil
 				},
 			},

@@ -20,6 +20,8 @@ type Scenario struct {
 	// Summary says in one line what the scenario does and what to watch
 	// for on the wire.
 	Summary string
+	// SummaryKo is Summary in Korean, in the seed note's words.
+	SummaryKo string
 	// Connections is how many TCP connections the scenario attempts
 	// (a refused attempt counts), so that a caller can tell when a
 	// capture has seen all of them.
@@ -34,78 +36,91 @@ var scenarios = []Scenario{
 	{
 		Name:        "handshake",
 		Summary:     "connect, one request and one reply; the client closes first, then the server",
+		SummaryKo:   "연결 요청, 요청 하나와 응답 하나; 클라이언트가 먼저 소켓을 닫고, 이어서 서버가 닫습니다",
 		Connections: 1,
 		run:         runHandshake,
 	},
 	{
 		Name:        "refused",
 		Summary:     "connect to a port that is bound but not listening: the kernel answers the SYN with RST (ECONNREFUSED)",
+		SummaryKo:   "결합(bind)만 하고 주시(listen)하지 않는 포트로 연결 요청: 커널이 SYN에 RST로 답합니다 (ECONNREFUSED)",
 		Connections: 1,
 		run:         runRefused,
 	},
 	{
 		Name:        "abort",
 		Summary:     "the client sets SO_LINGER 0 and closes: the kernel sends RST instead of FIN",
+		SummaryKo:   "클라이언트가 SO_LINGER 0을 설정하고 소켓을 닫습니다: 커널이 FIN 대신 RST를 보냅니다",
 		Connections: 1,
 		run:         runAbort,
 	},
 	{
 		Name:        "half-close",
 		Summary:     "the client shuts down writing (SHUT_WR) after its request; the server still sends its reply, then both close",
+		SummaryKo:   "클라이언트가 요청 뒤 쓰기 방향을 닫습니다(SHUT_WR); 서버는 그래도 응답을 보낸 뒤 양쪽이 소켓을 닫습니다",
 		Connections: 1,
 		run:         runHalfClose,
 	},
 	{
 		Name:        "server-closes-first",
 		Summary:     "the server closes first, so the server, not the client, ends in TIME_WAIT",
+		SummaryKo:   "서버가 먼저 소켓을 닫으므로, 클라이언트가 아니라 서버가 TIME_WAIT로 끝납니다",
 		Connections: 1,
 		run:         runServerClosesFirst,
 	},
 	{
 		Name:        "unread-data-close",
 		Summary:     "the server closes with the client's request still unread: the kernel sends RST instead of FIN",
+		SummaryKo:   "서버가 클라이언트의 요청을 읽지 않은 채 소켓을 닫습니다: 커널이 FIN 대신 RST를 보냅니다",
 		Connections: 1,
 		run:         runUnreadDataClose,
 	},
 	{
 		Name:        "late-accept",
 		Summary:     "the kernel completes the handshake while the server is not in accept(); accept() 200 ms later only dequeues it",
+		SummaryKo:   "서버가 accept()에 들어가기 전에 커널이 핸드셰이크를 끝냅니다; 200 ms 뒤의 클라이언트 연결 수립 accept()는 큐에서 꺼내기만 합니다",
 		Connections: 1,
 		run:         runLateAccept,
 	},
 	{
 		Name:        "self-connect",
 		Summary:     "a socket bound to a port connects to that same port: a simultaneous open with itself",
+		SummaryKo:   "포트에 결합한 소켓이 바로 그 포트로 연결 요청: 자기 자신과의 동시 열기",
 		Connections: 1,
 		run:         runSelfConnect,
 	},
 	{
 		Name:        "port-in-use",
 		Summary:     "a second bind() to a listening port fails (EADDRINUSE); after close, TIME_WAIT still holds the port until SO_REUSEADDR",
+		SummaryKo:   "주시 중인 포트에 두 번째 결합 bind()는 실패합니다(EADDRINUSE); 소켓을 닫은 뒤에도 TIME_WAIT가 포트를 붙잡아 SO_REUSEADDR가 있어야 결합됩니다",
 		Connections: 1,
 		run:         runPortInUse,
 	},
 	{
 		Name:        "shared-port",
 		Summary:     "one listening socket, three clients: three accepted sockets share its port, told apart by the 4-tuple",
+		SummaryKo:   "주시 소켓 하나, 클라이언트 셋: 수립된 소켓 셋이 그 포트를 함께 쓰고 4-튜플로 구별됩니다",
 		Connections: 3,
 		run:         runSharedPort,
 	},
 	{
 		Name:        "reuseport",
 		Summary:     "two listening sockets of one process bind one port with SO_REUSEPORT; the kernel spreads four clients between them",
+		SummaryKo:   "한 프로세스의 주시 소켓 둘이 SO_REUSEPORT로 한 포트에 결합합니다; 커널이 클라이언트 넷을 둘에게 나누어 줍니다",
 		Connections: reusePortClients,
 		run:         runReusePort,
 	},
 	{
 		Name:        "backlog-full",
 		Summary:     "listen(fd, 1) and no accept(): two handshakes fill the accept queue, the third client's SYN is dropped and retransmitted",
+		SummaryKo:   "listen(fd, 1)에 accept()는 없음: 핸드셰이크 둘이 accept 큐를 채우고, 세 번째 클라이언트의 SYN은 버려져 재전송됩니다",
 		Connections: backlogFullClients,
 		run:         runBacklogFull,
 	},
 	{
 		Name:        "send-buffer",
 		Summary:     "write() returns before the peer's ACK (it only copies into the send buffer), and blocks when that buffer is full",
+		SummaryKo:   "write()는 상대의 ACK 전에 반환합니다(송신 버퍼에 복사할 뿐); 그 버퍼가 가득 차면 블록됩니다",
 		Connections: 1,
 		run:         runSendBuffer,
 	},

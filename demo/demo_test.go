@@ -365,7 +365,7 @@ func haveIPv6Loopback() bool {
 func TestLookup(t *testing.T) {
 	for _, s := range Scenarios() {
 		got, ok := Lookup(s.Name)
-		if !ok || got.Name != s.Name || got.Summary == "" || got.Connections < 1 {
+		if !ok || got.Name != s.Name || got.Summary == "" || got.SummaryKo == "" || got.Connections < 1 {
 			t.Errorf("Lookup(%q) = %+v, %v", s.Name, got, ok)
 		}
 	}
@@ -385,7 +385,7 @@ func TestLookup(t *testing.T) {
 // blocked (accept, read, or the pause of late-accept), and checks that Run
 // returns promptly, says it was cancelled and leaves nothing open.
 func TestCancel(t *testing.T) {
-	for _, name := range []string{"handshake", "late-accept", "half-close", "shared-port", "refused"} {
+	for _, name := range []string{"handshake", "late-accept", "half-close", "shared-port", "refused", "port-in-use", "reuseport", "backlog-full", "send-buffer"} {
 		for _, after := range []time.Duration{0, 100 * time.Microsecond, 300 * time.Microsecond, 600 * time.Microsecond, time.Millisecond, 2 * time.Millisecond, 10 * time.Millisecond, 45 * time.Millisecond, 100 * time.Millisecond} {
 			t.Run(fmt.Sprintf("%s/%v", name, after), func(t *testing.T) {
 				checkNoLeak(t)

@@ -22,8 +22,10 @@ const (
 	// backlogFullWait is how long backlog-full's server stays out of
 	// accept() after the third client has called connect(): longer than
 	// the first SYN retransmission timeout (1 s), so that the capture
-	// shows the client retransmitting, shorter than the second (3 s
-	// after the first SYN), which the server then answers.
+	// shows the client retransmitting, shorter than the second (2 s
+	// after the first SYN on Linux 6.5 and later, whose
+	// tcp_syn_linear_timeouts keeps the first retransmissions 1 s
+	// apart; 3 s on older kernels), which the server then answers.
 	backlogFullWait = 1500 * time.Millisecond
 
 	// bulkSize is how much send-buffer's client writes in one write():
@@ -36,14 +38,19 @@ const (
 	// bulkHold is how long send-buffer's server leaves the bulk data
 	// unread while the client's write() blocks.
 	bulkHold = 300 * time.Millisecond
+	// ackWait is how long send-buffer's client waits after its request
+	// before the bulk write: longer than the longest delayed-ACK timeout
+	// (TCP_DELACK_MAX, 200 ms), so that the request's ACK goes out on its
+	// own and shows how long after write() returned it came.
+	ackWait = 250 * time.Millisecond
 )
 
 // runBacklogFull: "listen() waits for requests", and how many. The
 // server calls listen(fd, 1) and does not accept. The kernel completes
 // the first two clients' handshakes on its own into the accept queue;
 // then the queue is full and it drops the third client's SYN, which the
-// client's kernel retransmits (1 s, then 3 s after the first) while its
-// connect() blocks. accept() later drains the queue, and the next
+// client's kernel retransmits (after 1 s, then 2 s or 3 s after the SYN,
+// depending on the kernel) while its connect() blocks. accept() later drains the queue, and the next
 // retransmitted SYN is answered.
 func runBacklogFull(r *runner) error {
 	ready := make(chan netip.AddrPort, 1)
@@ -267,7 +274,7 @@ func runSendBuffer(r *runner) error {
 			if err := a.send(c, request); err != nil {
 				return err
 			}
-			if err := a.pause(gap); err != nil {
+			if err := a.pause(ackWait); err != nil {
 				return err
 			}
 			if err := a.send(c, bulk); err != nil {

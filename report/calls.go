@@ -134,7 +134,7 @@ func (t *Text) writeCall(c *decode.Connection, e *entry, start time.Time) {
 		// Say something new where the call returns, or nothing: a write()
 		// or close() that merely returns was explained where it entered.
 		if why = t.callWhy(c, ev, true); why == t.callWhy(c, ev, false) {
-			why = ""
+			why = t.blockedWriteWhy(ev)
 		}
 	}
 	b := t.w.AvailableBuffer()
@@ -176,6 +176,9 @@ func (t *Text) callWhy(c *decode.Connection, ev *calls.Event, returned bool) str
 		if ev.Errno == 0 && isLingerZero(ev) {
 			return t.m("call.setsockopt.linger0")
 		}
+		if why := t.optionWhy(ev); why != "" {
+			return why
+		}
 		return t.m("call.setsockopt", ev.Detail)
 	case calls.Bind:
 		return t.bindWhy(ev)
@@ -183,7 +186,7 @@ func (t *Text) callWhy(c *decode.Connection, ev *calls.Event, returned bool) str
 		if ev.Errno != 0 {
 			return t.m("call.fail", string(ev.Call), errnoName(ev.Errno))
 		}
-		return t.m("call.listen", ev.Local.Port())
+		return t.m("call.listen", ev.Local.Port()) + t.queuesWhy(ev)
 	case calls.Accept:
 		if !returned {
 			return t.m("call.accept.wait")
@@ -244,6 +247,9 @@ func (t *Text) completionWhy(c *decode.Connection, ev *calls.Event) string {
 // bindWhy explains a bind(): where it tied the socket, the port the
 // kernel chose for port 0, or why it failed.
 func (t *Text) bindWhy(ev *calls.Event) string {
+	if why := t.bindLessonWhy(ev); why != "" {
+		return why
+	}
 	switch ev.Errno {
 	case 0:
 	case syscall.EADDRINUSE:

@@ -67,6 +67,7 @@ func (t *Text) buildWhy(c *decode.Connection, st *textStep, first time.Time) {
 			t.put("why.ack.fin", from)
 		} else {
 			t.put("why.ack", from, st.relAck)
+			t.whyBuf = append(t.whyBuf, t.ackLessonWhy(c, st)...)
 		}
 	case decode.StepFIN:
 		cause, detail := t.finCause(c, st.from, st)
@@ -285,6 +286,7 @@ func (t *Text) synOptions(o decode.Options) string {
 }
 
 func (t *Text) writeConnSummary(c *decode.Connection) {
+	t.noteTimeWaits(c)
 	hs := c.Handshake().String()
 	parts := []string{t.m(msgID("sum.handshake." + hs))}
 	switch k := c.CloseKind(); k {

@@ -201,4 +201,14 @@ var korean = map[msgID]string{
 	"html.call.errno":    "실패: %s",
 	"html.call.pid":      "프로세스 %d (%s)",
 	"html.call.inferred": "관찰되지 않음: 세그먼트로부터 추정한 호출",
+	// Lessons of the seed note's claims (lessons.go).
+	"call.setsockopt.reuseaddr": "setsockopt(SO_REUSEADDR): TIME_WAIT 상태의 연결이 아직 붙잡고 있는 포트에도 결합 bind()를 허용합니다(그 연결의 소켓도 이 옵션을 켰다면). 두 소켓이 한 포트를 함께 주시하게 하지는 않습니다. 서버는 곧바로 다시 시작할 수 있도록 이 옵션을 켭니다.",
+	"call.setsockopt.reuseport": "setsockopt(SO_REUSEPORT): 모든 소켓이 이 옵션을 켜면(한 사용자의 소켓이라면) 여러 소켓이 같은 주소와 포트에 결합하고 주시할 수 있습니다. 커널은 들어오는 연결을 각 4-튜플의 해시에 따라 그 소켓들에 나누어 줍니다.",
+	"call.setsockopt.quickack0": "setsockopt(TCP_QUICKACK 0): 빠른 ACK를 끕니다. 커널은 받은 데이터의 ACK를 응답과 함께 보내려고 늦춥니다(리눅스에서 최대 약 40 ms).",
+	"call.setsockopt.buffer":    "setsockopt(%s): 커널 안에 있는 이 소켓의 버퍼 크기를 정합니다(커널은 관리용으로 두 배를 잡습니다). 작은 버퍼는 금방 찹니다.",
+	"call.bind.timewait":        "결합 bind() 실패, EADDRINUSE: %s에서 더는 아무도 주시하지 않지만, 먼저 닫은 연결이 그 포트에서 TIME_WAIT로 기다리고 있습니다. 커널은 어떤 소켓이든(TIME_WAIT 포함) 아직 붙잡고 있는 포트의 결합을 거부합니다. 새 소켓과 그 소켓이 모두 SO_REUSEADDR를 켠 경우만 예외입니다. TIME_WAIT는 2×MSL(리눅스에서 60초) 동안 포트를 붙잡아, 옛 연결의 늦은 세그먼트가 같은 4-튜플의 새 소켓에 닿지 못하게 합니다.",
+	"call.bind.reuse":           "결합 bind() 성공: %s 포트에서 아직 연결 하나가 TIME_WAIT로 기다리지만, 이 소켓과 옛 연결의 소켓이 모두 SO_REUSEADDR를 켰습니다. 주시 중인 소켓만이 여전히 방해가 됩니다.",
+	"call.listen.queues":        " 백로그 %d: 큐가 아주 작습니다. 커널은 주시 중인 소켓마다 두 큐를 둡니다. SYN 큐(진행 중인 핸드셰이크)와 accept 큐(클라이언트 연결 수립 accept()를 기다리는 완료된 핸드셰이크, 리눅스에서는 백로그보다 하나 더 들어감)입니다. accept 큐가 가득 차면 커널은 새 SYN을 버리고, 클라이언트 커널은 그것을 다시 보내며(처음은 1초 뒤, 리눅스 6.5 이후에는 몇 번 더 1초마다(tcp_syn_linear_timeouts), 그 전 커널에서는 두 배씩 늘어나는 간격으로) 그동안 연결 요청 connect()는 블록된 채 기다립니다.",
+	"call.write.blocked":        "write() 반환값 %d, 블록된 시간 %s: 상대가 충분한 데이터를 확인 응답하지 않아 송신 버퍼가 가득 찼습니다(상대 프로그램이 읽을 때까지 수신 윈도가 닫혀 있었습니다: 제로 윈도). 데이터 송수신의 write()는 상대가 확인 응답할 때가 아니라, 모든 바이트가 송신 버퍼에 들어가면 반환합니다.",
+	"why.ack.delayed":           " 데이터 후 %s 뒤에 옵니다: 수신 측 커널이 ACK를 늦췄습니다(지연 ACK). 송신 측 write()는 그보다 훨씬 먼저 반환했습니다: send()는 상대의 결과 신호가 돌아올 때가 아니라, 데이터가 커널의 송신 버퍼에 들어가면 끝납니다.",
 }

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"fmt"
 	"io"
+	"net/netip"
 	"slices"
 	"strconv"
 	"strings"
@@ -55,6 +56,9 @@ type Text struct {
 	self         bool       // the connection being written is a self-connect
 	loose        []calls.Event
 	looseOmitted int // calls on no connection past the 1000 kept in loose
+	// timeWaits holds the addresses that entered TIME_WAIT and when
+	// (lessons.go), to explain a later bind() to one of them.
+	timeWaits map[netip.AddrPort]time.Time
 	// listening holds the ports of listeners seen calling listen(), so
 	// that later connections to them do not call it inferred.
 	listening map[uint16]bool

@@ -203,9 +203,22 @@ make_syn_retransmit() {
 	echo "$file: $(tcpdump -r "$out/$file" 2>/dev/null | wc -l) packets"
 }
 
+# make_lessons: the scenarios that teach the seed note's claims (issue
+# 15), written by socktrace itself so that the pcapng carries every
+# socket call as a packet comment and replays with its calls.
+make_lessons() {
+	local file=lessons.pcapng port=20031
+	CGO_ENABLED=0 go build -o "$work/socktrace" .
+	rm -f "$out/$file"
+	"$work/socktrace" --iface lo --port "$port" --format json \
+		--scenario port-in-use,reuseport,backlog-full,send-buffer -w "$out/$file" >"$calls/$file.json"
+	chmod 644 "$out/$file"
+	echo "$file: $(tcpdump -r "$out/$file" 2>/dev/null | wc -l) packets"
+}
+
 all=(handshake refused abort half-close server-closes-first unread-data-close late-accept
 	ipv6 port-reuse syn-retransmit self-connect shared-port snaplen64 handshake-pcapng handshake-sll2
-	handshake-ns)
+	handshake-ns lessons)
 names=("$@")
 if [[ ${#names[@]} -eq 0 ]]; then
 	names=("${all[@]}")

@@ -1,0 +1,215 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+)
+
+// TestLessonScenariosLive runs the scenarios that teach the seed note's
+// claims (issue 15) over IPv4 and IPv6, captured for real, and checks
+// what each is there to show in its calls, errors and packets and their
+// order.
+func TestLessonScenariosLive(t *testing.T) {
+	needCapture(t)
+	for _, ipv6 := range []bool{false, true} {
+		args := []string{"socktrace", "--iface", "lo", "--scenario", "port-in-use,reuseport,backlog-full,send-buffer", "--format", "json"}
+		name := "ipv4"
+		if ipv6 {
+			args = append(args, "--ipv6")
+			name = "ipv6"
+		}
+		t.Run(name, func(t *testing.T) {
+			var out, errOut bytes.Buffer
+			if code := run(args, &out, &errOut); code != 0 {
+				t.Fatalf("exit %d: %s", code, errOut.String())
+			}
+			r := parseReport(t, out.Bytes())
+			byScenario := map[string][]jsonConn{}
+			for _, c := range r.conns {
+				byScenario[c.Scenario] = append(byScenario[c.Scenario], c)
+			}
+			segsOf := func(c jsonConn) []jsonSegment {
+				var segs []jsonSegment
+				for _, s := range r.segments {
+					if s.Conn == c.ID {
+						segs = append(segs, s)
+					}
+				}
+				return segs
+			}
+			checkPortInUseLive(t, byScenario["port-in-use"], out.Bytes())
+			checkReusePortLive(t, byScenario["reuseport"])
+			checkBacklogFullLive(t, byScenario["backlog-full"], segsOf)
+			checkSendBufferLive(t, byScenario["send-buffer"], segsOf)
+		})
+	}
+}
+
+// checkPortInUseLive: the server's side ends in TIME_WAIT, and the failed
+// binds are reported (as calls on no connection) with EADDRINUSE.
+func checkPortInUseLive(t *testing.T, conns []jsonConn, out []byte) {
+	if len(conns) != 1 {
+		t.Fatalf("port-in-use: %d connections, want 1", len(conns))
+	}
+	if str(conns[0].TimeWait) != "server" {
+		t.Errorf("port-in-use: TIME_WAIT on the %s, want the server (it holds the port)", str(conns[0].TimeWait))
+	}
+	if n := bytes.Count(out, []byte(`"call":"bind"`)); n < 4 {
+		t.Errorf("port-in-use: %d bind calls in the report, want 4", n)
+	}
+	if n := bytes.Count(out, []byte(`"errno":"EADDRINUSE"`)); n != 2 {
+		t.Errorf("port-in-use: %d EADDRINUSE, want 2 (while listening, and in TIME_WAIT without SO_REUSEADDR)", n)
+	}
+}
+
+// checkReusePortLive: every connection accepted on one of two listening
+// sockets on the same port.
+func checkReusePortLive(t *testing.T, conns []jsonConn) {
+	if len(conns) != 4 {
+		t.Fatalf("reuseport: %d connections, want 4", len(conns))
+	}
+	listeners := map[int]int{}
+	server := conns[0].Server
+	for _, c := range conns {
+		if c.Server != server {
+			t.Errorf("reuseport: server %s, want %s for every connection", c.Server, server)
+		}
+		accepts := 0
+		for _, call := range c.Calls {
+			if call.Call == "accept" && !call.Inferred && call.FD != nil {
+				listeners[*call.FD]++
+				accepts++
+			}
+		}
+		if accepts != 1 {
+			t.Errorf("reuseport: connection %d accepted %d times", c.ID, accepts)
+		}
+	}
+	if len(listeners) < 1 || len(listeners) > 2 {
+		t.Errorf("reuseport: accepted on listeners %v, want one or both of two", listeners)
+	}
+}
+
+// checkBacklogFullLive: the first two handshakes complete at once; the
+// third client's SYN goes unanswered and is retransmitted, its connect()
+// blocked across the retransmission and returning after the SYN-ACK.
+func checkBacklogFullLive(t *testing.T, conns []jsonConn, segsOf func(jsonConn) []jsonSegment) {
+	if len(conns) != 3 {
+		t.Fatalf("backlog-full: %d connections, want 3", len(conns))
+	}
+	slices.SortFunc(conns, func(a, b jsonConn) int { return a.ID - b.ID })
+	for i, c := range conns {
+		segs := segsOf(c)
+		var syns []time.Time
+		var synack time.Time
+		for _, s := range segs {
+			switch {
+			case s.From == "client" && slices.Equal(s.Flags, []string{"SYN"}):
+				syns = append(syns, s.Time)
+			case s.Kind == "syn-ack" && synack.IsZero():
+				synack = s.Time
+			}
+		}
+		if i < 2 {
+			if c.SYNRetransmits != 0 || len(syns) != 1 {
+				t.Errorf("backlog-full: client %d sent %d SYNs, want 1 (the queue had room)", i+1, len(syns))
+			}
+			continue
+		}
+		if c.SYNRetransmits < 1 || len(syns) != 1+c.SYNRetransmits {
+			t.Fatalf("backlog-full: the third client sent %d SYNs (%d retransmissions), want at least one retransmission", len(syns), c.SYNRetransmits)
+		}
+		// The kernel's retransmission timer starts at 1 s; it only
+		// gets later, never earlier, on a loaded machine.
+		if d := syns[1].Sub(syns[0]); d < 900*time.Millisecond {
+			t.Errorf("backlog-full: first SYN retransmission %v after the SYN, want about 1 s", d)
+		}
+		if !synack.After(syns[len(syns)-1]) {
+			t.Errorf("backlog-full: SYN-ACK at %v, want after the last SYN at %v", synack, syns[len(syns)-1])
+		}
+		for _, call := range c.Calls {
+			if call.Call != "connect" || call.Inferred {
+				continue
+			}
+			if !call.Enter.Before(syns[0]) || call.Exit.Before(synack) {
+				t.Errorf("backlog-full: connect %v–%v must span the SYNs from %v to the SYN-ACK at %v", call.Enter, call.Exit, syns[0], synack)
+			}
+		}
+	}
+}
+
+// checkSendBufferLive: the request's write() returned before the ACK of
+// its bytes came (a delayed ACK); the bulk write() returned only after
+// the server's window had been closed (zero window) and reopened.
+func checkSendBufferLive(t *testing.T, conns []jsonConn, segsOf func(jsonConn) []jsonSegment) {
+	if len(conns) != 1 {
+		t.Fatalf("send-buffer: %d connections, want 1", len(conns))
+	}
+	c := conns[0]
+	segs := segsOf(c)
+	var writes []jsonCall
+	for _, call := range c.Calls {
+		if call.Call == "write" && call.Side == "client" && !call.Inferred {
+			writes = append(writes, call)
+		}
+	}
+	if len(writes) < 2 {
+		t.Fatalf("send-buffer: %d client writes, want the request and the bulk", len(writes))
+	}
+	var ackOfRequest time.Time
+	for _, s := range segs {
+		if s.From == "server" && s.Ack == 23 && s.Len == 0 {
+			ackOfRequest = s.Time
+			break
+		}
+	}
+	if ackOfRequest.IsZero() {
+		t.Fatal("send-buffer: no ACK of the request's 22 bytes")
+	}
+	if !writes[0].Exit.Before(ackOfRequest) {
+		t.Errorf("send-buffer: the request's write() returned at %v, not before its ACK at %v", writes[0].Exit, ackOfRequest)
+	}
+	var zeroWindow time.Time
+	for _, s := range segs {
+		if s.From == "server" && s.Window == 0 && zeroWindow.IsZero() {
+			zeroWindow = s.Time
+		}
+	}
+	if zeroWindow.IsZero() {
+		t.Error("send-buffer: the server never advertised a zero window")
+	} else if bulk := writes[1]; !bulk.Enter.Before(zeroWindow) || !bulk.Exit.After(zeroWindow) {
+		t.Errorf("send-buffer: the bulk write() %v–%v must span the zero window at %v", bulk.Enter, bulk.Exit, zeroWindow)
+	}
+}
+
+// TestScenariosListGolden compares `socktrace scenarios` in English and
+// Korean with testdata/golden/scenarios.{en,ko}.txt. Regenerate with:
+// go test -run TestScenariosListGolden -update
+func TestScenariosListGolden(t *testing.T) {
+	for _, lang := range []string{"en", "ko"} {
+		t.Run(lang, func(t *testing.T) {
+			var out, errOut bytes.Buffer
+			if code := run([]string{"socktrace", "scenarios", "--lang", lang}, &out, &errOut); code != 0 {
+				t.Fatalf("exit %d: %s", code, errOut.String())
+			}
+			golden := filepath.Join("testdata", "golden", "scenarios."+lang+".txt")
+			if *update {
+				if err := os.WriteFile(golden, out.Bytes(), 0o644); err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			want, err := os.ReadFile(golden)
+			if err != nil {
+				t.Fatalf("%v (create it with: go test -run TestScenariosListGolden -update)", err)
+			}
+			if !bytes.Equal(out.Bytes(), want) {
+				t.Errorf("output differs from %s\n%s", golden, firstDiff(string(want), out.String()))
+			}
+		})
+	}
+}
