@@ -108,7 +108,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 				Usage: "list the built-in demo scenarios (run one with: socktrace --iface lo --scenario NAME)",
 				Flags: []cli.Flag{&cli.StringFlag{Name: "lang", Usage: "summaries in `LANG`: en or ko (default: from $LANG)"}},
 				Action: func(c *cli.Context) error {
-					lang, err := language(c.String("lang"))
+					lang, err := language(c.String("lang"), false)
 					if err != nil {
 						return err
 					}
