@@ -18,7 +18,15 @@
 # fails if it is not zero, because a capture with holes would not have N
 # complete connections in it.
 #
+# SHAPE=parallel makes the other shape of traffic measured in
+# docs/performance.md (issue 14): 8 parallel clients (CLIENTS) with the
+# kernel's own port range and TIME_WAIT reuse settings (the namespace keeps
+# its defaults: 32768-60999, tcp_tw_reuse=2), so thousands of connections
+# overlap in capture time and each port is reused a few times.
+#
 # Environment:
+#   SHAPE=S             reuse (default, as above) or parallel.
+#   CLIENTS=P           parallel clients for SHAPE=parallel (default 8).
 #   RATE=R              start at most R connections per second (loopgen -rate;
 #                       default 0, no limit): lower it if tcpdump drops.
 #   INFLIGHT=C          connections in flight at most (default 64).
@@ -43,6 +51,12 @@ n=${2:-100000}
 rate=${RATE:-0}
 inflight=${INFLIGHT:-64}
 server=${SERVER:-127.0.0.1:8080}
+shape=${SHAPE:-reuse}
+clients=${CLIENTS:-8}
+case $shape in
+reuse | parallel) ;;
+*) echo "$0: SHAPE=$shape: use reuse or parallel" >&2; exit 2 ;;
+esac
 root=$(cd "$(dirname "$0")/.." && pwd)
 
 for tool in ip tcpdump go; do
@@ -72,8 +86,10 @@ trap cleanup EXIT
 
 ip netns add "$ns"
 ip netns exec "$ns" ip link set lo up
-ip netns exec "$ns" sysctl -qw net.ipv4.ip_local_port_range="40000 40999"
-ip netns exec "$ns" sysctl -qw net.ipv4.tcp_tw_reuse=1
+if [[ $shape == reuse ]]; then
+	ip netns exec "$ns" sysctl -qw net.ipv4.ip_local_port_range="40000 40999"
+	ip netns exec "$ns" sysctl -qw net.ipv4.tcp_tw_reuse=1
+fi
 if [[ -n ${TW_REUSE_DELAY_MS:-} ]]; then
 	ip netns exec "$ns" sysctl -qw net.ipv4.tcp_tw_reuse_delay="$TW_REUSE_DELAY_MS"
 fi
@@ -95,7 +111,8 @@ done
 grep -q 'listening on' "$work/tcpdump.err" || { echo "$0: tcpdump did not start" >&2; cat "$work/tcpdump.err" >&2; exit 1; }
 
 status=0
-ip netns exec "$ns" "$work/loopgen" -n "$n" -addr "$server" -rate "$rate" -c "$inflight" || status=$?
+ip netns exec "$ns" "$work/loopgen" -n "$n" -addr "$server" -rate "$rate" -c "$inflight" \
+	-shape "$shape" -clients "$clients" || status=$?
 
 # tcpdump (not in immediate mode) gets packets from the kernel's ring a
 # block at a time, and a block is handed over when full or when libpcap's

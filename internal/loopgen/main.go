@@ -7,8 +7,19 @@
 //
 //	go run ./internal/loopgen -n 100000 -addr 127.0.0.1:0 -rate 0
 //
-// Run inside a network namespace whose ephemeral range is small (say 1000
-// ports) and whose net.ipv4.tcp_tw_reuse is 1, the kernel must hand out
+// It makes one of two shapes of traffic (-shape):
+//
+//   - reuse (the default): at most -c connections in flight, meant to run
+//     in a network namespace with a small ephemeral range, so each client
+//     port is used again and again, one connection at a time;
+//   - parallel: -clients clients (default 8), each making its connections
+//     back to back with ports the kernel chooses from its whole range, as
+//     a real load of parallel clients does: thousands of connections
+//     overlap in a capture (most of them in TIME_WAIT), and each port is
+//     reused a few times.
+//
+// Run the reuse shape inside a network namespace whose ephemeral range is small (say 1000
+// ports) and whose net.ipv4.tcp_tw_reuse is 1: the kernel must hand out
 // client ports that are still in TIME_WAIT, so each 4-tuple is used again
 // and again: the case a capture analyser double-counts or merges when it
 // keys connections on the 4-tuple alone.
@@ -41,7 +52,9 @@ func main() {
 	flag.IntVar(&cfg.N, "n", 100000, "number of connections to make")
 	flag.StringVar(&cfg.Addr, "addr", "127.0.0.1:0", "address the server listens on (port 0: the kernel chooses)")
 	flag.Float64Var(&cfg.Rate, "rate", 0, "connections started per second (0: as fast as possible)")
-	flag.IntVar(&cfg.InFlight, "c", 64, "connections in flight at most")
+	flag.IntVar(&cfg.InFlight, "c", 64, "connections in flight at most (shape reuse)")
+	flag.StringVar(&cfg.Shape, "shape", "reuse", "traffic shape: reuse (bounded in flight, for a small port range) or parallel (-clients clients back to back)")
+	flag.IntVar(&cfg.Clients, "clients", 8, "parallel clients (shape parallel)")
 	flag.IntVar(&cfg.RequestLen, "req", 64, "request size in bytes")
 	flag.IntVar(&cfg.ReplyLen, "reply", 128, "reply size in bytes")
 	quiet := flag.Bool("q", false, "do not print progress every second")
@@ -77,6 +90,8 @@ type config struct {
 	InFlight   int     // bound on concurrent client connections
 	RequestLen int     // bytes the client writes
 	ReplyLen   int     // bytes the server writes back
+	Shape      string  // "reuse" (or empty) or "parallel"
+	Clients    int     // parallel clients, for the parallel shape
 }
 
 func (c config) check() error {
@@ -87,6 +102,10 @@ func (c config) check() error {
 		return fmt.Errorf("-rate %g: must be 0 (no limit) or positive", c.Rate)
 	case c.InFlight < 1:
 		return fmt.Errorf("-c %d: need at least one connection in flight", c.InFlight)
+	case c.Shape != "" && c.Shape != "reuse" && c.Shape != "parallel":
+		return fmt.Errorf("-shape %q: use reuse or parallel", c.Shape)
+	case c.Shape == "parallel" && c.Clients < 1:
+		return fmt.Errorf("-clients %d: need at least one client", c.Clients)
 	case c.RequestLen < 1 || c.ReplyLen < 1:
 		// Empty payloads would change the packet pattern (no data
 		// segments), and the server would have nothing to wait for.
@@ -205,7 +224,13 @@ func run(ctx context.Context, cfg config, progress io.Writer) (stats, error) {
 	// Clients: a semaphore bounds how many are in flight, and the pacer
 	// (when -rate is set) spaces their starts evenly from the first one,
 	// so a slow moment is caught up rather than lost.
-	sem := make(chan struct{}, cfg.InFlight)
+	inFlight := cfg.InFlight
+	if cfg.Shape == "parallel" {
+		// Parallel clients are a bound of Clients in flight: each client
+		// starts its next connection as soon as its last one closed.
+		inFlight = cfg.Clients
+	}
+	sem := make(chan struct{}, inFlight)
 	var clientWG sync.WaitGroup
 	dialer := net.Dialer{KeepAlive: -1} // no keepalive probes: the connections are short
 	var interrupted error
