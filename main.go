@@ -37,6 +37,7 @@ var globalFlags = []cli.Flag{
 	&cli.StringFlag{Name: "html", Usage: "also write a self-contained HTML report (sequence diagrams, explanations) to `FILE`"},
 	&cli.BoolFlag{Name: "ascii", Usage: "print only ASCII: plain characters for arrows, symbols and diagram lines (English only)"},
 	&cli.StringFlag{Name: "color", Value: "auto", Usage: "colour diagrams: `WHEN` is auto (a terminal, unless NO_COLOR is set), always or never"},
+	&cli.StringFlag{Name: "explain", Value: "auto", Usage: "which connections text and diagrams explain in full: `WHICH` is auto (the first of each shape and the notable ones; the rest in one line), all, or none (one line per segment, as tcpdump)"},
 	&cli.StringFlag{Name: "lang", Value: "", Usage: "explanations in `LANG`: en or ko (default: from $LC_ALL, $LC_MESSAGES or $LANG)"},
 	&cli.StringFlag{Name: "read", Aliases: []string{"r"}, Usage: "replay the capture `FILE` (as tcpdump -r)"},
 	&cli.StringFlag{Name: "iface", Aliases: []string{"i"}, Usage: "capture on interface `IF` (the demo needs loopback: lo)"},

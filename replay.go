@@ -53,10 +53,14 @@ func makeOutput(c *cli.Context, batch bool) (output, error) {
 	if c.Bool("ascii") {
 		w = report.ASCIIWriter(w)
 	}
+	explain, err := report.ParseExplain(c.String("explain"))
+	if err != nil {
+		return nil, usagef("%v", err)
+	}
 	var out output
 	switch f := c.String("format"); f {
 	case "text", "":
-		out = report.NewText(w, report.TextOptions{Lang: lang, Ephemeral: eph, Width: width})
+		out = report.NewText(w, report.TextOptions{Lang: lang, Ephemeral: eph, Width: width, Explain: explain})
 	case "json":
 		if batch {
 			out = report.NewAsyncJSON(c.App.Writer)
@@ -64,7 +68,12 @@ func makeOutput(c *cli.Context, batch bool) (output, error) {
 			out = report.NewJSON(c.App.Writer)
 		}
 	case "diagram":
-		out = report.NewDiagram(w, report.DiagramOptions{Lang: lang, Ephemeral: eph, ASCII: c.Bool("ascii"), Color: color, Width: width})
+		if explain == report.ExplainNone {
+			// A line per segment is the same whatever the format.
+			out = report.NewText(w, report.TextOptions{Lang: lang, Ephemeral: eph, Width: width, Explain: explain})
+			break
+		}
+		out = report.NewDiagram(w, report.DiagramOptions{Lang: lang, Ephemeral: eph, ASCII: c.Bool("ascii"), Color: color, Width: width, Explain: explain})
 	default:
 		return nil, usagef("unknown format %q: use text, diagram or json", f)
 	}

@@ -121,11 +121,15 @@ func newLiveOutput(c *cli.Context) (output, error) {
 		if err != nil {
 			return nil, err
 		}
+		explain, err := report.ParseExplain(c.String("explain"))
+		if err != nil {
+			return nil, usagef("%v", err)
+		}
 		w := c.App.Writer
 		if c.Bool("ascii") {
 			w = report.ASCIIWriter(w)
 		}
-		return report.NewText(w, report.TextOptions{Lang: lang, Ephemeral: ephemeralRange(), Stream: true, Width: termWidth(c.App.Writer)}), nil
+		return report.NewText(w, report.TextOptions{Lang: lang, Ephemeral: ephemeralRange(), Stream: true, Width: termWidth(c.App.Writer), Explain: explain}), nil
 	}
 	return newOutput(c)
 }

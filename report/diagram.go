@@ -33,6 +33,9 @@ type DiagramOptions struct {
 	// means 100, and less than 80 is raised to 80. Below 98 the margins
 	// and arrows narrow.
 	Width int
+	// Explain is as in TextOptions: under ExplainAuto a connection whose
+	// shape was drawn before gets one line.
+	Explain Explain
 }
 
 // Diagram writes a two-column sequence diagram per connection (client on
@@ -84,7 +87,7 @@ func NewDiagram(w io.Writer, opt DiagramOptions) *Diagram {
 		d.g = &asciiGlyphs
 	}
 	d.sink = &switchWriter{}
-	d.tx = NewText(d.sink, TextOptions{Lang: opt.Lang, Ephemeral: opt.Ephemeral, MaxSteps: opt.MaxSteps, Width: opt.Width})
+	d.tx = NewText(d.sink, TextOptions{Lang: opt.Lang, Ephemeral: opt.Ephemeral, MaxSteps: opt.MaxSteps, Width: opt.Width, Explain: opt.Explain})
 	return d
 }
 
@@ -163,9 +166,17 @@ func (d *Diagram) Ended(c *decode.Connection) {
 	sc := d.rec.take(c)
 	cs, omittedCalls := copyCalls(c)
 	d.lanes.add(c, sc, &d.rec)
-	// The text report keeps the tallies its totals print; let it see the
-	// connection, and discard its block.
-	withText(d.tx, d.sink, nil, func() { d.tx.Ended(c) })
+	// The text report keeps the tallies its totals print and applies
+	// the shape rule; a connection whose shape was drawn before gets its
+	// compact line from it.
+	full := true
+	withText(d.tx, d.sink, d.w, func() {
+		d.tx.tally(c)
+		full, _ = d.tx.endShaped(c, &sc.shape)
+	})
+	if !full {
+		return
+	}
 	if !d.legend {
 		d.legend = true
 		d.printf("%s\n\n", wrapCells(d.m("diagram.legend"), 0, d.opt.Width))

@@ -44,6 +44,7 @@ type seqConn struct {
 	synRtx  int // SYN retransmissions so far
 	ncalls  int // len(c.Calls) at the last step, to notice new calls
 	anchors []anchor
+	shape   shapeSig
 }
 
 // recorder buffers steps per connection, bounded per connection as Text
@@ -73,6 +74,7 @@ func (r *recorder) segment(c *decode.Connection, st *decode.Step) {
 		sc = &seqConn{}
 		r.pending[c.ID] = sc
 	}
+	sc.shape.add(st)
 	s := st.Segment
 	max := r.max
 	if r.total >= maxBuffered {

@@ -371,6 +371,7 @@ func (t *Text) Summary(s Summary) error {
 		kinds = append(kinds, fmt.Sprintf("%d× %s", t.kinds[k], label))
 	}
 	t.writeLooseCalls()
+	t.writeShapes()
 	t.printf("%s\n", t.m("total.header"))
 	t.printf("  %s\n", t.wrapRest(t.m("total.connections", s.Connections, strings.Join(kinds, "; ")), 4))
 	t.printf("  %s\n", t.wrapRest(t.m("total.packets", s.Counts.Packets, s.Counts.TCP, s.Counts.Other, s.Counts.Malformed), 4))

@@ -33,7 +33,11 @@ type TextOptions struct {
 	// Stream writes each segment as it comes, tagged with its
 	// connection's number, and each connection's summary when it ends,
 	// instead of one block per connection (for watching live traffic).
+	// Under ExplainAuto only the first connections stream; later ones
+	// are written when they end, by the shape rule.
 	Stream bool
+	// Explain says which connections are explained in full (shape.go).
+	Explain Explain
 }
 
 // Text writes the explained timeline: one block per connection, written
@@ -69,6 +73,10 @@ type Text struct {
 	// clock of the calls on no connection.
 	origin     time.Time
 	originConn int
+	book       *shapeBook // the shape rule
+	seen       int64      // connections begun
+	shownFor   notability // why the connection being written is explained in full
+	sideNames  [3]string  // for --explain none
 	err        error
 }
 
@@ -96,6 +104,8 @@ type textConn struct {
 	// or change a state: past the hard bound on a connection's steps.
 	cut    int
 	synRtx int // SYN retransmissions so far, kept or not
+	sig    shapeSig
+	live   bool // streamed as its segments came
 }
 
 // NewText returns a text report on w.
@@ -116,7 +126,8 @@ func NewText(w io.Writer, opt TextOptions) *Text {
 	case opt.Width < 80:
 		opt.Width = 80
 	}
-	return &Text{w: bufio.NewWriter(w), opt: opt, hostRange: hostRange, pending: make(map[int]*textConn), kinds: make(map[string]int)}
+	return &Text{w: bufio.NewWriter(w), opt: opt, hostRange: hostRange, pending: make(map[int]*textConn), kinds: make(map[string]int),
+		book: newShapeBook(opt.Explain)}
 }
 
 // width is the number of columns the report keeps to.
@@ -133,11 +144,22 @@ func (t *Text) Segment(c *decode.Connection, st *decode.Step) {
 	if tc == nil {
 		tc = t.newTextConn()
 		t.pending[c.ID] = tc
-		if t.opt.Stream {
+		t.seen++
+		tc.live = t.opt.Stream && t.opt.Explain != ExplainNone &&
+			(t.opt.Explain == ExplainAll || t.seen <= smallReport)
+		if tc.live {
 			t.writeHeader(c)
 		}
 	}
-	if t.opt.Stream {
+	tc.sig.add(st)
+	if t.opt.Explain == ExplainNone {
+		t.writeSegmentLine(c, st)
+		if t.opt.Stream {
+			t.flushSoon()
+		}
+		return
+	}
+	if tc.live {
 		t.streamStep(c, tc, st)
 		return
 	}
@@ -239,6 +261,33 @@ func (t *Text) Ended(c *decode.Connection) {
 		tc = t.newTextConn()
 	}
 	defer t.recycle(tc)
+	t.tally(c)
+	if t.opt.Explain == ExplainNone {
+		return
+	}
+	full, marks := t.endShaped(c, &tc.sig)
+	if tc.live {
+		t.self = c.SelfConnect
+		t.printf("%s\n", t.m("conn.ended", c.ID))
+		t.writeConnSummary(c)
+		t.printf("\n")
+		t.self = false
+		t.flushSoon()
+		return
+	}
+	if full {
+		if t.book.ended > smallReport {
+			t.shownFor = marks
+		}
+		t.writeConnection(c, tc)
+		t.shownFor = 0
+		t.flushSoon()
+	}
+}
+
+// tally notes what the totals and the calls on no connection need of c,
+// which ended: its listeners, its start, its kind.
+func (t *Text) tally(c *decode.Connection) {
 	t.noteListeners(c.Calls)
 	if o := timeOrigin(c, c.Calls); !o.IsZero() && (t.origin.IsZero() || o.Before(t.origin)) {
 		t.origin, t.originConn = o, c.ID
@@ -248,16 +297,6 @@ func (t *Text) Ended(c *decode.Connection) {
 		t.order = append(t.order, key)
 	}
 	t.kinds[key]++
-	if t.opt.Stream {
-		t.self = c.SelfConnect
-		t.printf("%s\n", t.m("conn.ended", c.ID))
-		t.writeConnSummary(c)
-		t.printf("\n")
-		t.self = false
-		t.flushSoon()
-		return
-	}
-	t.writeConnection(c, tc)
 }
 
 // noteListeners remembers the ports of the observed, successful listen()
@@ -294,6 +333,7 @@ func (t *Text) recycle(tc *textConn) {
 	}
 	clear(tc.steps)
 	tc.steps, tc.omitted, tc.cut, tc.synRtx = tc.steps[:0], 0, 0, 0
+	tc.sig, tc.live = shapeSig{}, false
 	t.spare = append(t.spare, tc)
 }
 
@@ -314,6 +354,9 @@ func (t *Text) writeConnection(c *decode.Connection, tc *textConn) {
 	t.writeHeader(c)
 	if c.Scenario != "" {
 		t.printf("  %s\n", t.wrapRest(t.m("conn.scenario", c.Scenario), 4))
+	}
+	if t.shownFor != 0 {
+		t.printf("  %s\n", t.m("shape.why", t.notableText(t.shownFor)))
 	}
 	t.printf("\n")
 	start := timeOrigin(c, c.Calls) // the first call, when one came before the first segment
