@@ -197,7 +197,8 @@ func replay(c *cli.Context, files []string) error {
 // is not one: what was read has been explained.
 func finish(out output, t *decode.Tracker, n decode.Counts, dropped int64, runErr error) error {
 	st := t.Stats()
-	summary := report.Summary{Counts: n, Connections: st.Connections, Evicted: st.Evicted, CallsOmitted: st.CallsOmitted, Dropped: dropped}
+	summary := report.Summary{Counts: n, Connections: st.Connections, Evicted: st.Evicted, CallsOmitted: st.CallsOmitted, Dropped: dropped,
+		Resumed: st.Resumed, Late: st.Late}
 	if runErr != nil && !errors.Is(runErr, context.Canceled) {
 		summary.Err = runErr.Error()
 	}

@@ -54,6 +54,13 @@ type Connection struct {
 	// RolesGuessed is set when the capture began midstream and the client
 	// was chosen by port numbers, not by who sent the first SYN.
 	RolesGuessed bool
+	// Evicted is set when the connection was ended early because the
+	// connection table was full; a later packet of it resumes it.
+	Evicted bool
+	// Resumed is set when this part of the connection began with a packet
+	// that came after the connection was evicted: it continues the
+	// connection of the same ID (its handshake is not in this part).
+	Resumed bool
 
 	Start, End time.Time // first and last segment
 	Packets    int

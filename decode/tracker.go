@@ -13,16 +13,23 @@ type Handler interface {
 	// connection.
 	Segment(c *Connection, st *Step)
 	// Ended is called once per connection, when it finished (and
-	// lingered a moment for stragglers), was evicted, or the input ended.
+	// lingered a moment for stragglers), was evicted, or the input ended;
+	// once more for each time a packet resumed it after an eviction.
 	// c is reused after Ended returns.
 	Ended(c *Connection)
 }
 
 // TrackerConfig tunes a Tracker. The zero value is usable.
 type TrackerConfig struct {
+	// MemoryBudget is what the connection table may take, in bytes: half
+	// for open connections (MaxConnections, when that is zero, is
+	// MemoryBudget/2/ConnectionCost), half for what it remembers of the
+	// connections it let go (a tomb each). Default 32 MiB.
+	MemoryBudget int64
 	// MaxConnections bounds the connection table; when it is full the
 	// least recently active connection is ended early and counted as
-	// evicted. Default 65536.
+	// evicted, and a later packet of it resumes it (Connection.Resumed)
+	// under the same ID. Default MemoryBudget/ConnectionCost.
 	MaxConnections int
 	// Linger is how long, in capture time, a finished connection stays in
 	// the table to take stragglers (a retransmitted FIN, a last ACK)
@@ -44,7 +51,21 @@ type TrackerStats struct {
 	// were open at once; their waiting calls were reported without a
 	// connection.
 	SocketsGivenUp int64
+	Resumed        int64 // packets that resumed an evicted connection
+	// Late counts segments that came after their connection had ended
+	// and lingered, while the tracker still remembered it: they are
+	// not a new connection, and are not reported.
+	Late int64
 }
+
+// ConnectionCost is what one open connection costs, in bytes, as
+// TestConnectionCost measures it: the Connection, its states and inferred
+// calls, its table entry, and what a report buffers for it.
+const ConnectionCost = 2 << 10
+
+// maxLingering bounds the finished connections kept whole for stragglers;
+// past it the oldest is ended and only its tombstone stays.
+const maxLingering = 4096
 
 // connKey is a 4-tuple with its endpoints in a fixed order, so that both
 // directions find the same connection.
@@ -75,6 +96,7 @@ type Tracker struct {
 	free       []*Connection
 	linger     []lingerEntry // finished connections, oldest first, from lingerHead on
 	lingerHead int
+	tombSeq    uint64
 	nextID     int
 	step       Step
 	seg        Segment // ObservePacket's, reused
@@ -83,17 +105,77 @@ type Tracker struct {
 	// Socket calls waiting for, or tied to, their connections.
 	sockets map[socketID]*socketCalls
 	waiting []*socketCalls
+
+	lingering int // connections in the table that finished
+	// tombs remembers connections the table let go: finished ones until
+	// their linger time is up, to take their stragglers, and evicted ones,
+	// to resume them. Each queue holds its kind oldest first.
+	tombs    map[connKey]tomb
+	retired  tombQueue // finished
+	evicted  tombQueue // evicted
+	maxTombs int
+}
+
+// tomb is what the tracker keeps of a connection it let go: enough to
+// know a straggler, or to resume the connection with its ID, roles,
+// relative numbering and states.
+type tomb struct {
+	id      int
+	seq     uint64 // matches its queue entry
+	until   int64  // finished: stragglers until then (Unix nanoseconds)
+	base    [2]uint32
+	hasBase [2]bool
+	state   [2]State
+	evicted bool
+	clientA bool // the client is the key's a
+}
+
+// tombQueue is a FIFO of tomb keys, reclaimed as it drains.
+type tombQueue struct {
+	q    []tombRef
+	head int
+}
+
+type tombRef struct {
+	k   connKey
+	seq uint64
+}
+
+func (q *tombQueue) push(r tombRef) { q.q = append(q.q, r) }
+
+func (q *tombQueue) peek() (tombRef, bool) {
+	if q.head == len(q.q) {
+		return tombRef{}, false
+	}
+	return q.q[q.head], true
+}
+
+func (q *tombQueue) pop() {
+	q.head++
+	if q.head == len(q.q) {
+		q.q, q.head = q.q[:0], 0
+	} else if q.head > 1024 && q.head*2 > len(q.q) {
+		n := copy(q.q, q.q[q.head:])
+		q.q, q.head = q.q[:n], 0
+	}
 }
 
 // NewTracker returns a Tracker that reports to h.
 func NewTracker(h Handler, cfg TrackerConfig) *Tracker {
+	if cfg.MemoryBudget <= 0 {
+		cfg.MemoryBudget = 32 << 20
+	}
 	if cfg.MaxConnections <= 0 {
-		cfg.MaxConnections = 65536
+		cfg.MaxConnections = int(max(cfg.MemoryBudget/2/ConnectionCost, 64))
 	}
 	if cfg.Linger <= 0 {
 		cfg.Linger = 2 * time.Second
 	}
-	return &Tracker{h: h, cfg: cfg, table: make(map[connKey]*Connection), nextID: 1}
+	// A tomb costs about tombCost bytes in its map and queue; they may
+	// take half the budget.
+	const tombCost = 128
+	return &Tracker{h: h, cfg: cfg, table: make(map[connKey]*Connection), nextID: 1,
+		tombs: make(map[connKey]tomb), maxTombs: int(max(cfg.MemoryBudget/2/tombCost, 64))}
 }
 
 // Stats returns the counts so far.
@@ -105,6 +187,21 @@ func (t *Tracker) Observe(s *Segment) {
 	t.Expire(s.Time)
 	k := makeKey(s.Src, s.Dst)
 	c := t.table[k]
+	if c == nil && len(t.tombs) > 0 {
+		if tb, ok := t.tombs[k]; ok {
+			delete(t.tombs, k)
+			switch {
+			case s.Flags&(SYN|ACK) == SYN:
+				// A new connection on the 4-tuple.
+			case !tb.evicted:
+				t.stats.Late++
+				t.tombs[k] = tb
+				return
+			default:
+				c = t.resume(k, &tb, s)
+			}
+		}
+	}
 	if c != nil && startsNew(c, s) {
 		t.end(c)
 		c = nil
@@ -130,7 +227,107 @@ func (t *Tracker) Observe(s *Segment) {
 		c.lingering = true
 		c.finishedAt = s.Time
 		t.linger = append(t.linger, lingerEntry{c, c.gen})
+		if t.lingering++; t.lingering > maxLingering {
+			t.retireOldest()
+		}
 	}
+}
+
+// retireOldest ends the finished connection that has lingered longest and
+// keeps only its tomb for the rest of its linger time: under a storm of
+// short connections the table holds thousands of finished ones, and a
+// straggler needs no more than the tomb to be known as one.
+func (t *Tracker) retireOldest() {
+	for t.lingerHead < len(t.linger) {
+		e := t.linger[t.lingerHead]
+		t.lingerHead++
+		if e.c.gen == e.gen && e.c.lingering {
+			t.retire(e.c)
+			return
+		}
+	}
+}
+
+// retire ends a finished connection, keeping its tomb until its linger
+// time is up.
+func (t *Tracker) retire(c *Connection) {
+	t.bury(c, false)
+	t.end(c)
+}
+
+// bury remembers c, which the table is letting go.
+func (t *Tracker) bury(c *Connection, evicted bool) {
+	t.tombSeq++
+	tb := tomb{id: c.ID, seq: t.tombSeq, evicted: evicted, clientA: c.Client == c.key.a,
+		until: c.finishedAt.Add(t.cfg.Linger).UnixNano(), hasBase: c.hasBase, base: c.base, state: c.state}
+	q := &t.retired
+	if evicted {
+		q = &t.evicted
+	}
+	for len(t.tombs) >= t.maxTombs && t.dropOldestTomb() {
+	}
+	t.tombs[c.key] = tb
+	q.push(tombRef{c.key, tb.seq})
+}
+
+// dropOldestTomb forgets the oldest tomb, evicted ones first (retired ones
+// expire on their own soon).
+func (t *Tracker) dropOldestTomb() bool {
+	for _, q := range [...]*tombQueue{&t.evicted, &t.retired} {
+		for {
+			r, ok := q.peek()
+			if !ok {
+				break
+			}
+			q.pop()
+			if tb, ok := t.tombs[r.k]; ok && tb.seq == r.seq {
+				delete(t.tombs, r.k)
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// resume reopens an evicted connection for s, under its old ID, with its
+// roles, relative numbering and states as they were: it is not a new
+// connection, and is marked Resumed.
+func (t *Tracker) resume(k connKey, tb *tomb, s *Segment) *Connection {
+	if len(t.table) >= t.cfg.MaxConnections && t.tail != nil {
+		t.evict(t.tail)
+	}
+	c := t.alloc()
+	c.ID = tb.id
+	t.stats.Resumed++
+	c.Resumed = true
+	c.key = k
+	c.Start = s.Time
+	c.inferring = true
+	c.midstream = true
+	c.Client, c.Server = k.a, k.b
+	if !tb.clientA {
+		c.Client, c.Server = k.b, k.a
+	}
+	c.SelfConnect = c.Client == c.Server
+	c.hasBase, c.base = tb.hasBase, tb.base
+	for side := range c.state {
+		c.setState(Side(side), tb.state[side])
+	}
+	t.table[k] = c
+	return c
+}
+
+// evict ends c early because the table is full, and keeps its tomb so
+// that its next packet resumes it.
+func (t *Tracker) evict(c *Connection) {
+	if c.lingering {
+		t.retire(c) // finished: nothing more is expected
+		return
+	}
+	t.stats.Evicted++
+	c.Evicted = true
+	t.bury(c, true)
+	t.end(c)
 }
 
 // Expire ends the finished connections that have lingered long enough by
@@ -146,6 +343,20 @@ func (t *Tracker) Expire(now time.Time) {
 			t.end(e.c)
 		}
 		t.lingerHead++
+	}
+	for {
+		r, ok := t.retired.peek()
+		if !ok {
+			break
+		}
+		tb, live := t.tombs[r.k]
+		if live && tb.seq == r.seq {
+			if now.UnixNano() < tb.until {
+				break
+			}
+			delete(t.tombs, r.k)
+		}
+		t.retired.pop()
 	}
 	// Reclaim the consumed front once it is most of the slice, so the
 	// queue's memory stays proportional to what is lingering.
@@ -168,6 +379,8 @@ func (t *Tracker) Flush() {
 		t.end(c)
 	}
 	t.linger, t.lingerHead = t.linger[:0], 0
+	clear(t.tombs)
+	t.retired, t.evicted = tombQueue{}, tombQueue{}
 	t.flushCalls()
 }
 
@@ -201,15 +414,9 @@ func startsNew(c *Connection, s *Segment) bool {
 
 func (t *Tracker) open(k connKey, s *Segment) *Connection {
 	if len(t.table) >= t.cfg.MaxConnections && t.tail != nil {
-		t.stats.Evicted++
-		t.end(t.tail)
+		t.evict(t.tail)
 	}
-	var c *Connection
-	if n := len(t.free); n > 0 {
-		c, t.free = t.free[n-1], t.free[:n-1]
-	} else {
-		c = new(Connection)
-	}
+	c := t.alloc()
 	c.ID = t.nextID
 	t.nextID++
 	t.stats.Connections++
@@ -256,8 +463,20 @@ func (t *Tracker) open(k connKey, s *Segment) *Connection {
 	return c
 }
 
+func (t *Tracker) alloc() *Connection {
+	if n := len(t.free); n > 0 {
+		c := t.free[n-1]
+		t.free = t.free[:n-1]
+		return c
+	}
+	return new(Connection)
+}
+
 // end hands c to the handler and frees it.
 func (t *Tracker) end(c *Connection) {
+	if c.lingering {
+		t.lingering--
+	}
 	delete(t.table, c.key)
 	t.unlink(c)
 	c.finishCalls()

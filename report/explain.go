@@ -384,6 +384,12 @@ func (t *Text) Summary(s Summary) error {
 	if n := s.CallsOmitted + int64(t.looseOmitted); n > 0 {
 		t.printf("  %s\n", t.wrapRest(t.m("total.calls.omitted", n), 4))
 	}
+	if s.Resumed > 0 {
+		t.printf("  %s\n", t.wrapRest(t.m("total.resumed", s.Resumed), 4))
+	}
+	if s.Late > 0 {
+		t.printf("  %s\n", t.wrapRest(t.m("total.late", s.Late), 4))
+	}
 	if s.Err != "" {
 		t.printf("  %s\n", t.wrapRest(t.m("total.error", neutral.String(s.Err)), 4))
 	}

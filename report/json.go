@@ -96,6 +96,7 @@ type connRec struct {
 	callsOmitted                int
 	scenario                    string
 	selfConnect, rolesGuessed   bool
+	evicted, resumed            bool
 }
 
 func makeConnRec(c *decode.Connection) connRec {
@@ -107,6 +108,7 @@ func makeConnRec(c *decode.Connection) connRec {
 		states: [2][]decode.State{c.States(decode.Client), c.States(decode.Server)},
 		calls:  c.Calls, callsOmitted: c.CallsOmitted,
 		scenario: c.Scenario, selfConnect: c.SelfConnect, rolesGuessed: c.RolesGuessed,
+		evicted: c.Evicted, resumed: c.Resumed,
 	}
 	r.historyLen = len(c.AppendHistory(r.history[:0]))
 	return r
@@ -198,6 +200,14 @@ func (j *JSON) writeConnection(c *connRec) {
 	b = strconv.AppendBool(b, c.halfClose)
 	b = append(b, `,"syn_retransmits":`...)
 	b = appendInt(b, int64(c.synRetransmits))
+	// Written only when set: they mark a connection split by a full
+	// table (a later line with the same id and "resumed" continues it).
+	if c.evicted {
+		b = append(b, `,"evicted":true`...)
+	}
+	if c.resumed {
+		b = append(b, `,"resumed":true`...)
+	}
 	b = append(b, `,"irtt_us":`...)
 	if c.hasIRTT {
 		b = strconv.AppendFloat(b, float64(c.irtt.Nanoseconds())/1e3, 'f', -1, 64)
@@ -299,6 +309,14 @@ func (j *JSON) Summary(s Summary) error {
 	if s.CallsOmitted > 0 {
 		b = append(b, `,"calls_omitted":`...)
 		b = appendInt(b, s.CallsOmitted)
+	}
+	if s.Resumed > 0 {
+		b = append(b, `,"resumed":`...)
+		b = appendInt(b, s.Resumed)
+	}
+	if s.Late > 0 {
+		b = append(b, `,"late":`...)
+		b = appendInt(b, s.Late)
 	}
 	if s.Err != "" {
 		b = append(b, `,"error":`...)

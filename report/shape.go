@@ -168,7 +168,8 @@ func (s *shapeSig) foldQuiet() {
 func (s *shapeSig) key(c *decode.Connection) uint64 {
 	s.foldQuiet()
 	k := *s
-	k.mix(uint64(c.Handshake()) | uint64(c.CloseKind())<<8 | b2u(c.SelfConnect)<<16 | b2u(c.RolesGuessed)<<17)
+	k.mix(uint64(c.Handshake()) | uint64(c.CloseKind())<<8 | b2u(c.SelfConnect)<<16 | b2u(c.RolesGuessed)<<17 |
+		b2u(c.Evicted)<<18 | b2u(c.Resumed)<<19)
 	var last uint64
 	for i := range c.Calls {
 		ev := &c.Calls[i]

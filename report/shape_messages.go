@@ -21,6 +21,8 @@ var shapeEnglish = map[msgID]string{
 	"notable.slow":          "slow handshake",
 	"notable.zero-window":   "zero window",
 	"notable.out-of-order":  "out of order",
+	"total.resumed":         "%d time(s) a packet came for a connection the full table had ended early: it resumed that connection under its number (marked resumed), not a new one",
+	"total.late":            "%d segment(s) came after their connection had ended (retransmitted FINs, last ACKs): not shown",
 	"segline.note":          "One line per segment (--explain none): time (UTC), connection, source > destination, flags, relative seq/ack, length, window, state changes.",
 }
 
@@ -42,6 +44,8 @@ var shapeKorean = map[msgID]string{
 	"notable.slow":          "느린 핸드셰이크",
 	"notable.zero-window":   "윈도 0",
 	"notable.out-of-order":  "순서 어긋남",
+	"total.resumed":         "표가 가득 차서 일찍 끝낸 연결에 패킷이 %d번 왔습니다: 새 연결이 아니라 같은 번호로 이어 보였습니다 (resumed 표시)",
+	"total.late":            "연결이 끝난 뒤에 온 세그먼트 %d개 (재전송된 FIN, 마지막 ACK): 표시하지 않음",
 	"segline.note":          "세그먼트마다 한 줄 (--explain none): 시각(UTC), 연결, 출발지 > 목적지, 플래그, 상대 seq/ack, 길이, 윈도, 상태 변화.",
 }
 

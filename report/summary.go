@@ -15,6 +15,10 @@ type Summary struct {
 	// CallsOmitted counts the socket calls the tracker did not keep
 	// (decode.TrackerStats.CallsOmitted).
 	CallsOmitted int64
+	// Resumed counts packets that resumed an evicted connection (not new
+	// connections); Late, segments that came after their connection had
+	// ended (not shown).
+	Resumed, Late int64
 	// Dropped is the kernel's drop count for a live capture; -1 for a file.
 	Dropped int64
 	// Err is the error that ended the input early, if any.

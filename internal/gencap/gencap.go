@@ -59,8 +59,12 @@ type Options struct {
 	RequestLen, ReplyLen int
 	// Interleave is how many connections are in flight at once: their
 	// packets alternate, each keeping its own order (default 1: one
-	// connection after another). At most ClientPorts.
+	// connection after another). At most ClientPorts × ClientIPs.
 	Interleave int
+	// ClientIPs is how many client addresses the ports are cycled
+	// through, 127.0.0.1 upwards (default 1): with more than one, more
+	// than 65535 connections can be open at once, as at a busy server.
+	ClientIPs int
 }
 
 func (o *Options) setDefaults() error {
@@ -91,6 +95,9 @@ func (o *Options) setDefaults() error {
 	if o.Interleave == 0 {
 		o.Interleave = 1
 	}
+	if o.ClientIPs == 0 {
+		o.ClientIPs = 1
+	}
 	switch {
 	case o.Connections < 0:
 		return errors.New("gencap: negative Connections")
@@ -100,8 +107,10 @@ func (o *Options) setDefaults() error {
 		return fmt.Errorf("gencap: %d client ports from %d do not fit below 65536", o.ClientPorts, o.FirstClientPort)
 	case o.RequestLen < 0 || o.ReplyLen < 0 || o.RequestLen > 16384 || o.ReplyLen > 16384:
 		return errors.New("gencap: RequestLen and ReplyLen must be between 0 and 16384")
-	case o.Interleave < 0 || o.Interleave > o.ClientPorts:
-		return fmt.Errorf("gencap: Interleave %d must be between 1 and ClientPorts (%d)", o.Interleave, o.ClientPorts)
+	case o.ClientIPs < 0 || o.ClientIPs > 1<<16:
+		return fmt.Errorf("gencap: ClientIPs %d must be between 1 and 65536", o.ClientIPs)
+	case o.Interleave < 0 || o.Interleave > o.ClientPorts*o.ClientIPs:
+		return fmt.Errorf("gencap: Interleave %d must be between 1 and ClientPorts × ClientIPs (%d)", o.Interleave, o.ClientPorts*o.ClientIPs)
 	}
 	return nil
 }
@@ -141,12 +150,14 @@ func Write(w io.Writer, opts Options) error {
 	g.w.Write(hdr[:])
 
 	conns := make([]conn, opts.Interleave)
-	port := 0
+	port, ip := 0, 0
 	for done := 0; done < opts.Connections; {
 		k := min(opts.Interleave, opts.Connections-done)
 		for i := range conns[:k] {
-			conns[i] = g.newConn(opts.FirstClientPort + uint16(port))
-			port = (port + 1) % opts.ClientPorts
+			conns[i] = g.newConn(opts.FirstClientPort+uint16(port), ip)
+			if port = (port + 1) % opts.ClientPorts; port == 0 {
+				ip = (ip + 1) % opts.ClientIPs
+			}
 		}
 		for step := range PacketsPerConnection {
 			for i := range conns[:k] {
@@ -178,11 +189,12 @@ type gen struct {
 // each side sends.
 type conn struct {
 	cport      uint16
+	cip        [4]byte
 	cseq, sseq uint32
 }
 
-func (g *gen) newConn(cport uint16) conn {
-	return conn{cport: cport, cseq: g.rng.Uint32(), sseq: g.rng.Uint32()}
+func (g *gen) newConn(cport uint16, ip int) conn {
+	return conn{cport: cport, cip: [4]byte{127, byte((ip + 1) >> 16), byte((ip + 1) >> 8), byte(ip + 1)}, cseq: g.rng.Uint32(), sseq: g.rng.Uint32()}
 }
 
 const (
@@ -249,8 +261,12 @@ func (g *gen) packet(c *conn, fromClient bool, flags uint8, seq, ack, payload ui
 	ip[8] = 64
 	ip[9] = 6
 	ip[10], ip[11] = 0, 0
-	ip[12], ip[13], ip[14], ip[15] = 127, 0, 0, 1
-	ip[16], ip[17], ip[18], ip[19] = 127, 0, 0, 1
+	src, dst := c.cip, [4]byte{127, 0, 0, 1}
+	if !fromClient {
+		src, dst = dst, src
+	}
+	copy(ip[12:16], src[:])
+	copy(ip[16:20], dst[:])
 	binary.BigEndian.PutUint16(ip[10:], ^fold(sum(ip, 0)))
 
 	tcp := b[off+20 : off+20+tcpHdr]
