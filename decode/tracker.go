@@ -1,6 +1,7 @@
 package decode
 
 import (
+	"hash/maphash"
 	"net/netip"
 	"slices"
 	"time"
@@ -21,10 +22,11 @@ type Handler interface {
 
 // TrackerConfig tunes a Tracker. The zero value is usable.
 type TrackerConfig struct {
-	// MemoryBudget is what the connection table may take, in bytes: half
-	// for open connections (MaxConnections, when that is zero, is
-	// MemoryBudget/2/ConnectionCost), half for what it remembers of the
-	// connections it let go (a tomb each). Default 32 MiB.
+	// MemoryBudget is what the connection table may take, in bytes:
+	// three quarters for open connections (MaxConnections, when that is
+	// zero, is MemoryBudget*3/4/ConnectionCost), a quarter for what it
+	// remembers of the connections it let go (a tomb each, tombCost
+	// bytes). Default 32 MiB.
 	MemoryBudget int64
 	// MaxConnections bounds the connection table; when it is full the
 	// least recently active connection is ended early and counted as
@@ -61,7 +63,7 @@ type TrackerStats struct {
 // ConnectionCost is what one open connection costs, in bytes, as
 // TestConnectionCost measures it: the Connection, its states and inferred
 // calls, its table entry, and what a report buffers for it.
-const ConnectionCost = 2 << 10
+const ConnectionCost = 2560
 
 // maxLingering bounds the finished connections kept whole for stragglers;
 // past it the oldest is ended and only its tombstone stays.
@@ -110,9 +112,9 @@ type Tracker struct {
 	// tombs remembers connections the table let go: finished ones until
 	// their linger time is up, to take their stragglers, and evicted ones,
 	// to resume them. Each queue holds its kind oldest first.
-	tombs    map[connKey]tomb
-	retired  tombQueue // finished
-	evicted  tombQueue // evicted
+	tombs    map[uint64]tomb // by tombHash of the key
+	retired  tombQueue       // finished
+	evicted  tombQueue       // evicted
 	maxTombs int
 }
 
@@ -137,9 +139,21 @@ type tombQueue struct {
 }
 
 type tombRef struct {
-	k   connKey
+	h   uint64
 	seq uint64
 }
+
+// tombSeed keys tombs by a hash of their 4-tuple, not the 4-tuple itself
+// (64 bytes): a tomb then costs about tombCost bytes, so that the
+// connections a busy server keeps open beyond the table fit the budget.
+// Two 4-tuples with the same 64-bit hash among the tombs at once are
+// unlikely enough (about one in 10^9 for 10^5 tombs) to be ignored.
+var tombSeed = maphash.MakeSeed()
+
+func tombHash(k connKey) uint64 { return maphash.Comparable(tombSeed, k) }
+
+// tombCost is what a tomb costs in its map and queue, in bytes.
+const tombCost = 80
 
 func (q *tombQueue) push(r tombRef) { q.q = append(q.q, r) }
 
@@ -166,16 +180,14 @@ func NewTracker(h Handler, cfg TrackerConfig) *Tracker {
 		cfg.MemoryBudget = 32 << 20
 	}
 	if cfg.MaxConnections <= 0 {
-		cfg.MaxConnections = int(max(cfg.MemoryBudget/2/ConnectionCost, 64))
+		cfg.MaxConnections = int(max(cfg.MemoryBudget*3/4/ConnectionCost, 64))
 	}
 	if cfg.Linger <= 0 {
 		cfg.Linger = 2 * time.Second
 	}
-	// A tomb costs about tombCost bytes in its map and queue; they may
-	// take half the budget.
-	const tombCost = 128
+	// Tombs may take a quarter of the budget.
 	return &Tracker{h: h, cfg: cfg, table: make(map[connKey]*Connection), nextID: 1,
-		tombs: make(map[connKey]tomb), maxTombs: int(max(cfg.MemoryBudget/2/tombCost, 64))}
+		tombs: make(map[uint64]tomb), maxTombs: int(max(cfg.MemoryBudget/4/tombCost, 64))}
 }
 
 // Stats returns the counts so far.
@@ -188,14 +200,15 @@ func (t *Tracker) Observe(s *Segment) {
 	k := makeKey(s.Src, s.Dst)
 	c := t.table[k]
 	if c == nil && len(t.tombs) > 0 {
-		if tb, ok := t.tombs[k]; ok {
-			delete(t.tombs, k)
+		h := tombHash(k)
+		if tb, ok := t.tombs[h]; ok {
+			delete(t.tombs, h)
 			switch {
 			case s.Flags&(SYN|ACK) == SYN:
 				// A new connection on the 4-tuple.
 			case !tb.evicted:
 				t.stats.Late++
-				t.tombs[k] = tb
+				t.tombs[h] = tb
 				return
 			default:
 				c = t.resume(k, &tb, s)
@@ -266,8 +279,9 @@ func (t *Tracker) bury(c *Connection, evicted bool) {
 	}
 	for len(t.tombs) >= t.maxTombs && t.dropOldestTomb() {
 	}
-	t.tombs[c.key] = tb
-	q.push(tombRef{c.key, tb.seq})
+	h := tombHash(c.key)
+	t.tombs[h] = tb
+	q.push(tombRef{h, tb.seq})
 }
 
 // dropOldestTomb forgets the oldest tomb, evicted ones first (retired ones
@@ -280,8 +294,8 @@ func (t *Tracker) dropOldestTomb() bool {
 				break
 			}
 			q.pop()
-			if tb, ok := t.tombs[r.k]; ok && tb.seq == r.seq {
-				delete(t.tombs, r.k)
+			if tb, ok := t.tombs[r.h]; ok && tb.seq == r.seq {
+				delete(t.tombs, r.h)
 				return true
 			}
 		}
@@ -349,12 +363,12 @@ func (t *Tracker) Expire(now time.Time) {
 		if !ok {
 			break
 		}
-		tb, live := t.tombs[r.k]
+		tb, live := t.tombs[r.h]
 		if live && tb.seq == r.seq {
 			if now.UnixNano() < tb.until {
 				break
 			}
-			delete(t.tombs, r.k)
+			delete(t.tombs, r.h)
 		}
 		t.retired.pop()
 	}
