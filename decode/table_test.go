@@ -187,3 +187,33 @@ func TestConnectionCost(t *testing.T) {
 	}
 	runtime.KeepAlive(tr)
 }
+
+// TestTombCost measures what the tracker keeps of an evicted connection
+// (a tomb, in its map and queue) and checks it against tombCost, which
+// sizes the tombs' share of the memory budget.
+func TestTombCost(t *testing.T) {
+	const n = 100000
+	tr := NewTracker(nopHandler{}, TrackerConfig{MaxConnections: 64, MemoryBudget: 1 << 30})
+	server := netip.MustParseAddrPort("10.0.0.1:80")
+	now := time.Unix(1_700_000_000, 0)
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	for i := range n {
+		now = now.Add(time.Microsecond)
+		s := Segment{Time: now, Src: netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 1, byte(i >> 8), byte(i)}), uint16(40000+i>>16)),
+			Dst: server, Flags: SYN, Seq: 100, Window: 512}
+		tr.Observe(&s)
+	}
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	if len(tr.tombs) < n-64 {
+		t.Fatalf("%d tombs for %d evicted connections", len(tr.tombs), n-64)
+	}
+	per := int64(after.HeapAlloc-before.HeapAlloc) / int64(len(tr.tombs))
+	t.Logf("a tomb costs %d bytes; tombCost is %d", per, tombCost)
+	if per > tombCost {
+		t.Errorf("a tomb costs %d bytes, more than tombCost (%d)", per, tombCost)
+	}
+	runtime.KeepAlive(tr)
+}
