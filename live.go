@@ -8,8 +8,6 @@ import (
 	"io"
 	"net"
 	"net/netip"
-	"os"
-	"os/signal"
 	"slices"
 	"strings"
 	"sync"
@@ -67,37 +65,43 @@ func runDemo(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	out, err := newOutput(c)
-	if err != nil {
-		return err
+	if p := c.Int("port"); c.IsSet("port") && (p < 1 || p > 65535) {
+		return usagef("--port %d is not a port: use 1–65535, or leave it out to let the kernel choose", p)
 	}
 	iface := c.String("iface")
 	if ifi, err := net.InterfaceByName(iface); err == nil && ifi.Flags&net.FlagLoopback == 0 {
 		return usagef("the demo runs its client and server on loopback, so it captures on a loopback interface: use --iface lo (to explain traffic on %s, use: socktrace watch --iface %s)", iface, iface)
 	}
-	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt)
-	defer stop()
-
-	dc, runErr := captureDemo(ctx, iface, names, demo.Options{IPv6: c.Bool("ipv6"), Port: c.Int("port")})
+	outs, err := openOutputs(c, nil)
+	if err != nil {
+		return err
+	}
+	out, err := makeOutput(c, outs, false, false)
+	if err != nil {
+		outs.abort()
+		return err
+	}
+	dc, runErr := captureDemo(c.Context, iface, names, demo.Options{IPv6: c.Bool("ipv6"), Port: c.Int("port")})
 	if dc == nil {
+		outs.abort()
 		return runErr
 	}
-	return explainCapture(c, out, iface, dc, runErr)
+	return explainCapture(c, out, outs, iface, dc, runErr)
 }
 
 // explainCapture writes what a live run captured: the pcapng file if asked
 // for, then the report, with the calls aligned. runErr is the run's own
 // error, reported after everything captured.
-func explainCapture(c *cli.Context, out output, iface string, dc *liveCapture, runErr error) error {
-	if path := c.String("write"); path != "" {
-		if err := writePcapng(path, iface, dc); err != nil && runErr == nil {
-			runErr = err
+func explainCapture(c *cli.Context, out output, outs *outputs, iface string, dc *liveCapture, runErr error) error {
+	if outs.pcap != nil {
+		if err := writePcapng(outs.pcap, iface, dc); err != nil && runErr == nil {
+			runErr = &outputError{err}
 		}
 	}
 	tracker := decode.NewTracker(out, decode.TrackerConfig{})
 	counts := feed(tracker, dc)
 	tracker.Flush()
-	return finish(out, tracker, counts, int64(dc.stats.Dropped)+dc.overflow, runErr)
+	return finish(c.Context, out, outs, tracker, counts, int64(dc.stats.Dropped)+dc.overflow, runErr)
 }
 
 // captureDemo runs the scenarios one after the other while capturing on
@@ -251,22 +255,13 @@ func feed(t *decode.Tracker, dc *liveCapture) decode.Counts {
 	return n
 }
 
-// writePcapng writes the demo's packets, each call as a comment on the
+// writePcapng writes the run's packets, each call as a comment on the
 // packet nearest to when it entered, and the kernel's counters.
-func writePcapng(path, iface string, dc *liveCapture) error {
-	f, err := os.Create(path)
+func writePcapng(f *outFile, iface string, dc *liveCapture) error {
+	w, err := newPcapOut(f)
 	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	w, err := capture.NewPcapngWriter(f, capture.PcapngWriterOptions{})
-	if err != nil {
-		f.Close()
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	ifc, err := w.AddInterface(capture.Interface{Name: iface, LinkType: dc.linkType, SnapLen: uint32(capture.DefaultSnapLen)})
-	if err != nil {
-		f.Close()
-		return fmt.Errorf("write %s: %w", path, err)
+		f.Abort()
+		return err
 	}
 	comments := make([][]string, len(dc.packets))
 	for i := range dc.events {
@@ -276,29 +271,16 @@ func writePcapng(path, iface string, dc *liveCapture) error {
 		}
 	}
 	for i := range dc.packets {
-		p := dc.packets[i]
-		p.InterfaceIndex = ifc
-		p.Comments = comments[i]
-		if err := w.WritePacket(&p); err != nil {
-			f.Close()
-			return fmt.Errorf("write %s: %w", path, err)
+		if err := w.write(0, iface, &dc.packets[i], capture.DefaultSnapLen, comments[i]); err != nil {
+			w.close()
+			return err
 		}
 	}
-	stats := capture.UnknownInterfaceStats()
-	stats.Received = int64(dc.stats.Received)
-	stats.IfDrop = int64(dc.stats.Dropped)
-	if err := w.WriteInterfaceStats(ifc, time.Now(), stats); err != nil {
-		f.Close()
-		return fmt.Errorf("write %s: %w", path, err)
+	if err := w.stats(iface, dc.linkType, capture.DefaultSnapLen, dc.stats); err != nil {
+		w.close()
+		return err
 	}
-	if err := w.Close(); err != nil {
-		f.Close()
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	return nil
+	return w.close()
 }
 
 // nearest returns the index of the packet closest in time to t, or -1

@@ -7,11 +7,16 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
 	"runtime/debug"
+	"slices"
+	"strings"
+	"syscall"
 
 	"github.com/urfave/cli/v2"
 )
@@ -32,83 +37,134 @@ func usagef(format string, args ...any) error {
 	return &usageError{fmt.Sprintf(format, args...)}
 }
 
-var globalFlags = []cli.Flag{
-	&cli.StringFlag{Name: "format", Aliases: []string{"F"}, Value: "text", Usage: "output `FORMAT`: text, diagram or json"},
-	&cli.StringFlag{Name: "html", Usage: "also write a self-contained HTML report (sequence diagrams, explanations) to `FILE`"},
-	&cli.BoolFlag{Name: "ascii", Usage: "print only ASCII: plain characters for arrows, symbols and diagram lines (English only)"},
-	&cli.StringFlag{Name: "color", Value: "auto", Usage: "colour diagrams: `WHEN` is auto (a terminal, unless NO_COLOR is set), always or never"},
-	&cli.StringFlag{Name: "explain", Value: "auto", Usage: "which connections text and diagrams explain in full: `WHICH` is auto (the first of each shape and the notable ones; the rest in one line), all, or none (one line per segment, as tcpdump)"},
-	&cli.StringFlag{Name: "lang", Value: "", Usage: "explanations in `LANG`: en or ko (default: from $LC_ALL, $LC_MESSAGES or $LANG)"},
-	&cli.StringFlag{Name: "read", Aliases: []string{"r"}, Usage: "replay the capture `FILE` (as tcpdump -r)"},
-	&cli.StringFlag{Name: "iface", Aliases: []string{"i"}, Usage: "capture on interface `IF` (the demo needs loopback: lo)"},
-	&cli.StringFlag{Name: "write", Aliases: []string{"w"}, Usage: "also write the packets and socket calls to `FILE` (pcapng)"},
-	&cli.StringFlag{Name: "filter", Usage: "capture filter `EXPR` in pcap-filter syntax (host, net, port, portrange, src, dst, tcp, udp, ip, ip6, and/or/not); it may also follow as trailing arguments"},
+// The flags, grouped by what they apply to. Each command lists only the
+// flags it honours, so that a flag given where it means nothing is refused
+// as unknown instead of being ignored. Usage texts state a default where
+// there is one (flagHelp drops urfave/cli's own default notes, so each is
+// said once).
+var (
+	formatFlag  = &cli.StringFlag{Name: "format", Aliases: []string{"F"}, Value: "text", Usage: "output `FORMAT`: text, diagram or json (default: text)"}
+	htmlFlag    = &cli.StringFlag{Name: "html", Usage: "also write a self-contained HTML report (sequence diagrams, explanations) to `FILE`"}
+	asciiFlag   = &cli.BoolFlag{Name: "ascii", Usage: "print only ASCII: plain characters for arrows, symbols and diagram lines (English only)"}
+	colorFlag   = &cli.StringFlag{Name: "color", Value: "auto", Usage: "colour diagrams `WHEN`: auto (a terminal, unless NO_COLOR is set; the default), always or never"}
+	explainFlag = &cli.StringFlag{Name: "explain", Value: "auto", Usage: "which connections text and diagrams explain in full: `WHICH` is auto (the default: the first of each shape and the notable ones; the rest in one line), all, or none (one line per segment, as tcpdump)"}
+	langFlag    = &cli.StringFlag{Name: "lang", Usage: "explanations in `LANG`: en or ko (default: from $LC_ALL, $LC_MESSAGES or $LANG)"}
 	// The ephemeral port range the explanations quote is read from this
 	// machine; tests fix it so that golden files do not depend on it.
-	&cli.StringFlag{Name: "ephemeral-ports", Hidden: true},
+	ephemeralFlag = &cli.StringFlag{Name: "ephemeral-ports", Hidden: true}
+
+	readFlag   = &cli.StringFlag{Name: "read", Aliases: []string{"r"}, Usage: "replay the capture `FILE` (as tcpdump -r; the same as: socktrace replay FILE)"}
+	ifaceFlag  = &cli.StringFlag{Name: "iface", Aliases: []string{"i"}, Usage: "capture on interface `IF`"}
+	writeFlag  = &cli.StringFlag{Name: "write", Aliases: []string{"w"}, Usage: "also write the packets, with the socket calls as packet comments, to `FILE` (pcapng)"}
+	forceFlag  = &cli.BoolFlag{Name: "force", Usage: "replace an existing --write, --html or --output file (without it socktrace refuses)"}
+	filterFlag = &cli.StringFlag{Name: "filter", Usage: "capture filter `EXPR` in pcap-filter syntax (host, net, port, portrange, src, dst, tcp, udp, ip, ip6, and/or/not); it may also follow as trailing arguments"}
+
+	scenarioFlag = &cli.StringFlag{Name: "scenario", Value: "handshake", Usage: "demo `NAME`, a comma-separated list, or all (default: handshake; see: socktrace scenarios)"}
+	portFlag     = &cli.IntFlag{Name: "port", Usage: "server `PORT` for the demo, 1–65535 (default: the kernel chooses a free one)"}
+	ipv6Flag     = &cli.BoolFlag{Name: "ipv6", Usage: "run the demo on ::1 instead of 127.0.0.1"}
+)
+
+// reportFlags shape the report and apply to every command that writes one.
+var reportFlags = []cli.Flag{formatFlag, htmlFlag, asciiFlag, colorFlag, explainFlag, langFlag, ephemeralFlag}
+
+func flags(groups ...[]cli.Flag) []cli.Flag {
+	var all []cli.Flag
+	for _, g := range groups {
+		all = append(all, g...)
+	}
+	return all
 }
 
-// demoFlags apply to the built-in demo.
-var demoFlags = []cli.Flag{
-	&cli.StringFlag{Name: "scenario", Value: "handshake", Usage: "demo `NAME`, a comma-separated list, or all (see: socktrace scenarios)"},
-	&cli.IntFlag{Name: "port", Usage: "server `PORT` for the demo (default: the kernel chooses a free one)"},
-	&cli.BoolFlag{Name: "ipv6", Usage: "run the demo on ::1 instead of 127.0.0.1"},
+// rootFlags: the demo (--iface lo) and -r FILE.
+var rootFlags = flags(reportFlags, []cli.Flag{readFlag, ifaceFlag, writeFlag, forceFlag, filterFlag, scenarioFlag, portFlag, ipv6Flag})
+
+var (
+	runFlags = flags(reportFlags, []cli.Flag{
+		&cli.StringFlag{Name: "iface", Aliases: []string{"i"}, Usage: "capture on interface `IF` (default: lo)"},
+		&cli.IntFlag{Name: "pid", Usage: "trace the running process `PID` instead of starting a command (until Ctrl-C)"},
+		&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "write the report to `FILE` instead of stdout (as strace -o), apart from the program's own output"},
+		writeFlag, forceFlag,
+	})
+	watchFlags = flags(reportFlags, []cli.Flag{
+		&cli.StringFlag{Name: "iface", Aliases: []string{"i"}, Usage: "capture on interface `IF` (required)"},
+		writeFlag, forceFlag, filterFlag,
+		&cli.IntFlag{Name: "count", Aliases: []string{"c"}, Usage: "stop after `N` connections have ended"},
+		&cli.DurationFlag{Name: "duration", Usage: "stop after `D` (such as 30s or 5m)"},
+	})
+	replayFlags = flags(reportFlags, []cli.Flag{
+		&cli.StringFlag{Name: "write", Aliases: []string{"w"}, Usage: "also write the packets that pass the filter to `FILE` (pcapng, as tcpdump -r IN -w OUT FILTER)"},
+		forceFlag, filterFlag,
+	})
+)
+
+// usageLine is the help's summary of the commands.
+const usageLine = "socktrace --iface lo [--scenario NAME|all]       run the built-in client/server demo on loopback, explain it\n" +
+	"socktrace replay FILE... [FILTER]   (or -r FILE)  explain a pcap or pcapng file\n" +
+	"socktrace watch --iface IF [FILTER]              explain live connections as they happen\n" +
+	"socktrace run [--iface IF] -- CMD [ARGS...]      trace a program's socket calls and its packets\n" +
+	"socktrace run --pid PID                          the same for a running process, until Ctrl-C\n" +
+	"socktrace scenarios                              list the demo scenarios\n" +
+	"socktrace help [COMMAND]                         this help, or a command's flags\n" +
+	"Live capture needs CAP_NET_RAW (root has it); tracing a program needs ptrace permission."
+
+// onUsageError makes urfave/cli's parse errors one line that says where
+// to look.
+func onUsageError(c *cli.Context, err error, _ bool) error {
+	help := "socktrace --help"
+	if c.Command != nil && c.Command.Name != "" && c.Command.Name != c.App.Name {
+		help = "socktrace " + c.Command.Name + " --help"
+	}
+	if name, ok := strings.CutPrefix(err.Error(), "flag provided but not defined: -"); ok {
+		if len(name) > 1 {
+			name = "-" + name
+		}
+		return usagef("-%s is not a flag here (%s lists them)", name, help)
+	}
+	if rest, ok := strings.CutPrefix(err.Error(), "invalid value "); ok {
+		return usagef("invalid value %s (%s)", rest, help)
+	}
+	return &usageError{err.Error()}
 }
 
 func newApp(stdout, stderr io.Writer) *cli.App {
-	return &cli.App{
-		Name:  "socktrace",
-		Usage: "socket calls and TCP segments on one timeline, explained",
-		UsageText: "socktrace --iface lo [--scenario NAME|all]       run the built-in client/server demo on loopback, explain it\n" +
-			"socktrace replay FILE... [FILTER]   (or -r FILE)  explain a pcap or pcapng file\n" +
-			"socktrace watch --iface IF [FILTER]              explain live connections as they happen\n" +
-			"socktrace run --iface lo -- CMD [ARGS...]        trace a program's socket calls and its packets\n" +
-			"socktrace scenarios                              list the demo scenarios\n" +
-			"Live capture needs root (CAP_NET_RAW, CAP_NET_ADMIN).",
+	app := &cli.App{
+		Name:      "socktrace",
+		Usage:     "socket calls and TCP segments on one timeline, explained",
+		UsageText: usageLine,
+		Version:   version(),
 		Writer:    stdout,
 		ErrWriter: stderr,
-		Flags:     append(append([]cli.Flag{}, globalFlags...), demoFlags...),
-		OnUsageError: func(_ *cli.Context, err error, _ bool) error {
-			return &usageError{err.Error()}
-		},
+		// The help command below keeps urfave/cli from adding --help
+		// itself.
+		Flags:        append(slices.Clip(rootFlags), cli.HelpFlag),
+		OnUsageError: onUsageError,
 		// run() turns errors into exit codes; urfave/cli must not exit
 		// the process itself (tests call run()).
 		ExitErrHandler: func(*cli.Context, error) {},
-		Action: func(c *cli.Context) error {
-			if file := c.String("read"); file != "" {
-				return replay(c, append([]string{file}, c.Args().Slice()...))
-			}
-			if c.NArg() > 0 {
-				return usagef("unknown command %q (try: socktrace help)", c.Args().First())
-			}
-			if c.String("iface") != "" {
-				return runDemo(c)
-			}
-			return cli.ShowAppHelp(c)
-		},
+		Action:         rootAction,
 		Commands: []*cli.Command{
 			{
 				Name:      "run",
 				Usage:     "trace a program's socket calls and capture its packets, on one timeline",
-				ArgsUsage: "-- CMD [ARGS...]",
-				Flags: append(append([]cli.Flag{}, globalFlags...),
-					&cli.IntFlag{Name: "pid", Usage: "attach to the running process `PID` instead (until Ctrl-C)"}),
-				Action: runProgram,
+				ArgsUsage: "-- CMD [ARGS...]  (or --pid PID)",
+				Flags:     runFlags,
+				Action:    runProgram,
 			},
 			{
 				Name:      "watch",
 				Usage:     "explain live connections on an interface as they happen, until Ctrl-C",
 				ArgsUsage: "[FILTER]",
-				Flags: append(append([]cli.Flag{}, globalFlags...),
-					&cli.IntFlag{Name: "count", Aliases: []string{"c"}, Usage: "stop after `N` connections have ended"},
-					&cli.DurationFlag{Name: "duration", Usage: "stop after `D` (such as 30s or 5m)"}),
-				Action: watch,
+				Flags:     watchFlags,
+				Action:    watch,
 			},
 			{
 				Name:  "scenarios",
 				Usage: "list the built-in demo scenarios (run one with: socktrace --iface lo --scenario NAME)",
 				Flags: []cli.Flag{&cli.StringFlag{Name: "lang", Usage: "summaries in `LANG`: en or ko (default: from $LANG)"}},
 				Action: func(c *cli.Context) error {
+					if c.NArg() > 0 {
+						return usagef("scenarios takes no arguments")
+					}
 					lang, err := language(c.String("lang"), false)
 					if err != nil {
 						return err
@@ -121,7 +177,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 				Name:      "replay",
 				Usage:     "explain every TCP connection in pcap or pcapng files",
 				ArgsUsage: "FILE... [FILTER]",
-				Flags:     globalFlags,
+				Flags:     replayFlags,
 				Action: func(c *cli.Context) error {
 					if c.NArg() == 0 {
 						return usagef("replay needs a capture file: socktrace replay FILE")
@@ -129,9 +185,144 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 					return replay(c, c.Args().Slice())
 				},
 			},
+			{
+				Name:      "help",
+				Usage:     "show the help, or a command's",
+				ArgsUsage: "[COMMAND]",
+				Action: func(c *cli.Context) error {
+					switch c.NArg() {
+					case 0:
+						return cli.ShowAppHelp(c)
+					case 1:
+						name := c.Args().First()
+						if c.App.Command(name) == nil {
+							return unknownCommand(c.App, name)
+						}
+						return cli.ShowCommandHelp(c.Lineage()[1], name)
+					}
+					return usagef("help takes one command name at most")
+				},
+			},
 		},
 		HideHelpCommand: true,
 	}
+	for _, cmd := range app.Commands {
+		cmd.OnUsageError = onUsageError
+		cmd.HideHelpCommand = true
+	}
+	return app
+}
+
+// rootAction is socktrace without a command: the demo, or -r FILE.
+func rootAction(c *cli.Context) error {
+	if file := c.String("read"); file != "" {
+		for _, name := range []string{"iface", "scenario", "port", "ipv6"} {
+			if c.IsSet(name) {
+				return usagef("--%s does not apply to -r FILE (a replay)", name)
+			}
+		}
+		return replay(c, append([]string{file}, c.Args().Slice()...))
+	}
+	if c.NArg() > 0 {
+		return unknownCommand(c.App, c.Args().First())
+	}
+	if c.IsSet("filter") {
+		return usagef("--filter does not apply to the demo, which keeps only its own connections")
+	}
+	if c.String("iface") != "" {
+		return runDemo(c)
+	}
+	for _, name := range []string{"scenario", "port", "ipv6"} {
+		if c.IsSet(name) {
+			return usagef("--%s applies to the demo: add --iface lo", name)
+		}
+	}
+	return cli.ShowAppHelp(c)
+}
+
+func unknownCommand(app *cli.App, name string) error {
+	var names []string
+	for _, cmd := range app.Commands {
+		if !cmd.Hidden {
+			names = append(names, cmd.Name)
+		}
+	}
+	return usagef("unknown command %q; the commands are %s (socktrace --help explains them)", name, strings.Join(names, ", "))
+}
+
+// version is the module version and the VCS revision the binary was built
+// from, as the Go toolchain recorded them.
+func version() string {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "unknown (no build information)"
+	}
+	v := bi.Main.Version
+	if v == "" {
+		v = "(devel)"
+	}
+	var rev, modified, when string
+	for _, s := range bi.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			rev = s.Value
+		case "vcs.modified":
+			if s.Value == "true" {
+				modified = ", modified"
+			}
+		case "vcs.time":
+			when = ", " + s.Value
+		}
+	}
+	if rev != "" {
+		v += " (revision " + rev + modified + when + ")"
+	}
+	return v + ", " + bi.GoVersion
+}
+
+func init() {
+	cli.VersionFlag = &cli.BoolFlag{Name: "version", Usage: "print the version and the revision it was built from"}
+	cli.FlagStringer = flagHelp
+}
+
+// flagHelp is a flag's line in --help: its names and its usage text,
+// without urfave/cli's "(default: ...)" note — the usage texts say the
+// default themselves where there is one, so that it is said once.
+func flagHelp(f cli.Flag) string {
+	df, ok := f.(cli.DocGenerationFlag)
+	if !ok {
+		return strings.Join(f.Names(), ", ")
+	}
+	placeholder, usage := unquoteUsage(df.GetUsage())
+	if placeholder == "" {
+		placeholder = "value"
+	}
+	var names []string
+	for _, n := range f.Names() {
+		dash := "--"
+		if len(n) == 1 {
+			dash = "-"
+		}
+		if df.TakesValue() {
+			n += " " + placeholder
+		}
+		names = append(names, dash+n)
+	}
+	return strings.Join(names, ", ") + "\t" + usage
+}
+
+// unquoteUsage splits a usage text into the placeholder its backquotes
+// name and the text without the backquotes, as urfave/cli does.
+func unquoteUsage(usage string) (placeholder, text string) {
+	before, rest, ok := strings.Cut(usage, "`")
+	if !ok {
+		return "", usage
+	}
+	name, after, ok := strings.Cut(rest, "`")
+	if !ok {
+		return "", usage
+	}
+	return name, before + name + after
 }
 
 func main() {
@@ -143,14 +334,48 @@ func main() {
 	if os.Getenv("GOMEMLIMIT") == "" {
 		debug.SetMemoryLimit(64 << 20)
 	}
+	// A closed stdout (socktrace ... | head -1) must make writes fail
+	// with EPIPE, which ends the work quietly, instead of killing the
+	// process. Notify rather than Ignore: an ignored SIGPIPE would be
+	// inherited by the program run traces.
+	signal.Notify(make(chan os.Signal, 1), syscall.SIGPIPE)
 	os.Exit(run(os.Args, os.Stdout, os.Stderr))
 }
 
+// stopSignals end a capture or a replay the way Ctrl-C does: what was
+// read is explained, the files are written, the summary printed. SIGTERM
+// is what timeout(1) and systemd send, SIGHUP what a closing terminal
+// sends.
+var stopSignals = []os.Signal{os.Interrupt, syscall.SIGTERM, syscall.SIGHUP}
+
 // run runs socktrace and returns its exit code.
 func run(args []string, stdout, stderr io.Writer) int {
-	app := newApp(stdout, stderr)
-	err := app.Run(hoistFlags(app, args))
+	ctx, stop := signal.NotifyContext(context.Background(), stopSignals...)
+	defer stop()
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	out := &guardedWriter{w: stdout, stop: cancel}
+	app := newApp(out, stderr)
+	args = hoistFlags(app, args)
+	err := repeatedFlag(app, args)
 	if err == nil {
+		err = app.RunContext(ctx, args)
+	}
+	if err == nil {
+		err = out.err
+	}
+	return exitCode(err, stderr)
+}
+
+// exitCode prints err, if any, as one line on stderr and returns the exit
+// code it calls for.
+func exitCode(err error, stderr io.Writer) int {
+	if err == nil {
+		return exitOK
+	}
+	if errors.Is(err, syscall.EPIPE) {
+		// The reader of the output went away (| head): that is how a
+		// pipeline ends, not a failure.
 		return exitOK
 	}
 	var ec cli.ExitCoder

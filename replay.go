@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -26,12 +25,12 @@ type output interface {
 	Summary(report.Summary) error
 }
 
-func newOutput(c *cli.Context) (output, error) { return makeOutput(c, false) }
-
-// makeOutput makes the report writer --format asks for. A batch report (a
-// replay) may format JSON on a goroutine of its own; a live one writes
-// each line as it comes.
-func makeOutput(c *cli.Context, batch bool) (output, error) {
+// makeOutput makes the report writer --format asks for, writing to
+// files.report, with an HTML report beside it when --html asked for one. A
+// batch report (a replay) may format JSON on a goroutine of its own; a
+// live one writes each line as it comes, and text streams each segment as
+// it arrives when stream is set.
+func makeOutput(c *cli.Context, files *outputs, batch, stream bool) (output, error) {
 	lang, err := language(c.String("lang"), c.Bool("ascii"))
 	if err != nil {
 		return nil, err
@@ -45,47 +44,35 @@ func makeOutput(c *cli.Context, batch bool) (output, error) {
 	if r := c.String("ephemeral-ports"); r != "" {
 		fmt.Sscanf(r, "%d-%d", &eph[0], &eph[1])
 	}
-	color, err := useColor(c)
+	color, err := useColor(c, files.report)
 	if err != nil {
 		return nil, err
 	}
-	w, width := c.App.Writer, termWidth(c.App.Writer)
+	w, width := files.report, termWidth(files.report)
 	if c.Bool("ascii") {
 		w = report.ASCIIWriter(w)
-	}
-	explain, err := report.ParseExplain(c.String("explain"))
-	if err != nil {
-		return nil, usagef("%v", err)
 	}
 	var out output
 	switch f := c.String("format"); f {
 	case "text", "":
-		out = report.NewText(w, report.TextOptions{Lang: lang, Ephemeral: eph, Width: width, Explain: explain})
+		out = report.NewText(w, report.TextOptions{Lang: lang, Ephemeral: eph, Stream: stream, Width: width})
 	case "json":
 		if batch {
-			out = report.NewAsyncJSON(c.App.Writer)
+			out = report.NewAsyncJSON(files.report)
 		} else {
-			out = report.NewJSON(c.App.Writer)
+			out = report.NewJSON(files.report)
 		}
 	case "diagram":
-		if explain == report.ExplainNone {
-			// A line per segment is the same whatever the format.
-			out = report.NewText(w, report.TextOptions{Lang: lang, Ephemeral: eph, Width: width, Explain: explain})
-			break
-		}
-		out = report.NewDiagram(w, report.DiagramOptions{Lang: lang, Ephemeral: eph, ASCII: c.Bool("ascii"), Color: color, Width: width, Explain: explain})
+		out = report.NewDiagram(w, report.DiagramOptions{Lang: lang, Ephemeral: eph, ASCII: c.Bool("ascii"), Color: color, Width: width})
 	default:
 		return nil, usagef("unknown format %q: use text, diagram or json", f)
 	}
-	if path := c.String("html"); path != "" {
+	if files.html != nil {
 		title := "socktrace " + strings.Join(c.Args().Slice(), " ")
 		if f := c.String("read"); f != "" {
 			title = "socktrace " + f
 		}
-		h, err := report.CreateHTML(path, report.HTMLOptions{Lang: lang, Ephemeral: eph, Title: strings.TrimSpace(title)})
-		if err != nil {
-			return nil, fmt.Errorf("--html: %w", err)
-		}
+		h := report.NewHTML(files.html, report.HTMLOptions{Lang: lang, Ephemeral: eph, Title: strings.TrimSpace(title)})
 		out = report.Tee(out, h)
 	}
 	return out, nil
@@ -93,9 +80,8 @@ func makeOutput(c *cli.Context, batch bool) (output, error) {
 
 // useColor decides --color: auto colours only a terminal, and never when
 // NO_COLOR is set (https://no-color.org).
-func useColor(c *cli.Context) (bool, error) {
-	f, ok := c.App.Writer.(*os.File)
-	color, err := report.ColorMode(c.String("color"), ok && isTerminal(f), os.Getenv("NO_COLOR"))
+func useColor(c *cli.Context, w io.Writer) (bool, error) {
+	color, err := report.ColorMode(c.String("color"), isTerminalWriter(w), os.Getenv("NO_COLOR"))
 	if err != nil {
 		return false, usagef("%v", err)
 	}
@@ -133,7 +119,7 @@ func language(flag string, ascii bool) (report.Lang, error) {
 // lines get hard to read.
 func termWidth(w io.Writer) int {
 	width := 100
-	if f, ok := w.(*os.File); ok {
+	if f, ok := w.(interface{ Fd() uintptr }); ok && f.Fd() != ^uintptr(0) {
 		if ws, err := unix.IoctlGetWinsize(int(f.Fd()), unix.TIOCGWINSZ); err == nil && ws.Col > 0 {
 			return min(max(int(ws.Col), 80), 100)
 		}
@@ -157,26 +143,45 @@ func ephemeralRange() [2]int {
 
 // replay explains the connections in files, one after the other. A file
 // that fails part way keeps everything decoded before the error. A capture
-// filter may follow the files.
-func replay(c *cli.Context, files []string) error {
-	out, err := makeOutput(c, true)
-	if err != nil {
-		return err
-	}
-	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt)
-	defer stop()
-	files, trailing := splitFiles(files)
+// filter may follow the files. With --write, the packets that pass the
+// filter are written to a pcapng file as they are read.
+func replay(c *cli.Context, args []string) error {
+	files, trailing := splitFiles(args)
 	match, err := matchFunc(filterExpr(c, trailing))
 	if err != nil {
 		return err
 	}
+	for _, f := range files {
+		// A file that cannot be opened ends the replay before any
+		// output, summary included.
+		if _, err := os.Stat(f); err != nil {
+			return err
+		}
+	}
+	outs, err := openOutputs(c, files)
+	if err != nil {
+		return err
+	}
+	out, err := makeOutput(c, outs, true, false)
+	if err != nil {
+		outs.abort()
+		return err
+	}
+	var pcap *pcapOut
+	if outs.pcap != nil {
+		if pcap, err = newPcapOut(outs.pcap); err != nil {
+			outs.abort()
+			return err
+		}
+	}
+	ctx := c.Context
 	tracker := decode.NewTracker(out, decode.TrackerConfig{})
 	var (
 		total  decode.Counts
 		runErr error
 	)
-	for _, file := range files {
-		n, err := replayFile(ctx, file, tracker, match)
+	for i, file := range files {
+		n, err := replayFile(ctx, i, file, tracker, match, pcap)
 		total.Packets += n.Packets
 		total.TCP += n.TCP
 		total.Other += n.Other
@@ -188,22 +193,36 @@ func replay(c *cli.Context, files []string) error {
 			break
 		}
 	}
-	return finish(out, tracker, total, -1, runErr)
+	if err := pcap.close(); err != nil && runErr == nil {
+		runErr = err
+	}
+	return finish(ctx, out, outs, tracker, total, -1, runErr)
 }
 
 // finish writes the report's summary — the packet counts, the tracker's
 // connection counts, the drops (-1: not applicable, as for a file) and
-// the error that ended the input — and returns the command's error. Ctrl-C
-// is not one: what was read has been explained.
-func finish(out output, t *decode.Tracker, n decode.Counts, dropped int64, runErr error) error {
+// the error that ended the input — closes the output files and returns
+// the command's error. A stop signal (Ctrl-C, SIGTERM, SIGHUP) is not
+// one: what was read has been explained. A failed write of the report is:
+// it stopped the work.
+func finish(ctx context.Context, out output, outs *outputs, t *decode.Tracker, n decode.Counts, dropped int64, runErr error) error {
+	var outErr *outputError
+	if cause := context.Cause(ctx); errors.As(cause, &outErr) {
+		runErr = outErr
+	}
 	st := t.Stats()
-	summary := report.Summary{Counts: n, Connections: st.Connections, Evicted: st.Evicted, CallsOmitted: st.CallsOmitted, Dropped: dropped,
-		Resumed: st.Resumed, Late: st.Late}
-	if runErr != nil && !errors.Is(runErr, context.Canceled) {
+	summary := report.Summary{Counts: n, Connections: st.Connections, Evicted: st.Evicted, CallsOmitted: st.CallsOmitted, Dropped: dropped}
+	if runErr != nil && !errors.Is(runErr, context.Canceled) && !errors.As(runErr, &outErr) {
 		summary.Err = runErr.Error()
 	}
 	if err := out.Summary(summary); err != nil && runErr == nil {
-		runErr = fmt.Errorf("write output: %w", err)
+		runErr = err
+		if !errors.As(err, &outErr) {
+			runErr = &outputError{err}
+		}
+	}
+	if err := outs.commit(); err != nil && runErr == nil {
+		runErr = err
 	}
 	if errors.Is(runErr, context.Canceled) {
 		return nil
@@ -211,7 +230,9 @@ func finish(out output, t *decode.Tracker, n decode.Counts, dropped int64, runEr
 	return runErr
 }
 
-func replayFile(ctx context.Context, file string, t *decode.Tracker, match func(*capture.Packet) bool) (decode.Counts, error) {
+// replayFile replays the input-th file into t, writing the packets that
+// pass match to pcap when it is not nil.
+func replayFile(ctx context.Context, input int, file string, t *decode.Tracker, match func(*capture.Packet) bool, pcap *pcapOut) (decode.Counts, error) {
 	src, err := capture.OpenFile(file)
 	if err != nil {
 		if errors.Is(err, capture.ErrNotCaptureFile) {
@@ -222,10 +243,48 @@ func replayFile(ctx context.Context, file string, t *decode.Tracker, match func(
 	defer src.Close()
 	var read atomic.Int64
 	stopProgress := startProgress(file, src, &read)
-	n, err := decode.Run(ctx, src, t, decode.RunOptions{Match: match, Progress: &read})
+	var source capture.Source = src
+	if pcap != nil {
+		source = &teeSource{src: src, match: match, pcap: pcap, input: input}
+		match = nil
+	}
+	n, err := decode.Run(ctx, source, t, decode.RunOptions{Match: match, Progress: &read})
 	stopProgress()
 	if err != nil && !errors.Is(err, context.Canceled) {
 		err = fmt.Errorf("%s: %w", file, err)
 	}
 	return n, err
+}
+
+// teeSource hands out the packets of src that pass match (all when it is
+// nil) and writes each to a pcapng file on the way, as tcpdump -r IN -w
+// OUT FILTER does.
+type teeSource struct {
+	src   *capture.FileReader
+	match func(*capture.Packet) bool
+	pcap  *pcapOut
+	input int
+}
+
+func (s *teeSource) Close() error { return s.src.Close() }
+
+func (s *teeSource) ReadPacket(p *capture.Packet) error {
+	for {
+		if err := s.src.ReadPacket(p); err != nil {
+			return err
+		}
+		if s.match != nil && !s.match(p) {
+			continue
+		}
+		name, snap := "", 0
+		if _, known := s.pcap.ifaces[pcapIface{s.input, p.InterfaceIndex, p.LinkType}]; !known {
+			if ifs := s.src.Interfaces(); p.InterfaceIndex < len(ifs) {
+				name, snap = ifs[p.InterfaceIndex].Name, int(ifs[p.InterfaceIndex].SnapLen)
+			}
+		}
+		if err := s.pcap.write(s.input, name, p, snap, nil); err != nil {
+			return err
+		}
+		return nil
+	}
 }

@@ -4,10 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
-	"os/signal"
+	"os/user"
+	"strconv"
 	"strings"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/urfave/cli/v2"
 
@@ -17,30 +21,61 @@ import (
 // runProgram traces a program's socket calls (a command it starts, or a
 // running process with --pid) while capturing its packets, and explains
 // its connections with the calls aligned. The command's exit code becomes
-// socktrace's.
+// socktrace's, except when socktrace was stopped (Ctrl-C, SIGTERM,
+// SIGHUP): then what was captured is explained and it exits 0.
+//
+// The report and the program can share stdout. A text report is for a
+// person and interleaves as strace's output does on a terminal; a JSON
+// report must stay parseable, so then the program's stdout is sent to
+// socktrace's stderr (it is said once on stderr). With -o FILE the report
+// goes to the file and the program keeps stdout.
 func runProgram(c *cli.Context) error {
 	argv := c.Args().Slice()
 	pid := c.Int("pid")
 	switch {
+	case c.IsSet("pid") && pid <= 0:
+		return usagef("--pid %d is not a process ID", pid)
 	case pid == 0 && len(argv) == 0:
-		return usagef("run needs a command or a process: socktrace run --iface lo -- CMD ARGS..., or socktrace run --pid PID")
+		return usagef("run needs a command or a process: socktrace run -- CMD ARGS..., or socktrace run --pid PID")
 	case pid != 0 && len(argv) > 0:
 		return usagef("run takes a command or --pid, not both")
 	}
-	out, err := newOutput(c)
+	if pid != 0 {
+		if _, err := os.Stat(fmt.Sprintf("/proc/%d", pid)); err != nil {
+			return fmt.Errorf("--pid %d: no such process", pid)
+		}
+	}
+	outs, err := openOutputs(c, nil)
 	if err != nil {
+		return err
+	}
+	out, err := makeOutput(c, outs, false, false)
+	if err != nil {
+		outs.abort()
 		return err
 	}
 	iface := c.String("iface")
 	if iface == "" {
 		iface = "lo"
 	}
-	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt)
-	defer stop()
+	stderr := c.App.ErrWriter
+	opts := calls.TraceOptions{
+		CommandExited: func(code int, running []calls.Process) {
+			fmt.Fprintf(stderr, "socktrace: %s exited with status %d; still tracing what it left running: %s (as strace -f does); Ctrl-C stops them and explains what was captured\n",
+				argv[0], code, processList(running))
+		},
+	}
+	if pid == 0 && outs.reportFile == nil && c.String("format") == "json" {
+		if f, ok := stderr.(*os.File); ok {
+			opts.Stdout = f
+			fmt.Fprintf(stderr, "socktrace: the report is JSON on stdout, so %s's own stdout goes to stderr (-o FILE keeps them apart instead)\n", argv[0])
+		}
+	}
 
+	ctx := c.Context
 	exitCode := 0
 	dc, runErr := captureWhile(ctx, iface, func(ctx context.Context, emit func(calls.Event)) error {
-		opts := calls.TraceOptions{Events: emit}
+		opts.Events = emit
 		var tr *calls.Tracer
 		var err error
 		if pid != 0 {
@@ -49,8 +84,8 @@ func runProgram(c *cli.Context) error {
 			tr, err = calls.Trace(ctx, argv, opts)
 		}
 		if errors.Is(err, calls.ErrPtraceNotPermitted) {
-			fmt.Fprintf(c.App.ErrWriter, "socktrace: %v\nsocktrace: going on with the packets only: every call is inferred from them and marked so\n", err)
-			exitCode, err = runUntraced(ctx, argv, pid)
+			fmt.Fprintf(stderr, "socktrace: %v%s\nsocktrace: going on with the packets only: every call is inferred from them and marked so\n", err, otherUser(pid))
+			exitCode, err = runUntraced(ctx, argv, pid, opts.Stdout)
 			return err
 		}
 		if err != nil {
@@ -60,20 +95,23 @@ func runProgram(c *cli.Context) error {
 		return err
 	})
 	if dc == nil {
+		outs.abort()
 		return runErr
 	}
 	var execErr *calls.ExecError
 	if errors.As(runErr, &execErr) {
 		// The command never ran: there is nothing to explain.
+		outs.abort()
 		return cli.Exit(fmt.Sprintf("socktrace: %v", execErr), execErr.ExitCode())
 	}
+	stopped := ctx.Err() != nil
 	if errors.Is(runErr, context.Canceled) {
-		runErr = nil // Ctrl-C: explain what was seen
+		runErr = nil // stopped: explain what was seen
 	}
-	if err := explainCapture(c, out, iface, dc, runErr); err != nil {
+	if err := explainCapture(c, out, outs, iface, dc, runErr); err != nil {
 		return err
 	}
-	if exitCode != 0 {
+	if exitCode != 0 && !stopped {
 		name := strings.Join(argv, " ")
 		if pid != 0 {
 			name = fmt.Sprintf("process %d", pid)
@@ -83,15 +121,51 @@ func runProgram(c *cli.Context) error {
 	return nil
 }
 
+// otherUser explains a refused --pid when the process belongs to another
+// user: ptrace then needs CAP_SYS_PTRACE (root).
+func otherUser(pid int) string {
+	if pid == 0 {
+		return ""
+	}
+	var st unix.Stat_t
+	if unix.Stat(fmt.Sprintf("/proc/%d", pid), &st) != nil || int(st.Uid) == os.Geteuid() {
+		return ""
+	}
+	owner, me := userName(int(st.Uid)), userName(os.Geteuid())
+	return fmt.Sprintf(" (process %d belongs to user %s and socktrace runs as %s: tracing another user's process needs root, CAP_SYS_PTRACE)", pid, owner, me)
+}
+
+func userName(uid int) string {
+	if u, err := user.LookupId(strconv.Itoa(uid)); err == nil {
+		return u.Username
+	}
+	return "uid " + strconv.Itoa(uid)
+}
+
+// processList is "sleep[1234], python3[1240]".
+func processList(ps []calls.Process) string {
+	var b strings.Builder
+	for i, p := range ps {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		fmt.Fprintf(&b, "%s[%d]", p.Comm, p.PID)
+	}
+	return b.String()
+}
+
 // runUntraced runs the command without tracing (or, for --pid, waits for
 // Ctrl-C), for when ptrace is not permitted.
-func runUntraced(ctx context.Context, argv []string, pid int) (int, error) {
+func runUntraced(ctx context.Context, argv []string, pid int, stdout *os.File) (int, error) {
 	if pid != 0 {
 		<-ctx.Done()
 		return 0, nil
 	}
 	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, io.Writer(os.Stdout), os.Stderr
+	if stdout != nil {
+		cmd.Stdout = stdout
+	}
 	err := cmd.Run()
 	var exit *exec.ExitError
 	if errors.As(err, &exit) {

@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"io"
-	"os"
-	"os/signal"
 	"strings"
 	"sync"
 	"time"
@@ -14,7 +12,6 @@ import (
 
 	"github.com/socktrace/socktrace/capture"
 	"github.com/socktrace/socktrace/decode"
-	"github.com/socktrace/socktrace/report"
 )
 
 // watch explains live connections on an interface as they happen, until
@@ -25,9 +22,8 @@ func watch(c *cli.Context) error {
 	if iface == "" {
 		return usagef("watch needs an interface: socktrace watch --iface lo [FILTER]")
 	}
-	out, err := newLiveOutput(c)
-	if err != nil {
-		return err
+	if c.Int("count") < 0 || c.Duration("duration") < 0 {
+		return usagef("-c and --duration take a positive value")
 	}
 	expr := filterExpr(c, c.Args().Slice())
 	if _, err := matchFunc(expr); err != nil { // check the syntax first
@@ -37,18 +33,34 @@ func watch(c *cli.Context) error {
 	if strings.TrimSpace(expr) != "" {
 		kernelExpr = "tcp and (" + expr + ")"
 	}
+	outs, err := openOutputs(c, nil)
+	if err != nil {
+		return err
+	}
+	out, err := makeOutput(c, outs, false, true)
+	if err != nil {
+		outs.abort()
+		return err
+	}
 	// watch meets busy interfaces and storms of connections: a ring of
 	// twice the default number of blocks (64 MiB; each block is handed
 	// over after 10 ms or when full) rides out a longer stall of the
 	// report while it catches up.
 	src, err := openLiveRing(iface, kernelExpr, 2*capture.DefaultNumBlocks)
 	if err != nil {
+		outs.abort()
 		return err
 	}
 	defer src.Close()
+	var pcap *pcapOut
+	if outs.pcap != nil {
+		if pcap, err = newPcapOut(outs.pcap); err != nil {
+			outs.abort()
+			return err
+		}
+	}
 
-	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt)
-	defer stop()
+	ctx := c.Context
 	if d := c.Duration("duration"); d > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, d)
@@ -58,12 +70,13 @@ func watch(c *cli.Context) error {
 	defer cancel()
 
 	counter := &countEnded{Handler: out, limit: c.Int("count"), done: cancel}
-	var mu sync.Mutex // the tracker is not safe for concurrent use
+	var mu sync.Mutex // the tracker and the pcapng writer are not safe for concurrent use
 	tracker := decode.NewTracker(counter, decode.TrackerConfig{})
+	var pcapErr error
 
 	// Connections that finished end after lingering a moment; a quiet
 	// interface brings no packet to notice that, so a timer does, and
-	// pushes out what the report has buffered.
+	// pushes out what the report and the pcapng file have buffered.
 	tickDone := make(chan struct{})
 	go func() {
 		defer close(tickDone)
@@ -78,6 +91,11 @@ func watch(c *cli.Context) error {
 				tracker.Expire(now)
 				if f, ok := out.(interface{ Flush() }); ok {
 					f.Flush()
+				}
+				if pcap != nil && pcapErr == nil {
+					if pcapErr = pcap.flushDue(now); pcapErr != nil {
+						cancel()
+					}
 				}
 				mu.Unlock()
 			}
@@ -101,6 +119,11 @@ func watch(c *cli.Context) error {
 			break
 		}
 		mu.Lock()
+		if pcap != nil && pcapErr == nil {
+			if pcapErr = pcap.write(0, iface, &p, src.SnapLen(), nil); pcapErr != nil {
+				cancel()
+			}
+		}
 		tracker.ObservePacket(&p, &n)
 		mu.Unlock()
 	}
@@ -110,28 +133,18 @@ func watch(c *cli.Context) error {
 	defer mu.Unlock()
 	tracker.Flush()
 	stats, _ := src.Stats()
-	return finish(out, tracker, n, int64(stats.Dropped), rerr)
-}
-
-// newLiveOutput is newOutput for live traffic: text streams each segment
-// as it arrives.
-func newLiveOutput(c *cli.Context) (output, error) {
-	if f := c.String("format"); f == "text" || f == "" {
-		lang, err := language(c.String("lang"), c.Bool("ascii"))
-		if err != nil {
-			return nil, err
+	if pcap != nil {
+		if pcapErr == nil {
+			pcapErr = pcap.stats(iface, src.LinkType(), src.SnapLen(), stats)
 		}
-		explain, err := report.ParseExplain(c.String("explain"))
-		if err != nil {
-			return nil, usagef("%v", err)
+		if err := pcap.close(); pcapErr == nil {
+			pcapErr = err
 		}
-		w := c.App.Writer
-		if c.Bool("ascii") {
-			w = report.ASCIIWriter(w)
-		}
-		return report.NewText(w, report.TextOptions{Lang: lang, Ephemeral: ephemeralRange(), Stream: true, Width: termWidth(c.App.Writer), Explain: explain}), nil
 	}
-	return newOutput(c)
+	if rerr == nil && pcapErr != nil {
+		rerr = &outputError{pcapErr}
+	}
+	return finish(c.Context, out, outs, tracker, n, int64(stats.Dropped), rerr)
 }
 
 // countEnded passes everything on and cancels the watch once limit

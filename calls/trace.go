@@ -76,6 +76,20 @@ type TraceOptions struct {
 	// Stdin, Stdout and Stderr are the traced command's standard files;
 	// nil means the current process's own (os.Stdin, ...). Trace only.
 	Stdin, Stdout, Stderr *os.File
+
+	// CommandExited, if set, is called once when the traced command
+	// itself exits while processes it started are still running and
+	// traced (Trace only). Wait goes on until they exit too, as strace
+	// -f does; the caller can say so. It gets the command's exit code
+	// and those processes. Like Events, it runs on the tracer's
+	// goroutine and must return quickly.
+	CommandExited func(code int, running []Process)
+}
+
+// Process is a traced process: its PID and its name (comm).
+type Process struct {
+	PID  int
+	Comm string
 }
 
 // TraceStats counts what a Tracer did, for overhead measurements.

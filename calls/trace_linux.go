@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -739,6 +740,19 @@ func (t *Tracer) rootExit(ws unix.WaitStatus) {
 			t.code = e.ExitCode()
 			t.err = e
 		}
+	}
+	if t.attach || t.err != nil || t.opts.CommandExited == nil {
+		return
+	}
+	var running []Process
+	for pid, p := range t.procs {
+		if pid != t.rootPid && pid != t.wakerPid {
+			running = append(running, Process{PID: pid, Comm: t.comm(p)})
+		}
+	}
+	if len(running) > 0 {
+		slices.SortFunc(running, func(a, b Process) int { return a.PID - b.PID })
+		t.opts.CommandExited(t.code, running)
 	}
 }
 

@@ -1,0 +1,138 @@
+package main
+
+import (
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/socktrace/socktrace/capture"
+)
+
+// listenLoopback listens on 127.0.0.1 port 0 and returns the listener and
+// a filter for its port only (other tests make loopback traffic too).
+func listenLoopback(t *testing.T) (net.Listener, string) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	return ln, "tcp port " + strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
+}
+
+func pingPong(t *testing.T, ln net.Listener) {
+	t.Helper()
+	exchange(t, ln, func() (net.Conn, error) { return net.Dial("tcp", ln.Addr().String()) })
+}
+
+// TestWatchWritesFiles: watch --write streams a pcapng file that replays to
+// the connection it saw, with the interface's statistics (drops included),
+// and --html writes the report beside the text on stdout.
+func TestWatchWritesFiles(t *testing.T) {
+	needCapture(t)
+	dir := t.TempDir()
+	pcap, html := filepath.Join(dir, "w.pcapng"), filepath.Join(dir, "w.html")
+	ln, filter := listenLoopback(t)
+	s := start(t, "watch", "--iface", "lo", "-c", "1", "--write", pcap, "--html", html, filter)
+	waitBound(t, s.cmd.Process.Pid)
+	pingPong(t, ln)
+	if code := s.wait(t); code != 0 {
+		t.Fatalf("exit %d: %s", code, s.stderr.String())
+	}
+	if !strings.Contains(s.stdout.String(), "Summary") {
+		t.Errorf("no text summary on stdout: %q", s.stdout.String())
+	}
+	if n := connections(t, pcap); n != 1 {
+		t.Errorf("the --write file replays to %d connections, want 1", n)
+	}
+	f, err := capture.OpenFile(pcap)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var p capture.Packet
+	for f.ReadPacket(&p) == nil {
+	}
+	ifs := f.Interfaces()
+	f.Close()
+	if len(ifs) != 1 || ifs[0].Name != "lo" || ifs[0].Stats.IfDrop != 0 || ifs[0].Stats.Received <= 0 {
+		t.Errorf("interfaces %+v; want lo with its statistics (0 drops)", ifs)
+	}
+	if b, err := os.ReadFile(html); err != nil || !strings.Contains(string(b), "<html") || !strings.Contains(string(b), "three-way") {
+		t.Errorf("--html file: %v, %.200q", err, b)
+	}
+}
+
+// TestLiveUnwritableOutput: an output path that cannot be written is
+// refused before anything is captured or run.
+func TestLiveUnwritableOutput(t *testing.T) {
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "nodir", "x.pcapng")
+	marker := filepath.Join(dir, "ran")
+	for _, args := range [][]string{
+		{"watch", "--iface", "lo", "-w", bad},
+		{"watch", "--iface", "lo", "--html", bad},
+		{"--iface", "lo", "-w", bad},
+		{"run", "-w", bad, "--", "touch", marker},
+		{"run", "-o", bad, "--", "touch", marker},
+	} {
+		r := socktrace(t, args...)
+		if r.code != 1 || r.stdout != "" || !strings.Contains(r.stderr, "no such file or directory") {
+			t.Errorf("%v: exit %d, stdout %q, stderr %q; want exit 1 at once", args, r.code, r.stdout, r.stderr)
+		}
+	}
+	if _, err := os.Stat(marker); err == nil {
+		t.Error("run ran the command although its output could not be written")
+	}
+}
+
+// TestStopSignals: SIGTERM and SIGHUP end a watch as Ctrl-C does: the
+// summary, the pcapng file, exit 0.
+func TestStopSignals(t *testing.T) {
+	needCapture(t)
+	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP} {
+		t.Run(sig.String(), func(t *testing.T) {
+			pcap := filepath.Join(t.TempDir(), "s.pcapng")
+			ln, filter := listenLoopback(t)
+			s := start(t, "watch", "--iface", "lo", "--format", "json", "--write", pcap, filter)
+			waitBound(t, s.cmd.Process.Pid)
+			pingPong(t, ln)
+			// The connection is in the report once its segments are.
+			waitFor(t, "segment on stdout", func() bool { return strings.Contains(s.stdout.String(), `"type":"segment"`) })
+			s.cmd.Process.Signal(sig)
+			if code := s.wait(t); code != 0 {
+				t.Fatalf("exit %d after %v: %s", code, sig, s.stderr.String())
+			}
+			if last := lastLine(s.stdout.String()); !strings.HasPrefix(last, `{"type":"summary"`) {
+				t.Errorf("last line after %v is not the summary: %q", sig, last)
+			}
+			if n := connections(t, pcap); n != 1 {
+				t.Errorf("the pcapng file replays to %d connections, want 1", n)
+			}
+		})
+	}
+}
+
+// TestKilledWriteReplays: the pcapng file is streamed and flushed at least
+// every second, so a watch killed with SIGKILL leaves FILE.partial, which
+// replays to what was captured.
+func TestKilledWriteReplays(t *testing.T) {
+	needCapture(t)
+	pcap := filepath.Join(t.TempDir(), "k.pcapng")
+	ln, filter := listenLoopback(t)
+	s := start(t, "watch", "--iface", "lo", "--format", "json", "--write", pcap, filter)
+	waitBound(t, s.cmd.Process.Pid)
+	pingPong(t, ln)
+	waitFor(t, "connection in "+pcap+".partial", func() bool { return connections(t, pcap+".partial") == 1 })
+	s.cmd.Process.Kill()
+	<-s.exited
+	if _, err := os.Stat(pcap); err == nil {
+		t.Errorf("%s exists after SIGKILL: a half file under the final name", pcap)
+	}
+	if n := connections(t, pcap+".partial"); n != 1 {
+		t.Errorf("the partial file replays to %d connections after SIGKILL, want 1", n)
+	}
+}

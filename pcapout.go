@@ -1,0 +1,107 @@
+package main
+
+import (
+	"time"
+
+	"github.com/gopacket/gopacket/layers"
+
+	"github.com/socktrace/socktrace/capture"
+)
+
+// pcapFlushEvery bounds what a SIGKILL can lose of a --write file: the
+// packets are handed to the kernel at least this often.
+const pcapFlushEvery = time.Second
+
+// pcapOut streams packets to a --write file (pcapng) as they come: each
+// packet is written when it is read, and the file is flushed at least
+// every pcapFlushEvery, so that a run killed outright leaves a file (under
+// its .partial name) that replays up to its last second.
+type pcapOut struct {
+	file      *outFile
+	w         *capture.PcapngWriter
+	ifaces    map[pcapIface]int
+	lastFlush time.Time
+}
+
+// pcapIface tells the interfaces of the packets apart: an input file's
+// own interface index, within the n-th input, with its link type.
+type pcapIface struct {
+	input, index int
+	link         layers.LinkType
+}
+
+func newPcapOut(f *outFile) (*pcapOut, error) {
+	w, err := capture.NewPcapngWriter(f, capture.PcapngWriterOptions{})
+	if err != nil {
+		return nil, err
+	}
+	return &pcapOut{file: f, w: w, ifaces: map[pcapIface]int{}, lastFlush: time.Now()}, nil
+}
+
+// iface returns the file's interface for the packets of input's interface
+// index, writing its description the first time.
+func (o *pcapOut) iface(input int, name string, p *capture.Packet, snapLen int) (int, error) {
+	key := pcapIface{input, p.InterfaceIndex, p.LinkType}
+	if i, ok := o.ifaces[key]; ok {
+		return i, nil
+	}
+	i, err := o.w.AddInterface(capture.Interface{Name: name, LinkType: p.LinkType, SnapLen: uint32(snapLen)})
+	if err != nil {
+		return 0, err
+	}
+	o.ifaces[key] = i
+	return i, nil
+}
+
+// write writes p, read from input on the interface name (empty when
+// unknown), with comments replacing its own when not nil.
+func (o *pcapOut) write(input int, name string, p *capture.Packet, snapLen int, comments []string) error {
+	i, err := o.iface(input, name, p, snapLen)
+	if err != nil {
+		return err
+	}
+	q := *p
+	q.InterfaceIndex = i
+	if comments != nil {
+		q.Comments = comments
+	}
+	if err := o.w.WritePacket(&q); err != nil {
+		return err
+	}
+	return nil
+}
+
+// flushDue flushes the file when pcapFlushEvery has passed since the last
+// flush.
+func (o *pcapOut) flushDue(now time.Time) error {
+	if now.Sub(o.lastFlush) < pcapFlushEvery {
+		return nil
+	}
+	o.lastFlush = now
+	return o.w.Flush()
+}
+
+// stats writes the kernel's counters for the live interface the packets
+// were read from (input 0, interface 0), if any packet was.
+func (o *pcapOut) stats(name string, link layers.LinkType, snapLen int, st capture.LiveStats) error {
+	i, err := o.iface(0, name, &capture.Packet{LinkType: link}, snapLen)
+	if err != nil {
+		return err
+	}
+	s := capture.UnknownInterfaceStats()
+	s.Received = int64(st.Received)
+	s.IfDrop = int64(st.Dropped)
+	return o.w.WriteInterfaceStats(i, time.Now(), s)
+}
+
+// close ends the pcapng stream and gives the file its final name.
+func (o *pcapOut) close() error {
+	if o == nil {
+		return nil
+	}
+	err := o.w.Close()
+	if cerr := o.file.Commit(); err == nil {
+		err = cerr
+	}
+	return err
+}
