@@ -136,3 +136,74 @@ func TestKilledWriteReplays(t *testing.T) {
 		t.Errorf("the partial file replays to %d connections after SIGKILL, want 1", n)
 	}
 }
+
+// TestRunReportApartFromProgram: a program that writes to stdout does not
+// break a JSON report: without -o its stdout goes to stderr (said once);
+// with -o FILE the report goes to the file and the program keeps stdout.
+func TestRunReportApartFromProgram(t *testing.T) {
+	needCapture(t)
+	prog := []string{"sh", "-c", "echo hello from the program; echo second line"}
+	r := socktrace(t, append([]string{"run", "--format", "json", "--"}, prog...)...)
+	if r.code != 0 {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+	for _, line := range strings.Split(strings.TrimSpace(r.stdout), "\n") {
+		if !strings.HasPrefix(line, "{") {
+			t.Errorf("stdout has a line that is not JSON: %q", line)
+		}
+	}
+	if !strings.Contains(r.stderr, "hello from the program\nsecond line\n") || !strings.Contains(r.stderr, "own stdout goes to stderr") {
+		t.Errorf("stderr %q; want the program's output and the notice", r.stderr)
+	}
+
+	out := filepath.Join(t.TempDir(), "report.json")
+	r = socktrace(t, append([]string{"run", "--format", "json", "-o", out, "--"}, prog...)...)
+	if r.code != 0 || r.stdout != "hello from the program\nsecond line\n" {
+		t.Fatalf("with -o: exit %d, stdout %q, stderr %q; want the program's output alone on stdout", r.code, r.stdout, r.stderr)
+	}
+	b, err := os.ReadFile(out)
+	if err != nil || !strings.HasPrefix(lastLine(string(b)), `{"type":"summary"`) {
+		t.Errorf("-o file: %v, %q", err, b)
+	}
+}
+
+// TestRunBackgroundChild: when the command exits and leaves a traced child
+// running, run says so on stderr, naming it and how to stop, and goes on
+// tracing it as strace -f does; Ctrl-C then ends the run with exit 0.
+func TestRunBackgroundChild(t *testing.T) {
+	needCapture(t)
+	s := start(t, "run", "--", "sh", "-c", "sleep 60 & exit 3")
+	waitFor(t, "notice of the background child", func() bool { return strings.Contains(s.stderr.String(), "still tracing") })
+	msg := s.stderr.String()
+	if !strings.Contains(msg, "sh exited with status 3") || !strings.Contains(msg, "sleep[") || !strings.Contains(msg, "Ctrl-C") {
+		t.Errorf("stderr %q; want it to name the status, sleep[PID] and Ctrl-C", msg)
+	}
+	s.cmd.Process.Signal(syscall.SIGINT)
+	if code := s.wait(t); code != 0 {
+		t.Errorf("exit %d after Ctrl-C; want 0: %s", code, s.stderr.String())
+	}
+	if !strings.Contains(s.stdout.String(), "Summary") {
+		t.Errorf("no summary after Ctrl-C: %q", s.stdout.String())
+	}
+}
+
+// TestRunInterruptExitsZero: Ctrl-C (or SIGTERM) on run -- CMD explains what
+// was captured and exits 0, as the README says, not with the killed
+// command's status.
+func TestRunInterruptExitsZero(t *testing.T) {
+	needCapture(t)
+	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGTERM} {
+		s := start(t, "run", "--format", "json", "--", "sh", "-c", "echo started >&2; exec sleep 60")
+		waitFor(t, "the command to start", func() bool { return strings.Contains(s.stderr.String(), "started") })
+		s.cmd.Process.Signal(sig)
+		if code := s.wait(t); code != 0 {
+			t.Errorf("%v: exit %d, want 0: %s", sig, code, s.stderr.String())
+		}
+		if last := lastLine(s.stdout.String()); !strings.HasPrefix(last, `{"type":"summary"`) {
+			t.Errorf("%v: last line %q, want the summary", sig, last)
+		}
+		if strings.Contains(s.stderr.String(), "exited with status") {
+			t.Errorf("%v: stderr %q blames the command", sig, s.stderr.String())
+		}
+	}
+}
