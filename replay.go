@@ -52,10 +52,14 @@ func makeOutput(c *cli.Context, files *outputs, batch, stream bool) (output, err
 	if c.Bool("ascii") {
 		w = report.ASCIIWriter(w)
 	}
+	explain, err := report.ParseExplain(c.String("explain"))
+	if err != nil {
+		return nil, usagef("%v", err)
+	}
 	var out output
 	switch f := c.String("format"); f {
 	case "text", "":
-		out = report.NewText(w, report.TextOptions{Lang: lang, Ephemeral: eph, Stream: stream, Width: width})
+		out = report.NewText(w, report.TextOptions{Lang: lang, Ephemeral: eph, Stream: stream, Width: width, Explain: explain})
 	case "json":
 		if batch {
 			out = report.NewAsyncJSON(files.report)
@@ -63,7 +67,12 @@ func makeOutput(c *cli.Context, files *outputs, batch, stream bool) (output, err
 			out = report.NewJSON(files.report)
 		}
 	case "diagram":
-		out = report.NewDiagram(w, report.DiagramOptions{Lang: lang, Ephemeral: eph, ASCII: c.Bool("ascii"), Color: color, Width: width})
+		if explain == report.ExplainNone {
+			// A line per segment is the same whatever the format.
+			out = report.NewText(w, report.TextOptions{Lang: lang, Ephemeral: eph, Stream: stream, Width: width, Explain: explain})
+			break
+		}
+		out = report.NewDiagram(w, report.DiagramOptions{Lang: lang, Ephemeral: eph, ASCII: c.Bool("ascii"), Color: color, Width: width, Explain: explain})
 	default:
 		return nil, usagef("unknown format %q: use text, diagram or json", f)
 	}
@@ -211,7 +220,8 @@ func finish(ctx context.Context, out output, outs *outputs, t *decode.Tracker, n
 		runErr = outErr
 	}
 	st := t.Stats()
-	summary := report.Summary{Counts: n, Connections: st.Connections, Evicted: st.Evicted, CallsOmitted: st.CallsOmitted, Dropped: dropped}
+	summary := report.Summary{Counts: n, Connections: st.Connections, Evicted: st.Evicted, CallsOmitted: st.CallsOmitted, Dropped: dropped,
+		Resumed: st.Resumed, Late: st.Late}
 	if runErr != nil && !errors.Is(runErr, context.Canceled) && !errors.As(runErr, &outErr) {
 		summary.Err = runErr.Error()
 	}
