@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"os"
 	"strings"
 
@@ -40,33 +41,53 @@ func splitFiles(args []string) (files, filterArgs []string) {
 
 // matchFunc compiles expr once per link type it meets, and returns the
 // packet matcher for decode.RunOptions. An empty expression matches
-// everything (nil). The expression is checked up front, so that a typo is
-// a usage error before any file is read.
-func matchFunc(expr string) (func(*capture.Packet) bool, error) {
+// everything (nil). The expression is checked up front, so that a typo,
+// or a filter too large for classic BPF, is a usage error before any file
+// is read.
+//
+// failed returns the first error compiling for a link type met later: a
+// program that fits for Ethernet but not for another link type. The
+// caller checks it after each file, so that such a filter is an error
+// rather than a filter that silently matches nothing.
+func matchFunc(expr string) (match func(*capture.Packet) bool, failed func() error, err error) {
+	none := func() error { return nil }
 	if strings.TrimSpace(expr) == "" {
-		return nil, nil
+		return nil, none, nil
 	}
 	if _, err := filter.Parse(expr); err != nil {
-		return nil, usagef("%v", err)
+		return nil, none, usagef("%v", err)
 	}
 	type entry struct {
 		m   *filter.Matcher
 		err error
 	}
 	cache := make(map[layers.LinkType]entry)
-	return func(p *capture.Packet) bool {
+	var firstErr error
+	compile := func(lt layers.LinkType) entry {
+		var e entry
+		prog, err := filter.Compile(expr, lt, capture.MaxSnapLen)
+		if err == nil {
+			e.m, e.err = filter.NewMatcher(prog)
+		} else {
+			e.err = err
+		}
+		cache[lt] = e
+		return e
+	}
+	if e := compile(layers.LinkTypeEthernet); e.err != nil {
+		return nil, none, usagef("%v", e.err)
+	}
+	match = func(p *capture.Packet) bool {
 		e, ok := cache[p.LinkType]
 		if !ok {
-			prog, err := filter.Compile(expr, p.LinkType, capture.MaxSnapLen)
-			if err == nil {
-				e.m, e.err = filter.NewMatcher(prog)
-			} else {
-				e.err = err
+			e = compile(p.LinkType)
+			if e.err != nil && firstErr == nil && !errors.Is(e.err, filter.ErrLinkType) {
+				firstErr = e.err
 			}
-			cache[p.LinkType] = e
 		}
 		// A link type the filter cannot read matches nothing, as with
 		// libpcap, which refuses to compile for it.
 		return e.err == nil && e.m.Match(p.Data, p.Length)
-	}, nil
+	}
+	return match, func() error { return firstErr }, nil
 }

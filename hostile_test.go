@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -259,4 +260,38 @@ func (w *tailWriter) Write(p []byte) (int, error) {
 		w.tail = append(w.tail[:0], w.tail[len(w.tail)-4096:]...)
 	}
 	return len(p), nil
+}
+
+// TestFilterErrors: a filter too large for classic BPF is a usage error in
+// replay too (it used to match nothing, silently), and an error quotes
+// only a short excerpt of a long token.
+func TestFilterErrors(t *testing.T) {
+	var ports []string
+	for p := 1; p < 1500; p++ {
+		ports = append(ports, "port "+strconv.Itoa(p))
+	}
+	tests := []struct {
+		name, filter, want string
+	}{
+		{"too large", strings.Join(ports, " or "), "more than the kernel's limit of 4096"},
+		{"long name", "host " + strings.Repeat("a", 100_000), `unsupported name "aaaa`},
+		{"long number", "port " + strings.Repeat("9", 100_000), "invalid number"},
+		{"long address", "host 1.2.3." + strings.Repeat("4", 100_000), "invalid IPv4 address"},
+	}
+	for _, tt := range tests {
+		var out, errOut bytes.Buffer
+		code := run([]string{"socktrace", "replay", "testdata/handshake.pcap", tt.filter}, &out, &errOut)
+		if code != 2 {
+			t.Errorf("%s: exit %d, want 2 (usage)", tt.name, code)
+		}
+		if !strings.Contains(errOut.String(), tt.want) {
+			t.Errorf("%s: stderr %q lacks %q", tt.name, errOut.String(), tt.want)
+		}
+		if n := errOut.Len(); n > 400 {
+			t.Errorf("%s: a %d-byte error message", tt.name, n)
+		}
+		if out.Len() != 0 {
+			t.Errorf("%s: a usage error writes on stdout: %q", tt.name, out.String())
+		}
+	}
 }

@@ -156,7 +156,7 @@ func ephemeralRange() [2]int {
 // filter are written to a pcapng file as they are read.
 func replay(c *cli.Context, args []string) error {
 	files, trailing := splitFiles(args)
-	match, err := matchFunc(filterExpr(c, trailing))
+	match, filterFailed, err := matchFunc(filterExpr(c, trailing))
 	if err != nil {
 		return err
 	}
@@ -197,6 +197,9 @@ func replay(c *cli.Context, args []string) error {
 		total.Malformed += n.Malformed
 		// Connections do not continue from one file into the next.
 		tracker.Flush()
+		if err == nil {
+			err = filterFailed()
+		}
 		if err != nil {
 			runErr = err
 			break

@@ -26,7 +26,7 @@ func watch(c *cli.Context) error {
 		return usagef("-c and --duration take a positive value")
 	}
 	expr := filterExpr(c, c.Args().Slice())
-	if _, err := matchFunc(expr); err != nil { // check the syntax first
+	if _, _, err := matchFunc(expr); err != nil { // check the syntax first
 		return err
 	}
 	kernelExpr := "tcp"

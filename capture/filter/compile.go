@@ -9,6 +9,10 @@ import (
 	"golang.org/x/net/bpf"
 )
 
+// ErrLinkType is the error for a link type the compiler has no header
+// layout for.
+var ErrLinkType = errors.New("filter: unsupported link type")
+
 // MaxInstructions is the largest program the Linux kernel accepts
 // (BPF_MAXINSNS); Compile fails rather than emit a longer one.
 const MaxInstructions = 4096
@@ -207,7 +211,7 @@ func linkFor(lt layers.LinkType) (*link, error) {
 			return cFalse
 		}}, nil
 	}
-	return nil, fmt.Errorf("filter: unsupported link type %v (%d); supported: Ethernet, LINUX_SLL, LINUX_SLL2, NULL, LOOP, RAW, IPv4, IPv6", lt, int(lt))
+	return nil, fmt.Errorf("%w %v (%d); supported: Ethernet, LINUX_SLL, LINUX_SLL2, NULL, LOOP, RAW, IPv4, IPv6", ErrLinkType, lt, int(lt))
 }
 
 // expr translates a parsed expression into tests, primitive by primitive,

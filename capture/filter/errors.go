@@ -3,6 +3,7 @@ package filter
 import (
 	"fmt"
 	"strings"
+	"unicode/utf8"
 )
 
 // Supported lists the forms the compiler understands; every syntax error
@@ -40,11 +41,34 @@ func errorAt(expr string, tok token, syntax bool, format string, args ...any) *E
 	if nl := strings.LastIndexByte(expr[:off], '\n'); nl >= 0 {
 		col = off - nl
 	}
+	// A token can be as long as the expression (a megabyte of digits, a
+	// name pasted by mistake): the message quotes a short excerpt.
+	for i, a := range args {
+		if s, ok := a.(string); ok {
+			args[i] = excerpt(s)
+		}
+	}
 	return &Error{
 		Msg:    fmt.Sprintf(format, args...),
-		Token:  tok.text,
+		Token:  excerpt(tok.text),
 		Line:   line,
 		Col:    col,
 		Syntax: syntax,
 	}
+}
+
+// maxExcerpt is how much of a token an error quotes.
+const maxExcerpt = 32
+
+// excerpt is s cut to at most maxExcerpt bytes at a character boundary,
+// with "…" when cut.
+func excerpt(s string) string {
+	if len(s) <= maxExcerpt {
+		return s
+	}
+	cut := maxExcerpt
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "…"
 }
