@@ -67,6 +67,13 @@ type TraceOptions struct {
 	// not call Wait. A nil Events discards the events.
 	Events func(Event)
 
+	// Kernel receives what the kernel reported about the traced
+	// program's TCP sockets: state changes, retransmissions, resets,
+	// errors. Only the eBPF recorder (Record, RecordPID, Watch) calls it,
+	// from the same goroutine as Events and in order with its events. A
+	// nil Kernel discards them.
+	Kernel func(KernelEvent)
+
 	// Env is the environment of the traced command; nil means the
 	// environment of the current process. Dir is its working directory;
 	// empty means the current one. Trace only.
@@ -98,6 +105,10 @@ type TraceStats struct {
 	SeccompStops uint64 // stops caused by the seccomp filter (socket calls and close)
 	SyscallStops uint64 // syscall-entry and syscall-exit stops
 	Events       uint64 // events delivered
+	// The eBPF recorder's counts: records read from its ring buffer, and
+	// records the kernel side could not write because the buffer was
+	// full (lost events: reported, never silent).
+	Records, Dropped uint64
 }
 
 // ErrPtraceNotPermitted is returned (wrapped) by Trace and Attach when the

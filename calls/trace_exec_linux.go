@@ -44,6 +44,10 @@ import (
 //	      then maybe 'F' (filter not installed: the tracer must stop at
 //	      every syscall instead); on exec failure 'E', and exit 127.
 //
+// With helperEnv=helperExecPlain the helper does the same without the
+// filter: the eBPF recorder (bpf_record_linux.go) uses the "go" pipe to put
+// the helper's pid in its process map before the command runs.
+//
 // With helperEnv=helperWake the process is the attach waker: it blocks
 // reading fd 0 and exits at EOF, which wakes the tracer's wait4.
 const (
@@ -62,6 +66,9 @@ const (
 	reportExecError = 'E'
 )
 
+// helperExecPlain is the exec helper without the seccomp filter.
+const helperExecPlain = "exec-plain-v1"
+
 func init() {
 	v, ok := syscall.Getenv(helperEnv)
 	if !ok {
@@ -69,7 +76,9 @@ func init() {
 	}
 	switch v {
 	case helperExec:
-		runExecHelper()
+		runExecHelper(true)
+	case helperExecPlain:
+		runExecHelper(false)
 	case helperWake:
 		var b [16]byte
 		for {
@@ -82,8 +91,9 @@ func init() {
 	}
 }
 
-// runExecHelper never returns: it execs the command or exits.
-func runExecHelper() {
+// runExecHelper never returns: it execs the command or exits. With filter,
+// it installs the seccomp filter first.
+func runExecHelper(filter bool) {
 	// Init runs on the main thread; keep it there: the filter is
 	// installed per thread, and it must be the thread that calls execve.
 	runtime.LockOSThread()
@@ -123,7 +133,9 @@ func runExecHelper() {
 	syscall.Close(helperGoFD)
 	syscall.CloseOnExec(helperRepFD)
 
-	if testNoFilter {
+	if !filter {
+		// The eBPF recorder: nothing to install.
+	} else if testNoFilter {
 		helperReport(reportNoFilter, syscall.ENOSYS)
 	} else if prog, err := traceFilter(); err != nil {
 		helperReport(reportNoFilter, syscall.EINVAL)

@@ -28,3 +28,25 @@ func (t *Tracer) Wait() (int, error) { return -1, errors.ErrUnsupported }
 
 // Stats is not supported on this platform.
 func (t *Tracer) Stats() TraceStats { return TraceStats{} }
+
+// Recorder records with eBPF; Linux on amd64 and arm64 only.
+type Recorder struct{}
+
+// ErrBPFUnavailable is returned (wrapped) where eBPF recording cannot be used.
+var ErrBPFUnavailable = errors.New("eBPF recording unavailable")
+
+// Record is not supported on this platform.
+func Record(ctx context.Context, argv []string, opts TraceOptions) (*Recorder, error) {
+	return nil, fmt.Errorf("%w on %s/%s", ErrBPFUnavailable, runtime.GOOS, runtime.GOARCH)
+}
+
+// RecordPID is not supported on this platform.
+func RecordPID(ctx context.Context, pid int, opts TraceOptions) (*Recorder, error) {
+	return nil, fmt.Errorf("%w on %s/%s", ErrBPFUnavailable, runtime.GOOS, runtime.GOARCH)
+}
+
+// Wait is not supported on this platform.
+func (r *Recorder) Wait() (int, error) { return -1, errors.ErrUnsupported }
+
+// Stats is not supported on this platform.
+func (r *Recorder) Stats() TraceStats { return TraceStats{} }

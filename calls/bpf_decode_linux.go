@@ -1,0 +1,385 @@
+//go:build linux && (amd64 || arm64)
+
+package calls
+
+import (
+	"net/netip"
+	"strconv"
+	"syscall"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// Turning the recorder's records into Events: the same fields, Side and
+// Detail rules as the ptrace tracer (trace.go's notes), so that the rest
+// of socktrace cannot tell the two apart. The differences are additions:
+// the data calls (Read, Write) and the exact completion time of a
+// non-blocking connect (the kernel's state change, not the moment a
+// tracer looked).
+
+// Record types and call kinds: enum record_type and enum call_kind in
+// bpf/recorder.bpf.c.
+const (
+	recCall             = 1
+	recState            = 2
+	recRetransmit       = 3
+	recRetransmitSynAck = 4
+	recResetSent        = 5
+	recResetReceived    = 6
+	recSockError        = 7
+	recFork             = 8
+	recExit             = 9
+)
+
+const (
+	bpfCallSocket = 1 + iota
+	bpfCallBind
+	bpfCallListen
+	bpfCallConnect
+	bpfCallAccept
+	bpfCallAccept4
+	bpfCallShutdown
+	bpfCallClose
+	bpfCallSetsockopt
+	bpfCallRead
+	bpfCallWrite
+	bpfCallSendto
+	bpfCallSendmsg
+	bpfCallRecvfrom
+	bpfCallRecvmsg
+)
+
+// bpfCallNumbers maps this architecture's system call numbers to the
+// recorder's call kinds (the BPF side is architecture-neutral).
+var bpfCallNumbers = map[int]int{
+	unix.SYS_SOCKET:     bpfCallSocket,
+	unix.SYS_BIND:       bpfCallBind,
+	unix.SYS_LISTEN:     bpfCallListen,
+	unix.SYS_CONNECT:    bpfCallConnect,
+	unix.SYS_ACCEPT:     bpfCallAccept,
+	unix.SYS_ACCEPT4:    bpfCallAccept4,
+	unix.SYS_SHUTDOWN:   bpfCallShutdown,
+	unix.SYS_CLOSE:      bpfCallClose,
+	unix.SYS_SETSOCKOPT: bpfCallSetsockopt,
+	unix.SYS_READ:       bpfCallRead,
+	unix.SYS_WRITE:      bpfCallWrite,
+	unix.SYS_SENDTO:     bpfCallSendto,
+	unix.SYS_SENDMSG:    bpfCallSendmsg,
+	unix.SYS_RECVFROM:   bpfCallRecvfrom,
+	unix.SYS_RECVMSG:    bpfCallRecvmsg,
+}
+
+// dataCallNames is the Detail of a data call: the system call's name.
+var dataCallNames = map[uint32]string{
+	bpfCallRead:     "read",
+	bpfCallWrite:    "write",
+	bpfCallSendto:   "sendto",
+	bpfCallSendmsg:  "sendmsg",
+	bpfCallRecvfrom: "recvfrom",
+	bpfCallRecvmsg:  "recvmsg",
+}
+
+// decodeRecord copies a raw ring buffer record into rec; false when it is
+// too short (never, unless the object and this code disagree).
+func decodeRecord(raw []byte, rec *recorderEvent) bool {
+	if len(raw) < int(unsafe.Sizeof(*rec)) {
+		return false
+	}
+	*rec = *(*recorderEvent)(unsafe.Pointer(&raw[0]))
+	return true
+}
+
+// decoder keeps what turning records into events needs to remember.
+type decoder struct {
+	// memos: the side and addresses of each socket seen at listen,
+	// connect or accept, by struct sock address.
+	memos map[uint64]sockMemo
+	// connecting: non-blocking connects that returned EINPROGRESS and
+	// whose handshake has not ended yet.
+	connecting map[uint64]Event
+	// ended: handshakes that ended before their connect's record was read
+	// (the state change can be written first).
+	ended map[uint64]kernelRecord
+	// tuples: the last 4-tuple the kernel reported for each socket with
+	// a port. A socket's port is already released when its last state
+	// change (to CLOSE) is reported.
+	tuples map[uint64][2]netip.AddrPort
+	// exitCodes: wait statuses of exited processes.
+	exitCodes map[uint32]int64
+}
+
+type kernelRecord struct {
+	at       time.Time
+	newState TCPState
+	local    netip.AddrPort
+}
+
+// mapBound bounds the decoder's maps: sockets closed in ways the recorder
+// does not see (a killed process) leave entries behind.
+const mapBound = 1 << 16
+
+func (d *decoder) init() {
+	d.memos = make(map[uint64]sockMemo)
+	d.connecting = make(map[uint64]Event)
+	d.ended = make(map[uint64]kernelRecord)
+	d.exitCodes = make(map[uint32]int64)
+	d.tuples = make(map[uint64][2]netip.AddrPort)
+}
+
+func (d *decoder) exited(pid uint32, status int64) {
+	if len(d.exitCodes) >= mapBound {
+		clear(d.exitCodes)
+	}
+	d.exitCodes[pid] = status
+}
+
+// exitCode is the shell's exit code of an exited process, -1 if unknown.
+func (d *decoder) exitCode(pid uint32) int {
+	st, ok := d.exitCodes[pid]
+	if !ok {
+		return -1
+	}
+	ws := unix.WaitStatus(st)
+	switch {
+	case ws.Exited():
+		return ws.ExitStatus()
+	case ws.Signaled():
+		return 128 + int(ws.Signal())
+	}
+	return -1
+}
+
+// flush returns what is still pending at the end: non-blocking connects
+// whose end was never seen stay as they were reported (EINPROGRESS).
+func (d *decoder) flush() []Event {
+	clear(d.connecting)
+	return nil
+}
+
+func addrOf(family uint16, raw *[16]byte, port uint16) netip.AddrPort {
+	var a netip.Addr
+	if family == unix.AF_INET6 {
+		a = netip.AddrFrom16(*raw).Unmap()
+	} else {
+		a = netip.AddrFrom4([4]byte(raw[:4]))
+	}
+	return netip.AddrPortFrom(a, port)
+}
+
+// peerOf is the remote address as getpeername(2) would give it: none for
+// a listener, an unconnected socket, or one closed or still connecting.
+func peerOf(rec *recorderEvent) netip.AddrPort {
+	st := TCPState(rec.State)
+	if rec.Rport == 0 || st == TCPClose || st == TCPSynSent || st == TCPListen {
+		return netip.AddrPort{}
+	}
+	return addrOf(rec.Family, &rec.Raddr, rec.Rport)
+}
+
+func commString(c *[16]int8) string {
+	b := unsafe.Slice((*byte)(unsafe.Pointer(&c[0])), len(c))
+	for i, ch := range b {
+		if ch == 0 {
+			return string(b[:i])
+		}
+	}
+	return string(b)
+}
+
+func (d *decoder) remember(sock uint64, m sockMemo) {
+	if len(d.memos) >= mapBound {
+		clear(d.memos)
+	}
+	d.memos[sock] = m
+}
+
+// record turns one call or kernel record into events (a call, and maybe a
+// connect's completion) or a kernel event.
+func (d *decoder) record(rec *recorderEvent, clock clockOffset) (evs []Event, kev KernelEvent, isKernel bool) {
+	if rec.Type != recCall {
+		return d.kernelRecord(rec, clock)
+	}
+	ev := Event{
+		FD:    int(rec.Fd),
+		Enter: clock.wall(rec.EnterNs),
+		Exit:  clock.wall(rec.ExitNs),
+		PID:   int(rec.Pid),
+		TID:   int(rec.Tid),
+		Comm:  commString(&rec.Comm),
+	}
+	if rec.Ret < 0 {
+		ev.Result, ev.Errno = -1, syscall.Errno(-rec.Ret)
+	} else {
+		ev.Result = int(rec.Ret)
+	}
+	local := addrOf(rec.Family, &rec.Laddr, rec.Lport)
+	given, givenOK := netip.AddrPort{}, false
+	if rec.AddrOk != 0 {
+		given, givenOK = parseSockaddr(rec.Sockaddr[:])
+	}
+	memo := d.memos[rec.Sock]
+	switch rec.Call {
+	case bpfCallSocket:
+		ev.Call, ev.FD = Socket, -1
+		ev.Detail = socketDetail(int(rec.A), int(rec.B))
+		if ev.Errno == 0 {
+			ev.FD = ev.Result
+			delete(d.memos, rec.Sock) // a new socket where an old one was
+		}
+	case bpfCallBind:
+		if !givenOK {
+			return nil, kev, false // not an IP address: not a TCP bind
+		}
+		ev.Call, ev.Local = Bind, given
+		if ev.Errno == 0 && local != given {
+			ev.Detail = "bound to " + local.String()
+		}
+	case bpfCallListen:
+		ev.Call, ev.Side, ev.Local = Listen, Server, local
+		ev.Detail = "backlog " + strconv.Itoa(int(int32(rec.A)))
+		if ev.Errno == 0 {
+			d.remember(rec.Sock, sockMemo{side: Server, local: local})
+		}
+	case bpfCallConnect:
+		if !givenOK {
+			return nil, kev, false
+		}
+		ev.Call, ev.Side, ev.Remote, ev.Local = Connect, Client, given, local
+		if ev.Errno == 0 || ev.Errno == unix.EINPROGRESS {
+			d.remember(rec.Sock, sockMemo{side: Client, local: local, remote: given})
+		}
+		evs = append(evs, ev)
+		done, ended := d.ended[rec.Sock]
+		delete(d.ended, rec.Sock) // a blocking connect's, or this one's
+		if ev.Errno == unix.EINPROGRESS {
+			if ended {
+				evs = append(evs, completed(ev, done))
+			} else {
+				if len(d.connecting) >= mapBound {
+					clear(d.connecting)
+				}
+				d.connecting[rec.Sock] = ev
+			}
+		}
+		return evs, kev, false
+	case bpfCallAccept, bpfCallAccept4:
+		ev.Call, ev.Side, ev.Local = Accept, Server, local
+		if rec.Call == bpfCallAccept4 {
+			ev.Detail = "accept4" + sockFlags(int(int32(rec.A)), " ")
+		}
+		if ev.Errno == 0 {
+			ev.Remote = peerOf(rec)
+			d.remember(rec.Sock, sockMemo{side: Server, local: local, remote: ev.Remote})
+		}
+	case bpfCallShutdown, bpfCallClose, bpfCallSetsockopt:
+		ev.Local, ev.Remote, ev.Side = local, peerOf(rec), memo.side
+		if !ev.Remote.IsValid() && memo.remote.IsValid() {
+			// Closed by both sides already (TIME_WAIT lives on
+			// without the socket): the 4-tuple it had.
+			ev.Local, ev.Remote = memo.local, memo.remote
+		}
+		switch rec.Call {
+		case bpfCallShutdown:
+			ev.Call, ev.Detail = Shutdown, shutdownHow(int(int32(rec.A)))
+		case bpfCallClose:
+			ev.Call = Close
+		default:
+			ev.Call = SetSockOpt
+			switch {
+			case int32(rec.A) == 0:
+				ev.Detail = "SO_LINGER off"
+			default:
+				ev.Detail = "SO_LINGER " + strconv.Itoa(int(int32(rec.B)))
+			}
+		}
+	case bpfCallRead, bpfCallRecvfrom, bpfCallRecvmsg, bpfCallWrite, bpfCallSendto, bpfCallSendmsg:
+		ev.Call = Read
+		if rec.Call == bpfCallWrite || rec.Call == bpfCallSendto || rec.Call == bpfCallSendmsg {
+			ev.Call = Write
+		}
+		ev.Local, ev.Remote, ev.Side = local, peerOf(rec), memo.side
+		if !ev.Remote.IsValid() && memo.remote.IsValid() {
+			ev.Local, ev.Remote = memo.local, memo.remote
+		}
+		ev.Detail = dataCallNames[rec.Call]
+	default:
+		return nil, kev, false
+	}
+	return append(evs, ev), kev, false
+}
+
+// completed is the second connect event of a non-blocking connect: Exit
+// is when the kernel left SYN_SENT.
+func completed(ev Event, done kernelRecord) Event {
+	ev.Exit, ev.Errno = done.at, 0
+	if done.newState == TCPEstablished {
+		ev.Result, ev.Detail = 0, "completed"
+		if done.local.IsValid() {
+			ev.Local = done.local
+		}
+	} else {
+		ev.Result, ev.Detail = -1, "failed"
+	}
+	return ev
+}
+
+var kernelKinds = map[uint32]KernelKind{
+	recState:            KernelState,
+	recRetransmit:       KernelRetransmit,
+	recRetransmitSynAck: KernelRetransmitSynAck,
+	recResetSent:        KernelResetSent,
+	recResetReceived:    KernelResetReceived,
+	recSockError:        KernelError,
+}
+
+func (d *decoder) kernelRecord(rec *recorderEvent, clock clockOffset) ([]Event, KernelEvent, bool) {
+	kind, ok := kernelKinds[rec.Type]
+	if !ok {
+		return nil, KernelEvent{}, false
+	}
+	kev := KernelEvent{
+		Kind:   kind,
+		Time:   clock.wall(rec.EnterNs),
+		Local:  addrOf(rec.Family, &rec.Laddr, rec.Lport),
+		To:     TCPState(rec.State),
+		PID:    int(rec.Pid),
+		Socket: rec.Sock,
+	}
+	if rec.Rport != 0 {
+		kev.Remote = addrOf(rec.Family, &rec.Raddr, rec.Rport)
+	}
+	if kev.Local.Port() != 0 {
+		if len(d.tuples) >= mapBound {
+			clear(d.tuples)
+		}
+		d.tuples[rec.Sock] = [2]netip.AddrPort{kev.Local, kev.Remote}
+	} else if t, ok := d.tuples[rec.Sock]; ok {
+		kev.Local, kev.Remote = t[0], t[1]
+	}
+	var evs []Event
+	switch rec.Type {
+	case recState:
+		kev.From, kev.To = TCPState(rec.A), TCPState(rec.B)
+		if kev.From == TCPSynSent && kev.To != TCPSynSent {
+			done := kernelRecord{at: kev.Time, newState: kev.To, local: kev.Local}
+			if ev, ok := d.connecting[rec.Sock]; ok {
+				delete(d.connecting, rec.Sock)
+				evs = append(evs, completed(ev, done))
+			} else {
+				if len(d.ended) >= mapBound {
+					clear(d.ended)
+				}
+				d.ended[rec.Sock] = done
+			}
+		}
+		if kev.To == TCPClose {
+			delete(d.connecting, rec.Sock)
+			delete(d.tuples, rec.Sock)
+		}
+	case recSockError:
+		kev.Errno = syscall.Errno(rec.A)
+	}
+	return evs, kev, true
+}

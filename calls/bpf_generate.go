@@ -1,0 +1,12 @@
+package calls
+
+// The kernel-side recorder's BPF program (bpf/recorder.bpf.c) is compiled
+// by clang through bpf2go into recorder_bpfel.o, embedded by
+// recorder_bpfel.go. Both are committed, so building and testing need no
+// clang; scripts/gen-bpf.sh (or go generate ./calls) rebuilds them, and
+// TestBPFObjectUpToDate fails when they are stale. bpf2go strips the
+// build directory from the object's debug info, and bpf/kernel.h declares
+// the kernel types itself, so the object is the same on every machine with
+// the same clang (the version is pinned in bpf/clang-version).
+//
+//go:generate go tool bpf2go -go-package calls -output-stem recorder -tags linux -target bpfel -type event recorder bpf/recorder.bpf.c -- -I/usr/include -Wall -Werror

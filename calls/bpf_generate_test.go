@@ -1,0 +1,70 @@
+package calls
+
+import (
+	"bytes"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+)
+
+// TestBPFObjectUpToDate rebuilds the recorder's BPF object and Go bindings
+// with the go:generate command of bpf_generate.go into a temporary
+// directory and compares them with the committed ones byte for byte. It
+// needs clang at the version the committed object was built with
+// (bpf/clang-version; another clang emits different, equally valid code)
+// and skips, saying why, otherwise.
+func TestBPFObjectUpToDate(t *testing.T) {
+	clang, err := exec.LookPath("clang")
+	if err != nil {
+		t.Skip("clang is not installed: cannot check the committed BPF object")
+	}
+	out, err := exec.Command(clang, "--version").Output()
+	if err != nil {
+		t.Skipf("clang --version: %v", err)
+	}
+	pinned, err := os.ReadFile("bpf/clang-version")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := strings.TrimSpace(string(pinned))
+	if m := regexp.MustCompile(`clang version (\S+)`).FindSubmatch(out); m == nil || string(m[1]) != want {
+		t.Skipf("clang is not version %s (bpf/clang-version): %s", want, bytes.SplitN(out, []byte("\n"), 2)[0])
+	}
+	src, err := os.ReadFile("bpf_generate.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var gen []string
+	for _, line := range strings.Split(string(src), "\n") {
+		if cmd, ok := strings.CutPrefix(line, "//go:generate "); ok {
+			gen = strings.Fields(cmd)
+		}
+	}
+	if len(gen) < 3 || gen[0] != "go" || gen[1] != "tool" {
+		t.Fatalf("no go:generate go tool line in bpf_generate.go")
+	}
+	dir := t.TempDir()
+	// -output-dir goes before the positional arguments.
+	args := append([]string{gen[1], gen[2], "-output-dir", dir}, gen[3:]...)
+	cmd := exec.Command("go", args...)
+	cmd.Env = append(os.Environ(), "GOPACKAGE=calls")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	for _, name := range []string{"recorder_bpfel.o", "recorder_bpfel.go"} {
+		got, err := os.ReadFile(filepath.Join(dir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		committed, err := os.ReadFile(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got, committed) {
+			t.Errorf("calls/%s is stale: bpf/*.c or bpf_generate.go changed since it was generated; run scripts/gen-bpf.sh and commit the result", name)
+		}
+	}
+}

@@ -1,0 +1,579 @@
+//go:build linux && (amd64 || arm64)
+
+package calls
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/link"
+	"github.com/cilium/ebpf/ringbuf"
+	"github.com/cilium/ebpf/rlimit"
+	"golang.org/x/sys/unix"
+)
+
+// How the eBPF recorder works
+//
+// bpf/recorder.bpf.c is loaded into the kernel and attached to
+// raw_syscalls:sys_enter/sys_exit (the socket calls), sched_process_fork
+// and sched_process_exit (which processes are traced), and the sock and
+// tcp tracepoints (the kernel's view of the connections). Its records
+// come through one ring buffer; a goroutine reads them in order and turns
+// them into Events (decode.go's rules, the same as the ptrace tracer's)
+// and KernelEvents. Nothing stops the traced program: it runs at full
+// speed, with a few hundred nanoseconds added to its socket calls.
+//
+// The ring buffer holds 16 MiB (about 100,000 records). When user space
+// falls that far behind, the kernel side counts what it could not write
+// (TraceStats.Dropped); nothing is lost silently.
+
+// ErrBPFUnavailable is returned (wrapped, with the reason) by Record and
+// RecordPID when the kernel does not let socktrace use eBPF: no CAP_BPF
+// or CAP_PERFMON, no BTF, a locked-down kernel, missing tracepoints.
+// Callers can fall back to Trace and Attach.
+var ErrBPFUnavailable = errors.New("eBPF recording unavailable")
+
+// Recorder records a program's socket calls and its connections' kernel
+// events with eBPF (Record, RecordPID).
+type Recorder struct {
+	opts  TraceOptions
+	name  string
+	ctx   context.Context
+	objs  recorderObjects
+	links []link.Link
+	rd    *ringbuf.Reader
+	clock clockOffset
+	dec   decoder
+
+	rootPid  int
+	ownChild bool     // the root is our child: reap it for its exit code
+	report   *os.File // the exec helper's report pipe
+
+	mu        sync.Mutex
+	alive     map[uint32]bool // traced processes not yet exited
+	rootDone  bool
+	rootCode  int
+	cancelled bool
+
+	records, events, dropSeen atomic.Uint64
+
+	done chan struct{}
+	code int
+	err  error
+}
+
+// Record starts argv and records it and every process it starts, with
+// eBPF, until all of them have exited; it returns once the command runs.
+// Events and KernelEvents go to opts.Events and opts.Kernel. argv[0] is
+// looked up in PATH; when it cannot be found Record returns an *ExecError.
+// When eBPF cannot be used it returns an error wrapping ErrBPFUnavailable
+// and starts nothing.
+//
+// Cancelling ctx kills the command and every process it started; Wait
+// then returns ctx.Err().
+func Record(ctx context.Context, argv []string, opts TraceOptions) (*Recorder, error) {
+	if len(argv) == 0 {
+		return nil, errors.New("calls: Record: empty command")
+	}
+	path, err := exec.LookPath(argv[0])
+	if err != nil {
+		return nil, &ExecError{Name: argv[0], Err: err}
+	}
+	if opts.Dir != "" && !filepath.IsAbs(path) {
+		if path, err = filepath.Abs(path); err != nil {
+			return nil, &ExecError{Name: argv[0], Err: err}
+		}
+	}
+	r, err := newRecorder(ctx, opts, argv[0], false)
+	if err != nil {
+		return nil, err
+	}
+	if err := r.startChild(path, argv); err != nil {
+		r.close()
+		return nil, err
+	}
+	r.start()
+	return r, nil
+}
+
+// RecordPID records the running process pid and the processes it starts
+// from then on, until it exits or ctx is cancelled. The process is never
+// stopped. On cancel Wait returns 0 and ctx.Err(); when the process exits,
+// its exit code.
+func RecordPID(ctx context.Context, pid int, opts TraceOptions) (*Recorder, error) {
+	if pid <= 0 {
+		return nil, fmt.Errorf("calls: RecordPID: invalid pid %d", pid)
+	}
+	if err := unix.Kill(pid, 0); errors.Is(err, unix.ESRCH) {
+		return nil, fmt.Errorf("calls: record pid %d: no such process", pid)
+	}
+	r, err := newRecorder(ctx, opts, fmt.Sprintf("pid %d", pid), false)
+	if err != nil {
+		return nil, err
+	}
+	r.rootPid = pid
+	if err := r.addProc(uint32(pid)); err != nil {
+		r.close()
+		return nil, err
+	}
+	r.start()
+	return r, nil
+}
+
+// Wait waits until recording has ended and returns the command's exit code
+// (128+N when killed by signal N), as Tracer.Wait does.
+func (r *Recorder) Wait() (exitCode int, err error) {
+	<-r.done
+	return r.code, r.err
+}
+
+// Stats reports what the recorder has done so far.
+func (r *Recorder) Stats() TraceStats {
+	return TraceStats{
+		Events:  r.events.Load(),
+		Records: r.records.Load(),
+		Dropped: r.droppedNow(),
+	}
+}
+
+// newRecorder loads the BPF objects and attaches them. all records every
+// process (watch).
+func newRecorder(ctx context.Context, opts TraceOptions, name string, all bool) (*Recorder, error) {
+	r := &Recorder{opts: opts, name: name, ctx: ctx, alive: make(map[uint32]bool),
+		done: make(chan struct{}), code: -1}
+	r.dec.init()
+	if err := r.load(all); err != nil {
+		r.close()
+		return nil, err
+	}
+	r.clock = newClockOffset()
+	return r, nil
+}
+
+func unavailable(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", ErrBPFUnavailable, fmt.Sprintf(format, args...))
+}
+
+func (r *Recorder) load(all bool) error {
+	if _, err := os.Stat("/sys/kernel/btf/vmlinux"); err != nil {
+		return unavailable("the kernel has no BTF (/sys/kernel/btf/vmlinux: %v)", errors.Unwrap(err))
+	}
+	// Kernels before 5.11 charge BPF maps to RLIMIT_MEMLOCK.
+	_ = rlimit.RemoveMemlock()
+	spec, err := loadRecorder()
+	if err != nil {
+		return fmt.Errorf("calls: %w", err)
+	}
+	if all {
+		if err := spec.Variables["trace_all"].Set(uint32(1)); err != nil {
+			return fmt.Errorf("calls: %w", err)
+		}
+	}
+	if err := spec.LoadAndAssign(&r.objs, nil); err != nil {
+		if errors.Is(err, unix.EPERM) || errors.Is(err, unix.EACCES) {
+			return unavailable("the kernel refused to load BPF programs (needs CAP_BPF and CAP_PERFMON, or root; kernel.unprivileged_bpf_disabled, lockdown): %v", err)
+		}
+		return unavailable("loading the BPF programs: %v", firstLine(err))
+	}
+	for nr, kind := range bpfCallNumbers {
+		if err := r.objs.NrKinds.Put(uint32(nr), uint32(kind)); err != nil {
+			return fmt.Errorf("calls: fill nr_kinds: %w", err)
+		}
+	}
+	if err := ensureTracefs(); err != nil {
+		return unavailable("%v", err)
+	}
+	for _, tp := range []struct {
+		name string
+		prog *ebpf.Program
+	}{{"sys_enter", r.objs.SysEnter}, {"sys_exit", r.objs.SysExit}} {
+		l, err := link.Tracepoint("raw_syscalls", tp.name, tp.prog, nil)
+		if err != nil {
+			return unavailable("attaching to tracepoint raw_syscalls:%s: %v", tp.name, err)
+		}
+		r.links = append(r.links, l)
+	}
+	for _, p := range []*ebpf.Program{r.objs.ProcessFork, r.objs.ProcessExit, r.objs.SetState,
+		r.objs.Retransmit, r.objs.RetransmitSynack, r.objs.SendReset, r.objs.ReceiveReset, r.objs.ErrorReport} {
+		l, err := link.AttachTracing(link.TracingOptions{Program: p, AttachType: ebpf.AttachTraceRawTp})
+		if err != nil {
+			return unavailable("attaching %s: %v", p, err)
+		}
+		r.links = append(r.links, l)
+	}
+	rd, err := ringbuf.NewReader(r.objs.Events)
+	if err != nil {
+		return fmt.Errorf("calls: ring buffer: %w", err)
+	}
+	r.rd = rd
+	return nil
+}
+
+// firstLine keeps the first line of a verifier error (the full log is
+// hundreds of lines).
+func firstLine(err error) string {
+	s, _, _ := strings.Cut(err.Error(), "\n")
+	return s
+}
+
+// ensureTracefs mounts tracefs at /sys/kernel/tracing when no tracefs is
+// mounted anywhere: the raw_syscalls tracepoints are found through it.
+func ensureTracefs() error {
+	b, err := os.ReadFile("/proc/self/mountinfo")
+	if err == nil {
+		for _, line := range strings.Split(string(b), "\n") {
+			if _, after, ok := strings.Cut(line, " - "); ok && strings.HasPrefix(after, "tracefs ") {
+				return nil
+			}
+		}
+	}
+	var st unix.Statfs_t
+	if unix.Statfs("/sys/kernel/tracing", &st) == nil && st.Type == unix.TRACEFS_MAGIC {
+		return nil
+	}
+	if err := unix.Mount("tracefs", "/sys/kernel/tracing", "tracefs", 0, ""); err != nil && !errors.Is(err, unix.EBUSY) {
+		return fmt.Errorf("tracefs is not mounted and mounting it at /sys/kernel/tracing failed: %v", err)
+	}
+	return nil
+}
+
+func (r *Recorder) close() {
+	for _, l := range r.links {
+		l.Close()
+	}
+	r.links = nil
+	if r.rd != nil {
+		r.rd.Close()
+	}
+	r.objs.Close()
+	if r.report != nil {
+		r.report.Close()
+		r.report = nil
+	}
+}
+
+func (r *Recorder) addProc(tgid uint32) error {
+	r.mu.Lock()
+	r.alive[tgid] = true
+	r.mu.Unlock()
+	if err := r.objs.Procs.Put(tgid, uint8(1)); err != nil {
+		return fmt.Errorf("calls: record %s: %w", r.name, err)
+	}
+	return nil
+}
+
+// startChild starts the exec helper without a filter, puts its pid in the
+// process map and lets it exec the command.
+func (r *Recorder) startChild(path string, argv []string) error {
+	goR, goW, err := os.Pipe()
+	if err != nil {
+		return fmt.Errorf("calls: record %s: %w", r.name, err)
+	}
+	defer goW.Close()
+	repR, repW, err := os.Pipe()
+	if err != nil {
+		goR.Close()
+		return fmt.Errorf("calls: record %s: %w", r.name, err)
+	}
+	env := r.opts.Env
+	if env == nil {
+		env = os.Environ()
+	}
+	henv := make([]string, 0, len(env)+1)
+	for _, kv := range env {
+		if !strings.HasPrefix(kv, helperEnv+"=") {
+			henv = append(henv, kv)
+		}
+	}
+	henv = append(henv, helperEnv+"="+helperExecPlain)
+	stdio := []*os.File{r.opts.Stdin, r.opts.Stdout, r.opts.Stderr}
+	for i, def := range []*os.File{os.Stdin, os.Stdout, os.Stderr} {
+		if stdio[i] == nil {
+			stdio[i] = def
+		}
+	}
+	pid, err := syscall.ForkExec("/proc/self/exe", append([]string{helperArgv0, path}, argv...), &syscall.ProcAttr{
+		Dir:   r.opts.Dir,
+		Env:   henv,
+		Files: []uintptr{stdio[0].Fd(), stdio[1].Fd(), stdio[2].Fd(), goR.Fd(), repW.Fd()},
+	})
+	goR.Close()
+	repW.Close()
+	if err != nil {
+		repR.Close()
+		return fmt.Errorf("calls: record %s: start exec helper: %w", r.name, err)
+	}
+	r.rootPid, r.ownChild, r.report = pid, true, repR
+	if err := r.addProc(uint32(pid)); err != nil {
+		unix.Kill(pid, unix.SIGKILL)
+		reap(pid)
+		return err
+	}
+	if _, err := goW.Write([]byte{1}); err != nil {
+		unix.Kill(pid, unix.SIGKILL)
+		reap(pid)
+		return fmt.Errorf("calls: record %s: release exec helper: %w", r.name, err)
+	}
+	return nil
+}
+
+func reap(pid int) (unix.WaitStatus, error) {
+	var ws unix.WaitStatus
+	for {
+		_, err := unix.Wait4(pid, &ws, 0, nil)
+		if err != unix.EINTR {
+			return ws, err
+		}
+	}
+}
+
+func (r *Recorder) start() {
+	go r.readLoop()
+	if r.ownChild {
+		go r.reapRoot()
+	}
+	go r.watchContext()
+}
+
+func (r *Recorder) watchContext() {
+	select {
+	case <-r.done:
+		return
+	case <-r.ctx.Done():
+	}
+	r.mu.Lock()
+	r.cancelled = true
+	var pids []uint32
+	for pid := range r.alive {
+		pids = append(pids, pid)
+	}
+	r.mu.Unlock()
+	if r.ownChild {
+		// Record: kill the tree. The pids cannot have been reused: they
+		// have not been reported exited.
+		for _, pid := range pids {
+			unix.Kill(int(pid), unix.SIGKILL)
+		}
+	}
+	r.rd.Flush() // wake the reader to notice
+}
+
+// reapRoot waits for the command (our child) and keeps its exit code.
+func (r *Recorder) reapRoot() {
+	ws, err := reap(r.rootPid)
+	code := -1
+	switch {
+	case err != nil:
+	case ws.Exited():
+		code = ws.ExitStatus()
+	case ws.Signaled():
+		code = 128 + int(ws.Signal())
+	}
+	r.mu.Lock()
+	r.rootDone, r.rootCode = true, code
+	r.mu.Unlock()
+	r.rd.Flush()
+}
+
+// finished says whether recording is over: every traced process has
+// exited (and the command was reaped), or ctx was cancelled.
+func (r *Recorder) finished() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.cancelled && !r.ownChild {
+		return true
+	}
+	if r.ownChild && !r.rootDone {
+		return false
+	}
+	return len(r.alive) == 0
+}
+
+// readLoop delivers the records until recording is over, then drains the
+// ring buffer and ends.
+func (r *Recorder) readLoop() {
+	var rec ringbuf.Record
+	for {
+		r.rd.SetDeadline(time.Now().Add(time.Second))
+		err := r.rd.ReadInto(&rec)
+		switch {
+		case err == nil:
+			r.handle(rec.RawSample)
+			continue
+		case errors.Is(err, os.ErrDeadlineExceeded):
+			// A safety net for exits the ring buffer had no room for:
+			// forget processes that are gone.
+			if r.droppedNow() != r.dropSeen.Load() {
+				r.dropSeen.Store(r.droppedNow())
+				r.pruneAlive()
+			}
+		case errors.Is(err, ringbuf.ErrFlushed):
+		default:
+			r.finish(fmt.Errorf("calls: record %s: reading the ring buffer: %w", r.name, err))
+			return
+		}
+		if r.finished() {
+			break
+		}
+	}
+	// Every record the exited processes made is in the buffer: drain it.
+	r.rd.Flush()
+	for {
+		if err := r.rd.ReadInto(&rec); err != nil {
+			break
+		}
+		r.handle(rec.RawSample)
+	}
+	r.finish(nil)
+}
+
+func (r *Recorder) pruneAlive() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for pid := range r.alive {
+		if unix.Kill(int(pid), 0) == unix.ESRCH {
+			delete(r.alive, pid)
+		}
+	}
+}
+
+func (r *Recorder) finish(err error) {
+	for _, ev := range r.dec.flush() {
+		r.deliver(ev)
+	}
+	r.mu.Lock()
+	code, cancelled := r.rootCode, r.cancelled
+	r.mu.Unlock()
+	r.code, r.err = code, err
+	if r.ownChild {
+		if kind, errno := readHelperReport(r.report); kind == reportExecError {
+			if errno == 0 {
+				errno = unix.ENOEXEC
+			}
+			var eerr error = errno
+			if errno == unix.ENOENT {
+				eerr = fmt.Errorf("%w: %w", exec.ErrNotFound, errno)
+			}
+			e := &ExecError{Name: r.name, Err: eerr}
+			r.code, r.err = e.ExitCode(), e
+		}
+	} else if !cancelled {
+		r.code = r.dec.exitCode(uint32(r.rootPid))
+	} else {
+		r.code = 0
+	}
+	if cancelled && r.err == nil {
+		r.err = r.ctx.Err()
+	}
+	r.close()
+	close(r.done)
+}
+
+// readHelperReport reads what the exec helper wrote before exec (or exit).
+func readHelperReport(f *os.File) (kind byte, errno unix.Errno) {
+	if f == nil {
+		return 0, 0
+	}
+	b, _ := io.ReadAll(io.LimitReader(f, 64))
+	for i := 0; i+5 <= len(b); i += 5 {
+		k := b[i]
+		e := unix.Errno(uint32(b[i+1]) | uint32(b[i+2])<<8 | uint32(b[i+3])<<16 | uint32(b[i+4])<<24)
+		if k == reportExecError || kind == 0 {
+			kind, errno = k, e
+		}
+	}
+	return kind, errno
+}
+
+// droppedNow sums the kernel side's per-CPU count of records that did not
+// fit in the ring buffer.
+func (r *Recorder) droppedNow() uint64 {
+	if r.objs.Dropped == nil {
+		return 0
+	}
+	var perCPU []uint64
+	if err := r.objs.Dropped.Lookup(uint32(0), &perCPU); err != nil {
+		return 0
+	}
+	var n uint64
+	for _, v := range perCPU {
+		n += v
+	}
+	return n
+}
+
+// handle decodes one record and delivers what it yields.
+func (r *Recorder) handle(raw []byte) {
+	r.records.Add(1)
+	var rec recorderEvent
+	if !decodeRecord(raw, &rec) {
+		return
+	}
+	switch rec.Type {
+	case recFork:
+		r.mu.Lock()
+		r.alive[rec.A] = true
+		r.mu.Unlock()
+		return
+	case recExit:
+		r.dec.exited(rec.Pid, rec.Ret)
+		r.mu.Lock()
+		delete(r.alive, rec.Pid)
+		r.mu.Unlock()
+		return
+	}
+	evs, kev, isKernel := r.dec.record(&rec, r.clock)
+	for _, ev := range evs {
+		r.deliver(ev)
+	}
+	if isKernel && r.opts.Kernel != nil {
+		r.opts.Kernel(kev)
+	}
+}
+
+func (r *Recorder) deliver(ev Event) {
+	r.events.Add(1)
+	if r.opts.Events != nil {
+		r.opts.Events(ev)
+	}
+}
+
+// clockOffset converts the kernel's CLOCK_MONOTONIC nanoseconds
+// (bpf_ktime_get_ns) to wall-clock time, the clock packets are stamped
+// with.
+type clockOffset struct{ realMinusMono int64 }
+
+func newClockOffset() clockOffset {
+	// The narrowest of a few samples: the offset is known to within the
+	// time between the two wall-clock reads.
+	best, width := int64(0), int64(1<<62)
+	for range 5 {
+		var mono unix.Timespec
+		t0 := time.Now().UnixNano()
+		unix.ClockGettime(unix.CLOCK_MONOTONIC, &mono)
+		t1 := time.Now().UnixNano()
+		if w := t1 - t0; w < width {
+			width = w
+			best = (t0+t1)/2 - mono.Nano()
+		}
+	}
+	return clockOffset{best}
+}
+
+func (c clockOffset) wall(mono uint64) time.Time {
+	if mono == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, int64(mono)+c.realMinusMono)
+}
