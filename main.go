@@ -84,6 +84,7 @@ var (
 		&cli.IntFlag{Name: "pid", Usage: "trace the running process `PID` instead of starting a command (until Ctrl-C)"},
 		&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "write the report to `FILE` instead of stdout (as strace -o), apart from the program's own output"},
 		writeFlag, forceFlag,
+		&cli.StringFlag{Name: "tracer", Value: "auto", Usage: "record the calls with `TRACER`: ebpf (in the kernel, full speed), ptrace, or auto (ebpf where the kernel allows it, else ptrace)"},
 	})
 	watchFlags = flags(reportFlags, []cli.Flag{
 		&cli.StringFlag{Name: "iface", Aliases: []string{"i"}, Usage: "capture on interface `IF` (required)"},

@@ -45,6 +45,10 @@ func runProgram(c *cli.Context) error {
 			return fmt.Errorf("--pid %d: no such process", pid)
 		}
 	}
+	tracer := c.String("tracer")
+	if err := checkTracer(tracer); err != nil {
+		return err
+	}
 	outs, err := openOutputs(c, nil)
 	if err != nil {
 		return err
@@ -76,13 +80,7 @@ func runProgram(c *cli.Context) error {
 	exitCode := 0
 	dc, runErr := captureWhile(ctx, iface, func(ctx context.Context, emit func(calls.Event)) error {
 		opts.Events = emit
-		var tr *calls.Tracer
-		var err error
-		if pid != 0 {
-			tr, err = calls.Attach(ctx, pid, opts)
-		} else {
-			tr, err = calls.Trace(ctx, argv, opts)
-		}
+		tr, err := startRecording(ctx, stderr, tracer, argv, pid, opts)
 		if errors.Is(err, calls.ErrPtraceNotPermitted) {
 			fmt.Fprintf(stderr, "socktrace: %v%s\nsocktrace: going on with the packets only: every call is inferred from them and marked so\n", err, otherUser(pid))
 			exitCode, err = runUntraced(ctx, argv, pid, opts.Stdout)

@@ -1,0 +1,70 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/socktrace/socktrace/calls"
+)
+
+// Choosing how `run` records a program's calls (--tracer).
+//
+// auto, the default, records with eBPF in the kernel (calls.Record): the
+// program runs at full speed, the data calls and the kernel's own TCP
+// states come too, and --pid never stops the process. Where the kernel
+// does not allow it (no CAP_BPF/CAP_PERFMON, no BTF, lockdown), auto says
+// why in one line and falls back to ptrace (calls.Trace), which needs only
+// CAP_SYS_PTRACE. ebpf and ptrace force one of them.
+
+// tracerNames are the values --tracer takes.
+var tracerNames = []string{"auto", "ebpf", "ptrace"}
+
+// recording is a started tracer of either kind.
+type recording interface {
+	Wait() (int, error)
+	Stats() calls.TraceStats
+}
+
+func checkTracer(name string) error {
+	for _, n := range tracerNames {
+		if name == n {
+			return nil
+		}
+	}
+	return usagef("--tracer takes auto, ebpf or ptrace, not %q", name)
+}
+
+// startRecording starts tracing argv (or attaching to pid) with the chosen
+// tracer. With auto, an eBPF failure is reported on stderr in one line and
+// ptrace is used instead.
+func startRecording(ctx context.Context, stderr io.Writer, tracer string, argv []string, pid int, opts calls.TraceOptions) (recording, error) {
+	if tracer != "ptrace" {
+		var r *calls.Recorder
+		var err error
+		if pid != 0 {
+			r, err = calls.RecordPID(ctx, pid, opts)
+		} else {
+			r, err = calls.Record(ctx, argv, opts)
+		}
+		if err == nil {
+			return r, nil
+		}
+		if tracer == "ebpf" || !errors.Is(err, calls.ErrBPFUnavailable) {
+			return nil, err
+		}
+		fmt.Fprintf(stderr, "socktrace: %v; tracing with ptrace instead\n", err)
+	}
+	var t *calls.Tracer
+	var err error
+	if pid != 0 {
+		t, err = calls.Attach(ctx, pid, opts)
+	} else {
+		t, err = calls.Trace(ctx, argv, opts)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return t, nil
+}
