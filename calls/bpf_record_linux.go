@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -64,6 +65,7 @@ type Recorder struct {
 	alive     map[uint32]bool // traced processes not yet exited
 	rootDone  bool
 	rootCode  int
+	exitNoted bool // CommandExited called
 	cancelled bool
 
 	records, events, dropSeen atomic.Uint64
@@ -423,6 +425,7 @@ func (r *Recorder) readLoop() {
 			r.finish(fmt.Errorf("calls: record %s: reading the ring buffer: %w", r.name, err))
 			return
 		}
+		r.maybeCommandExited()
 		if r.finished() {
 			break
 		}
@@ -436,6 +439,36 @@ func (r *Recorder) readLoop() {
 		r.handle(rec.RawSample)
 	}
 	r.finish(nil)
+}
+
+// maybeCommandExited calls opts.CommandExited once, when the command has
+// exited and processes it started live on. All the fork records made
+// before the command exited have been read by then (reapRoot flushes).
+func (r *Recorder) maybeCommandExited() {
+	r.mu.Lock()
+	if !r.ownChild || !r.rootDone || r.exitNoted || r.opts.CommandExited == nil {
+		r.mu.Unlock()
+		return
+	}
+	r.exitNoted = true
+	code := r.rootCode
+	var running []Process
+	for pid := range r.alive {
+		if int(pid) != r.rootPid {
+			running = append(running, Process{PID: int(pid)})
+		}
+	}
+	r.mu.Unlock()
+	if len(running) == 0 {
+		return
+	}
+	for i := range running {
+		if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", running[i].PID)); err == nil {
+			running[i].Comm = strings.TrimSuffix(string(b), "\n")
+		}
+	}
+	slices.SortFunc(running, func(a, b Process) int { return a.PID - b.PID })
+	r.opts.CommandExited(code, running)
 }
 
 func (r *Recorder) pruneAlive() {
