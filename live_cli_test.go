@@ -3,6 +3,7 @@ package main
 import (
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -208,5 +209,106 @@ func TestRunInterruptExitsZero(t *testing.T) {
 		if strings.Contains(s.stderr.String(), "exited with status") {
 			t.Errorf("%v: stderr %q blames the command", sig, s.stderr.String())
 		}
+	}
+}
+
+// asNobody starts the socktrace binary as user nobody (uid 65534) with
+// only the capabilities caps ("+net_raw", or "" for none). It runs a copy
+// in a directory of its own (the process's Dir), through a symlink.
+func asNobody(t *testing.T, caps string, args ...string) *started {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to switch to user nobody")
+	}
+	setpriv, err := exec.LookPath("setpriv")
+	if err != nil {
+		t.Skip("setpriv (util-linux) is needed to drop to user nobody")
+	}
+	dir, err := os.MkdirTemp("", "socktrace-nobody-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	os.Chmod(dir, 0o755)
+	bin := filepath.Join(dir, "socktrace")
+	b, err := os.ReadFile(socktraceBin(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(bin, b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	// A symlink to it: the setcap hint must name the file itself.
+	link := filepath.Join(dir, "st-link")
+	os.Symlink(bin, link)
+	pargs := []string{"--reuid=65534", "--regid=65534", "--clear-groups"}
+	if caps != "" {
+		pargs = append(pargs, "--inh-caps="+caps, "--ambient-caps="+caps)
+	}
+	s := &started{cmd: exec.Command(setpriv, append(append(pargs, link), args...)...), stdout: &lockedBuffer{}, stderr: &lockedBuffer{}, exited: make(chan struct{})}
+	s.cmd.Dir = dir
+	s.cmd.Stdout, s.cmd.Stderr = s.stdout, s.stderr
+	if err := s.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		s.err = s.cmd.Wait()
+		close(s.exited)
+	}()
+	t.Cleanup(func() {
+		s.cmd.Process.Kill()
+		<-s.exited
+	})
+	return s
+}
+
+// TestCapabilityMessage: without CAP_NET_RAW the message names exactly
+// that capability (CAP_NET_ADMIN is not needed) and the setcap command
+// for the binary's real path; with CAP_NET_RAW alone, capture works.
+func TestCapabilityMessage(t *testing.T) {
+	needCapture(t)
+	s := asNobody(t, "", "watch", "--iface", "lo", "--duration", "1s")
+	if code := s.wait(t); code != 1 {
+		t.Fatalf("without capabilities: exit %d, want 1: %s", code, s.stderr.String())
+	}
+	msg := s.stderr.String()
+	bin := filepath.Join(s.cmd.Dir, "socktrace")
+	if strings.Count(msg, "\n") != 1 || !strings.Contains(msg, "needs CAP_NET_RAW") || strings.Contains(msg, "NET_ADMIN") ||
+		!strings.Contains(msg, "setcap cap_net_raw+ep "+bin+"\n") {
+		t.Errorf("stderr %q; want one line naming CAP_NET_RAW alone and: setcap cap_net_raw+ep %s", msg, bin)
+	}
+
+	ln, filter := listenLoopback(t)
+	s = asNobody(t, "+net_raw", "watch", "--iface", "lo", "--format", "json", "-c", "1", filter)
+	waitBound(t, s.cmd.Process.Pid)
+	pingPong(t, ln)
+	if code := s.wait(t); code != 0 {
+		t.Fatalf("with CAP_NET_RAW alone: exit %d: %s", code, s.stderr.String())
+	}
+	if n := len(parseReport(t, []byte(s.stdout.String())).conns); n != 1 {
+		t.Errorf("with CAP_NET_RAW alone: %d connections, want 1", n)
+	}
+}
+
+// TestRunPidOtherUser: run --pid of another user's process says that this
+// is why it cannot be traced, and goes on with the packets until Ctrl-C.
+func TestRunPidOtherUser(t *testing.T) {
+	needCapture(t)
+	sleeper := exec.Command("sleep", "60")
+	if err := sleeper.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		sleeper.Process.Kill()
+		sleeper.Wait()
+	})
+	s := asNobody(t, "+net_raw", "run", "--pid", strconv.Itoa(sleeper.Process.Pid))
+	waitFor(t, "the reason on stderr", func() bool { return strings.Contains(s.stderr.String(), "going on with the packets only") })
+	if msg := s.stderr.String(); !strings.Contains(msg, "belongs to user root and socktrace runs as nobody") {
+		t.Errorf("stderr %q; want it to say the process is another user's", msg)
+	}
+	s.cmd.Process.Signal(syscall.SIGINT)
+	if code := s.wait(t); code != 0 {
+		t.Errorf("exit %d after Ctrl-C: %s", code, s.stderr.String())
 	}
 }

@@ -3,6 +3,8 @@ package capture
 import (
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -94,8 +96,24 @@ type PermissionError struct {
 }
 
 func (e *PermissionError) Error() string {
-	return fmt.Sprintf("capture on %s: permission denied: socktrace needs CAP_NET_RAW and CAP_NET_ADMIN; "+
-		"run as root or grant them with: sudo setcap cap_net_raw,cap_net_admin+ep $(which socktrace)", e.Interface)
+	// CAP_NET_RAW is all an AF_PACKET socket, its ring, filter and
+	// statistics need; CAP_NET_ADMIN would only be needed for promiscuous
+	// mode, which socktrace never asks for.
+	return fmt.Sprintf("capture on %s: permission denied: capturing needs CAP_NET_RAW, which this process lacks; "+
+		"run as root, or grant it to this program once: sudo setcap cap_net_raw+ep %s", e.Interface, executablePath())
+}
+
+// executablePath is the real path of the running program, for the setcap
+// hint (setcap acts on the file, not on a symlink to it).
+func executablePath() string {
+	exe, err := os.Executable()
+	if err != nil {
+		return "$(command -v socktrace)"
+	}
+	if real, err := filepath.EvalSymlinks(exe); err == nil {
+		exe = real
+	}
+	return exe
 }
 
 // Is reports whether target is ErrPermission.
