@@ -1,6 +1,7 @@
 package decode
 
 import (
+	"encoding/binary"
 	"net/netip"
 	"testing"
 	"time"
@@ -116,4 +117,69 @@ func (h *checkHandler) Ended(c *Connection) {
 			}
 		}
 	}
+}
+
+// FuzzReassembly feeds random IPv4 and IPv6 fragments of one or two
+// datagrams: reassembly must never panic, never deliver a segment longer
+// than an IP payload can be, keep its memory bounded, and keep the
+// packet counts adding up.
+func FuzzReassembly(f *testing.F) {
+	seg := join(tcpHeader(40000, 80, 1001, 5001, PSH|ACK, nil), make([]byte, 64))
+	f.Add([]byte{0, 0, 3, 1, 1, 3, 0, 2, 0}, seg)
+	f.Add([]byte{1, 0, 2, 1, 0, 4, 0, 2, 0, 1, 3, 8, 0}, seg)
+	f.Fuzz(func(t *testing.T, script []byte, payload []byte) {
+		h := &segLog{}
+		tr := NewTracker(h, TrackerConfig{})
+		var n Counts
+		now := time.Unix(1000, 0)
+		// Each piece takes 4 bytes: version and id, offset (×8), length
+		// (×8, 0 for the rest), more-fragments flag and time step.
+		for i := 0; i+4 <= len(script) && i < 4*500; i += 4 {
+			b := script[i : i+4]
+			off := int(b[1]) * 8
+			if off > len(payload) {
+				off = len(payload)
+			}
+			end := len(payload)
+			if b[2] != 0 {
+				end = min(end, off+int(b[2])*8)
+			}
+			more := b[3]&1 != 0
+			now = now.Add(time.Duration(b[3]>>1) * time.Second)
+			var frame []byte
+			if b[0]&1 == 0 {
+				frame = ipv4(protoTCP, payload[off:end])
+				binary.BigEndian.PutUint16(frame[4:], uint16(b[0]>>1))
+				field := uint16(off / 8)
+				if more {
+					field |= 0x2000
+				}
+				binary.BigEndian.PutUint16(frame[6:], field)
+			} else {
+				fh := make([]byte, 8)
+				fh[0] = protoTCP
+				field := uint16(off) &^ 7
+				if more {
+					field |= 1
+				}
+				binary.BigEndian.PutUint16(fh[2:], field)
+				binary.BigEndian.PutUint32(fh[4:], uint32(b[0]>>1))
+				frame = ipv6(ipv6Fragment, join(fh, payload[off:end]))
+			}
+			p := capture.Packet{LinkType: layers.LinkTypeRaw, Data: frame, Length: len(frame), Timestamp: now}
+			tr.ObservePacket(&p, &n)
+			if len(tr.frags.open) > maxFragDatagrams {
+				t.Fatalf("%d datagrams open", len(tr.frags.open))
+			}
+		}
+		tr.Flush()
+		if n.Packets != n.TCP+n.Other+n.Malformed {
+			t.Fatalf("counts do not add up: %+v", n)
+		}
+		for _, s := range h.segs {
+			if s.Len > maxDatagram || len(s.Payload) > s.Len {
+				t.Fatalf("segment of %d bytes, %d captured", s.Len, len(s.Payload))
+			}
+		}
+	})
 }

@@ -21,6 +21,12 @@ import (
 // TCP segment (ARP, UDP, ICMP, a non-first IP fragment, ...).
 var ErrNotTCP = errors.New("not a TCP segment")
 
+// ErrFragment is returned by Decode for a piece of a fragmented IP
+// datagram that carries TCP: alone it holds no whole segment (only the
+// first piece has the TCP header, and the segment's length is the sum of
+// the pieces). Tracker.ObservePacket reassembles the pieces.
+var ErrFragment = errors.New("IP fragment of a TCP segment")
+
 // ErrUnsupportedLink is returned by Decode for a packet whose link type it
 // does not read (PPP, 802.11, ...). Such packets count as not TCP.
 var ErrUnsupportedLink = errors.New("unsupported link type")
@@ -160,10 +166,7 @@ func decodeIPv4(b []byte, missing int, s *Segment) error {
 	if b[9] != protoTCP {
 		return ErrNotTCP
 	}
-	// Only the first fragment holds the TCP header.
-	if binary.BigEndian.Uint16(b[6:])&0x1FFF != 0 {
-		return ErrNotTCP
-	}
+	fragField := binary.BigEndian.Uint16(b[6:])
 	if total == 0 {
 		// TCP segmentation offload: the kernel hands the capture a
 		// packet before filling in the length. Trust the frame.
@@ -180,6 +183,13 @@ func decodeIPv4(b []byte, missing int, s *Segment) error {
 	if end > len(b) {
 		end = len(b)
 	}
+	if fragField&0x3FFF != 0 {
+		// More fragments follow, or this is not the first: a piece.
+		s.frag = fragment{src: src, dst: dst, id: uint32(binary.BigEndian.Uint16(b[4:])),
+			offset: int(fragField&0x1FFF) * 8, more: fragField&0x2000 != 0, data: b[ihl:end], length: total - ihl}
+		return ErrFragment
+	}
+	s.Fragments = 0
 	return decodeTCP(b[ihl:end], total-ihl, src, dst, s)
 }
 
@@ -217,6 +227,7 @@ func decodeIPv6(b []byte, missing int, s *Segment) error {
 		var hdrLen int
 		switch next {
 		case protoTCP:
+			s.Fragments = 0
 			return decodeTCP(rest, remaining, src, dst, s)
 		case ipv6HopByHop, ipv6Routing, ipv6DestOptions:
 			if len(rest) < 2 {
@@ -232,10 +243,16 @@ func decodeIPv6(b []byte, missing int, s *Segment) error {
 			if len(rest) < 8 {
 				return errShortExtension
 			}
-			if binary.BigEndian.Uint16(rest[2:])&0xFFF8 != 0 {
-				return ErrNotTCP // not the first fragment
+			field := binary.BigEndian.Uint16(rest[2:])
+			if field&0xFFF9 != 0 { // an offset or the M flag: a piece
+				if rest[0] != protoTCP {
+					return ErrNotTCP
+				}
+				s.frag = fragment{src: src, dst: dst, id: binary.BigEndian.Uint32(rest[4:]), v6: true,
+					offset: int(field & 0xFFF8), more: field&1 != 0, data: rest[8:], length: remaining - 8}
+				return ErrFragment
 			}
-			hdrLen = 8
+			hdrLen = 8 // an atomic fragment (RFC 8021): the whole datagram
 		default:
 			return ErrNotTCP
 		}

@@ -143,7 +143,7 @@ func TestDecode(t *testing.T) {
 			src: v4(10, 0, 0, 1, 40000), dst: v4(10, 0, 0, 2, 80), flags: PSH | ACK, seq: 1001, ack: 5001, payload: 5, captured: 2, truncated: true, wscale: -1,
 		},
 		{name: "TCP cut before the flags", link: layers.LinkTypeRaw, frame: v4syn[:33], length: len(v4syn), err: errShortTCP},
-		{name: "non-first fragment", link: layers.LinkTypeRaw, frame: fragment, err: ErrNotTCP},
+		{name: "non-first fragment", link: layers.LinkTypeRaw, frame: fragment, err: ErrFragment},
 		{name: "UDP", link: layers.LinkTypeRaw, frame: udp, err: ErrNotTCP},
 		{name: "ARP", link: layers.LinkTypeEthernet, frame: ether(0x0806, make([]byte, 28)), err: ErrNotTCP},
 		{name: "short Ethernet", link: layers.LinkTypeEthernet, frame: make([]byte, 10), err: errShortLink},

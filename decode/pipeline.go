@@ -75,6 +75,8 @@ func (t *Tracker) ObservePacket(p *capture.Packet, n *Counts) {
 	case err == nil:
 		n.TCP++
 		t.Observe(&t.seg)
+	case err == ErrFragment:
+		t.observeFragment(p, n)
 	case err == ErrNotTCP || err == ErrUnsupportedLink:
 		n.Other++
 	default:
@@ -88,3 +90,26 @@ func (t *Tracker) ObservePacket(p *capture.Packet, n *Counts) {
 		}
 	}
 }
+
+// observeFragment adds an IP fragment to its datagram and applies the
+// segment when the datagram is whole. The pieces before the last count
+// as other packets; the one that completes the segment counts as TCP.
+func (t *Tracker) observeFragment(p *capture.Packet, n *Counts) {
+	f := &t.seg.frag
+	payload, length, ok := t.frags.add(f, p.Timestamp)
+	if !ok {
+		n.Other++
+		return
+	}
+	pieces := t.frags.lastPieces
+	if err := decodeTCP(payload, length, f.src, f.dst, &t.seg); err != nil {
+		n.Malformed++
+		return
+	}
+	t.seg.Fragments = pieces
+	n.TCP++
+	t.Observe(&t.seg)
+}
+
+// FragmentStats returns what IP reassembly did so far.
+func (t *Tracker) FragmentStats() FragmentStats { return t.frags.stats }

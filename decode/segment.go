@@ -100,6 +100,11 @@ type Segment struct {
 	Options Options
 	// Truncated is set when the snap length cut the TCP header or payload.
 	Truncated bool
+	// Fragments is the number of IP fragments the segment arrived in, 0
+	// when it was not fragmented.
+	Fragments int
+
+	frag fragment // the IP fragment Decode found, when it returns ErrFragment
 }
 
 // SeqLen is the amount of sequence space the segment occupies: its payload,

@@ -104,6 +104,7 @@ type Tracker struct {
 	nextID     int
 	step       Step
 	seg        Segment // ObservePacket's, reused
+	frags      reassembler
 	stats      TrackerStats
 
 	// Socket calls waiting for, or tied to, their connections.
