@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"encoding/json"
 	"io"
 	"os"
 	"os/exec"
@@ -13,6 +14,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 	"unicode"
 	"unicode/utf8"
 
@@ -293,5 +295,95 @@ func TestFilterErrors(t *testing.T) {
 		if out.Len() != 0 {
 			t.Errorf("%s: a usage error writes on stdout: %q", tt.name, out.String())
 		}
+	}
+}
+
+// TestExtremeTimestampsReplay replays files whose if_tsoffset puts the
+// packets before year 1 or after year 9999: no format prints a negative
+// year or an invalid date, and stderr says, naming the file, that the
+// timestamps were out of range.
+func TestExtremeTimestampsReplay(t *testing.T) {
+	dir := t.TempDir()
+	files := []struct {
+		name   string
+		offset int64
+		ts     uint64
+	}{
+		{"future.pcapng", 1 << 62, 1},
+		{"past.pcapng", -1 << 62, 0},
+		{"wrap.pcapng", 1<<63 - 1, 1 << 63},
+	}
+	for _, f := range files {
+		path := filepath.Join(dir, f.name)
+		var b bytes.Buffer
+		if err := hostilecap.ExtremeTimestamps(&b, f.offset, f.ts); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, b.Bytes(), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		for _, format := range []string{"text", "diagram", "json"} {
+			html := filepath.Join(dir, f.name+"-"+format+".html")
+			var out, errOut bytes.Buffer
+			if code := run([]string{"socktrace", "replay", "--format", format, "--html", html, path}, &out, &errOut); code != 0 {
+				t.Fatalf("%s, %s: exit %d: %s", f.name, format, code, errOut.String())
+			}
+			if !strings.Contains(errOut.String(), f.name) || !strings.Contains(errOut.String(), "out of range") {
+				t.Errorf("%s, %s: stderr does not say the timestamps are out of range: %q", f.name, format, errOut.String())
+			}
+			page, _ := os.ReadFile(html)
+			for _, s := range []string{out.String(), string(page)} {
+				if strings.Contains(s, `"-`) || strings.Contains(s, "292277") || !strings.Contains(out.String(), "connection") && !strings.Contains(out.String(), "Connection") {
+					t.Errorf("%s, %s: an invalid date or no connection:\n%s", f.name, format, s[:min(len(s), 2000)])
+				}
+			}
+			if format == "json" {
+				for _, line := range strings.Split(strings.TrimSpace(out.String()), "\n") {
+					var v struct{ Time, Start string }
+					if err := json.Unmarshal([]byte(line), &v); err != nil {
+						t.Fatalf("%s: %v: %s", f.name, err, line)
+					}
+					for _, ts := range []string{v.Time, v.Start} {
+						if ts == "" {
+							continue
+						}
+						if _, err := time.Parse(time.RFC3339Nano, ts); err != nil {
+							t.Errorf("%s: %q is not a valid time: %v", f.name, ts, err)
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
+// TestOneBadFileAmongSeveral: a damaged file in the middle of a replay is
+// reported, naming it, and the files after it are still read; the replay
+// exits 1 at the end.
+func TestOneBadFileAmongSeveral(t *testing.T) {
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "bad.pcap")
+	if err := os.WriteFile(bad, []byte("this is not a capture file at all, but it is long enough"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	badHeader := filepath.Join(dir, "badheader.pcapng")
+	if err := os.WriteFile(badHeader, []byte("\x0a\x0d\x0d\x0a\xff\xff\xff\x7f\x4d\x3c\x2b\x1a"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var out, errOut bytes.Buffer
+	code := run([]string{"socktrace", "replay", "--format", "json", "testdata/handshake.pcap", bad, badHeader, "testdata/abort.pcap"}, &out, &errOut)
+	if code != 1 {
+		t.Errorf("exit %d, want 1", code)
+	}
+	for _, name := range []string{bad, badHeader} {
+		if !strings.Contains(errOut.String(), name) {
+			t.Errorf("stderr does not name %s: %q", name, errOut.String())
+		}
+	}
+	if n := strings.Count(out.String(), `"type":"connection"`); n < 2 {
+		t.Errorf("%d connections: the files after the bad ones were not read\n%s", n, out.String())
+	}
+	if !strings.Contains(out.String(), `"type":"summary"`) {
+		t.Errorf("no summary")
 	}
 }

@@ -188,9 +188,10 @@ func replay(c *cli.Context, args []string) error {
 	var (
 		total  decode.Counts
 		runErr error
+		failed []error // files that ended with an error; the others go on
 	)
 	for i, file := range files {
-		n, err := replayFile(ctx, i, file, tracker, match, pcap)
+		n, err := replayFile(ctx, i, file, tracker, match, pcap, c.App.ErrWriter)
 		total.Packets += n.Packets
 		total.TCP += n.TCP
 		total.Other += n.Other
@@ -200,10 +201,22 @@ func replay(c *cli.Context, args []string) error {
 		if err == nil {
 			err = filterFailed()
 		}
-		if err != nil {
+		if err != nil && (ctx.Err() != nil || errors.Is(err, context.Canceled) || errors.As(err, new(*outputError))) {
+			// Ctrl-C, or the output failed: no file after this one.
 			runErr = err
 			break
 		}
+		if err != nil {
+			// A damaged file is reported and the next one read; the
+			// replay fails at the end.
+			if i < len(files)-1 {
+				fmt.Fprintf(c.App.ErrWriter, "socktrace: %v\n", err)
+			}
+			failed = append(failed, err)
+		}
+	}
+	if runErr == nil && len(failed) > 0 {
+		runErr = joinFileErrors(failed)
 	}
 	if err := pcap.close(); err != nil && runErr == nil {
 		runErr = err
@@ -245,13 +258,17 @@ func finish(ctx context.Context, out output, outs *outputs, t *decode.Tracker, n
 
 // replayFile replays the input-th file into t, writing the packets that
 // pass match to pcap when it is not nil.
-func replayFile(ctx context.Context, input int, file string, t *decode.Tracker, match func(*capture.Packet) bool, pcap *pcapOut) (decode.Counts, error) {
+func replayFile(ctx context.Context, input int, file string, t *decode.Tracker, match func(*capture.Packet) bool, pcap *pcapOut, stderr io.Writer) (decode.Counts, error) {
 	src, err := capture.OpenFile(file)
 	if err != nil {
-		if errors.Is(err, capture.ErrNotCaptureFile) {
+		switch {
+		case errors.Is(err, capture.ErrNotCaptureFile):
 			return decode.Counts{}, fmt.Errorf("%s: %w", file, capture.ErrNotCaptureFile)
+		case errors.As(err, new(*os.PathError)):
+			return decode.Counts{}, err // names the file already
 		}
-		return decode.Counts{}, err
+		// A header error names the file, as every later error does.
+		return decode.Counts{}, fmt.Errorf("%s: %w", file, err)
 	}
 	defer src.Close()
 	var read atomic.Int64
@@ -263,6 +280,10 @@ func replayFile(ctx context.Context, input int, file string, t *decode.Tracker, 
 	}
 	n, err := decode.Run(ctx, source, t, decode.RunOptions{Match: match, Progress: &read})
 	stopProgress()
+	if bad := src.TimestampsOutOfRange(); bad > 0 {
+		fmt.Fprintf(stderr, "socktrace: %s: %d packet timestamp(s) out of range (if_tsoffset or if_tsresol past year 9999 or before year 1): shown clamped to %s\n",
+			file, bad, "0001-01-01 or 9999-12-31")
+	}
 	if err != nil && !errors.Is(err, context.Canceled) {
 		err = fmt.Errorf("%s: %w", file, err)
 	}
@@ -300,4 +321,15 @@ func (s *teeSource) ReadPacket(p *capture.Packet) error {
 		}
 		return nil
 	}
+}
+
+// joinFileErrors is the replay's error when some files failed: the last
+// file's error as it is (it was not printed yet), after a count of the
+// others, which were printed as they happened.
+func joinFileErrors(errs []error) error {
+	last := errs[len(errs)-1]
+	if len(errs) == 1 {
+		return last
+	}
+	return fmt.Errorf("%d of the files failed (the others are above); the last: %w", len(errs), last)
 }

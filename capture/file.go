@@ -158,7 +158,10 @@ type FileReader struct {
 
 	format  Format
 	packets int64 // packets handed out so far
-	err     error // sticky error that ended the reader
+	// tsOutOfRange counts packets whose timestamp was clamped to years
+	// 1–9999.
+	tsOutOfRange int64
+	err          error // sticky error that ended the reader
 
 	// pcap
 	pcapBig      bool // byte order of the file is big-endian
@@ -308,6 +311,11 @@ func (r *FileReader) Interfaces() []Interface {
 	}
 	return out
 }
+
+// TimestampsOutOfRange counts the packets so far whose timestamp fell
+// outside years 1–9999 (an extreme if_tsoffset or if_tsresol) and was
+// clamped to the nearer end.
+func (r *FileReader) TimestampsOutOfRange() int64 { return r.tsOutOfRange }
 
 // Packets is how many packets ReadPacket has returned.
 func (r *FileReader) Packets() int64 { return r.packets }

@@ -256,8 +256,18 @@ func tsUnitsPerSec(v byte) (uint64, bool) {
 	return ups, true
 }
 
+// The times a timestamp may give: years 1 to 9999, which every date format
+// can print. A pcapng timestamp is 64 bits of any unit plus a 64-bit
+// offset in seconds, which reaches far past both.
+var (
+	minTime = time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC)
+	maxTime = time.Date(9999, 12, 31, 23, 59, 59, 999999999, time.UTC)
+)
+
 // timestamp converts a pcapng timestamp of an interface to wall-clock time.
-func (ifc *ngInterface) timestamp(hi, lo uint32) time.Time {
+// A time outside years 1–9999 is clamped to the nearer end, and inRange
+// is false.
+func (ifc *ngInterface) timestamp(hi, lo uint32) (t time.Time, inRange bool) {
 	ts := uint64(hi)<<32 | uint64(lo)
 	var sec, nsec uint64
 	switch ifc.unitsPerSec {
@@ -273,7 +283,16 @@ func (ifc *ngInterface) timestamp(hi, lo uint32) time.Time {
 		hi, lo := bits.Mul64(ts%ups, 1e9)
 		nsec, _ = bits.Div64(hi, lo, ups)
 	}
-	return time.Unix(int64(sec)+ifc.tsOffset, int64(nsec))
+	// sec < 2^64 and |tsOffset| < 2^63: checked in 128 bits' worth of
+	// comparisons rather than added, which could overflow.
+	const maxSec, minSec = 253402300799, -62135596800 // maxTime, minTime in Unix seconds
+	switch {
+	case sec > maxSec || ifc.tsOffset > maxSec-int64(sec):
+		return maxTime, false
+	case int64(sec)+ifc.tsOffset < minSec:
+		return minTime, false
+	}
+	return time.Unix(int64(sec)+ifc.tsOffset, int64(nsec)), true
 }
 
 // iface returns the interface a packet block names, by its number in the
@@ -323,7 +342,11 @@ func (r *FileReader) readEPB(p *Packet, body []byte, obsolete bool) error {
 	if uint64(caplen) > uint64(len(body)-20) {
 		return r.corrupt("packet %d has a captured length of %d bytes, more than its block holds", r.packets+1, caplen)
 	}
-	p.Timestamp = ifc.timestamp(u32(r.ngBig, body[4:]), u32(r.ngBig, body[8:]))
+	var inRange bool
+	p.Timestamp, inRange = ifc.timestamp(u32(r.ngBig, body[4:]), u32(r.ngBig, body[8:]))
+	if !inRange {
+		r.tsOutOfRange++
+	}
 	r.setPacket(p, ifc, idx, body[20:], caplen, u32(r.ngBig, body[16:]))
 	return nil
 }
@@ -410,9 +433,9 @@ func (r *FileReader) readISB(body []byte) error {
 		}
 		switch code {
 		case ngOptISBStartTime:
-			st.Start = ifc.timestamp(u32(r.ngBig, v), u32(r.ngBig, v[4:]))
+			st.Start, _ = ifc.timestamp(u32(r.ngBig, v), u32(r.ngBig, v[4:]))
 		case ngOptISBEndTime:
-			st.End = ifc.timestamp(u32(r.ngBig, v), u32(r.ngBig, v[4:]))
+			st.End, _ = ifc.timestamp(u32(r.ngBig, v), u32(r.ngBig, v[4:]))
 		case ngOptISBIfRecv:
 			st.Received = counter(u64(r.ngBig, v))
 		case ngOptISBIfDrop:

@@ -63,9 +63,24 @@ func (w *Writer) Now() time.Time { return w.now }
 // Packet writes one TCP segment from src to dst with the given payload and
 // comments, and advances the clock by a microsecond.
 func (w *Writer) Packet(src, dst netip.AddrPort, flags uint8, seq, ack uint32, payload []byte, comments ...string) error {
+	b, err := w.frameBytes(src, dst, flags, seq, ack, payload)
+	if err != nil {
+		return err
+	}
+	w.pkt = capture.Packet{Timestamp: w.now, LinkType: layers.LinkTypeRaw, Data: b, Length: len(b), Comments: comments}
+	w.now = w.now.Add(time.Microsecond)
+	if err := w.pw.WritePacket(&w.pkt); err != nil {
+		return fmt.Errorf("hostilecap: %w", err)
+	}
+	return nil
+}
+
+// frameBytes lays out an IPv4 packet carrying a TCP segment, checksums
+// right, in w.frame.
+func (w *Writer) frameBytes(src, dst netip.AddrPort, flags uint8, seq, ack uint32, payload []byte) ([]byte, error) {
 	n := 40 + len(payload)
 	if n > len(w.frame) {
-		return fmt.Errorf("hostilecap: payload of %d bytes is too long", len(payload))
+		return nil, fmt.Errorf("hostilecap: payload of %d bytes is too long", len(payload))
 	}
 	b := w.frame[:n]
 	clear(b[:40])
@@ -94,12 +109,7 @@ func (w *Writer) Packet(src, dst netip.AddrPort, flags uint8, seq, ack uint32, p
 	ph[9] = 6
 	be.PutUint16(ph[10:], uint16(20+len(payload)))
 	be.PutUint16(t[16:], checksum(t[:20+len(payload)], sum(ph[:], 0)))
-	w.pkt = capture.Packet{Timestamp: w.now, LinkType: layers.LinkTypeRaw, Data: b, Length: n, Comments: comments}
-	w.now = w.now.Add(time.Microsecond)
-	if err := w.pw.WritePacket(&w.pkt); err != nil {
-		return fmt.Errorf("hostilecap: %w", err)
-	}
-	return nil
+	return b, nil
 }
 
 // Close flushes the file.
