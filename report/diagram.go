@@ -398,8 +398,9 @@ func segmentLabel(st *textStep) string {
 func (d *Diagram) arrow(label string, toServer bool, kind decode.StepKind) (string, bool) {
 	dash := d.g.dash
 	switch kind {
-	case decode.StepSYNRetransmit, decode.StepRetransmission, decode.StepLate:
-		dash = d.g.dot // sent before, or no longer needed
+	case decode.StepSYNRetransmit, decode.StepRetransmission, decode.StepSpuriousRetransmission,
+		decode.StepLate, decode.StepRSTIgnored:
+		dash = d.g.dot // sent before, no longer needed, or ignored
 	}
 	lw := cells(label)
 	body := ""
@@ -434,7 +435,7 @@ func (d *Diagram) arrow(label string, toServer bool, kind decode.StepKind) (stri
 // the rest (data, ACKs) in the terminal's own colour.
 func colorOf(kind decode.StepKind) string {
 	switch kind {
-	case decode.StepRST, decode.StepRefused:
+	case decode.StepRST, decode.StepRefused, decode.StepRSTIgnored:
 		return ansiRed
 	case decode.StepSYN, decode.StepSYNRetransmit, decode.StepSimultaneousSYN, decode.StepSYNACK:
 		return ansiGreen

@@ -57,15 +57,32 @@ func (t *Text) buildWhy(c *decode.Connection, st *textStep, first time.Time) {
 			t.put("why.data", from, st.len, t.mark(c, st.from, calls.Write))
 		}
 	case decode.StepRetransmission:
+		if t.keepAlive(st) {
+			t.put("why.keepalive", from)
+			break
+		}
 		t.put("why.rtx", from)
+	case decode.StepOutOfOrder:
+		t.put("why.ooo", from, st.len)
+	case decode.StepSpuriousRetransmission:
+		if t.keepAlive(st) {
+			t.put("why.keepalive", from)
+			break
+		}
+		t.put("why.spurious", from, st.len)
+	case decode.StepRSTIgnored:
+		t.put("why.rst.ignored", from)
 	case decode.StepACK:
 		to := st.from.Other()
 		if c.SelfConnect {
 			to = st.from
 		}
-		if st.before[to] != st.after[to] {
-			t.put("why.ack.fin", from)
-		} else {
+		switch {
+		case t.keepAlive(st):
+			t.put("why.keepalive", from)
+		case st.before[to] != st.after[to]:
+			t.put("why.ack.fin", from, st.relAck)
+		default:
 			t.put("why.ack", from, st.relAck)
 			t.whyBuf = append(t.whyBuf, t.ackLessonWhy(c, st)...)
 		}
@@ -92,6 +109,7 @@ func (t *Text) buildWhy(c *decode.Connection, st *textStep, first time.Time) {
 	case decode.StepLate:
 		t.put("late")
 	}
+	t.learnerNotes(c, st)
 	for _, side := range [...]decode.Side{decode.Client, decode.Server} {
 		if c.SelfConnect && side == decode.Server {
 			break
@@ -108,6 +126,128 @@ func (t *Text) buildWhy(c *decode.Connection, st *textStep, first time.Time) {
 			}
 		}
 	}
+}
+
+// learnerNotes adds what a learner needs to read a segment and that the
+// sentence for its kind does not say: why ack=1 after a SYN, what PSH
+// asks, a delayed ACK, a duplicate ACK, a zero window and its update,
+// data on a SYN (TCP Fast Open), a timestamp out of order. Each needs
+// the steps before this one; a streamed report, which keeps none, says
+// only what the segment itself shows.
+func (t *Text) learnerNotes(c *decode.Connection, st *textStep) {
+	if st.kind == decode.StepSYNACK && st.relAck == 1 && !c.SelfConnect && t.once("why.note.synseq") {
+		t.put("why.note.synseq")
+	}
+	if st.flags&decode.SYN != 0 && st.len > 0 {
+		t.put("why.note.syndata", st.len)
+	}
+	if st.flags&decode.PSH != 0 && st.len > 0 && t.once("why.note.psh") {
+		t.put("why.note.psh")
+	}
+	if st.flags&(decode.RST|decode.SYN) == 0 && st.flags&decode.ACK != 0 && st.win == 0 {
+		t.put("why.note.zerowindow", t.side(st.from))
+	}
+	if st.reordered {
+		t.put("why.note.reordered")
+	}
+	i := t.indexOf(st)
+	if i < 0 || st.kind != decode.StepACK || st.flags&(decode.SYN|decode.FIN|decode.RST) != 0 {
+		return
+	}
+	// The last segments before this one: from the same side, and from
+	// the other side (what this ACK answers).
+	mine, theirs := -1, -1
+	for j := i - 1; j >= 0 && (mine < 0 || theirs < 0); j-- {
+		if t.current[j].from == st.from {
+			mine = max(mine, j)
+		} else {
+			theirs = max(theirs, j)
+		}
+	}
+	if mine >= 0 {
+		m := &t.current[mine]
+		switch {
+		case m.win == 0 && st.win > 0:
+			t.put("why.note.windowupdate", t.side(st.from))
+			return
+		case m.flags&decode.ACK != 0 && m.flags&(decode.SYN|decode.FIN|decode.RST) == 0 &&
+			m.len == 0 && m.relAck == st.relAck && m.win == st.win &&
+			theirs > mine && t.current[theirs].len > 0 && t.current[theirs].relSeq > st.relAck:
+			// The same ACK again, after data that arrived past a hole.
+			t.put("why.note.dupack", st.relAck)
+			return
+		}
+	}
+	if theirs >= 0 {
+		p := &t.current[theirs]
+		d := st.time.Sub(p.time)
+		if c.HasIRTT {
+			d -= c.IRTT // the capture point may be a round trip from the receiver
+		}
+		if (p.len > 0 || p.flags&decode.FIN != 0) && d >= 30*time.Millisecond && d < 500*time.Millisecond {
+			t.put("why.note.delayedack", duration(st.time.Sub(p.time)))
+		}
+	}
+}
+
+// once reports whether the note id has not been given yet in this report,
+// and records that it now is: a learner reads what PSH means once, not on
+// every segment.
+func (t *Text) once(id msgID) bool {
+	if t.told[id] {
+		return false
+	}
+	if t.told == nil {
+		t.told = make(map[msgID]bool)
+	}
+	t.told[id] = true
+	return true
+}
+
+// indexOf finds st among the connection's steps: by address when it is
+// one of them, else by time and numbers (the HTML report explains copies).
+func (t *Text) indexOf(st *textStep) int {
+	for i := range t.current {
+		if &t.current[i] == st {
+			return i
+		}
+	}
+	for i := range t.current {
+		p := &t.current[i]
+		if p.time.Equal(st.time) && p.from == st.from && p.relSeq == st.relSeq && p.relAck == st.relAck && p.flags == st.flags {
+			return i
+		}
+	}
+	return -1
+}
+
+// keepAlive reports whether st is a keep-alive probe: no new data, its
+// sequence number one below the next byte its side would send, so that
+// the other side must answer with an ACK.
+func (t *Text) keepAlive(st *textStep) bool {
+	if st.len > 1 || st.flags&(decode.SYN|decode.FIN|decode.RST) != 0 {
+		return false
+	}
+	i := t.indexOf(st)
+	if i < 1 {
+		return false
+	}
+	var next uint32
+	sent := false
+	for j := 0; j < i; j++ {
+		p := &t.current[j]
+		if p.from != st.from {
+			continue
+		}
+		end := p.relSeq + uint32(p.len)
+		if p.flags&(decode.SYN|decode.FIN) != 0 {
+			end++
+		}
+		if !sent || end > next {
+			next, sent = end, true
+		}
+	}
+	return sent && next > 1 && st.relSeq == next-1
 }
 
 // finCause is what made side send its FIN, as far as socktrace knows.
@@ -279,6 +419,12 @@ func (t *Text) synOptions(o decode.Options) string {
 	if o.Timestamps {
 		parts = append(parts, "timestamps")
 	}
+	switch {
+	case o.FastOpen && o.FastOpenCookie > 0:
+		parts = append(parts, t.m("why.synopts.tfo", int(o.FastOpenCookie)))
+	case o.FastOpen:
+		parts = append(parts, t.m("why.synopts.tforeq"))
+	}
 	if len(parts) == 0 {
 		return ""
 	}
@@ -311,6 +457,22 @@ func (t *Text) writeConnSummary(c *decode.Connection) {
 	}
 	if c.SYNRetransmits > 0 {
 		parts = append(parts, t.m("sum.synrtx", c.SYNRetransmits))
+	}
+	// What the capture itself lacks or gets wrong.
+	if c.Midstream() {
+		parts = append(parts, t.m("sum.midstream"))
+	}
+	if d := c.OneDirection(); d != decode.NoSide {
+		parts = append(parts, t.m("sum.onedirection", t.sides(d)))
+	}
+	if c.SYNACKMissed {
+		parts = append(parts, t.m("sum.synackmissed"))
+	}
+	if c.RSTsIgnored > 0 {
+		parts = append(parts, t.m("sum.rstignored", c.RSTsIgnored))
+	}
+	if c.Reordered {
+		parts = append(parts, t.m("sum.reordered"))
 	}
 	t.printf("  ⇒ %s\n", t.wrapRest(strings.Join(parts, "; "), 4))
 	var facts []string

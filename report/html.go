@@ -172,8 +172,8 @@ func (h *HTML) start() {
 	h.printf("<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n")
 	h.printf("<title>%s</title>\n<style>%s</style>\n</head>\n<body>\n", esc(title), htmlStyle)
 	h.printf("<h1>%s</h1>\n<p class=\"lead\">%s %s</p>\n", esc(title), esc(h.m("html.legend")), esc(h.m("html.hover")))
-	h.printf("<div class=\"preface\"><p>%s</p><p>%s</p><p>%s</p></div>\n",
-		esc(h.tx.prefacePorts()), esc(h.tx.m("preface.socket")), esc(h.tx.m("preface.flows")))
+	h.printf("<div class=\"preface\"><p>%s</p><p>%s</p><p>%s</p><p>%s</p></div>\n",
+		esc(h.tx.prefacePorts()), esc(h.tx.m("preface.socket")), esc(h.tx.m("preface.flows")), esc(h.tx.m("preface.numbers")))
 }
 
 // SVG geometry, in pixels.

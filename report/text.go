@@ -66,8 +66,9 @@ type Text struct {
 	// listening holds the ports of listeners seen calling listen(), so
 	// that later connections to them do not call it inferred.
 	listening map[uint16]bool
-	cols      stepColumns // of the connection being written
-	hostRange bool        // opt.Ephemeral is the capturing host's range
+	cols      stepColumns    // of the connection being written
+	hostRange bool           // opt.Ephemeral is the capturing host's range
+	told      map[msgID]bool // notes given once a report (once)
 	// origin is the earliest time of any connection so far (its first
 	// call or segment), and originConn that connection's number: the
 	// clock of the calls on no connection.
@@ -95,6 +96,8 @@ type textStep struct {
 	opts           decode.Options
 	preview        string
 	truncated      bool
+	win            uint16 // the window field as sent, not scaled
+	reordered      bool   // captured out of the wire's order
 }
 
 type textConn struct {
@@ -346,10 +349,11 @@ func (t *Text) printf(format string, args ...any) {
 func (t *Text) writeConnection(c *decode.Connection, tc *textConn) {
 	if !t.prefaced {
 		t.prefaced = true
-		t.printf("%s\n%s\n%s\n\n",
+		t.printf("%s\n%s\n%s\n%s\n\n",
 			t.wrap(t.prefacePorts(), 0),
 			t.wrap(t.m("preface.socket"), 0),
-			t.wrap(t.m("preface.flows"), 0))
+			t.wrap(t.m("preface.flows"), 0),
+			t.wrap(t.m("preface.numbers"), 0))
 	}
 	t.writeHeader(c)
 	if c.Scenario != "" {
@@ -636,6 +640,7 @@ func makeTextStep(st *decode.Step) textStep {
 		time: s.Time, from: st.From, flags: s.Flags, relSeq: st.RelSeq, relAck: st.RelAck,
 		len: s.Len, captured: len(s.Payload), before: st.Before, after: st.After,
 		kind: st.Kind, opts: s.Options, truncated: s.Truncated,
+		win: s.Window, reordered: st.Reordered,
 	}
 	for side := range ts.passed {
 		if len(st.Passed[side]) > 1 {

@@ -2,8 +2,13 @@ package report
 
 import (
 	"bytes"
+	"net/netip"
 	"path/filepath"
+	"strings"
 	"testing"
+	"time"
+
+	"github.com/socktrace/socktrace/decode"
 )
 
 // TestTextGolden writes the text report of every capture in both languages
@@ -44,6 +49,90 @@ func TestNarrowGolden(t *testing.T) {
 				checkShape(t, diagram.String(), 80)
 				golden(t, filepath.Join("diagram", base+"."+string(lang)+".w80.txt"), diagram.Bytes())
 			})
+		}
+	}
+}
+
+// learnerConn feeds a tracker a connection written segment by segment:
+// a handshake; the client's first data segment lost before the capture
+// point while two more arrive, answered by duplicate ACKs; the lost bytes
+// resent (out of order: the capture has no earlier copy); the server's
+// window closing and reopening; a keep-alive after a long silence; a RST
+// far outside the window (ignored); a graceful close whose last ACK is
+// delayed. It returns the text report.
+func learnerConn(t *testing.T, lang Lang) string {
+	t.Helper()
+	var out bytes.Buffer
+	tx := NewText(&out, TextOptions{Lang: lang, Ephemeral: testEphemeral})
+	tr := decode.NewTracker(tx, decode.TrackerConfig{})
+	cli := netip.MustParseAddrPort("10.0.0.1:40000")
+	srv := netip.MustParseAddrPort("10.0.0.2:80")
+	t0 := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	const ci, si = 1000, 5000
+	at := func(ms int) time.Time { return t0.Add(time.Duration(ms) * time.Millisecond) }
+	data := make([]byte, 100)
+	c2s := func(ms int, seq, ack uint32, fl decode.Flags, n int, win uint16) decode.Segment {
+		return decode.Segment{Time: at(ms), Src: cli, Dst: srv, Seq: ci + seq, Ack: si + ack, Flags: fl, Len: n, Payload: data[:n], Window: win}
+	}
+	s2c := func(ms int, seq, ack uint32, fl decode.Flags, n int, win uint16) decode.Segment {
+		return decode.Segment{Time: at(ms), Src: srv, Dst: cli, Seq: si + seq, Ack: ci + ack, Flags: fl, Len: n, Payload: data[:n], Window: win}
+	}
+	const A, PA = decode.ACK, decode.PSH | decode.ACK
+	segs := []decode.Segment{
+		{Time: at(0), Src: cli, Dst: srv, Seq: ci, Flags: decode.SYN, Window: 500},
+		s2c(1, 0, 1, decode.SYN|decode.ACK, 0, 500),
+		c2s(2, 1, 1, A, 0, 500),
+		// 1–100 lost before the capture point.
+		c2s(3, 101, 1, A, 100, 500),
+		s2c(4, 1, 1, A, 0, 500),
+		c2s(5, 201, 1, PA, 100, 500),
+		s2c(6, 1, 1, A, 0, 500),
+		c2s(7, 1, 1, A, 100, 500),     // fills the hole
+		s2c(8, 1, 301, A, 0, 0),       // window closed
+		s2c(20, 1, 301, A, 0, 500),    // reopened
+		c2s(60000, 300, 1, A, 0, 500), // keep-alive
+		s2c(60001, 1, 301, A, 0, 500),
+		{Time: at(60002), Src: srv, Dst: cli, Seq: si + 1 + 1<<30, Ack: ci + 301, Flags: decode.RST | decode.ACK},
+		c2s(60003, 301, 1, decode.FIN|decode.ACK, 0, 500),
+		s2c(60004, 1, 302, decode.FIN|decode.ACK, 0, 500),
+		c2s(60045, 302, 2, A, 0, 500),
+	}
+	for i := range segs {
+		tr.Observe(&segs[i])
+	}
+	tr.Flush()
+	if err := tx.Summary(Summary{Connections: 1, Dropped: -1}); err != nil {
+		t.Fatal(err)
+	}
+	return out.String()
+}
+
+// TestLearnerNotes: the notes a learner needs appear where the segments
+// call for them, in both languages (golden), and each says what it should.
+func TestLearnerNotes(t *testing.T) {
+	for _, lang := range []Lang{English, Korean} {
+		out := learnerConn(t, lang)
+		checkShape(t, out, 100)
+		golden(t, filepath.Join("text", "learner-notes."+string(lang)+".txt"), []byte(out))
+		if lang != English {
+			continue
+		}
+		flat := strings.Join(strings.Fields(out), " ")
+		for _, want := range []string{
+			"A duplicate ACK: the receiver still expects byte 1",
+			"that fill a gap below bytes it sent later",
+			"Window 0: the server's receive buffer is full",
+			"A window update: the server's program read",
+			"A keep-alive probe: the client's kernel",
+			"a forged or stale RST the kernel ignores",
+			"a delayed ACK",
+			"Its ack=1: the SYN takes one sequence number",
+			"(ack=2: a FIN takes one sequence number",
+			"PSH: the sender asks the receiver",
+		} {
+			if !strings.Contains(flat, want) {
+				t.Errorf("no %q in:\n%s", want, out)
+			}
 		}
 	}
 }
