@@ -81,7 +81,10 @@ func (t *Text) buildWhy(c *decode.Connection, st *textStep, first time.Time) {
 		case t.keepAlive(st):
 			t.put("why.keepalive", from)
 		case st.before[to] != st.after[to]:
-			t.put("why.ack.fin", from, st.relAck)
+			t.put("why.ack.fin", from)
+			if t.once("why.note.finseq") {
+				t.put("why.note.finseq", st.relAck)
+			}
 		default:
 			t.put("why.ack", from, st.relAck)
 			t.whyBuf = append(t.whyBuf, t.ackLessonWhy(c, st)...)

@@ -127,7 +127,7 @@ func TestLearnerNotes(t *testing.T) {
 			"a forged or stale RST the kernel ignores",
 			"a delayed ACK",
 			"Its ack=1: the SYN takes one sequence number",
-			"(ack=2: a FIN takes one sequence number",
+			"Its ack=2: a FIN takes one sequence number",
 			"PSH: the sender asks the receiver",
 		} {
 			if !strings.Contains(flat, want) {
