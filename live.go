@@ -56,6 +56,9 @@ type liveCapture struct {
 	stats    capture.LiveStats
 	linkType layers.LinkType
 	overflow int64 // TCP packets past maxLivePackets, not kept
+	// kernel is what the kernel reported about the connections (run
+	// with the eBPF recorder), in the order it reported.
+	kernel []calls.KernelEvent
 }
 
 // runDemo captures loopback while the built-in scenarios run, then
@@ -238,8 +241,8 @@ func feed(t *decode.Tracker, dc *liveCapture) decode.Counts {
 	events := slices.Clone(dc.events)
 	slices.SortStableFunc(events, func(a, b calls.Event) int { return a.Enter.Compare(b.Enter) })
 	var (
-		n decode.Counts
-		i int
+		n    decode.Counts
+		i, j int
 	)
 	for k := range dc.packets {
 		p := &dc.packets[k]
@@ -247,10 +250,17 @@ func feed(t *decode.Tracker, dc *liveCapture) decode.Counts {
 			t.ObserveCall(events[i])
 			i++
 		}
+		for j < len(dc.kernel) && !dc.kernel[j].Time.After(p.Timestamp) {
+			t.ObserveKernel(dc.kernel[j])
+			j++
+		}
 		t.ObservePacket(p, &n)
 	}
 	for ; i < len(events); i++ {
 		t.ObserveCall(events[i])
+	}
+	for ; j < len(dc.kernel); j++ {
+		t.ObserveKernel(dc.kernel[j])
 	}
 	return n
 }

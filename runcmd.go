@@ -78,6 +78,8 @@ func runProgram(c *cli.Context) error {
 
 	ctx := c.Context
 	exitCode := 0
+	var klog kernelLog
+	opts.Kernel = klog.add
 	dc, runErr := captureWhile(ctx, iface, func(ctx context.Context, emit func(calls.Event)) error {
 		opts.Events = emit
 		tr, err := startRecording(ctx, stderr, tracer, argv, pid, opts)
@@ -90,12 +92,16 @@ func runProgram(c *cli.Context) error {
 			return err
 		}
 		exitCode, err = tr.Wait()
+		if st := tr.Stats(); st.Dropped > 0 {
+			fmt.Fprintf(stderr, "socktrace: %d kernel events lost: the eBPF ring buffer was full; calls and states are missing from the report\n", st.Dropped)
+		}
 		return err
 	})
 	if dc == nil {
 		outs.abort()
 		return runErr
 	}
+	dc.kernel = klog.take()
 	var execErr *calls.ExecError
 	if errors.As(runErr, &execErr) {
 		// The command never ran: there is nothing to explain.

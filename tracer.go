@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
+	"sync"
 
 	"github.com/socktrace/socktrace/calls"
 )
@@ -67,4 +69,35 @@ func startRecording(ctx context.Context, stderr io.Writer, tracer string, argv [
 		return nil, err
 	}
 	return t, nil
+}
+
+// maxKernelEvents bounds what a run keeps of the kernel's reports (about
+// ten per connection).
+const maxKernelEvents = 1 << 21
+
+// kernelLog collects the eBPF recorder's kernel events for the report.
+type kernelLog struct {
+	mu      sync.Mutex
+	events  []calls.KernelEvent
+	omitted int64
+}
+
+func (l *kernelLog) add(ev calls.KernelEvent) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.events) >= maxKernelEvents {
+		l.omitted++
+		return
+	}
+	l.events = append(l.events, ev)
+}
+
+// take returns the events in time order.
+func (l *kernelLog) take() []calls.KernelEvent {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	evs := l.events
+	l.events = nil
+	slices.SortStableFunc(evs, func(a, b calls.KernelEvent) int { return a.Time.Compare(b.Time) })
+	return evs
 }

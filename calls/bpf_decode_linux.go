@@ -106,6 +106,8 @@ type decoder struct {
 	// a port. A socket's port is already released when its last state
 	// change (to CLOSE) is reported.
 	tuples map[uint64][2]netip.AddrPort
+	// held: kernel events of sockets that had no port yet.
+	held map[uint64][]KernelEvent
 	// exitCodes: wait statuses of exited processes.
 	exitCodes map[uint32]int64
 }
@@ -126,6 +128,7 @@ func (d *decoder) init() {
 	d.ended = make(map[uint64]kernelRecord)
 	d.exitCodes = make(map[uint32]int64)
 	d.tuples = make(map[uint64][2]netip.AddrPort)
+	d.held = make(map[uint64][]KernelEvent)
 }
 
 func (d *decoder) exited(pid uint32, status int64) {
@@ -151,11 +154,17 @@ func (d *decoder) exitCode(pid uint32) int {
 	return -1
 }
 
-// flush returns what is still pending at the end: non-blocking connects
-// whose end was never seen stay as they were reported (EINPROGRESS).
-func (d *decoder) flush() []Event {
+// flush returns the kernel events still held for want of a port.
+// Non-blocking connects whose end was never seen stay as they were
+// reported (EINPROGRESS).
+func (d *decoder) flush() []KernelEvent {
 	clear(d.connecting)
-	return nil
+	var kevs []KernelEvent
+	for _, held := range d.held {
+		kevs = append(kevs, held...)
+	}
+	clear(d.held)
+	return kevs
 }
 
 func addrOf(family uint16, raw *[16]byte, port uint16) netip.AddrPort {
@@ -197,10 +206,22 @@ func (d *decoder) remember(sock uint64, m sockMemo) {
 
 // record turns one call or kernel record into events (a call, and maybe a
 // connect's completion) or a kernel event.
-func (d *decoder) record(rec *recorderEvent, clock clockOffset) (evs []Event, kev KernelEvent, isKernel bool) {
+func (d *decoder) record(rec *recorderEvent, clock clockOffset) (evs []Event, kevs []KernelEvent) {
 	if rec.Type != recCall {
 		return d.kernelRecord(rec, clock)
 	}
+	defer func() {
+		// A socket's first state changes can come before it has a port
+		// (connect() enters SYN_SENT first): give them the 4-tuple its
+		// call reports.
+		if held, ok := d.held[rec.Sock]; ok && len(evs) > 0 && evs[0].Local.Port() != 0 {
+			delete(d.held, rec.Sock)
+			for _, k := range held {
+				k.Local, k.Remote = evs[0].Local, evs[0].Remote
+				kevs = append(kevs, k)
+			}
+		}
+	}()
 	ev := Event{
 		FD:    int(rec.Fd),
 		Enter: clock.wall(rec.EnterNs),
@@ -230,7 +251,7 @@ func (d *decoder) record(rec *recorderEvent, clock clockOffset) (evs []Event, ke
 		}
 	case bpfCallBind:
 		if !givenOK {
-			return nil, kev, false // not an IP address: not a TCP bind
+			return nil, nil // not an IP address: not a TCP bind
 		}
 		ev.Call, ev.Local = Bind, given
 		if ev.Errno == 0 && local != given {
@@ -244,7 +265,7 @@ func (d *decoder) record(rec *recorderEvent, clock clockOffset) (evs []Event, ke
 		}
 	case bpfCallConnect:
 		if !givenOK {
-			return nil, kev, false
+			return nil, nil
 		}
 		ev.Call, ev.Side, ev.Remote, ev.Local = Connect, Client, given, local
 		if ev.Errno == 0 || ev.Errno == unix.EINPROGRESS {
@@ -263,7 +284,7 @@ func (d *decoder) record(rec *recorderEvent, clock clockOffset) (evs []Event, ke
 				d.connecting[rec.Sock] = ev
 			}
 		}
-		return evs, kev, false
+		return evs, nil
 	case bpfCallAccept, bpfCallAccept4:
 		ev.Call, ev.Side, ev.Local = Accept, Server, local
 		if rec.Call == bpfCallAccept4 {
@@ -305,9 +326,9 @@ func (d *decoder) record(rec *recorderEvent, clock clockOffset) (evs []Event, ke
 		}
 		ev.Detail = dataCallNames[rec.Call]
 	default:
-		return nil, kev, false
+		return nil, nil
 	}
-	return append(evs, ev), kev, false
+	return append(evs, ev), nil
 }
 
 // completed is the second connect event of a non-blocking connect: Exit
@@ -334,10 +355,10 @@ var kernelKinds = map[uint32]KernelKind{
 	recSockError:        KernelError,
 }
 
-func (d *decoder) kernelRecord(rec *recorderEvent, clock clockOffset) ([]Event, KernelEvent, bool) {
+func (d *decoder) kernelRecord(rec *recorderEvent, clock clockOffset) ([]Event, []KernelEvent) {
 	kind, ok := kernelKinds[rec.Type]
 	if !ok {
-		return nil, KernelEvent{}, false
+		return nil, nil
 	}
 	kev := KernelEvent{
 		Kind:   kind,
@@ -350,11 +371,19 @@ func (d *decoder) kernelRecord(rec *recorderEvent, clock clockOffset) ([]Event, 
 	if rec.Rport != 0 {
 		kev.Remote = addrOf(rec.Family, &rec.Raddr, rec.Rport)
 	}
+	var kevs []KernelEvent
 	if kev.Local.Port() != 0 {
 		if len(d.tuples) >= mapBound {
 			clear(d.tuples)
 		}
 		d.tuples[rec.Sock] = [2]netip.AddrPort{kev.Local, kev.Remote}
+		if held, ok := d.held[rec.Sock]; ok {
+			delete(d.held, rec.Sock)
+			for _, k := range held {
+				k.Local, k.Remote = kev.Local, kev.Remote
+				kevs = append(kevs, k)
+			}
+		}
 	} else if t, ok := d.tuples[rec.Sock]; ok {
 		kev.Local, kev.Remote = t[0], t[1]
 	}
@@ -377,9 +406,22 @@ func (d *decoder) kernelRecord(rec *recorderEvent, clock clockOffset) ([]Event, 
 		if kev.To == TCPClose {
 			delete(d.connecting, rec.Sock)
 			delete(d.tuples, rec.Sock)
+			if held, ok := d.held[rec.Sock]; ok {
+				// Closed before it ever had a port: as they are.
+				delete(d.held, rec.Sock)
+				kevs = append(kevs, held...)
+			}
 		}
 	case recSockError:
 		kev.Errno = syscall.Errno(rec.A)
 	}
-	return evs, kev, true
+	if kev.Local.Port() == 0 && kev.To != TCPClose && kev.Remote.IsValid() {
+		// No port yet: wait for the record that gives it.
+		if len(d.held) >= mapBound {
+			clear(d.held)
+		}
+		d.held[rec.Sock] = append(d.held[rec.Sock], kev)
+		return evs, kevs
+	}
+	return evs, append(kevs, kev)
 }

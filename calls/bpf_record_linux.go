@@ -482,8 +482,10 @@ func (r *Recorder) pruneAlive() {
 }
 
 func (r *Recorder) finish(err error) {
-	for _, ev := range r.dec.flush() {
-		r.deliver(ev)
+	for _, k := range r.dec.flush() {
+		if r.opts.Kernel != nil {
+			r.opts.Kernel(k)
+		}
 	}
 	r.mu.Lock()
 	code, cancelled := r.rootCode, r.cancelled
@@ -566,12 +568,14 @@ func (r *Recorder) handle(raw []byte) {
 		r.mu.Unlock()
 		return
 	}
-	evs, kev, isKernel := r.dec.record(&rec, r.clock)
+	evs, kevs := r.dec.record(&rec, r.clock)
 	for _, ev := range evs {
 		r.deliver(ev)
 	}
-	if isKernel && r.opts.Kernel != nil {
-		r.opts.Kernel(kev)
+	if r.opts.Kernel != nil {
+		for _, k := range kevs {
+			r.opts.Kernel(k)
+		}
 	}
 }
 

@@ -109,6 +109,11 @@ type Connection struct {
 	// CallsOmitted counts the calls not kept in Calls, past its bound
 	// (1000 calls, then 100 more that are not reads or writes).
 	CallsOmitted int
+	// KernelEvents is what the kernel itself reported about the
+	// connection's sockets (the eBPF recorder: state changes,
+	// retransmissions, resets, errors), in time order; at most
+	// maxKernelEvents. Kernel compares them with the inferred states.
+	KernelEvents []calls.KernelEvent
 	// Scenario names the demo scenario the connection came from, if any.
 	Scenario string
 
@@ -326,6 +331,10 @@ func (c *Connection) finished() bool {
 func (c *Connection) reset() {
 	gen := c.gen + 1
 	states := [2][]State{c.states[0][:0], c.states[1][:0]}
+	kernelBuf := c.KernelEvents[:0]
+	if cap(kernelBuf) > 64 {
+		kernelBuf = nil
+	}
 	callsBuf := c.Calls[:0]
 	if cap(callsBuf) > 64 {
 		// A connection with many calls does not leave its memory to
@@ -336,4 +345,5 @@ func (c *Connection) reset() {
 	c.gen = gen
 	c.states = states
 	c.Calls = callsBuf
+	c.KernelEvents = kernelBuf
 }

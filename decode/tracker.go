@@ -2,6 +2,8 @@ package decode
 
 import (
 	"hash/maphash"
+
+	"github.com/socktrace/socktrace/calls"
 	"net/netip"
 	"slices"
 	"time"
@@ -119,6 +121,10 @@ type Tracker struct {
 	retired  tombQueue       // finished
 	evicted  tombQueue       // evicted
 	maxTombs int
+
+	// kernelWaiting holds kernel events of connections whose first
+	// packet has not been seen, by 4-tuple (see ObserveKernel).
+	kernelWaiting map[connKey][]calls.KernelEvent
 }
 
 // tomb is what the tracker keeps of a connection it let go: enough to
@@ -332,6 +338,12 @@ func (t *Tracker) resume(k connKey, tb *tomb, s *Segment) *Connection {
 		c.setState(Side(side), tb.state[side])
 	}
 	t.table[k] = c
+	if evs, ok := t.kernelWaiting[k]; ok {
+		// The kernel reported on the socket before its first packet
+		// (a connect() enters SYN_SENT before the SYN leaves).
+		delete(t.kernelWaiting, k)
+		c.KernelEvents = append(c.KernelEvents, evs...)
+	}
 	return c
 }
 
@@ -478,6 +490,12 @@ func (t *Tracker) open(k connKey, s *Segment) *Connection {
 		c.setState(Server, Established)
 	}
 	t.table[k] = c
+	if evs, ok := t.kernelWaiting[k]; ok {
+		// The kernel reported on the socket before its first packet
+		// (a connect() enters SYN_SENT before the SYN leaves).
+		delete(t.kernelWaiting, k)
+		c.KernelEvents = append(c.KernelEvents, evs...)
+	}
 	return c
 }
 

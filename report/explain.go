@@ -499,6 +499,48 @@ func (t *Text) writeConnSummary(c *decode.Connection) {
 		}
 		t.printf("    %s\n", t.wrapRest(t.m("sum.states", t.side(side), strings.Join(names, " → ")), 6))
 	}
+	t.writeKernelSummary(c)
+}
+
+// writeKernelSummary writes the kernel's own states beside the inferred
+// ones, when the eBPF recorder reported them, and says whether they agree
+// and which known difference applies.
+func (t *Text) writeKernelSummary(c *decode.Connection) {
+	v, ok := c.Kernel()
+	if !ok {
+		return
+	}
+	recorded := false
+	for _, side := range [...]decode.Side{decode.Client, decode.Server} {
+		states := v.States[side]
+		if len(states) == 0 {
+			continue
+		}
+		recorded = true
+		names := make([]string, len(states))
+		for i, s := range states {
+			names[i] = s.String()
+		}
+		t.printf("    %s\n", t.wrapRest(t.m("sum.kernel.states", t.side(side), strings.Join(names, " → ")), 6))
+		if v.Retransmits[side]+v.ResetsSent[side]+v.ResetsReceived[side]+v.Errors[side] > 0 {
+			t.printf("    %s\n", t.wrapRest(t.m("sum.kernel.counts", t.side(side), v.Retransmits[side], v.ResetsSent[side], v.ResetsReceived[side], v.Errors[side]), 6))
+		}
+	}
+	if !recorded {
+		return
+	}
+	verdict := t.m("sum.kernel.differ")
+	if v.Agree {
+		verdict = t.m("sum.kernel.agree")
+	}
+	t.printf("    %s\n", t.wrapRest(verdict, 4))
+	for _, n := range v.Notes {
+		key := msgID("sum.kernel.note.timewait")
+		if n == decode.NoteRequestSocket {
+			key = "sum.kernel.note.reqsock"
+		}
+		t.printf("    %s\n", t.wrapRest(t.m(key), 4))
+	}
 }
 
 // firstFIN says who ended the connection first, in words true to what was

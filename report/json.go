@@ -97,6 +97,8 @@ type connRec struct {
 	scenario                    string
 	selfConnect, rolesGuessed   bool
 	evicted, resumed            bool
+	kernel                      decode.KernelView
+	hasKernel                   bool
 }
 
 func makeConnRec(c *decode.Connection) connRec {
@@ -111,6 +113,7 @@ func makeConnRec(c *decode.Connection) connRec {
 		evicted: c.Evicted, resumed: c.Resumed,
 	}
 	r.historyLen = len(c.AppendHistory(r.history[:0]))
+	r.kernel, r.hasKernel = c.Kernel()
 	return r
 }
 
@@ -228,7 +231,11 @@ func (j *JSON) writeConnection(c *connRec) {
 	b = appendStates(b, c.states[decode.Client])
 	b = append(b, `,"server":`...)
 	b = appendStates(b, c.states[decode.Server])
-	b = append(b, `},"calls":[`...)
+	b = append(b, '}')
+	if c.hasKernel {
+		b = appendKernel(b, &c.kernel)
+	}
+	b = append(b, `,"calls":[`...)
 	for i := range c.calls {
 		if i > 0 {
 			b = append(b, ',')
@@ -541,4 +548,64 @@ func (j *JSON) Flush() {
 	if err := j.w.Flush(); err != nil && j.err == nil {
 		j.err = err
 	}
+}
+
+// appendKernel writes the kernel's own view of a connection (run with the
+// eBPF recorder):
+//
+//	"kernel":{"states":{"client":[...],"server":[...]},"agree":true,
+//	 "notes":["time-wait","request-socket"],
+//	 "client":{"pid":N,"retransmits":0,"resets_sent":0,"resets_received":0,"errors":0},
+//	 "server":{...}}
+//
+// The states are the kernel's names (SYN_RECV, FIN_WAIT1, CLOSE), next to
+// "states", the ones inferred from the packets (RFC 9293 names).
+func appendKernel(b []byte, v *decode.KernelView) []byte {
+	b = append(b, `,"kernel":{"states":{"client":`...)
+	for i, side := range [...]decode.Side{decode.Client, decode.Server} {
+		if i > 0 {
+			b = append(b, `,"server":`...)
+		}
+		b = append(b, '[')
+		for j, s := range v.States[side] {
+			if j > 0 {
+				b = append(b, ',')
+			}
+			b = append(b, '"')
+			b = append(b, s.String()...)
+			b = append(b, '"')
+		}
+		b = append(b, ']')
+	}
+	b = append(b, `},"agree":`...)
+	b = strconv.AppendBool(b, v.Agree)
+	b = append(b, `,"notes":[`...)
+	for i, n := range v.Notes {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		switch n {
+		case decode.NoteTimeWait:
+			b = append(b, `"time-wait"`...)
+		case decode.NoteRequestSocket:
+			b = append(b, `"request-socket"`...)
+		}
+	}
+	b = append(b, ']')
+	for _, side := range [...]decode.Side{decode.Client, decode.Server} {
+		b = append(b, `,"`...)
+		b = append(b, side.String()...)
+		b = append(b, `":{"pid":`...)
+		b = appendInt(b, int64(v.PID[side]))
+		b = append(b, `,"retransmits":`...)
+		b = appendInt(b, int64(v.Retransmits[side]))
+		b = append(b, `,"resets_sent":`...)
+		b = appendInt(b, int64(v.ResetsSent[side]))
+		b = append(b, `,"resets_received":`...)
+		b = appendInt(b, int64(v.ResetsReceived[side]))
+		b = append(b, `,"errors":`...)
+		b = appendInt(b, int64(v.Errors[side]))
+		b = append(b, '}')
+	}
+	return append(b, '}')
 }
