@@ -111,7 +111,16 @@ func explainCapture(c *cli.Context, out output, outs *outputs, iface string, dc 
 // iface, and returns what it saw. It returns a nil liveCapture only when
 // the capture could not start.
 func captureDemo(ctx context.Context, iface string, names []string, opts demo.Options) (*liveCapture, error) {
-	return captureWhile(ctx, iface, func(ctx context.Context, emit func(calls.Event)) error {
+	expr := "tcp"
+	for _, name := range names {
+		if sc, _ := demo.Lookup(name); sc.Datagrams {
+			// UDP and the ICMP errors it provokes, over IPv4 and
+			// IPv6: the filter has no icmp primitive, and keepOwn
+			// picks the demo's packets out afterwards.
+			expr = "ip or ip6"
+		}
+	}
+	return captureWhileExpr(ctx, iface, expr, func(ctx context.Context, emit func(calls.Event)) error {
 		opts.Calls = emit
 		for _, name := range names {
 			if err := demo.Run(ctx, name, opts); err != nil {
@@ -128,7 +137,13 @@ func captureDemo(ctx context.Context, iface string, names []string, opts demo.Op
 // capture could not start; otherwise the error is work's, or the
 // capture's.
 func captureWhile(ctx context.Context, iface string, work func(ctx context.Context, emit func(calls.Event)) error) (*liveCapture, error) {
-	src, err := openLive(iface, "tcp")
+	return captureWhileExpr(ctx, iface, "tcp", work)
+}
+
+// captureWhileExpr is captureWhile with the kernel filter expr; besides
+// TCP it keeps the UDP datagrams and ICMP messages expr lets through.
+func captureWhileExpr(ctx context.Context, iface, expr string, work func(ctx context.Context, emit func(calls.Event)) error) (*liveCapture, error) {
+	src, err := openLive(iface, expr)
 	if err != nil {
 		return nil, err
 	}
@@ -146,6 +161,8 @@ func captureWhile(ctx context.Context, iface string, work func(ctx context.Conte
 	go func() {
 		var p capture.Packet
 		var seg decode.Segment
+		var dd decode.DatagramDecoder
+		var dg decode.Datagram
 		for {
 			if err := src.ReadPacket(&p); err != nil {
 				if errors.Is(err, io.EOF) {
@@ -154,8 +171,8 @@ func captureWhile(ctx context.Context, iface string, work func(ctx context.Conte
 				readDone <- err
 				return
 			}
-			if decode.Decode(&p, &seg) != nil {
-				continue // the kernel filter keeps TCP; the rest cannot be ours
+			if decode.Decode(&p, &seg) != nil && dd.Decode(&p, &dg) != nil {
+				continue // neither TCP nor a datagram: not ours
 			}
 			if len(dc.packets) == maxLivePackets {
 				dc.overflow++
@@ -225,10 +242,21 @@ func (dc *liveCapture) keepOwn() {
 		}
 	}
 	var seg decode.Segment
+	var dd decode.DatagramDecoder
+	var dg decode.Datagram
 	kept := dc.packets[:0]
 	for _, p := range dc.packets {
-		if decode.Decode(&p, &seg) == nil && addrs[seg.Src] && addrs[seg.Dst] {
-			kept = append(kept, p)
+		switch {
+		case decode.Decode(&p, &seg) == nil:
+			if addrs[seg.Src] && addrs[seg.Dst] {
+				kept = append(kept, p)
+			}
+		case dd.Decode(&p, &dg) == nil:
+			// A datagram between the demo's sockets, or an ICMP
+			// error about one the demo sent.
+			if (addrs[dg.Src] && addrs[dg.Dst]) || (dg.Quoted && addrs[dg.QuotedSrc] && addrs[dg.QuotedDst]) {
+				kept = append(kept, p)
+			}
 		}
 	}
 	clear(dc.packets[len(kept):])

@@ -151,6 +151,7 @@ func TestDemoScenariosLive(t *testing.T) {
 		"reuseport":           {4, "three-way", "graceful", "client", "null", "client", false, "SF"},
 		"backlog-full":        {3, "three-way", "graceful", "client", "null", "client", false, "SF"},
 		"send-buffer":         {1, "three-way", "graceful", "client", "null", "client", false, "SF"},
+		"udp":                 {0, "", "", "", "", "", false, ""},
 	}
 	for _, ipv6 := range []bool{false, true} {
 		args := []string{"socktrace", "--iface", "lo", "--scenario", "all", "--format", "json"}

@@ -195,6 +195,7 @@ func replay(c *cli.Context, args []string) error {
 		total.Packets += n.Packets
 		total.TCP += n.TCP
 		total.Other += n.Other
+		total.Datagrams += n.Datagrams
 		total.Malformed += n.Malformed
 		// Connections do not continue from one file into the next.
 		tracker.Flush()

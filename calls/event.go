@@ -24,6 +24,10 @@ const (
 	Close      Call = "close"
 	Read       Call = "read"
 	Write      Call = "write"
+	// SendTo and RecvFrom send and receive one datagram, naming its
+	// destination or learning its source (UDP).
+	SendTo   Call = "sendto"
+	RecvFrom Call = "recvfrom"
 )
 
 // Side says which end of a connection made a call, when that is known from

@@ -15,6 +15,7 @@ type Counts struct {
 	Packets   int64 // read and matching the filter
 	TCP       int64 // decoded as TCP segments
 	Other     int64 // well-formed, but not TCP (or of a link type not decoded)
+	Datagrams int64 // of Other: UDP datagrams and ICMP messages, handed to a DatagramHandler
 	Malformed int64 // could not be decoded; skipped
 }
 
@@ -79,6 +80,10 @@ func (t *Tracker) ObservePacket(p *capture.Packet, n *Counts) {
 		t.observeFragment(p, n)
 	case err == ErrNotTCP || err == ErrUnsupportedLink:
 		n.Other++
+		if dh, ok := t.h.(DatagramHandler); ok && err == ErrNotTCP && t.datagrams.Decode(p, &t.datagram) == nil {
+			n.Datagrams++
+			dh.Datagram(&t.datagram)
+		}
 	default:
 		n.Malformed++
 	}

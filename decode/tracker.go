@@ -107,6 +107,8 @@ type Tracker struct {
 	step       Step
 	seg        Segment // ObservePacket's, reused
 	frags      reassembler
+	datagrams  DatagramDecoder
+	datagram   Datagram // ObservePacket's, reused
 	stats      TrackerStats
 
 	// Socket calls waiting for, or tied to, their connections.

@@ -26,6 +26,9 @@ type Scenario struct {
 	// (a refused attempt counts), so that a caller can tell when a
 	// capture has seen all of them.
 	Connections int
+	// Datagrams says the scenario sends UDP (and provokes ICMP), so that
+	// a capture must take more than TCP.
+	Datagrams bool
 
 	run func(*runner) error
 }
@@ -102,6 +105,14 @@ var scenarios = []Scenario{
 		SummaryKo:   "주시 소켓 하나, 클라이언트 셋: 수립된 소켓 셋이 그 포트를 함께 쓰고 4-튜플로 구별됩니다",
 		Connections: 3,
 		run:         runSharedPort,
+	},
+	{
+		Name:        "udp",
+		Summary:     "UDP: sendto/recvfrom with no handshake, no ACK, no FIN, boundaries kept; a connected UDP socket gets ICMP port unreachable, then ECONNREFUSED",
+		SummaryKo:   "UDP: 핸드셰이크도 ACK도 FIN도 없는 sendto/recvfrom, 데이터그램 경계 유지; 연결된 UDP 소켓은 ICMP 포트 도달 불가를 받고 다음 호출이 ECONNREFUSED",
+		Connections: 0,
+		Datagrams:   true,
+		run:         runUDP,
 	},
 	{
 		Name:        "reuseport",

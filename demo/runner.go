@@ -41,6 +41,7 @@ type sock struct {
 	side          calls.Side
 	local, remote netip.AddrPort
 	closed        bool
+	datagram      bool // a UDP socket
 }
 
 func newRunner(ctx context.Context, name string, opts Options) *runner {

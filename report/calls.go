@@ -370,6 +370,9 @@ func handshakeDone(steps []textStep) time.Time {
 // with its block; a call that belongs to none (a listening socket's
 // close(), a socket that never connected) is kept for the end.
 func (t *Text) Call(c *decode.Connection, ev *calls.Event) {
+	if c == nil && !ev.Inferred && t.datagramCall(ev) {
+		return
+	}
 	if ev.Call == calls.Listen {
 		t.noteListeners([]calls.Event{*ev})
 	}

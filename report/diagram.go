@@ -161,6 +161,10 @@ func (d *Diagram) Segment(c *decode.Connection, st *decode.Step) { d.rec.segment
 // the text report's words.
 func (d *Diagram) Call(c *decode.Connection, ev *calls.Event) { d.tx.Call(c, ev) }
 
+// Datagram implements decode.DatagramHandler: datagrams are written as
+// the text report writes them, before the summary.
+func (d *Diagram) Datagram(x *decode.Datagram) { d.tx.Datagram(x) }
+
 // Ended implements decode.Handler: it draws the connection.
 func (d *Diagram) Ended(c *decode.Connection) {
 	sc := d.rec.take(c)

@@ -436,6 +436,7 @@ func (t *Text) synOptions(o decode.Options) string {
 
 func (t *Text) writeConnSummary(c *decode.Connection) {
 	t.noteTimeWaits(c)
+	defer t.writeConnICMP(c)
 	hs := c.Handshake().String()
 	parts := []string{t.m(msgID("sum.handshake." + hs))}
 	switch k := c.CloseKind(); k {
@@ -577,11 +578,15 @@ func (t *Text) Summary(s Summary) error {
 		}
 		kinds = append(kinds, fmt.Sprintf("%d× %s", t.kinds[k], label))
 	}
+	t.writeDatagrams()
 	t.writeLooseCalls()
 	t.writeShapes()
 	t.printf("%s\n", t.m("total.header"))
 	t.printf("  %s\n", t.wrapRest(t.m("total.connections", s.Connections, strings.Join(kinds, "; ")), 4))
 	t.printf("  %s\n", t.wrapRest(t.m("total.packets", s.Counts.Packets, s.Counts.TCP, s.Counts.Other, s.Counts.Malformed), 4))
+	if s.Counts.Datagrams > 0 {
+		t.printf("  %s\n", t.wrapRest(t.m("total.datagrams", s.Counts.Datagrams), 4))
+	}
 	if s.Dropped > 0 {
 		t.printf("  %s\n", t.wrapRest(t.m("total.dropped", s.Dropped), 4))
 	}

@@ -94,6 +94,9 @@ func (h *HTML) Segment(c *decode.Connection, st *decode.Step) { h.rec.segment(c,
 // connection (a listening socket's close()) is listed before the summary.
 func (h *HTML) Call(c *decode.Connection, ev *calls.Event) { h.tx.Call(c, ev) }
 
+// Datagram implements decode.DatagramHandler.
+func (h *HTML) Datagram(x *decode.Datagram) { h.tx.Datagram(x) }
+
 // Ended implements decode.Handler: it writes the connection's section.
 func (h *HTML) Ended(c *decode.Connection) {
 	sc := h.rec.take(c)
@@ -536,6 +539,12 @@ func (h *HTML) Summary(s Summary) error {
 	h.start()
 	tx := h.tx
 	h.writeLanes()
+	if len(tx.dgrams) > 0 || len(tx.udpCalls) > 0 {
+		dg := h.textOf(tx.writeDatagrams)
+		tx.dgrams, tx.udpCalls = nil, nil
+		title, body, _ := strings.Cut(strings.TrimRight(dg, "\n"), "\n")
+		h.printf("<section id=\"datagrams\">\n<h2>%s</h2>\n<pre class=\"connsum\">%s</pre>\n</section>\n", esc(title), esc(body))
+	}
 	if len(tx.loose) > 0 {
 		// The text report lists them in its summary; here they get a
 		// section of their own, and the summary is left the totals.

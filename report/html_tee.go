@@ -44,6 +44,16 @@ func (t tee) Call(c *decode.Connection, ev *calls.Event) {
 	}
 }
 
+// Datagram implements decode.DatagramHandler for the writers that take
+// datagrams.
+func (t tee) Datagram(d *decode.Datagram) {
+	for _, w := range t {
+		if dh, ok := w.(decode.DatagramHandler); ok {
+			dh.Datagram(d)
+		}
+	}
+}
+
 func (t tee) Summary(s Summary) error {
 	var first error
 	for _, w := range t {

@@ -303,6 +303,10 @@ func (j *JSON) Summary(s Summary) error {
 	b = appendInt(b, int64(s.Counts.Other))
 	b = append(b, `,"malformed":`...)
 	b = appendInt(b, int64(s.Counts.Malformed))
+	if s.Counts.Datagrams > 0 {
+		b = append(b, `,"datagrams":`...)
+		b = appendInt(b, s.Counts.Datagrams)
+	}
 	b = append(b, `,"connections":`...)
 	b = appendInt(b, int64(s.Connections))
 	b = append(b, `,"dropped":`...)

@@ -31,6 +31,7 @@ const (
 	itemSegment itemKind = iota
 	itemConnection
 	itemCall
+	itemDatagram
 )
 
 type jsonItem struct {
@@ -50,6 +51,7 @@ type jsonBatch struct {
 	segs   []segRec
 	conns  []connRec
 	calls  []callRec
+	dgrams []dgramLine
 	states []decode.State // the connections' state lists
 	events []calls.Event  // the connections' calls
 }
@@ -57,6 +59,7 @@ type jsonBatch struct {
 func (b *jsonBatch) reset() {
 	b.items, b.segs, b.conns, b.calls = b.items[:0], b.segs[:0], b.conns[:0], b.calls[:0]
 	b.states, b.events = b.states[:0], b.events[:0]
+	b.dgrams = b.dgrams[:0]
 }
 
 // NewAsyncJSON returns a JSON report on w that formats on its own
@@ -89,6 +92,8 @@ func (a *AsyncJSON) write() {
 				a.j.writeConnection(&b.conns[it.i])
 			case itemCall:
 				a.j.writeCall(b.calls[it.i].id, &b.calls[it.i].ev)
+			case itemDatagram:
+				a.j.writeDatagram(&b.dgrams[it.i])
 			}
 		}
 		b.reset()

@@ -63,6 +63,11 @@ type Text struct {
 	// timeWaits holds the addresses that entered TIME_WAIT and when
 	// (lessons.go), to explain a later bind() to one of them.
 	timeWaits map[netip.AddrPort]time.Time
+	// The datagram timeline (datagrams.go).
+	dgrams        []dgramRec
+	udpCalls      []calls.Event
+	udpSocks      map[udpSock]bool
+	dgramsOmitted int
 	// listening holds the ports of listeners seen calling listen(), so
 	// that later connections to them do not call it inferred.
 	listening map[uint16]bool

@@ -25,6 +25,8 @@ tool=$work/scenariotool
 # (a tiny ephemeral port range, an nftables rule) never touch the host.
 ns_reuse=socktrace-port-reuse
 ns_syn=socktrace-syn-retransmit
+ns_udp=socktrace-udp
+ns_icmp=socktrace-syn-icmp
 capture_pid=
 # The socket calls each scenario made (scenariotool -v), kept outside
 # testdata/ so that nothing but captures lands there: set CALLS_DIR to
@@ -39,6 +41,8 @@ cleanup() {
 	fi
 	ip netns del "$ns_reuse" 2>/dev/null || true
 	ip netns del "$ns_syn" 2>/dev/null || true
+	ip netns del "$ns_udp" 2>/dev/null || true
+	ip netns del "$ns_icmp" 2>/dev/null || true
 	rm -rf "$work"
 }
 trap cleanup EXIT
@@ -216,9 +220,69 @@ make_lessons() {
 	echo "$file: $(tcpdump -r "$out/$file" 2>/dev/null | wc -l) packets"
 }
 
+# record_udp FILE PORT [SCENARIOTOOL-OPTION...]: the udp scenario in a
+# namespace of its own, so that its loopback carries nothing else and
+# the filter can take every UDP datagram and ICMP message: the datagram
+# to the dead port goes to a port the kernel picked, which no port
+# filter could name.
+record_udp() {
+	local file=$1 port=$2
+	shift 2
+	ip netns del "$ns_udp" 2>/dev/null || true
+	ip netns add "$ns_udp"
+	ip -n "$ns_udp" link set lo up
+	rm -f "$out/$file"
+	start_capture "$work/$file.log" "listening on" \
+		ip netns exec "$ns_udp" tcpdump -Z root --immediate-mode -i lo -w "$out/$file" "udp or icmp or icmp6"
+	ip netns exec "$ns_udp" "$tool" -v -port "$port" -scenario udp "$@" 2>"$calls/$file.calls"
+	stop_capture
+	ip netns del "$ns_udp"
+	echo "$file: $(tcpdump -r "$out/$file" 2>/dev/null | wc -l) packets"
+}
+make_udp() { record_udp udp.pcap 20041; }
+make_udp_ipv6() { record_udp udp-ipv6.pcap 20042 -ipv6; }
+
+# make_syn_icmp: an nftables rule in a namespace answers the client's SYN
+# with ICMP admin prohibited (as a firewall that rejects does), so
+# connect() fails with EHOSTUNREACH instead of retransmitting the SYN.
+make_syn_icmp() {
+	local file=syn-icmp.pcap port=20043
+	ip netns del "$ns_icmp" 2>/dev/null || true
+	ip netns add "$ns_icmp"
+	ip -n "$ns_icmp" link set lo up
+	ip netns exec "$ns_icmp" nft -f - <<-EOF
+		table inet socktrace {
+			chain input {
+				type filter hook input priority 0; policy accept;
+				tcp dport $port tcp flags & (syn | ack) == syn counter reject with icmp type admin-prohibited
+			}
+		}
+	EOF
+	rm -f "$out/$file"
+	start_capture "$work/$file.log" "listening on" \
+		ip netns exec "$ns_icmp" tcpdump -Z root --immediate-mode -i lo -w "$out/$file" "tcp port $port or icmp"
+	# The scenario fails (connect: no route to host): that is the point.
+	ip netns exec "$ns_icmp" "$tool" -v -port "$port" -scenario handshake 2>"$calls/$file.calls" || true
+	stop_capture
+	ip netns exec "$ns_icmp" nft list table inet socktrace | grep counter
+	ip netns del "$ns_icmp"
+	echo "$file: $(tcpdump -r "$out/$file" 2>/dev/null | wc -l) packets"
+}
+
+# make_udp_pcapng: the udp scenario written by socktrace itself, so that
+# the datagrams replay with the calls that sent and received them.
+make_udp_pcapng() {
+	local file=udp.pcapng port=20044
+	CGO_ENABLED=0 go build -o "$work/socktrace" .
+	rm -f "$out/$file"
+	"$work/socktrace" --iface lo --port "$port" --format json --scenario udp -w "$out/$file" >"$calls/$file.json"
+	chmod 644 "$out/$file"
+	echo "$file: $(tcpdump -r "$out/$file" 2>/dev/null | wc -l) packets"
+}
+
 all=(handshake refused abort half-close server-closes-first unread-data-close late-accept
 	ipv6 port-reuse syn-retransmit self-connect shared-port snaplen64 handshake-pcapng handshake-sll2
-	handshake-ns lessons)
+	handshake-ns lessons udp udp-ipv6 syn-icmp udp-pcapng)
 names=("$@")
 if [[ ${#names[@]} -eq 0 ]]; then
 	names=("${all[@]}")
