@@ -114,7 +114,7 @@ func (t *Text) writeDatagrams() {
 	for _, e := range es {
 		var who, head, why string
 		if ev := e.call; ev != nil {
-			who = t.sideName(ev.Side)
+			who = t.callSideName(ev.Side)
 			head = t.m("call.instant", callTitle(ev), callResult(ev), duration(ev.Duration()))
 			why = t.udpCallWhy(ev)
 		} else {
@@ -160,8 +160,8 @@ func (t *Text) writeConnICMP(c *decode.Connection) {
 	}
 }
 
-// sideName is a call's side in the report's language.
-func (t *Text) sideName(s calls.Side) string {
+// callSideName is a call's side in the report's language.
+func (t *Text) callSideName(s calls.Side) string {
 	switch s {
 	case calls.Server:
 		return t.m("side.server")
@@ -185,11 +185,11 @@ func (t *Text) datagramLine(r *dgramRec, sides map[netip.AddrPort]calls.Side) (w
 	}
 	switch {
 	case from != "" && to != "" && from != to:
-		who = t.sideName(from) + " → " + t.sideName(to)
+		who = t.callSideName(from) + " → " + t.callSideName(to)
 	case from != "":
-		who = t.sideName(from) + " →"
+		who = t.callSideName(from) + " →"
 	case to != "":
-		who = "→ " + t.sideName(to)
+		who = "→ " + t.callSideName(to)
 	}
 	switch d.Protocol {
 	case decode.ProtoUDP:
@@ -222,7 +222,7 @@ func (t *Text) datagramLine(r *dgramRec, sides map[netip.AddrPort]calls.Side) (w
 // sideOr names a side, or gives the address when the side is not known.
 func (t *Text) sideOr(s calls.Side, a netip.AddrPort) string {
 	if s != "" {
-		return t.sideName(s)
+		return t.callSideName(s)
 	}
 	return a.String()
 }
