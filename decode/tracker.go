@@ -24,12 +24,12 @@ type Handler interface {
 
 // TrackerConfig tunes a Tracker. The zero value is usable.
 type TrackerConfig struct {
-	// MemoryBudget is what the connection table may take, in bytes: half
-	// for open connections (MaxConnections, when that is zero, is
-	// MemoryBudget/2/ConnectionCost), what that leaves for what it
+	// MemoryBudget is what the connection table may take, in bytes: a
+	// quarter for open connections (MaxConnections, when that is zero, is
+	// MemoryBudget/4/ConnectionCost), what that leaves for what it
 	// remembers of the connections it let go (a tomb each, tombCost
-	// bytes). Default 32 MiB: 6553 open connections and 174762 tombs, so
-	// that about 180000 concurrent connections are followed without a
+	// bytes). Default 30 MiB: 3072 open connections and 122880 tombs, so
+	// that about 125000 concurrent connections are followed without a
 	// bogus new one.
 	MemoryBudget int64
 	// MaxConnections bounds the connection table; when it is full the
@@ -141,6 +141,36 @@ type tomb struct {
 	state   [2]State
 	evicted bool
 	clientA bool // the client is the key's a
+	carried carried
+}
+
+// carried is what an evicted connection's resumed part takes over, so that
+// it is classified as the connection it continues (its handshake, its
+// close, its Zeek history) rather than as one seen midstream. The finer
+// sequence bookkeeping (out-of-order detection, Zeek's endpoint states)
+// starts afresh.
+type carried struct {
+	sawSYN, sawSYNACK, hasNext, finSent [2]bool
+	isn, next, finSeq                   [2]uint32
+	rst, midstream, refused, hasIRTT    bool
+	firstFIN, rstFrom, timeWait         Sides
+	irtt                                time.Duration
+	history                             historyLog
+}
+
+func (c *Connection) carry() carried {
+	return carried{sawSYN: c.sawSYN, sawSYNACK: c.sawSYNACK, hasNext: c.hasNext, finSent: c.finSent,
+		isn: c.isn, next: c.next, finSeq: c.finSeq, rst: c.rst, midstream: c.midstream, refused: c.refused,
+		hasIRTT: c.HasIRTT, firstFIN: c.FirstFIN, rstFrom: c.RSTFrom, timeWait: c.TimeWait, irtt: c.IRTT, history: c.history}
+}
+
+func (c *Connection) takeOver(k *carried) {
+	c.sawSYN, c.sawSYNACK, c.hasNext, c.finSent = k.sawSYN, k.sawSYNACK, k.hasNext, k.finSent
+	c.isn, c.next, c.finSeq = k.isn, k.next, k.finSeq
+	c.rst, c.midstream, c.refused = k.rst, k.midstream, k.refused
+	c.HasIRTT, c.IRTT = k.hasIRTT, k.irtt
+	c.FirstFIN, c.RSTFrom, c.TimeWait = k.firstFIN, k.rstFrom, k.timeWait
+	c.history = k.history
 }
 
 // tombQueue is a FIFO of tomb keys, reclaimed as it drains.
@@ -164,7 +194,7 @@ var tombSeed = maphash.MakeSeed()
 func tombHash(k connKey) uint64 { return maphash.Comparable(tombSeed, k) }
 
 // tombCost is what a tomb costs in its map and queue, in bytes.
-const tombCost = 96
+const tombCost = 192
 
 func (q *tombQueue) push(r tombRef) { q.q = append(q.q, r) }
 
@@ -188,10 +218,10 @@ func (q *tombQueue) pop() {
 // NewTracker returns a Tracker that reports to h.
 func NewTracker(h Handler, cfg TrackerConfig) *Tracker {
 	if cfg.MemoryBudget <= 0 {
-		cfg.MemoryBudget = 32 << 20
+		cfg.MemoryBudget = 30 << 20
 	}
 	if cfg.MaxConnections <= 0 {
-		cfg.MaxConnections = int(max(cfg.MemoryBudget/2/ConnectionCost, 64))
+		cfg.MaxConnections = int(max(cfg.MemoryBudget/4/ConnectionCost, 64))
 	}
 	if cfg.Linger <= 0 {
 		cfg.Linger = 2 * time.Second
@@ -288,12 +318,30 @@ func (t *Tracker) bury(c *Connection, evicted bool) {
 	q := &t.retired
 	if evicted {
 		q = &t.evicted
+		tb.carried = c.carry()
 	}
 	for len(t.tombs) >= t.maxTombs && t.dropOldestTomb() {
 	}
 	h := tombHash(c.key)
 	t.tombs[h] = tb
 	q.push(tombRef{h, tb.seq})
+	// A resumed or reused tomb leaves its entry behind in the queue:
+	// drop the stale ones before they outnumber the live tombs.
+	if n := len(q.q) - q.head; n > 1024 && n > 2*len(t.tombs) {
+		t.compact(q)
+	}
+}
+
+// compact removes q's entries whose tomb is gone or was replaced.
+func (t *Tracker) compact(q *tombQueue) {
+	live := q.q[:0]
+	for _, r := range q.q[q.head:] {
+		if tb, ok := t.tombs[r.h]; ok && tb.seq == r.seq {
+			live = append(live, r)
+		}
+	}
+	clear(q.q[len(live):])
+	q.q, q.head = live, 0
 }
 
 // dropOldestTomb forgets the oldest tomb, evicted ones first (retired ones
@@ -329,7 +377,7 @@ func (t *Tracker) resume(k connKey, tb *tomb, s *Segment) *Connection {
 	c.key = k
 	c.Start = s.Time
 	c.inferring = true
-	c.midstream = true
+	c.takeOver(&tb.carried)
 	c.Client, c.Server = k.a, k.b
 	if !tb.clientA {
 		c.Client, c.Server = k.b, k.a

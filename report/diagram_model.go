@@ -57,8 +57,10 @@ type recorder struct {
 	pending map[int]*seqConn
 }
 
-// maxBuffered bounds the steps buffered across all open connections.
-const maxBuffered = 1 << 20
+// maxBuffered bounds the steps buffered across all open connections
+// (a step is about 200 bytes): with a hundred thousand connections open at
+// once, past it each keeps only the steps that matter most.
+const maxBuffered = 1 << 16
 
 func newRecorder(max int) recorder {
 	if max <= 0 {

@@ -202,6 +202,11 @@ func strHash(s string) uint64 {
 // connection itself records.
 func connMarks(c *decode.Connection) notability {
 	var m notability
+	if c.Evicted {
+		// A part the full table cut short: its handshake and close are
+		// not known yet, and its last part says them.
+		return 0
+	}
 	switch c.Handshake() {
 	case decode.Refused:
 		m |= notRefused

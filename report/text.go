@@ -79,6 +79,7 @@ type Text struct {
 	// clock of the calls on no connection.
 	origin     time.Time
 	originConn int
+	buffered   int        // steps kept across pending connections
 	book       *shapeBook // the shape rule
 	seen       int64      // connections begun
 	shownFor   notability // why the connection being written is explained in full
@@ -176,13 +177,18 @@ func (t *Text) Segment(c *decode.Connection, st *decode.Step) {
 		tc.synRtx++
 		ts.synNo = tc.synRtx
 	}
-	switch keepStep(len(tc.steps), t.opt.MaxSteps, st) {
+	max := t.opt.MaxSteps
+	if t.buffered >= maxBuffered {
+		max = 0 // past the total, only marked steps, as the diagram's recorder
+	}
+	switch keepStep(len(tc.steps), max, st) {
 	case stepOmitted:
 		tc.omitted++
 	case stepCut:
 		tc.cut++
 	default:
 		tc.steps = append(tc.steps, ts)
+		t.buffered++
 	}
 }
 
@@ -268,6 +274,9 @@ func (t *Text) Ended(c *decode.Connection) {
 	if tc == nil {
 		tc = t.newTextConn()
 	}
+	if !tc.live {
+		t.buffered -= len(tc.steps)
+	}
 	defer t.recycle(tc)
 	t.tally(c)
 	if t.opt.Explain == ExplainNone {
@@ -297,6 +306,9 @@ func (t *Text) Ended(c *decode.Connection) {
 // which ended: its listeners, its start, its kind.
 func (t *Text) tally(c *decode.Connection) {
 	t.noteListeners(c.Calls)
+	if c.Evicted {
+		return // its last part is counted: a later one resumes it, or the totals count it evicted
+	}
 	if o := timeOrigin(c, c.Calls); !o.IsZero() && (t.origin.IsZero() || o.Before(t.origin)) {
 		t.origin, t.originConn = o, c.ID
 	}
