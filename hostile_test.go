@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -17,6 +18,8 @@ import (
 	"time"
 	"unicode"
 	"unicode/utf8"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/socktrace/socktrace/internal/hostilecap"
 	"github.com/socktrace/socktrace/internal/neutral"
@@ -386,4 +389,100 @@ func TestOneBadFileAmongSeveral(t *testing.T) {
 	if !strings.Contains(out.String(), `"type":"summary"`) {
 		t.Errorf("no summary")
 	}
+}
+
+// TestCtrlCEndsStalledFIFO replays a FIFO whose writer sends one packet and
+// then stalls, keeping it open; Ctrl-C must end the replay at once with
+// the packet explained and exit 0. A second run sends Ctrl-C before the
+// writer has written anything (socktrace blocked opening the FIFO).
+func TestCtrlCEndsStalledFIFO(t *testing.T) {
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "socktrace")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	var capture bytes.Buffer
+	if err := hostilecap.SYNRetransmits(&capture, 1); err != nil {
+		t.Fatal(err)
+	}
+	for _, writes := range []bool{true, false} {
+		fifo := filepath.Join(dir, fmt.Sprintf("fifo-%v", writes))
+		if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		cmd := exec.Command(bin, "replay", "--format", "json", fifo)
+		var out, errOut bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &errOut
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		exited := make(chan error, 1)
+		go func() { exited <- cmd.Wait() }()
+		if writes {
+			// Opening for writing waits for socktrace to open for reading.
+			w, err := os.OpenFile(fifo, os.O_WRONLY, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer w.Close() // the writer stalls: open until the end
+			if _, err := w.Write(capture.Bytes()); err != nil {
+				t.Fatal(err)
+			}
+			// Wait until socktrace has read it all: it is then blocked
+			// reading a pipe that has nothing more.
+			for deadline := time.Now().Add(10 * time.Second); ; {
+				n, err := unix.IoctlGetInt(int(w.Fd()), unix.TIOCINQ)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if n == 0 {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("socktrace did not read the FIFO: %d bytes left", n)
+				}
+				time.Sleep(5 * time.Millisecond)
+			}
+		} else {
+			// socktrace blocks in open(2) until a writer comes; wait
+			// until it is there (its signal handler is set by then).
+			waitForOpen(t, cmd.Process.Pid, fifo)
+		}
+		cmd.Process.Signal(syscall.SIGINT)
+		select {
+		case err := <-exited:
+			if err != nil {
+				t.Errorf("writes=%v: %v: %s", writes, err, errOut.String())
+			}
+		case <-time.After(10 * time.Second):
+			cmd.Process.Kill()
+			t.Fatalf("writes=%v: still running 10 s after Ctrl-C", writes)
+		}
+		want := `"packets":0`
+		if writes {
+			want = `"packets":1`
+		}
+		if !strings.Contains(out.String(), `"type":"summary"`) || !strings.Contains(out.String(), want) {
+			t.Errorf("writes=%v: no summary with %s:\n%s", writes, want, out.String())
+		}
+	}
+}
+
+// waitForOpen waits until process pid is in the middle of opening path:
+// /proc/PID/syscall shows openat(2) (number 257 on amd64, 56 on arm64) and
+// nothing has opened the FIFO yet. It gives up after 10 s.
+func waitForOpen(t *testing.T, pid int, path string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		tasks, _ := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+		for _, task := range tasks {
+			b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/syscall", pid, task.Name()))
+			if err == nil && (strings.HasPrefix(string(b), "257 ") || strings.HasPrefix(string(b), "56 ")) {
+				return
+			}
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	t.Fatalf("socktrace never opened %s", path)
 }

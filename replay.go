@@ -260,7 +260,7 @@ func finish(ctx context.Context, out output, outs *outputs, t *decode.Tracker, n
 // replayFile replays the input-th file into t, writing the packets that
 // pass match to pcap when it is not nil.
 func replayFile(ctx context.Context, input int, file string, t *decode.Tracker, match func(*capture.Packet) bool, pcap *pcapOut, stderr io.Writer) (decode.Counts, error) {
-	src, err := capture.OpenFile(file)
+	src, err := openCapture(ctx, file)
 	if err != nil {
 		switch {
 		case errors.Is(err, capture.ErrNotCaptureFile):
@@ -279,8 +279,15 @@ func replayFile(ctx context.Context, input int, file string, t *decode.Tracker, 
 		source = &teeSource{src: src, match: match, pcap: pcap, input: input}
 		match = nil
 	}
+	// Ctrl-C (or SIGTERM) must end a replay of a pipe or FIFO whose
+	// writer has stalled: the blocked read is interrupted.
+	stopInterrupt := context.AfterFunc(ctx, src.Interrupt)
 	n, err := decode.Run(ctx, source, t, decode.RunOptions{Match: match, Progress: &read})
+	stopInterrupt()
 	stopProgress()
+	if err != nil && ctx.Err() != nil && errors.Is(err, os.ErrDeadlineExceeded) {
+		err = ctx.Err() // interrupted, not a read error
+	}
 	if bad := src.TimestampsOutOfRange(); bad > 0 {
 		fmt.Fprintf(stderr, "socktrace: %s: %d packet timestamp(s) out of range (if_tsoffset or if_tsresol past year 9999 or before year 1): shown clamped to %s\n",
 			file, bad, "0001-01-01 or 9999-12-31")
@@ -333,4 +340,32 @@ func joinFileErrors(errs []error) error {
 		return last
 	}
 	return fmt.Errorf("%d of the files failed (the others are above); the last: %w", len(errs), last)
+}
+
+// openCapture opens a capture file, giving up when ctx ends: opening a
+// FIFO blocks until a writer comes, and reading its header until the
+// writer writes. A goroutine stuck there is left behind; the command is
+// ending.
+func openCapture(ctx context.Context, file string) (*capture.FileReader, error) {
+	type opened struct {
+		src *capture.FileReader
+		err error
+	}
+	ch := make(chan opened, 1)
+	go func() {
+		src, err := capture.OpenFile(file)
+		ch <- opened{src, err}
+	}()
+	select {
+	case o := <-ch:
+		return o.src, o.err
+	case <-ctx.Done():
+		go func() {
+			// Close what the goroutine opens, if it ever does.
+			if o := <-ch; o.src != nil {
+				o.src.Close()
+			}
+		}()
+		return nil, ctx.Err()
+	}
 }

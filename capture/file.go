@@ -145,6 +145,7 @@ func (f Format) String() string {
 type FileReader struct {
 	src    io.Reader
 	closer io.Closer // the file opened by OpenFile, nil otherwise
+	file   *os.File  // the same, for Interrupt
 
 	// buf[start:end] holds bytes read from src but not yet consumed; base
 	// is the file offset of buf[0].
@@ -195,8 +196,18 @@ func OpenFile(path string) (*FileReader, error) {
 		f.Close()
 		return nil, err
 	}
-	r.closer = f
+	r.closer, r.file = f, f
 	return r, nil
+}
+
+// Interrupt makes a ReadPacket blocked on a pipe or FIFO that has stalled
+// return at once, with an error wrapping os.ErrDeadlineExceeded; so do all
+// later reads. It may be called from any goroutine (Ctrl-C). A regular
+// file never stalls, and is not affected.
+func (r *FileReader) Interrupt() {
+	if r.file != nil {
+		r.file.SetReadDeadline(time.Unix(1, 0)) // long past
+	}
 }
 
 // NewFileReader reads a capture file's header from src and returns a reader
