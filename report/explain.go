@@ -414,13 +414,13 @@ func (t *Text) synOptions(o decode.Options) string {
 		parts = append(parts, fmt.Sprintf("MSS %d", o.MSS))
 	}
 	if o.WindowScale >= 0 {
-		parts = append(parts, fmt.Sprintf("window scale %d", o.WindowScale))
+		parts = append(parts, t.m("opt.wscale", int(o.WindowScale)))
 	}
 	if o.SACKPermitted {
-		parts = append(parts, "SACK permitted")
+		parts = append(parts, t.m("opt.sack"))
 	}
 	if o.Timestamps {
-		parts = append(parts, "timestamps")
+		parts = append(parts, t.m("opt.timestamps"))
 	}
 	switch {
 	case o.FastOpen && o.FastOpenCookie > 0:

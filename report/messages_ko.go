@@ -58,6 +58,9 @@ var korean = map[msgID]string{
 	"why.syn":                   "연결 요청 connect()%s: 클라이언트가 연결을 요청합니다. 커널이 초기 순서 번호를 담은 SYN을 보내고, connect()는 응답이 올 때까지 블록됩니다.%s",
 	"why.syn.self":              "연결 요청 connect()%s: 소켓이 자기 포트로 연결을 요청하고, 커널이 SYN을 보냅니다.%s",
 	"why.synopts":               " 옵션: %s.",
+	"opt.wscale":                "윈도 스케일 %d",
+	"opt.sack":                  "SACK 허용",
+	"opt.timestamps":            "타임스탬프",
 	"why.synopts.tfo":           "TCP Fast Open, %d바이트 쿠키(클라이언트가 전에 이 서버에 접속했다는 증거로, SYN에 데이터를 실을 수 있음)",
 	"why.synopts.tforeq":        "TCP Fast Open 쿠키 요청",
 	"why.synrtx":                "아직 응답이 없습니다: 클라이언트 커널이 같은 SYN을 다시 보냅니다(재전송 %d번째, 첫 SYN 후 %s). connect()는 여전히 블록되어 있습니다.",
@@ -255,4 +258,10 @@ var korean = map[msgID]string{
 	"call.read.udp.refused": "recv() 실패, ECONNREFUSED: 커널이 이 소켓의 데이터그램에 대한 ICMP 포트 도달 불가를 받았고, 소켓의 다음 호출에서 알립니다.",
 	"call.close.udp":        "UDP 소켓 닫기 close()는 아무것도 보내지 않습니다: 끝낼 연결이 없으니 FIN도 TIME_WAIT도 없습니다.",
 	"total.datagrams":       "기타 패킷 중 %d개는 위에 보인 UDP 데이터그램과 ICMP 메시지입니다",
+}
+
+// koreanServices names the services of ports.go whose English names are
+// words rather than protocol names.
+var koreanServices = map[uint16]string{
+	20: "FTP 데이터", 25: "SMTP (메일 전송)", 587: "메일 제출", 8080: "HTTP (대체)", 8443: "HTTPS (대체)",
 }

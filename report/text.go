@@ -445,6 +445,9 @@ func (t *Text) prefacePorts() string {
 func (t *Text) portText(port uint16, client bool) string {
 	p := int(port)
 	svc := serviceName(port)
+	if t.opt.Lang == Korean && koreanServices[port] != "" {
+		svc = koreanServices[port]
+	}
 	switch {
 	case p < 1024:
 		if svc != "" {
