@@ -34,7 +34,7 @@ type usageError struct{ msg string }
 func (e *usageError) Error() string { return e.msg }
 
 func usagef(format string, args ...any) error {
-	return &usageError{fmt.Sprintf(format, args...)}
+	return &usageError{fmt.Sprintf(localize(format), args...)}
 }
 
 // The flags, grouped by what they apply to. Each command lists only the
@@ -294,7 +294,7 @@ func flagHelp(f cli.Flag) string {
 	if !ok {
 		return strings.Join(f.Names(), ", ")
 	}
-	placeholder, usage := unquoteUsage(df.GetUsage())
+	placeholder, usage := unquoteUsage(koreanFlagUsage(df.GetUsage()))
 	if placeholder == "" {
 		placeholder = "value"
 	}
@@ -360,7 +360,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	out := &guardedWriter{w: stdout, stop: cancel}
+	cliKorean = wantsKorean(args)
 	app := newApp(out, stderr)
+	if cliKorean {
+		localizeApp(app)
+	}
 	args = hoistFlags(app, args)
 	err := repeatedFlag(app, args)
 	if err == nil {

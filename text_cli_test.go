@@ -204,3 +204,34 @@ func TestRunFailedConnect(t *testing.T) {
 		t.Errorf("no connect() with errno ECONNREFUSED in the JSON:\n%s", js)
 	}
 }
+
+// TestKoreanCommandLine: in a Korean locale (or with --lang ko) --help and
+// socktrace's own error messages are Korean; --lang en and --ascii keep
+// them English.
+func TestKoreanCommandLine(t *testing.T) {
+	out, _, code := runBinary(t, []string{"LANG=ko_KR.UTF-8"}, "--help")
+	if code != 0 || !strings.Contains(out, "사용법:") || !strings.Contains(out, "전역 옵션:") ||
+		!strings.Contains(out, "출력 형식 FORMAT") || strings.Contains(out, "GLOBAL OPTIONS") {
+		t.Errorf("Korean --help: exit %d:\n%s", code, out)
+	}
+	out, _, _ = runBinary(t, nil, "replay", "--lang", "ko", "--help")
+	if !strings.Contains(out, "pcap 또는 pcapng 파일의 모든 TCP 연결을 설명합니다") {
+		t.Errorf("replay --lang ko --help is not Korean:\n%s", out)
+	}
+	for _, c := range []struct {
+		env  []string
+		args []string
+		want string
+	}{
+		{[]string{"LANG=ko_KR.UTF-8"}, []string{"replay", "--bogus", "x"}, "--bogus는 여기서 쓸 수 있는 플래그가 아닙니다"},
+		{[]string{"LANG=ko_KR.UTF-8"}, []string{"replay", "--format", "xx", "testdata/handshake.pcap"}, `알 수 없는 형식 "xx"`},
+		{nil, []string{"replay", "--lang", "ko"}, "replay에는 캡처 파일이 필요합니다"},
+		{[]string{"LANG=ko_KR.UTF-8"}, []string{"replay", "--lang", "en", "--format", "xx", "testdata/handshake.pcap"}, `unknown format "xx"`},
+		{[]string{"LC_ALL=ko_KR.UTF-8"}, []string{"replay", "--ascii", "--format", "xx", "testdata/handshake.pcap"}, `unknown format "xx"`},
+	} {
+		_, errOut, code := runBinary(t, c.env, c.args...)
+		if code != 2 || !strings.Contains(errOut, c.want) || strings.Count(strings.TrimSpace(errOut), "\n") != 0 {
+			t.Errorf("%v %v: exit %d, stderr %q; want exit 2 and one line with %q", c.env, c.args, code, errOut, c.want)
+		}
+	}
+}
