@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -75,9 +76,23 @@ func runDemo(c *cli.Context) error {
 	if ifi, err := net.InterfaceByName(iface); err == nil && ifi.Flags&net.FlagLoopback == 0 {
 		return usagef("the demo runs its client and server on loopback, so it captures on a loopback interface: use --iface lo (to explain traffic on %s, use: socktrace watch --iface %s)", iface, iface)
 	}
+	var step *stepWriter
+	if c.Bool("step") {
+		if c.String("format") == "json" || c.String("output") != "" {
+			return usagef("--step shows the report on the terminal, one event at a time: it does not apply to --format json or --output")
+		}
+		if !isTerminal(os.Stdin) || !isTerminal(os.Stdout) {
+			return usagef("--step waits for Enter after each event: it needs a terminal for input and output")
+		}
+	}
 	outs, err := openOutputs(c, nil)
 	if err != nil {
 		return err
+	}
+	if c.Bool("step") {
+		step = newStepWriter(outs.report, os.Stdin, os.Stderr)
+		outs.report = step
+		defer step.Flush()
 	}
 	out, err := makeOutput(c, outs, false, false)
 	if err != nil {

@@ -62,6 +62,7 @@ var (
 	scenarioFlag = &cli.StringFlag{Name: "scenario", Value: "handshake", Usage: "demo `NAME`, a comma-separated list, or all (default: handshake; see: socktrace scenarios)"}
 	portFlag     = &cli.IntFlag{Name: "port", Usage: "server `PORT` for the demo, 1–65535 (default: the kernel chooses a free one)"}
 	ipv6Flag     = &cli.BoolFlag{Name: "ipv6", Usage: "run the demo on ::1 instead of 127.0.0.1"}
+	stepFlag     = &cli.BoolFlag{Name: "step", Usage: "show the demo's report one event at a time: each segment or call after Enter (a terminal only; text and diagram)"}
 )
 
 // reportFlags shape the report and apply to every command that writes one.
@@ -76,7 +77,7 @@ func flags(groups ...[]cli.Flag) []cli.Flag {
 }
 
 // rootFlags: the demo (--iface lo) and -r FILE.
-var rootFlags = flags(reportFlags, []cli.Flag{readFlag, ifaceFlag, writeFlag, forceFlag, filterFlag, scenarioFlag, portFlag, ipv6Flag})
+var rootFlags = flags(reportFlags, []cli.Flag{readFlag, ifaceFlag, writeFlag, forceFlag, filterFlag, scenarioFlag, portFlag, ipv6Flag, stepFlag})
 
 var (
 	runFlags = flags(reportFlags, []cli.Flag{
@@ -217,7 +218,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 // rootAction is socktrace without a command: the demo, or -r FILE.
 func rootAction(c *cli.Context) error {
 	if file := c.String("read"); file != "" {
-		for _, name := range []string{"iface", "scenario", "port", "ipv6"} {
+		for _, name := range []string{"iface", "scenario", "port", "ipv6", "step"} {
 			if c.IsSet(name) {
 				return usagef("--%s does not apply to -r FILE (a replay)", name)
 			}
@@ -233,7 +234,7 @@ func rootAction(c *cli.Context) error {
 	if c.String("iface") != "" {
 		return runDemo(c)
 	}
-	for _, name := range []string{"scenario", "port", "ipv6"} {
+	for _, name := range []string{"scenario", "port", "ipv6", "step"} {
 		if c.IsSet(name) {
 			return usagef("--%s applies to the demo: add --iface lo", name)
 		}
