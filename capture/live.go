@@ -100,7 +100,7 @@ func (e *PermissionError) Error() string {
 	// statistics need; CAP_NET_ADMIN would only be needed for promiscuous
 	// mode, which socktrace never asks for.
 	return fmt.Sprintf("capture on %s: permission denied: capturing needs CAP_NET_RAW, which this process lacks; "+
-		"run as root, or grant it to this program once: sudo setcap cap_net_raw+ep %s", e.Interface, executablePath())
+		"run as root, or grant it to this program once, after restricting who may run it to a group (chgrp GROUP, chmod 750; see the README): sudo setcap cap_net_raw+ep %s", e.Interface, executablePath())
 }
 
 // executablePath is the real path of the running program, for the setcap
