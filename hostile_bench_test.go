@@ -34,7 +34,7 @@ func BenchmarkHostileDoubling(b *testing.B) {
 			for _, format := range []string{"text", "diagram", "json", "html"} {
 				args := []string{"socktrace", "replay", "--format", format, path}
 				if format == "html" {
-					args = []string{"socktrace", "replay", "--format", "json", "--html", filepath.Join(dir, "out.html"), path}
+					args = []string{"socktrace", "replay", "--format", "json", "--force", "--html", filepath.Join(dir, "out.html"), path}
 				}
 				b.Run(in.name+"/"+format+"/n="+strconv.Itoa(n), func(b *testing.B) {
 					for b.Loop() {
