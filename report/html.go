@@ -43,6 +43,10 @@ type HTML struct {
 	started bool
 	table   []htmlConnRow
 	more    int // connections left out of the table
+	// drawn counts the sections written; sameShape the connections not
+	// drawn because one of their shape was; overCap those not drawn
+	// because maxSections were.
+	drawn, sameShape, overCap int
 
 	// tx lends the text report's sentences, so that the page explains
 	// each step with the same words in every language.
@@ -59,6 +63,9 @@ type htmlConnRow struct {
 	packets                  int
 	c2s, s2c                 int64
 	irtt, connState, history string
+	// drawnAs is 0 when the row's connection is drawn, the number of the
+	// connection of the same shape drawn instead, or -1 when none is.
+	drawnAs int
 }
 
 // maxTableRows bounds the summary table, which is kept until the end.
@@ -102,15 +109,37 @@ func (h *HTML) Ended(c *decode.Connection) {
 	sc := h.rec.take(c)
 	h.lanes.add(c, sc, &h.rec)
 	cs, omittedCalls := copyCalls(c)
-	withText(h.tx, h.sink, nil, func() { h.tx.Ended(c) }) // for the totals
+	// The text report keeps the totals and applies the shape rule: a
+	// connection whose shape was drawn before gets a row in the table,
+	// linked to the one drawn, and no section; so do notable ones past
+	// maxSections, so that the page stays bounded.
+	full := true
+	withText(h.tx, h.sink, nil, func() {
+		h.tx.tally(c)
+		full, _ = h.tx.endShaped(c, &sc.shape)
+	})
 	h.start()
-	h.writeConnection(c, sc, cs, omittedCalls)
+	row := h.tableRow(c)
+	switch {
+	case full && h.drawn < maxSections:
+		h.writeConnection(c, sc, cs, omittedCalls)
+		h.drawn++
+	case full:
+		h.overCap++
+		row.drawnAs = -1
+	default:
+		h.sameShape++
+		row.drawnAs = h.tx.lastFirst
+	}
 	if len(h.table) < maxTableRows {
-		h.table = append(h.table, h.tableRow(c))
+		h.table = append(h.table, row)
 	} else {
 		h.more++
 	}
 }
+
+// maxSections bounds the connections drawn in full on one page.
+const maxSections = 200
 
 // textOf captures what f writes through the text report.
 func (h *HTML) textOf(f func()) string {
@@ -562,14 +591,25 @@ func (h *HTML) Summary(s Summary) error {
 		}
 		h.printf("</tr>\n")
 		for _, r := range h.table {
-			h.printf("<tr><td><a href=\"#conn-%d\">#%d</a></td><td>%s</td><td>%s</td><td>%s</td><td>%s</td>"+
+			switch {
+			case r.drawnAs == 0:
+				h.printf("<tr><td><a href=\"#conn-%d\">#%d</a></td>", r.id, r.id)
+			case r.drawnAs > 0:
+				h.printf("<tr><td>#%d (<a href=\"#conn-%d\">%s</a>)</td>", r.id, r.drawnAs, esc(h.m("html.same", r.drawnAs)))
+			default:
+				h.printf("<tr><td>#%d</td>", r.id)
+			}
+			h.printf("<td>%s</td><td>%s</td><td>%s</td><td>%s</td>"+
 				"<td class=\"n\">%d</td><td class=\"n\">%d</td><td class=\"n\">%d</td><td class=\"n\">%s</td><td>%s %s</td></tr>\n",
-				r.id, r.id, esc(r.client), esc(r.server), esc(r.opened), esc(r.closed),
+				esc(r.client), esc(r.server), esc(r.opened), esc(r.closed),
 				r.packets, r.c2s, r.s2c, esc(r.irtt), esc(r.connState), esc(r.history))
 		}
 		h.printf("</table>\n")
 		if h.more > 0 {
 			h.printf("<p class=\"note\">%s</p>\n", esc(h.m("html.table.omitted", h.more)))
+		}
+		if h.sameShape+h.overCap > 0 {
+			h.printf("<p class=\"note\">%s</p>\n", esc(h.m("html.undrawn", h.sameShape+h.overCap, h.sameShape, h.overCap, maxSections)))
 		}
 	}
 	var err error

@@ -21,6 +21,10 @@ func (t *Text) endShaped(c *decode.Connection, sig *shapeSig) (full bool, marks 
 	if g != nil && g.label == "" {
 		g.label = t.kindLabel(c)
 	}
+	t.lastFirst = 0
+	if g != nil && v != showFull {
+		t.lastFirst = g.first
+	}
 	switch v {
 	case showCompact:
 		t.writeCompact(c, g)

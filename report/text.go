@@ -80,6 +80,7 @@ type Text struct {
 	origin     time.Time
 	originConn int
 	buffered   int        // steps kept across pending connections
+	lastFirst  int        // the shape's first connection, for the last one ended compact
 	book       *shapeBook // the shape rule
 	seen       int64      // connections begun
 	shownFor   notability // why the connection being written is explained in full
