@@ -45,7 +45,7 @@ func timeline(c *decode.Connection, steps []textStep) []entry {
 			continue
 		}
 		if isCompletion(ev) {
-			es = append(es, entry{at: ev.Exit, order: 2, call: ev, kind: callCompleted})
+			es = append(es, entry{at: completionTime(c.Calls, ev), order: 3, call: ev, kind: callCompleted})
 			continue
 		}
 		spans := false
@@ -513,6 +513,22 @@ func (t *Text) writeLooseCalls() {
 		}
 	}
 	t.printf("\n")
+}
+
+// completionTime is where a non-blocking connect()'s end goes: when it was
+// seen, but not before the call that returned EINPROGRESS returned (an
+// eBPF tracer sees the kernel finish the handshake before the call's own
+// return is recorded).
+func completionTime(cs []calls.Event, done *calls.Event) time.Time {
+	at := done.Exit
+	for i := range cs {
+		ev := &cs[i]
+		if ev.Call == calls.Connect && ev.Errno == syscall.EINPROGRESS && ev.FD == done.FD &&
+			ev.PID == done.PID && ev.Exit.After(at) {
+			at = ev.Exit
+		}
+	}
+	return at
 }
 
 // isCompletion reports whether ev is the tracer's note that a non-blocking

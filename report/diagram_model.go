@@ -173,7 +173,7 @@ func layout(c *decode.Connection, sc *seqConn, cs []calls.Event) []row {
 		case isCompletion(ev):
 			// A non-blocking connect()'s end: one row where the tracer
 			// saw it, under the call that returned EINPROGRESS.
-			add(row{kind: rowCall, at: ev.Exit, pri: 2, call: i, side: side})
+			add(row{kind: rowCall, at: completionTime(cs, ev), pri: 3, call: i, side: side})
 		case !ev.Enter.IsZero() && !ev.Exit.IsZero():
 			add(row{kind: rowEnter, at: ev.Enter, pri: 0, call: i, side: side})
 			add(row{kind: rowExit, at: ev.Exit, pri: 2, call: i, side: side})
