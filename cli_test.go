@@ -345,8 +345,9 @@ func waitBound(t *testing.T, pid int) {
 				// sk RefCnt Type Proto Iface R Rmem User Inode: socktrace
 				// opens the socket with protocol 0, attaches its filter,
 				// then binds it with ETH_P_ALL (Proto 0003) to the
-				// interface. Only then does it capture.
-				if f := strings.Fields(line); len(f) == 9 && f[3] != "0000" && f[4] != "0" {
+				// interface, or to all of them (-i any: Iface 0).
+				// Only then does it capture.
+				if f := strings.Fields(line); len(f) == 9 && f[3] != "0000" {
 					inodes[f[len(f)-1]] = true
 				}
 			}

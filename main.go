@@ -54,7 +54,7 @@ var (
 	ephemeralFlag = &cli.StringFlag{Name: "ephemeral-ports", Hidden: true}
 
 	readFlag   = &cli.StringFlag{Name: "read", Aliases: []string{"r"}, Usage: "replay the capture `FILE` (as tcpdump -r; the same as: socktrace replay FILE)"}
-	ifaceFlag  = &cli.StringFlag{Name: "iface", Aliases: []string{"i"}, Usage: "capture on interface `IF`"}
+	ifaceFlag  = &cli.StringFlag{Name: "iface", Aliases: []string{"i"}, Usage: "capture on interface `IF` (the demo: lo)"}
 	writeFlag  = &cli.StringFlag{Name: "write", Aliases: []string{"w"}, Usage: "also write the packets, with the socket calls as packet comments, to `FILE` (pcapng)"}
 	forceFlag  = &cli.BoolFlag{Name: "force", Usage: "replace an existing --write, --html or --output file (without it socktrace refuses)"}
 	filterFlag = &cli.StringFlag{Name: "filter", Usage: "capture filter `EXPR` in pcap-filter syntax (host, net, port, portrange, src, dst, tcp, udp, ip, ip6, and/or/not); it may also follow as trailing arguments"}
@@ -81,14 +81,14 @@ var rootFlags = flags(reportFlags, []cli.Flag{readFlag, ifaceFlag, writeFlag, fo
 
 var (
 	runFlags = flags(reportFlags, []cli.Flag{
-		&cli.StringFlag{Name: "iface", Aliases: []string{"i"}, Usage: "capture on interface `IF` (default: lo)"},
+		&cli.StringFlag{Name: "iface", Aliases: []string{"i"}, Usage: "capture on interface `IF`, or any for all of them (default: any, as tcpdump -i any)"},
 		&cli.IntFlag{Name: "pid", Usage: "trace the running process `PID` instead of starting a command (until Ctrl-C)"},
 		&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "write the report to `FILE` instead of stdout (as strace -o), apart from the program's own output"},
 		writeFlag, forceFlag,
 		&cli.StringFlag{Name: "tracer", Value: "auto", Usage: "record the calls with `TRACER`: ebpf (in the kernel, full speed), ptrace, or auto (ebpf where the kernel allows it, else ptrace)"},
 	})
 	watchFlags = flags(reportFlags, []cli.Flag{
-		&cli.StringFlag{Name: "iface", Aliases: []string{"i"}, Usage: "capture on interface `IF` (required)"},
+		&cli.StringFlag{Name: "iface", Aliases: []string{"i"}, Usage: "capture on interface `IF`, or any for all of them (required)"},
 		writeFlag, forceFlag, filterFlag,
 		&cli.IntFlag{Name: "count", Aliases: []string{"c"}, Usage: "stop after `N` connections have ended"},
 		&cli.DurationFlag{Name: "duration", Usage: "stop after `D` (such as 30s or 5m)"},

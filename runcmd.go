@@ -16,6 +16,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/socktrace/socktrace/calls"
+	"github.com/socktrace/socktrace/capture"
 )
 
 // runProgram traces a program's socket calls (a command it starts, or a
@@ -60,7 +61,9 @@ func runProgram(c *cli.Context) error {
 	}
 	iface := c.String("iface")
 	if iface == "" {
-		iface = "lo"
+		// A program may talk to any address: capture them all, as
+		// tcpdump -i any does (loopback's duplicates dropped).
+		iface = capture.AnyInterface
 	}
 	stderr := c.App.ErrWriter
 	opts := calls.TraceOptions{

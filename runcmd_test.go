@@ -48,6 +48,26 @@ func TestRunTracesAProgram(t *testing.T) {
 	checkCausality(t, c, r.segments)
 }
 
+// TestRunDefaultAny: run without --iface captures on every interface
+// (any), where each loopback packet still appears once: the connection
+// has exactly one SYN (checkCausality) and its calls.
+func TestRunDefaultAny(t *testing.T) {
+	needCapture(t)
+	bin := filepath.Join(t.TempDir(), "blocking")
+	if out, err := exec.Command("go", "build", "-o", bin, "./calls/testdata/blocking").CombinedOutput(); err != nil {
+		t.Fatalf("build the test program: %v\n%s", err, out)
+	}
+	var out, errOut bytes.Buffer
+	if code := run([]string{"socktrace", "run", "--format", "json", "--", bin}, &out, &errOut); code != 3 {
+		t.Fatalf("exit %d, want the program's 3: %s", code, errOut.String())
+	}
+	r := parseReport(t, out.Bytes())
+	if len(r.conns) != 1 || r.conns[0].Handshake != "three-way" || r.conns[0].Close != "graceful" {
+		t.Fatalf("connections %+v; want one three-way graceful", r.conns)
+	}
+	checkCausality(t, r.conns[0], r.segments)
+}
+
 // TestRunExitCodes: a command that cannot be found exits 127; a failing
 // command's exit code becomes socktrace's.
 func TestRunExitCodes(t *testing.T) {

@@ -62,7 +62,7 @@ func boundPacketSockets() int {
 			continue
 		}
 		if sa, err := unix.Getsockname(fd); err == nil {
-			if ll, ok := sa.(*unix.SockaddrLinklayer); ok && ll.Ifindex != 0 {
+			if ll, ok := sa.(*unix.SockaddrLinklayer); ok && ll.Protocol != 0 { // bound (to an interface, or to all: -i any)
 				n++
 			}
 		}
@@ -142,10 +142,19 @@ func checkWatched(t *testing.T, r jsonReport, server string) {
 // client's end of the pair.
 func TestWatchVeth(t *testing.T) {
 	needCapture(t)
+	vethCase(t, "")
+}
+
+// vethCase watches a connection over a veth pair on iface (empty: the
+// client's end of the pair).
+func vethCase(t *testing.T, iface string) {
 	if _, err := exec.LookPath("ip"); err != nil {
 		t.Skip("the ip command (iproute2) is needed to make network namespaces")
 	}
 	suffix := strconv.Itoa(os.Getpid() % 100000)
+	if iface != "" {
+		suffix += "x" // apart from the other case's names
+	}
 	nsA, nsB := "st-a-"+suffix, "st-b-"+suffix
 	ip := func(args ...string) {
 		t.Helper()
@@ -173,7 +182,10 @@ func TestWatchVeth(t *testing.T) {
 	})
 	defer ln.Close()
 	port := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
-	r := watchOnce(t, "vst"+suffix, "host 10.231.0.2 and port "+port, func(f func()) { inNetns(t, nsA, f) }, func() {
+	if iface == "" {
+		iface = "vst" + suffix
+	}
+	r := watchOnce(t, iface, "host 10.231.0.2 and port "+port, func(f func()) { inNetns(t, nsA, f) }, func() {
 		exchange(t, ln, func() (c net.Conn, err error) {
 			inNetns(t, nsA, func() { c, err = net.DialTimeout("tcp", "10.231.0.2:"+port, 5*time.Second) })
 			return c, err

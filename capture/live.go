@@ -84,6 +84,11 @@ type LiveStats struct {
 	QueueFreezes uint64
 }
 
+// AnyInterface names every interface at once, as with tcpdump -i any:
+// frames are captured cooked, with a LINUX_SLL2 header naming the
+// interface, and loopback's outgoing copies are dropped as on lo.
+const AnyInterface = "any"
+
 // ErrPermission is matched by errors.Is when a live capture failed because
 // the process lacks the capabilities it needs. The error itself is a
 // *PermissionError.

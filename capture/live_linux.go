@@ -127,18 +127,30 @@ func OpenLive(iface string, opts LiveOptions) (*LiveSource, error) {
 	if err != nil {
 		return nil, err
 	}
-	ifi, err := lookupInterface(iface)
-	if err != nil {
-		return nil, err
-	}
-	if ifi.Flags&net.FlagUp == 0 {
-		return nil, fmt.Errorf("capture on %s: the interface is down; bring it up with: sudo ip link set %s up", iface, iface)
-	}
-	loopback := ifi.Flags&net.FlagLoopback != 0
-
-	hatype, err := hardwareType(iface)
-	if err != nil {
-		return nil, err
+	var (
+		ifi      *net.Interface
+		hatype   uint16
+		loopback []int // indexes of the loopback interfaces whose outgoing copies to drop
+	)
+	if iface == AnyInterface {
+		// Every interface, cooked (LINUX_SLL2, as tcpdump -i any): bound
+		// to interface index 0.
+		ifi = &net.Interface{Name: iface}
+		hatype = unix.ARPHRD_NONE
+		loopback = loopbackIndexes()
+	} else {
+		if ifi, err = lookupInterface(iface); err != nil {
+			return nil, err
+		}
+		if ifi.Flags&net.FlagUp == 0 {
+			return nil, fmt.Errorf("capture on %s: the interface is down; bring it up with: sudo ip link set %s up", iface, iface)
+		}
+		if ifi.Flags&net.FlagLoopback != 0 {
+			loopback = []int{0} // the socket sees this interface only
+		}
+		if hatype, err = hardwareType(iface); err != nil {
+			return nil, err
+		}
 	}
 	s := &LiveSource{
 		name:      iface,
@@ -240,6 +252,19 @@ func liveSizes(iface string, opts LiveOptions) (snapLen, blockSize, numBlocks in
 }
 
 // lookupInterface finds the interface by name, or says which ones exist.
+// loopbackIndexes returns the indexes of the loopback interfaces that are
+// up.
+func loopbackIndexes() []int {
+	ifs, _ := net.Interfaces()
+	var idx []int
+	for _, ifi := range ifs {
+		if ifi.Flags&net.FlagLoopback != 0 && ifi.Flags&net.FlagUp != 0 {
+			idx = append(idx, ifi.Index)
+		}
+	}
+	return idx
+}
+
 func lookupInterface(name string) (*net.Interface, error) {
 	ifi, err := net.InterfaceByName(name)
 	if err == nil {
@@ -305,6 +330,9 @@ func cookedType(hatype uint16) bool {
 // runs the filter on the frame from its network header. It needs no
 // privilege; an unknown interface gives an *InterfaceError.
 func LiveFilterLinkType(iface string) (layers.LinkType, error) {
+	if iface == AnyInterface {
+		return layers.LinkTypeRaw, nil
+	}
 	if _, err := lookupInterface(iface); err != nil {
 		return 0, err
 	}
@@ -320,7 +348,7 @@ func LiveFilterLinkType(iface string) (layers.LinkType, error) {
 
 // setup makes the ring, attaches the filter and binds the socket, in that
 // order, so that no frame is queued unfiltered.
-func (s *LiveSource) setup(loopback bool, tov time.Duration, filter []bpf.RawInstruction) error {
+func (s *LiveSource) setup(loopback []int, tov time.Duration, filter []bpf.RawInstruction) error {
 	if err := unix.SetsockoptInt(s.fd, unix.SOL_PACKET, unix.PACKET_VERSION, unix.TPACKET_V3); err != nil {
 		return fmt.Errorf("capture on %s: asking for TPACKET_V3 (needs Linux 3.2 or later): %w", s.name, err)
 	}
@@ -383,16 +411,45 @@ var loopbackPrefix = []bpf.Instruction{
 	bpf.LoadConstant{Dst: bpf.RegA, Val: 0},
 }
 
-// liveFilter returns the program to attach: the loopback prefix, if any,
+// anyLoopbackPrefix is loopbackPrefix for a socket that sees every
+// interface (-i any): it drops the outgoing copy only when the frame is on
+// one of the loopback interfaces (their indexes, at most 250), and keeps
+// the outgoing frames of the others, which pass the capture point once.
+func anyLoopbackPrefix(indexes []int) []bpf.Instruction {
+	n := len(indexes)
+	prog := []bpf.Instruction{
+		bpf.LoadExtension{Num: bpf.ExtType}, // A = skb->pkt_type
+		// Not outgoing: skip to the end, past the index tests and the drop.
+		bpf.JumpIf{Cond: bpf.JumpEqual, Val: unix.PACKET_OUTGOING, SkipTrue: 0, SkipFalse: uint8(n + 3)},
+		bpf.LoadExtension{Num: bpf.ExtInterfaceIndex}, // A = skb->dev->ifindex
+	}
+	for i, idx := range indexes {
+		// A loopback interface: jump to the drop.
+		prog = append(prog, bpf.JumpIf{Cond: bpf.JumpEqual, Val: uint32(idx), SkipTrue: uint8(n - i), SkipFalse: 0})
+	}
+	// None of them: skip the drop.
+	prog = append(prog, bpf.Jump{Skip: 1}, bpf.RetConstant{Val: 0}, bpf.LoadConstant{Dst: bpf.RegA, Val: 0})
+	return prog
+}
+
+// liveFilter returns the program to attach: a prefix dropping loopback's
+// outgoing copies when loopback lists interfaces (0: the socket's own),
 // followed by the user's filter, or by a return of the snap length when
 // there is no filter. Classic BPF jumps are relative and go forward only,
 // so the user's program is appended unchanged; the prefix jumps over its
 // drop to the user's first instruction and never needs to know its length.
-func liveFilter(loopback bool, snapLen int, user []bpf.RawInstruction) ([]unix.SockFilter, error) {
+func liveFilter(loopback []int, snapLen int, user []bpf.RawInstruction) ([]unix.SockFilter, error) {
 	var prefix []bpf.RawInstruction
-	if loopback {
+	if len(loopback) > 250 {
+		loopback = loopback[:250]
+	}
+	if len(loopback) > 0 {
+		ins := loopbackPrefix
+		if loopback[0] != 0 {
+			ins = anyLoopbackPrefix(loopback)
+		}
 		var err error
-		if prefix, err = bpf.Assemble(loopbackPrefix); err != nil {
+		if prefix, err = bpf.Assemble(ins); err != nil {
 			return nil, fmt.Errorf("assembling the loopback filter: %w", err)
 		}
 	}

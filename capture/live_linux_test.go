@@ -654,7 +654,7 @@ func TestLivePermission(t *testing.T) {
 
 func TestLiveFilterProgram(t *testing.T) {
 	user := portFilter(t, 6, 8080)
-	prog, err := liveFilter(true, DefaultSnapLen, user)
+	prog, err := liveFilter([]int{0}, DefaultSnapLen, user)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -680,11 +680,11 @@ func TestLiveFilterProgram(t *testing.T) {
 		}
 	}
 	// Not on other interfaces; and with no user filter, the snap length.
-	prog, _ = liveFilter(false, 1234, nil)
+	prog, _ = liveFilter(nil, 1234, nil)
 	if len(prog) != 1 || prog[0].Code != 0x06 || prog[0].K != 1234 {
 		t.Errorf("filter without prefix or user program = %+v, want ret #1234", prog)
 	}
-	if _, err := liveFilter(true, DefaultSnapLen, make([]bpf.RawInstruction, maxFilterLen)); err == nil {
+	if _, err := liveFilter([]int{0}, DefaultSnapLen, make([]bpf.RawInstruction, maxFilterLen)); err == nil {
 		t.Error("a filter too long with the prefix was accepted")
 	}
 }
