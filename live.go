@@ -22,6 +22,7 @@ import (
 	"github.com/socktrace/socktrace/capture/filter"
 	"github.com/socktrace/socktrace/decode"
 	"github.com/socktrace/socktrace/demo"
+	"github.com/socktrace/socktrace/internal/slowlink"
 	"github.com/socktrace/socktrace/report"
 )
 
@@ -99,7 +100,23 @@ func runDemo(c *cli.Context) error {
 		outs.abort()
 		return err
 	}
-	dc, runErr := captureDemo(c.Context, iface, names, demo.Options{IPv6: c.Bool("ipv6"), Port: c.Int("port")})
+	opts := demo.Options{IPv6: c.Bool("ipv6"), Port: c.Int("port")}
+	link, err := slowLink(c, names)
+	if err != nil {
+		outs.abort()
+		return err
+	}
+	captureNS := ""
+	if link != nil {
+		// Removed on every way out of here, Ctrl-C included (the
+		// context is cancelled and the run returns); a SIGKILLed run's
+		// leftovers are removed by the next one (slowlink.Create).
+		defer link.Close()
+		opts.ClientNS, opts.ServerNS = link.ClientNS, link.ServerNS
+		opts.ClientAddr, opts.ServerAddr = link.Client, link.Server
+		iface, captureNS = link.ClientIface, link.ClientNS
+	}
+	dc, runErr := captureDemo(c.Context, captureNS, iface, names, opts)
 	if dc == nil {
 		outs.abort()
 		return runErr
@@ -125,7 +142,7 @@ func explainCapture(c *cli.Context, out output, outs *outputs, iface string, dc 
 // captureDemo runs the scenarios one after the other while capturing on
 // iface, and returns what it saw. It returns a nil liveCapture only when
 // the capture could not start.
-func captureDemo(ctx context.Context, iface string, names []string, opts demo.Options) (*liveCapture, error) {
+func captureDemo(ctx context.Context, ns, iface string, names []string, opts demo.Options) (*liveCapture, error) {
 	expr := "tcp"
 	for _, name := range names {
 		if sc, _ := demo.Lookup(name); sc.Datagrams {
@@ -135,7 +152,7 @@ func captureDemo(ctx context.Context, iface string, names []string, opts demo.Op
 			expr = "ip or ip6"
 		}
 	}
-	return captureWhileExpr(ctx, iface, expr, func(ctx context.Context, emit func(calls.Event)) error {
+	return captureWhileNS(ctx, ns, iface, expr, func(ctx context.Context, emit func(calls.Event)) error {
 		opts.Calls = emit
 		for _, name := range names {
 			if err := demo.Run(ctx, name, opts); err != nil {
@@ -158,7 +175,22 @@ func captureWhile(ctx context.Context, iface string, work func(ctx context.Conte
 // captureWhileExpr is captureWhile with the kernel filter expr; besides
 // TCP it keeps the UDP datagrams and ICMP messages expr lets through.
 func captureWhileExpr(ctx context.Context, iface, expr string, work func(ctx context.Context, emit func(calls.Event)) error) (*liveCapture, error) {
-	src, err := openLive(iface, expr)
+	return captureWhileNS(ctx, "", iface, expr, work)
+}
+
+// captureWhileNS is captureWhileExpr on an interface of the named
+// network namespace ("": this process's).
+func captureWhileNS(ctx context.Context, ns, iface, expr string, work func(ctx context.Context, emit func(calls.Event)) error) (*liveCapture, error) {
+	var src *capture.LiveSource
+	var err error
+	if ns == "" {
+		src, err = openLive(iface, expr)
+	} else {
+		err = slowlink.InNamespace(ns, func() error {
+			src, err = openLive(iface, expr)
+			return err
+		})
+	}
 	if err != nil {
 		return nil, err
 	}

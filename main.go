@@ -62,6 +62,8 @@ var (
 	scenarioFlag = &cli.StringFlag{Name: "scenario", Value: "handshake", Usage: "demo `NAME`, a comma-separated list, or all (default: handshake; see: socktrace scenarios)"}
 	portFlag     = &cli.IntFlag{Name: "port", Usage: "server `PORT` for the demo, 1–65535 (default: the kernel chooses a free one)"}
 	ipv6Flag     = &cli.BoolFlag{Name: "ipv6", Usage: "run the demo on ::1 instead of 127.0.0.1"}
+	rttFlag      = &cli.DurationFlag{Name: "rtt", Usage: "run the demo's client and server in two network namespaces joined by a link that adds round-trip time `D` (such as 100ms); the capture is on the client's end"}
+	lossFlag     = &cli.StringFlag{Name: "loss", Usage: "with the slow link, drop `P` percent of the packets each way (such as 5%)"}
 	stepFlag     = &cli.BoolFlag{Name: "step", Usage: "show the demo's report one event at a time: each segment or call after Enter (a terminal only; text and diagram)"}
 )
 
@@ -77,7 +79,7 @@ func flags(groups ...[]cli.Flag) []cli.Flag {
 }
 
 // rootFlags: the demo (--iface lo) and -r FILE.
-var rootFlags = flags(reportFlags, []cli.Flag{readFlag, ifaceFlag, writeFlag, forceFlag, filterFlag, scenarioFlag, portFlag, ipv6Flag, stepFlag})
+var rootFlags = flags(reportFlags, []cli.Flag{readFlag, ifaceFlag, writeFlag, forceFlag, filterFlag, scenarioFlag, portFlag, ipv6Flag, rttFlag, lossFlag, stepFlag})
 
 var (
 	runFlags = flags(reportFlags, []cli.Flag{
@@ -218,7 +220,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 // rootAction is socktrace without a command: the demo, or -r FILE.
 func rootAction(c *cli.Context) error {
 	if file := c.String("read"); file != "" {
-		for _, name := range []string{"iface", "scenario", "port", "ipv6", "step"} {
+		for _, name := range []string{"iface", "scenario", "port", "ipv6", "rtt", "loss", "step"} {
 			if c.IsSet(name) {
 				return usagef("--%s does not apply to -r FILE (a replay)", name)
 			}
@@ -234,7 +236,7 @@ func rootAction(c *cli.Context) error {
 	if c.String("iface") != "" {
 		return runDemo(c)
 	}
-	for _, name := range []string{"scenario", "port", "ipv6", "step"} {
+	for _, name := range []string{"scenario", "port", "ipv6", "rtt", "loss", "step"} {
 		if c.IsSet(name) {
 			return usagef("--%s applies to the demo: add --iface lo", name)
 		}

@@ -249,7 +249,7 @@ func (a *actor) connect(s *sock, addr netip.AddrPort) error {
 		// source address. On loopback that address is the loopback
 		// address, so say so: it lets the call be matched with its
 		// SYN and RST by 4-tuple.
-		local = netip.AddrPortFrom(a.r.loop, local.Port())
+		local = netip.AddrPortFrom(a.r.clientLoop, local.Port())
 	}
 	if err == nil {
 		remote = addr

@@ -178,6 +178,12 @@ type Options struct {
 	// returned: sort by Enter for a timeline. Every call is delivered
 	// before Run returns.
 	Calls func(calls.Event)
+	// ClientNS and ServerNS, when set, name the network namespaces
+	// (under /var/run/netns) the client's and the server's threads move
+	// into: the two ends of a slow link (internal/slowlink). ServerAddr
+	// and ClientAddr are then the two ends' addresses.
+	ClientNS, ServerNS     string
+	ClientAddr, ServerAddr netip.Addr
 }
 
 // runTimeout bounds a whole run. A scenario normally finishes in well under

@@ -12,6 +12,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/socktrace/socktrace/calls"
+	"github.com/socktrace/socktrace/internal/slowlink"
 )
 
 // runner holds the state of one run: the sockets it has open, the way to
@@ -22,7 +23,10 @@ type runner struct {
 	stop     context.CancelCauseFunc
 	scenario string
 	opts     Options
-	loop     netip.Addr // 127.0.0.1 or ::1
+	loop     netip.Addr // 127.0.0.1 or ::1, or the server's end of a slow link
+	// clientLoop is the client's address: loop, or the client's end of a
+	// slow link.
+	clientLoop netip.Addr
 	family   int        // AF_INET or AF_INET6
 	pid      int
 	comm     string
@@ -58,6 +62,13 @@ func newRunner(ctx context.Context, name string, opts Options) *runner {
 	if opts.IPv6 {
 		r.loop = netip.IPv6Loopback()
 		r.family = unix.AF_INET6
+	}
+	r.clientLoop = r.loop
+	if opts.ServerAddr.IsValid() {
+		r.loop = opts.ServerAddr
+	}
+	if opts.ClientAddr.IsValid() {
+		r.clientLoop = opts.ClientAddr
 	}
 	return r
 }
@@ -189,7 +200,20 @@ func (r *runner) together(roles ...role) error {
 			// the TID in every event is the thread that really made
 			// the syscall.
 			runtime.LockOSThread()
-			defer runtime.UnlockOSThread()
+			ns := r.opts.ClientNS
+			if ro.side == calls.Server {
+				ns = r.opts.ServerNS
+			}
+			if ns == "" {
+				defer runtime.UnlockOSThread()
+			} else if err := slowlink.Enter(ns); err != nil {
+				// The thread stays locked: Go ends it with this
+				// goroutine rather than reuse it in another
+				// namespace.
+				r.fail(err)
+				errs <- err
+				return
+			}
 			a := &actor{r: r, side: ro.side, tid: unix.Gettid()}
 			err := ro.do(a)
 			if cerr := a.closeAll(); err == nil {

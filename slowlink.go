@@ -1,0 +1,45 @@
+package main
+
+import (
+	"strconv"
+	"strings"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/socktrace/socktrace/demo"
+	"github.com/socktrace/socktrace/internal/slowlink"
+)
+
+// slowLink makes the link --rtt and --loss ask for, or returns nil when
+// neither is given.
+func slowLink(c *cli.Context, names []string) (*slowlink.Link, error) {
+	if !c.IsSet("rtt") && !c.IsSet("loss") {
+		return nil, nil
+	}
+	loss, err := parseLoss(c.String("loss"))
+	if err != nil {
+		return nil, err
+	}
+	rtt := c.Duration("rtt")
+	if rtt < 0 || rtt > 10e9 {
+		return nil, usagef("--rtt %v is out of range: use 0 to 10s", rtt)
+	}
+	for _, name := range names {
+		if sc, _ := demo.Lookup(name); sc.Datagrams {
+			return nil, usagef("--rtt and --loss do not apply to the %s scenario yet (its port with no socket is looked up on the wrong end of the link)", name)
+		}
+	}
+	return slowlink.Create(slowlink.Config{RTT: rtt, Loss: loss, IPv6: c.Bool("ipv6")})
+}
+
+// parseLoss reads --loss: "5%", "5" (percent) or "" (none).
+func parseLoss(s string) (float64, error) {
+	if s == "" {
+		return 0, nil
+	}
+	v, err := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(s), "%"), 64)
+	if err != nil || v < 0 || v > 100 {
+		return 0, usagef("--loss %q is not a percentage: use 0%% to 100%%, such as 5%%", s)
+	}
+	return v / 100, nil
+}

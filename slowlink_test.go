@@ -1,0 +1,178 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/socktrace/socktrace/internal/slowlink"
+)
+
+// needSlowLink skips where network namespaces and TUN devices cannot be
+// made (no root), saying why.
+func needSlowLink(t *testing.T) {
+	t.Helper()
+	needCapture(t)
+	if os.Geteuid() != 0 {
+		t.Skip("the slow link makes network namespaces and TUN devices: run the tests as root")
+	}
+	if _, err := exec.LookPath("ip"); err != nil {
+		t.Skip("the slow link needs the ip command (iproute2)")
+	}
+}
+
+// namespacesOf lists the slow link's namespaces of process pid.
+func namespacesOf(pid int) []string {
+	var out []string
+	for _, ns := range slowlink.Namespaces() {
+		if strings.HasPrefix(ns, slowlink.Prefix+strconv.Itoa(pid)+"-") {
+			out = append(out, ns)
+		}
+	}
+	return out
+}
+
+// TestSlowLinkRTT runs the handshake scenario over a 100 ms link, IPv4
+// and IPv6: connect() blocks one round trip, at least the 100 ms the
+// relay adds (a loaded machine can only make it longer, so the upper
+// bound is generous: this is not a speed test), the capture on the
+// client's end sees the SYN-ACK a round trip after the SYN, and the
+// namespaces are gone after the run. The measured times are logged
+// (go test -v) and recorded in docs/performance.md.
+func TestSlowLinkRTT(t *testing.T) {
+	needSlowLink(t)
+	for _, ipv6 := range []bool{false, true} {
+		name := "ipv4"
+		args := []string{"socktrace", "--iface", "lo", "--rtt", "100ms", "--scenario", "handshake", "--format", "json"}
+		if ipv6 {
+			name = "ipv6"
+			args = append(args, "--ipv6")
+		}
+		t.Run(name, func(t *testing.T) {
+			var out, errOut bytes.Buffer
+			if code := run(args, &out, &errOut); code != 0 {
+				t.Fatalf("exit %d: %s", code, errOut.String())
+			}
+			r := parseReport(t, out.Bytes())
+			if len(r.conns) != 1 {
+				t.Fatalf("%d connections, want 1", len(r.conns))
+			}
+			c := r.conns[0]
+			var syn, synack time.Time
+			for _, s := range r.segments {
+				switch s.Kind {
+				case "syn":
+					syn = s.Time
+				case "syn-ack":
+					synack = s.Time
+				}
+			}
+			for _, call := range c.Calls {
+				if call.Call != "connect" || call.Inferred {
+					continue
+				}
+				d := call.Exit.Sub(call.Enter)
+				t.Logf("connect() blocked %v; SYN → SYN-ACK %v on the client's end", d, synack.Sub(syn))
+				if d < 95*time.Millisecond || d > 2*time.Second {
+					t.Errorf("connect() blocked %v, want one round trip of the 100 ms link (at least 95 ms)", d)
+				}
+			}
+			if rt := synack.Sub(syn); rt < 95*time.Millisecond {
+				t.Errorf("SYN-ACK %v after the SYN, want at least the link's 100 ms", rt)
+			}
+			if !strings.HasPrefix(c.Client, "10.99.0.1:") && !strings.HasPrefix(c.Client, "[fd99::1]:") {
+				t.Errorf("client %s, want the link's client end", c.Client)
+			}
+			if ns := namespacesOf(os.Getpid()); len(ns) != 0 {
+				t.Errorf("namespaces left after the run: %v", ns)
+			}
+		})
+	}
+}
+
+// waitNamespaces waits until process pid has made its namespaces, or
+// exited.
+func waitNamespaces(t *testing.T, pid int, exited <-chan error) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for len(namespacesOf(pid)) < 2 {
+		select {
+		case err := <-exited:
+			t.Fatalf("socktrace exited before making its link: %v", err)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("socktrace made no namespaces in 30 s")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// TestSlowLinkCleanup: the namespaces go when a run is interrupted with
+// Ctrl-C (SIGINT), and when a run is killed (SIGKILL, which it cannot
+// catch) the next run removes them.
+func TestSlowLinkCleanup(t *testing.T) {
+	needSlowLink(t)
+	bin := socktraceBinary(t)
+	start := func() (*exec.Cmd, <-chan error) {
+		cmd := exec.Command(bin, "--iface", "lo", "--rtt", "200ms", "--scenario", "backlog-full", "--format", "json")
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		exited := make(chan error, 1)
+		go func() { exited <- cmd.Wait() }()
+		return cmd, exited
+	}
+
+	t.Run("ctrl-c", func(t *testing.T) {
+		cmd, exited := start()
+		waitNamespaces(t, cmd.Process.Pid, exited)
+		cmd.Process.Signal(syscall.SIGINT)
+		select {
+		case <-exited:
+		case <-time.After(30 * time.Second):
+			cmd.Process.Kill()
+			t.Fatal("socktrace did not stop within 30 s of SIGINT")
+		}
+		if ns := namespacesOf(cmd.Process.Pid); len(ns) != 0 {
+			t.Errorf("namespaces left after Ctrl-C: %v", ns)
+		}
+	})
+
+	t.Run("sigkill", func(t *testing.T) {
+		cmd, exited := start()
+		pid := cmd.Process.Pid
+		waitNamespaces(t, pid, exited)
+		cmd.Process.Kill()
+		<-exited
+		if ns := namespacesOf(pid); len(ns) != 2 {
+			t.Fatalf("after SIGKILL: namespaces %v, want its 2 left behind", ns)
+		}
+		// The next run cleans up after it.
+		res := socktrace(t, "--iface", "lo", "--rtt", "10ms", "--scenario", "handshake", "--format", "json")
+		if res.code != 0 {
+			t.Fatalf("next run: exit %d: %s", res.code, res.stderr)
+		}
+		if ns := namespacesOf(pid); len(ns) != 0 {
+			t.Errorf("the killed run's namespaces are still there after the next run: %v", ns)
+		}
+	})
+}
+
+func TestLossFlag(t *testing.T) {
+	for _, tt := range []struct {
+		in   string
+		want float64
+		ok   bool
+	}{{"", 0, true}, {"5%", 0.05, true}, {"5", 0.05, true}, {"100%", 1, true}, {"-1%", 0, false}, {"101", 0, false}, {"lots", 0, false}} {
+		got, err := parseLoss(tt.in)
+		if (err == nil) != tt.ok || (tt.ok && got != tt.want) {
+			t.Errorf("parseLoss(%q) = %v, %v", tt.in, got, err)
+		}
+	}
+}
