@@ -27,9 +27,9 @@ type runner struct {
 	// clientLoop is the client's address: loop, or the client's end of a
 	// slow link.
 	clientLoop netip.Addr
-	family   int        // AF_INET or AF_INET6
-	pid      int
-	comm     string
+	family     int // AF_INET or AF_INET6
+	pid        int
+	comm       string
 
 	mu       sync.Mutex
 	open     map[int]*sock // sockets made and not yet closed, by fd
