@@ -18,6 +18,10 @@
 #
 # Environment: RUNS=K timed runs of each (default 2); ST=PATH a socktrace
 # binary to use instead of building one; SKIP="tshark tcptrace text" to leave
+# some out. Besides JSON it times, side by side in one run: the bare
+# gopacket decode loop (internal/gopacketloop, the floor), tcpdump -nn -r,
+# and socktrace's text (the shape rule), text --explain none, diagram and an
+# --html page, each with the size of what it wrote. SKIP may also name
 # some out.
 set -euo pipefail
 
@@ -42,11 +46,12 @@ st=${ST:-}
 if [[ -z $st ]]; then
 	mkdir "$work/src"
 	(cd "$root" && git archive HEAD) | tar -x -C "$work/src"
-	(cd "$work/src" && CGO_ENABLED=0 go build -o "$work/socktrace" .)
+	(cd "$work/src" && CGO_ENABLED=0 go build -o "$work/socktrace" . && CGO_ENABLED=0 go build -o "$work/gopacketloop" ./internal/gopacketloop)
 	st=$work/socktrace
 	echo "# socktrace built from commit $(cd "$root" && git rev-parse --short HEAD)"
 else
 	echo "# socktrace: $st"
+	(cd "$root" && CGO_ENABLED=0 go build -o "$work/gopacketloop" ./internal/gopacketloop)
 fi
 echo "# $(date -u +%FT%TZ) on $(nproc) cores, $(uname -r)"
 echo "# file $file: $(stat -c %s "$file") bytes"
@@ -98,18 +103,30 @@ timed() {
 		"$(awk -v p="$packets" -v u="$user" -v s="$sys" 'BEGIN {print (u+s > 0 ? p/(u+s) : 0)}')"
 }
 
+# sized LABEL CMD...: timed, with stdout kept to print its size.
+sized() {
+	local label=$1
+	shift
+	timed "$label" "$work/out" "$@"
+	echo "  output $(stat -c %s "$work/out") bytes"
+	rm -f "$work/out"
+}
+
 echo
 echo "## timing ($packets packets; $runs runs each)"
 for i in $(seq "$runs"); do
-	timed "socktrace json #$i" /dev/null "$st" replay --format json "$file"
-	echo
+	sized "gopacket loop #$i" "$work/gopacketloop" "$file"
+	sized "tcpdump -nn -r #$i" tcpdump -nn -r "$file"
+	sized "socktrace json #$i" "$st" replay --format json "$file"
+	if [[ $skip != *" text "* ]]; then
+		sized "socktrace text #$i" "$st" replay --format text "$file"
+		sized "socktrace none #$i" "$st" replay --explain none "$file"
+		sized "socktrace diagram #$i" "$st" replay --format diagram "$file"
+		rm -f "$work/page.html"
+		timed "socktrace html #$i" /dev/null "$st" replay --format json --html "$work/page.html" "$file"
+		echo "  page $(stat -c %s "$work/page.html") bytes"
+	fi
 done
-if [[ $skip != *" text "* ]]; then
-	for i in $(seq "$runs"); do
-		timed "socktrace text #$i" /dev/null "$st" replay --format text "$file"
-		echo
-	done
-fi
 if [[ $skip != *" tshark "* ]] && command -v tshark >/dev/null; then
 	for i in $(seq "$runs"); do
 		timed "tshark -z conv,tcp #$i" "$work/tshark.out" tshark -r "$file" -q -z conv,tcp
