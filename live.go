@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -57,7 +56,12 @@ type liveCapture struct {
 	events   []calls.Event
 	stats    capture.LiveStats
 	linkType layers.LinkType
-	overflow int64 // TCP packets past maxLivePackets, not kept
+	overflow int64 // the program's packets past maxLivePackets, not kept
+	// unrelated counts packets of connections not the program's, let go
+	// as soon as they were known not to be (see ownFilter).
+	unrelated int64
+	// eventsOmitted counts calls past maxLiveEvents, not kept.
+	eventsOmitted int64
 	// kernel is what the kernel reported about the connections (run
 	// with the eBPF recorder), in the order it reported.
 	kernel []calls.KernelEvent
@@ -133,6 +137,13 @@ func explainCapture(c *cli.Context, out output, outs *outputs, iface string, dc 
 			runErr = &outputError{err}
 		}
 	}
+	if dc.stats.Dropped > 0 || dc.overflow > 0 || dc.eventsOmitted > 0 {
+		// Say whose packets were lost: the kernel's ring drops before
+		// anyone knows whose a packet is; past the bound, they were
+		// the program's own.
+		fmt.Fprintf(c.App.ErrWriter, "socktrace: packets dropped: %d by the kernel's ring (whoever's they were: the ring holds everything the filter passes, other programs' traffic included), %d of the traced connections past the %d kept; %d calls past the %d kept; %d packets of other connections seen and not kept\n",
+			dc.stats.Dropped, dc.overflow, maxLivePackets, dc.eventsOmitted, maxLiveEvents, dc.unrelated)
+	}
 	tracker := decode.NewTracker(out, decode.TrackerConfig{})
 	counts := feed(tracker, dc)
 	tracker.Flush()
@@ -196,9 +207,15 @@ func captureWhileNS(ctx context.Context, ns, iface, expr string, work func(ctx c
 	}
 	dc := &liveCapture{linkType: src.LinkType()}
 	var mu sync.Mutex
+	own := newOwnFilter(dc)
 	emit := func(ev calls.Event) {
 		mu.Lock()
-		dc.events = append(dc.events, ev)
+		own.noteCall(&ev)
+		if len(dc.events) < maxLiveEvents {
+			dc.events = append(dc.events, ev)
+		} else {
+			dc.eventsOmitted++
+		}
 		mu.Unlock()
 	}
 
@@ -221,14 +238,9 @@ func captureWhileNS(ctx context.Context, ns, iface, expr string, work func(ctx c
 			if decode.Decode(&p, &seg) != nil && dd.Decode(&p, &dg) != nil {
 				continue // neither TCP nor a datagram: not ours
 			}
-			if len(dc.packets) == maxLivePackets {
-				dc.overflow++
-				continue
-			}
-			q := p
-			q.Data = bytes.Clone(p.Data)
-			q.Comments = nil
-			dc.packets = append(dc.packets, q)
+			mu.Lock()
+			own.packet(&p)
+			mu.Unlock()
 		}
 	}()
 
@@ -251,6 +263,7 @@ func captureWhileNS(ctx context.Context, ns, iface, expr string, work func(ctx c
 	}
 	mu.Lock()
 	defer mu.Unlock()
+	own.finish()
 	dc.keepOwn()
 	return dc, runErr
 }
