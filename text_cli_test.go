@@ -2,6 +2,8 @@ package main
 
 import (
 	"bytes"
+	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -9,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"unicode/utf8"
+
+	"golang.org/x/sys/unix"
 )
 
 var (
@@ -233,5 +237,41 @@ func TestKoreanCommandLine(t *testing.T) {
 		if code != 2 || !strings.Contains(errOut, c.want) || strings.Count(strings.TrimSpace(errOut), "\n") != 0 {
 			t.Errorf("%v %v: exit %d, stderr %q; want exit 2 and one line with %q", c.env, c.args, code, errOut, c.want)
 		}
+	}
+}
+
+// TestTermWidthFromTerminal: on a terminal the width is the terminal's
+// (TIOCGWINSZ on a real pseudo-terminal), ahead of $COLUMNS, kept within
+// 80–100.
+func TestTermWidthFromTerminal(t *testing.T) {
+	ptmx, err := os.OpenFile("/dev/ptmx", os.O_RDWR, 0)
+	if err != nil {
+		t.Skipf("no pseudo-terminals here: %v", err)
+	}
+	defer ptmx.Close()
+	if err := unix.IoctlSetPointerInt(int(ptmx.Fd()), unix.TIOCSPTLCK, 0); err != nil {
+		t.Fatalf("unlock the pty: %v", err)
+	}
+	n, err := unix.IoctlGetInt(int(ptmx.Fd()), unix.TIOCGPTN)
+	if err != nil {
+		t.Fatalf("pty number: %v", err)
+	}
+	tty, err := os.OpenFile(fmt.Sprintf("/dev/pts/%d", n), os.O_RDWR|unix.O_NOCTTY, 0)
+	if err != nil {
+		t.Fatalf("open the pty: %v", err)
+	}
+	defer tty.Close()
+	t.Setenv("COLUMNS", "100")
+	for _, c := range []struct{ cols, want int }{{85, 85}, {80, 80}, {60, 80}, {200, 100}} {
+		if err := unix.IoctlSetWinsize(int(tty.Fd()), unix.TIOCSWINSZ, &unix.Winsize{Row: 24, Col: uint16(c.cols)}); err != nil {
+			t.Fatalf("set the window size: %v", err)
+		}
+		if got := termWidth(tty); got != c.want {
+			t.Errorf("terminal of %d columns: width %d, want %d", c.cols, got, c.want)
+		}
+	}
+	t.Setenv("COLUMNS", "90")
+	if got := termWidth(io.Discard); got != 90 {
+		t.Errorf("no terminal, COLUMNS=90: width %d, want 90", got)
 	}
 }

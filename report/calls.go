@@ -515,6 +515,17 @@ func (t *Text) writeLooseCalls() {
 	t.printf("\n")
 }
 
+// withoutKnownListens drops the inferred listen() of a connection whose
+// listener was seen calling listen() (on an earlier connection of the
+// same listener): the diagram and the HTML report must not draw it as
+// listen()*, a call no one saw.
+func (t *Text) withoutKnownListens(c *decode.Connection, cs []calls.Event) []calls.Event {
+	if !t.listening[c.Server.Port()] {
+		return cs
+	}
+	return slices.DeleteFunc(cs, func(ev calls.Event) bool { return ev.Inferred && ev.Call == calls.Listen })
+}
+
 // completionTime is where a non-blocking connect()'s end goes: when it was
 // seen, but not before the call that returned EINPROGRESS returned (an
 // eBPF tracer sees the kernel finish the handshake before the call's own

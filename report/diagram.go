@@ -178,6 +178,7 @@ func (d *Diagram) Ended(c *decode.Connection) {
 		d.tx.tally(c)
 		full, _ = d.tx.endShaped(c, &sc.shape)
 	})
+	cs = d.tx.withoutKnownListens(c, cs)
 	if !full {
 		return
 	}

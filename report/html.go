@@ -118,6 +118,7 @@ func (h *HTML) Ended(c *decode.Connection) {
 		h.tx.tally(c)
 		full, _ = h.tx.endShaped(c, &sc.shape)
 	})
+	cs = h.tx.withoutKnownListens(c, cs)
 	h.start()
 	row := h.tableRow(c)
 	switch {

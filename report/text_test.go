@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/socktrace/socktrace/calls"
 	"github.com/socktrace/socktrace/decode"
 )
 
@@ -134,5 +135,59 @@ func TestLearnerNotes(t *testing.T) {
 				t.Errorf("no %q in:\n%s", want, out)
 			}
 		}
+	}
+}
+
+// TestObservedListenNotInferred: a listener seen calling listen() on its
+// first connection is not shown calling listen()* (an inferred call) on
+// the next one, in the text, the diagram and the HTML report.
+func TestObservedListenNotInferred(t *testing.T) {
+	srv := netip.MustParseAddrPort("127.0.0.1:8080")
+	t0 := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	at := func(us int) time.Time { return t0.Add(time.Duration(us) * time.Microsecond) }
+	feed := func(h decode.Handler) {
+		tr := decode.NewTracker(h, decode.TrackerConfig{})
+		tr.ObserveCall(calls.Event{Side: calls.Server, Call: calls.Listen, FD: 3, Local: srv, Enter: at(0), Exit: at(1), PID: 7})
+		for i, port := range []uint16{40000, 40001} {
+			cli := netip.AddrPortFrom(srv.Addr(), port)
+			base := 1000 * i
+			segs := []decode.Segment{
+				{Time: at(base + 10), Src: cli, Dst: srv, Seq: 100, Flags: decode.SYN},
+				{Time: at(base + 11), Src: srv, Dst: cli, Seq: 500, Ack: 101, Flags: decode.SYN | decode.ACK},
+				{Time: at(base + 12), Src: cli, Dst: srv, Seq: 101, Ack: 501, Flags: decode.ACK},
+			}
+			for j := range segs {
+				tr.Observe(&segs[j])
+			}
+			if i == 0 {
+				tr.ObserveCall(calls.Event{Side: calls.Server, Call: calls.Accept, FD: 3, Result: 4, Local: srv, Remote: cli, Enter: at(base + 13), Exit: at(base + 14), PID: 7})
+			}
+			rst := decode.Segment{Time: at(base + 20), Src: cli, Dst: srv, Seq: 101, Ack: 501, Flags: decode.RST | decode.ACK}
+			tr.Observe(&rst)
+		}
+		tr.Flush()
+	}
+	var text, diagram bytes.Buffer
+	tx := NewText(&text, TextOptions{Ephemeral: testEphemeral})
+	feed(tx)
+	d := NewDiagram(&diagram, DiagramOptions{Ephemeral: testEphemeral})
+	feed(d)
+	for _, h := range []handler{tx, d} {
+		if err := h.Summary(Summary{Dropped: -1}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	second := func(s string) string {
+		_, after, ok := strings.Cut(s, "Connection 2:")
+		if !ok {
+			t.Fatalf("no second connection in:\n%s", s)
+		}
+		return after
+	}
+	if got := second(text.String()); strings.Contains(got, "listen() [inferred]") {
+		t.Errorf("text: the second connection's listen() is called inferred:\n%s", got)
+	}
+	if got := second(diagram.String()); strings.Contains(got, "listen()*") {
+		t.Errorf("diagram: the second connection draws listen()*:\n%s", got)
 	}
 }
