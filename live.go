@@ -194,11 +194,15 @@ func captureWhileExpr(ctx context.Context, iface, expr string, work func(ctx con
 func captureWhileNS(ctx context.Context, ns, iface, expr string, work func(ctx context.Context, emit func(calls.Event)) error) (*liveCapture, error) {
 	var src *capture.LiveSource
 	var err error
+	// Twice the default ring, as watch has: other programs' loopback
+	// traffic passes the filter too, and the demo must drop none of its
+	// own packets while they storm.
+	blocks := 2 * capture.DefaultNumBlocks
 	if ns == "" {
-		src, err = openLive(iface, expr)
+		src, err = openLiveRing(iface, expr, blocks)
 	} else {
 		err = slowlink.InNamespace(ns, func() error {
-			src, err = openLive(iface, expr)
+			src, err = openLiveRing(iface, expr, blocks)
 			return err
 		})
 	}
