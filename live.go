@@ -120,7 +120,7 @@ func runDemo(c *cli.Context) error {
 		opts.ClientAddr, opts.ServerAddr = link.Client, link.Server
 		iface, captureNS = link.ClientIface, link.ClientNS
 	}
-	dc, runErr := captureDemo(c.Context, captureNS, iface, names, opts)
+	dc, runErr := captureDemo(c.Context, captureNS, iface, names, opts, newLiveStream(outs.pcap, iface))
 	if dc == nil {
 		outs.abort()
 		return runErr
@@ -153,7 +153,7 @@ func explainCapture(c *cli.Context, out output, outs *outputs, iface string, dc 
 // captureDemo runs the scenarios one after the other while capturing on
 // iface, and returns what it saw. It returns a nil liveCapture only when
 // the capture could not start.
-func captureDemo(ctx context.Context, ns, iface string, names []string, opts demo.Options) (*liveCapture, error) {
+func captureDemo(ctx context.Context, ns, iface string, names []string, opts demo.Options, stream *liveStream) (*liveCapture, error) {
 	expr := "tcp"
 	for _, name := range names {
 		if sc, _ := demo.Lookup(name); sc.Datagrams {
@@ -163,7 +163,7 @@ func captureDemo(ctx context.Context, ns, iface string, names []string, opts dem
 			expr = "ip or ip6"
 		}
 	}
-	return captureWhileNS(ctx, ns, iface, expr, func(ctx context.Context, emit func(calls.Event)) error {
+	return captureWhileNS(ctx, ns, iface, expr, stream, func(ctx context.Context, emit func(calls.Event)) error {
 		opts.Calls = emit
 		for _, name := range names {
 			if err := demo.Run(ctx, name, opts); err != nil {
@@ -179,19 +179,21 @@ func captureDemo(ctx context.Context, ns, iface string, names []string, opts dem
 // connections those calls made. It returns a nil liveCapture only when the
 // capture could not start; otherwise the error is work's, or the
 // capture's.
-func captureWhile(ctx context.Context, iface string, work func(ctx context.Context, emit func(calls.Event)) error) (*liveCapture, error) {
-	return captureWhileExpr(ctx, iface, "tcp", work)
+func captureWhile(ctx context.Context, iface string, stream *liveStream, work func(ctx context.Context, emit func(calls.Event)) error) (*liveCapture, error) {
+	return captureWhileExpr(ctx, iface, "tcp", stream, work)
 }
 
 // captureWhileExpr is captureWhile with the kernel filter expr; besides
-// TCP it keeps the UDP datagrams and ICMP messages expr lets through.
-func captureWhileExpr(ctx context.Context, iface, expr string, work func(ctx context.Context, emit func(calls.Event)) error) (*liveCapture, error) {
-	return captureWhileNS(ctx, "", iface, expr, work)
+// TCP it keeps the UDP datagrams and ICMP messages expr lets through. With
+// a stream, every packet and call is also written to the --write file as
+// it comes.
+func captureWhileExpr(ctx context.Context, iface, expr string, stream *liveStream, work func(ctx context.Context, emit func(calls.Event)) error) (*liveCapture, error) {
+	return captureWhileNS(ctx, "", iface, expr, stream, work)
 }
 
 // captureWhileNS is captureWhileExpr on an interface of the named
 // network namespace ("": this process's).
-func captureWhileNS(ctx context.Context, ns, iface, expr string, work func(ctx context.Context, emit func(calls.Event)) error) (*liveCapture, error) {
+func captureWhileNS(ctx context.Context, ns, iface, expr string, stream *liveStream, work func(ctx context.Context, emit func(calls.Event)) error) (*liveCapture, error) {
 	var src *capture.LiveSource
 	var err error
 	// Twice the default ring, as watch has: other programs' loopback
@@ -212,6 +214,7 @@ func captureWhileNS(ctx context.Context, ns, iface, expr string, work func(ctx c
 	dc := &liveCapture{linkType: src.LinkType()}
 	var mu sync.Mutex
 	own := newOwnFilter(dc)
+	own.stream = stream
 	emit := func(ev calls.Event) {
 		mu.Lock()
 		own.noteCall(&ev)
@@ -221,7 +224,9 @@ func captureWhileNS(ctx context.Context, ns, iface, expr string, work func(ctx c
 			dc.eventsOmitted++
 		}
 		mu.Unlock()
+		stream.call(&ev)
 	}
+	streamDone := stream.flushEverySecond()
 
 	// The reader copies every TCP packet; the ones of work's connections
 	// are picked out once its calls say which addresses they used.
@@ -261,6 +266,7 @@ func captureWhileNS(ctx context.Context, ns, iface, expr string, work func(ctx c
 	if err := <-readDone; err != nil && runErr == nil {
 		runErr = err
 	}
+	streamDone()
 	dc.stats, _ = src.Stats()
 	if err := src.Close(); err != nil && runErr == nil {
 		runErr = err
@@ -357,9 +363,14 @@ func feed(t *decode.Tracker, dc *liveCapture) decode.Counts {
 	return n
 }
 
-// writePcapng writes the run's packets, each call as a comment on the
-// packet nearest to when it entered, and the kernel's counters.
+// writePcapng writes the run's own packets, each call as a comment on the
+// packet nearest to when it entered, and the kernel's counters, in place
+// of what was streamed while capturing.
 func writePcapng(f *outFile, iface string, dc *liveCapture) error {
+	// What was streamed while capturing is replaced.
+	if err := f.reset(); err != nil {
+		return err
+	}
 	w, err := newPcapOut(f)
 	if err != nil {
 		f.Abort()

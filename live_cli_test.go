@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"net"
 	"os"
 	"os/exec"
@@ -355,4 +356,62 @@ func TestWatchAnyLoopbackOnce(t *testing.T) {
 func TestWatchAnyVeth(t *testing.T) {
 	needCapture(t)
 	vethCase(t, "any")
+}
+
+// TestRunKilledWriteReplays: run -w streams the packets and calls as they
+// come, flushed at least every second, so that a run killed with SIGKILL
+// leaves FILE.partial, which replays to the connection with its calls.
+func TestRunKilledWriteReplays(t *testing.T) {
+	needCapture(t)
+	bash, err := exec.LookPath("bash")
+	if err != nil {
+		t.Skip("bash is needed for its /dev/tcp")
+	}
+	ln, _ := listenLoopback(t)
+	go func() {
+		c, err := ln.Accept()
+		if err == nil {
+			c.Write([]byte("hello\n"))
+			defer c.Close()
+			c.Read(make([]byte, 16))
+		}
+	}()
+	port := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
+	pcap := filepath.Join(t.TempDir(), "run.pcapng")
+	s := start(t, "run", "--iface", "lo", "-w", pcap, "--", bash, "-c", "exec 3<>/dev/tcp/127.0.0.1/"+port+"; read line <&3; echo got $line >&2; exec sleep 60")
+	onPort := func() jsonReport {
+		var out, errOut bytes.Buffer
+		run([]string{"socktrace", "replay", "--format", "json", pcap + ".partial", "port " + port}, &out, &errOut)
+		return parseReport(t, out.Bytes())
+	}
+	waitFor(t, "the connection in "+pcap+".partial", func() bool {
+		if !strings.Contains(s.stderr.String(), "got hello") {
+			return false
+		}
+		r := onPort()
+		for _, c := range r.conns {
+			for _, call := range c.Calls {
+				if call.Call == "connect" && !call.Inferred {
+					return true
+				}
+			}
+		}
+		return false
+	})
+	s.cmd.Process.Kill()
+	<-s.exited
+	if _, err := os.Stat(pcap); err == nil {
+		t.Errorf("%s exists after SIGKILL: a half file under the final name", pcap)
+	}
+	r := onPort()
+	if len(r.conns) != 1 {
+		t.Fatalf("%d connections on port %s in the partial file, want 1", len(r.conns), port)
+	}
+	seen := false
+	for _, c := range r.conns[0].Calls {
+		seen = seen || (c.Call == "connect" && !c.Inferred)
+	}
+	if !seen {
+		t.Errorf("the partial file lost the calls: %+v", r.conns[0].Calls)
+	}
 }

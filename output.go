@@ -149,6 +149,20 @@ func (o *outFile) Write(b []byte) (int, error) {
 	return n, err
 }
 
+// reset empties the file, to write it again from the start.
+func (o *outFile) reset() error {
+	if o.tmp == "" {
+		return nil // a device: nothing was streamed to it
+	}
+	if err := o.f.Truncate(0); err != nil {
+		return fmt.Errorf("--%s %s: %w", o.flag, o.path, err)
+	}
+	if _, err := o.f.Seek(0, io.SeekStart); err != nil {
+		return fmt.Errorf("--%s %s: %w", o.flag, o.path, err)
+	}
+	return nil
+}
+
 // Commit closes the file and gives it its final name.
 func (o *outFile) Commit() error {
 	if o == nil || o.f == nil {

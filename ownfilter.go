@@ -45,6 +45,7 @@ type ownFilter struct {
 	seg        decode.Segment
 	dd         decode.DatagramDecoder
 	dg         decode.Datagram
+	stream     *liveStream // --write, streamed as packets are kept (nil: none)
 }
 
 func newOwnFilter(dc *liveCapture) *ownFilter {
@@ -139,6 +140,7 @@ func (f *ownFilter) keep(p *capture.Packet, owned bool) {
 	}
 	q.Comments = nil
 	f.dc.packets = append(f.dc.packets, q)
+	f.stream.packet(&q, capture.DefaultSnapLen)
 }
 
 // recheck moves the limbo's packets that new addresses made the

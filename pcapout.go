@@ -1,10 +1,12 @@
 package main
 
 import (
+	"sync"
 	"time"
 
 	"github.com/gopacket/gopacket/layers"
 
+	"github.com/socktrace/socktrace/calls"
 	"github.com/socktrace/socktrace/capture"
 )
 
@@ -104,4 +106,99 @@ func (o *pcapOut) close() error {
 		err = cerr
 	}
 	return err
+}
+
+// liveStream writes a demo's or a traced run's packets to its --write file
+// as they are kept (ownFilter.keep: once a call has named their
+// connection, so not always in time order), each call as a comment on the
+// next packet written after it was reported, and flushes the file at least
+// every second, so that a run killed outright leaves FILE.partial, which
+// replays to its last second. When the run ends, writePcapng replaces it
+// with the packets in time order and each call on its nearest packet. A
+// nil liveStream writes nothing.
+type liveStream struct {
+	iface string
+
+	mu       sync.Mutex
+	out      *pcapOut
+	comments []string // calls waiting for the next packet
+	err      error    // the first write error; the stream stops there
+}
+
+// newLiveStream streams to f, a regular file; nil when f is nil or a
+// device (which cannot be rewritten at the end).
+func newLiveStream(f *outFile, iface string) *liveStream {
+	if f == nil || f.tmp == "" {
+		return nil
+	}
+	out, err := newPcapOut(f)
+	if err != nil {
+		return &liveStream{iface: iface, err: err}
+	}
+	return &liveStream{iface: iface, out: out}
+}
+
+func (s *liveStream) call(ev *calls.Event) {
+	if s == nil {
+		return
+	}
+	s.mu.Lock()
+	s.comments = append(s.comments, calls.FormatComment(ev))
+	s.mu.Unlock()
+}
+
+func (s *liveStream) packet(p *capture.Packet, snapLen int) {
+	if s == nil {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.err != nil {
+		return
+	}
+	var comments []string
+	if len(s.comments) > 0 {
+		comments, s.comments = s.comments, nil
+	}
+	s.err = s.out.write(0, s.iface, p, snapLen, comments)
+	if s.err == nil {
+		s.err = s.out.flushDue(time.Now())
+	}
+}
+
+// flushEverySecond flushes the stream on a quiet interface too, until the
+// returned function is called; that function flushes one last time.
+func (s *liveStream) flushEverySecond() (stop func()) {
+	if s == nil {
+		return func() {}
+	}
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		tick := time.NewTicker(pcapFlushEvery / 4)
+		defer tick.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case now := <-tick.C:
+				s.mu.Lock()
+				if s.err == nil {
+					s.err = s.out.flushDue(now)
+				}
+				s.mu.Unlock()
+			}
+		}
+	}()
+	return func() {
+		close(done)
+		wg.Wait()
+		s.mu.Lock()
+		if s.err == nil {
+			s.err = s.out.w.Flush()
+		}
+		s.mu.Unlock()
+	}
 }

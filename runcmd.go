@@ -83,7 +83,7 @@ func runProgram(c *cli.Context) error {
 	exitCode := 0
 	var klog kernelLog
 	opts.Kernel = klog.add
-	dc, runErr := captureWhile(ctx, iface, func(ctx context.Context, emit func(calls.Event)) error {
+	dc, runErr := captureWhile(ctx, iface, newLiveStream(outs.pcap, iface), func(ctx context.Context, emit func(calls.Event)) error {
 		opts.Events = emit
 		tr, err := startRecording(ctx, stderr, tracer, argv, pid, opts)
 		if errors.Is(err, calls.ErrPtraceNotPermitted) {
