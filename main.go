@@ -94,6 +94,7 @@ var (
 		writeFlag, forceFlag, filterFlag,
 		&cli.IntFlag{Name: "count", Aliases: []string{"c"}, Usage: "stop after `N` connections have ended"},
 		&cli.DurationFlag{Name: "duration", Usage: "stop after `D` (such as 30s or 5m)"},
+		&cli.BoolFlag{Name: "processes", Value: true, Usage: "name the process of each connection and show the kernel's states (eBPF; --processes=false turns it off)"},
 	})
 	replayFlags = flags(reportFlags, []cli.Flag{
 		&cli.StringFlag{Name: "write", Aliases: []string{"w"}, Usage: "also write the packets that pass the filter to `FILE` (pcapng, as tcpdump -r IN -w OUT FILTER)"},

@@ -3,13 +3,17 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
+	"net"
+	"net/netip"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/socktrace/socktrace/calls"
 	"github.com/socktrace/socktrace/capture"
 	"github.com/socktrace/socktrace/decode"
 )
@@ -73,6 +77,10 @@ func watch(c *cli.Context) error {
 	var mu sync.Mutex // the tracker and the pcapng writer are not safe for concurrent use
 	tracker := decode.NewTracker(counter, decode.TrackerConfig{})
 	var pcapErr error
+	var owners *calls.Recorder
+	if c.Bool("processes") {
+		owners = watchProcesses(ctx, c.App.ErrWriter, iface, &mu, tracker)
+	}
 
 	// Connections that finished end after lingering a moment; a quiet
 	// interface brings no packet to notice that, so a timer does, and
@@ -129,6 +137,9 @@ func watch(c *cli.Context) error {
 	}
 	cancel()
 	<-tickDone
+	if owners != nil {
+		owners.Wait() // no call comes after this
+	}
 	mu.Lock()
 	defer mu.Unlock()
 	tracker.Flush()
@@ -161,4 +172,62 @@ func (h *countEnded) Ended(c *decode.Connection) {
 	if h.limit > 0 && h.ended >= h.limit {
 		h.done()
 	}
+}
+
+// watchProcesses records, with eBPF, the calls of every process that name
+// a connection (connect, accept, listen, close, ...) and the kernel's
+// reports on its sockets, and gives those on iface's addresses to the
+// tracker: the report then names each connection's processes (pid and
+// comm on their calls) and shows the kernel's states. Where eBPF cannot
+// be used it says why in one line and returns nil: the watch goes on
+// without.
+func watchProcesses(ctx context.Context, stderr io.Writer, iface string, mu *sync.Mutex, tracker *decode.Tracker) *calls.Recorder {
+	local, loopback := ifaceAddrs(iface)
+	mine := func(a netip.AddrPort) bool {
+		ad := a.Addr().Unmap()
+		return local == nil || local[ad] || loopback && ad.IsLoopback()
+	}
+	rec, err := calls.Watch(ctx, calls.TraceOptions{
+		Events: func(ev calls.Event) {
+			if !mine(ev.Local) {
+				return
+			}
+			mu.Lock()
+			tracker.ObserveCall(ev)
+			mu.Unlock()
+		},
+		Kernel: func(ev calls.KernelEvent) {
+			if !mine(ev.Local) {
+				return
+			}
+			mu.Lock()
+			tracker.ObserveKernel(ev)
+			mu.Unlock()
+		},
+	})
+	if err != nil {
+		fmt.Fprintf(stderr, "socktrace: not naming the processes of connections: %v\n", err)
+		return nil
+	}
+	return rec
+}
+
+// ifaceAddrs is the set of iface's addresses, nil (every address) when it
+// cannot be listed, and whether iface is a loopback (all of 127/8 and ::1).
+func ifaceAddrs(iface string) (map[netip.Addr]bool, bool) {
+	ifi, err := net.InterfaceByName(iface)
+	if err != nil {
+		return nil, false
+	}
+	addrs, err := ifi.Addrs()
+	if err != nil {
+		return nil, false
+	}
+	set := make(map[netip.Addr]bool)
+	for _, a := range addrs {
+		if p, err := netip.ParsePrefix(a.String()); err == nil {
+			set[p.Addr().Unmap()] = true
+		}
+	}
+	return set, ifi.Flags&net.FlagLoopback != 0
 }

@@ -133,6 +133,20 @@ func RecordPID(ctx context.Context, pid int, opts TraceOptions) (*Recorder, erro
 	return r, nil
 }
 
+// Watch records the socket calls of every process on the machine that
+// name a connection — bind, listen, connect, accept, shutdown, close; not
+// socket() or the data calls — and the kernel's reports on every TCP
+// socket, until ctx is cancelled; Wait then returns 0 and ctx.Err(). It is
+// what lets `watch` say which process owns each connection.
+func Watch(ctx context.Context, opts TraceOptions) (*Recorder, error) {
+	r, err := newRecorder(ctx, opts, "all processes", true)
+	if err != nil {
+		return nil, err
+	}
+	r.start()
+	return r, nil
+}
+
 // Wait waits until recording has ended and returns the command's exit code
 // (128+N when killed by signal N), as Tracer.Wait does.
 func (r *Recorder) Wait() (exitCode int, err error) {
@@ -189,6 +203,11 @@ func (r *Recorder) load(all bool) error {
 		return unavailable("loading the BPF programs: %v", firstLine(err))
 	}
 	for nr, kind := range bpfCallNumbers {
+		if all && (kind == bpfCallSocket || kind == bpfCallSetsockopt || dataCallNames[uint32(kind)] != "") {
+			// Watching every process: only the calls that tie a
+			// connection to its process, to keep the cost down.
+			continue
+		}
 		if err := r.objs.NrKinds.Put(uint32(nr), uint32(kind)); err != nil {
 			return fmt.Errorf("calls: fill nr_kinds: %w", err)
 		}

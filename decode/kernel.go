@@ -99,6 +99,11 @@ func (c *Connection) Kernel() (v KernelView, ok bool) {
 		}
 		switch ev.Kind {
 		case calls.KernelState:
+			if ev.From == ev.To {
+				// Linux passes through tcp_set_state again without a
+				// change (close() after shutdown(SHUT_WR) in FIN_WAIT1).
+				continue
+			}
 			if len(v.States[side]) == 0 {
 				v.States[side] = append(v.States[side], ev.From)
 			}
