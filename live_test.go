@@ -55,6 +55,8 @@ type jsonCall struct {
 	Errno    *string   `json:"errno"`
 	Inferred bool      `json:"inferred"`
 	Detail   string    `json:"detail"`
+	PID      int       `json:"pid"`
+	Comm     string    `json:"comm"`
 }
 
 type jsonConn struct {

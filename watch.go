@@ -46,6 +46,26 @@ func watch(c *cli.Context) error {
 		outs.abort()
 		return err
 	}
+	ctx := c.Context
+	if d := c.Duration("duration"); d > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, d)
+		defer cancel()
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+
+	counter := &countEnded{Handler: out, limit: c.Int("count"), done: cancel}
+	var mu sync.Mutex // the tracker and the pcapng writer are not safe for concurrent use
+	tracker := decode.NewTracker(counter, decode.TrackerConfig{})
+	var pcapErr error
+	var owners *calls.Recorder
+	// The recorder starts before the capture, so that the processes of
+	// the first connections captured are known.
+	if c.Bool("processes") {
+		owners = watchProcesses(ctx, c.App.ErrWriter, iface, &mu, tracker)
+	}
+
 	// watch meets busy interfaces and storms of connections: a ring of
 	// twice the default number of blocks (64 MiB; each block is handed
 	// over after 10 ms or when full) rides out a longer stall of the
@@ -62,24 +82,6 @@ func watch(c *cli.Context) error {
 			outs.abort()
 			return err
 		}
-	}
-
-	ctx := c.Context
-	if d := c.Duration("duration"); d > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, d)
-		defer cancel()
-	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-
-	counter := &countEnded{Handler: out, limit: c.Int("count"), done: cancel}
-	var mu sync.Mutex // the tracker and the pcapng writer are not safe for concurrent use
-	tracker := decode.NewTracker(counter, decode.TrackerConfig{})
-	var pcapErr error
-	var owners *calls.Recorder
-	if c.Bool("processes") {
-		owners = watchProcesses(ctx, c.App.ErrWriter, iface, &mu, tracker)
 	}
 
 	// Connections that finished end after lingering a moment; a quiet

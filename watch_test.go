@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"io"
 	"net"
@@ -14,6 +15,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/socktrace/socktrace/calls"
 )
 
 // watchOnce runs `socktrace watch -c 1 --format json` on iface while
@@ -115,6 +118,31 @@ func TestWatchLoopback(t *testing.T) {
 		exchange(t, ln, func() (net.Conn, error) { return net.Dial("tcp", ln.Addr().String()) })
 	})
 	checkWatched(t, r, "127.0.0.1:"+strconv.Itoa(port))
+	if bpfUsable(t) {
+		var connect, accept bool
+		for _, call := range r.conns[0].Calls {
+			connect = connect || call.Call == "connect" && !call.Inferred && call.PID == os.Getpid()
+			accept = accept || call.Call == "accept" && !call.Inferred && call.PID == os.Getpid()
+		}
+		if !connect || !accept {
+			t.Errorf("watch did not name this process on the connect (%v) and accept (%v): %+v", connect, accept, r.conns[0].Calls)
+		}
+	}
+}
+
+// bpfUsable says whether the eBPF recorder can run here (watch names
+// processes only then).
+func bpfUsable(t *testing.T) bool {
+	ctx, cancel := context.WithCancel(context.Background())
+	r, err := calls.Watch(ctx, calls.TraceOptions{})
+	if err != nil {
+		cancel()
+		t.Logf("eBPF not usable, watch cannot name processes: %v", err)
+		return false
+	}
+	cancel()
+	r.Wait()
+	return true
 }
 
 func checkWatched(t *testing.T, r jsonReport, server string) {
@@ -126,9 +154,11 @@ func checkWatched(t *testing.T, r jsonReport, server string) {
 	if c.Server != server || c.Handshake != "three-way" || c.Close != "graceful" || str(c.FirstFIN) != "client" || c.BytesC2S != 5 || c.BytesS2C != 5 {
 		t.Errorf("connection %+v; want %s three-way, graceful, client closing first, 5 bytes each way", c, server)
 	}
+	// With eBPF, watch sees the calls of the processes that made the
+	// connection — here, this test — and names them.
 	for _, call := range c.Calls {
-		if !call.Inferred {
-			t.Errorf("watch saw a call it cannot see: %+v", call)
+		if !call.Inferred && call.PID != os.Getpid() {
+			t.Errorf("call %+v: pid %d, want this test's %d", call, call.PID, os.Getpid())
 		}
 	}
 	// The filter admits only this connection's packets.
