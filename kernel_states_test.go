@@ -95,4 +95,7 @@ func TestDemoScenariosKernelStates(t *testing.T) {
 			t.Errorf("scenario %s: no connection with kernel states", n)
 		}
 	}
+	if len(scenarios) == 0 {
+		t.Errorf("no scenario's connection had kernel states")
+	}
 }

@@ -60,10 +60,11 @@ func watch(c *cli.Context) error {
 	tracker := decode.NewTracker(counter, decode.TrackerConfig{})
 	var pcapErr error
 	var owners *calls.Recorder
+	var ownersErr error
 	// The recorder starts before the capture, so that the processes of
 	// the first connections captured are known.
 	if c.Bool("processes") {
-		owners = watchProcesses(ctx, c.App.ErrWriter, iface, &mu, tracker)
+		owners, ownersErr = watchProcesses(ctx, iface, &mu, tracker)
 	}
 
 	// watch meets busy interfaces and storms of connections: a ring of
@@ -76,6 +77,11 @@ func watch(c *cli.Context) error {
 		return err
 	}
 	defer src.Close()
+	if ownersErr != nil {
+		// Said once the capture runs: without it, its own error is the
+		// one to read.
+		fmt.Fprintf(c.App.ErrWriter, "socktrace: not naming the processes of connections: %v\n", ownersErr)
+	}
 	var pcap *pcapOut
 	if outs.pcap != nil {
 		if pcap, err = newPcapOut(outs.pcap); err != nil {
@@ -181,9 +187,8 @@ func (h *countEnded) Ended(c *decode.Connection) {
 // reports on its sockets, and gives those on iface's addresses to the
 // tracker: the report then names each connection's processes (pid and
 // comm on their calls) and shows the kernel's states. Where eBPF cannot
-// be used it says why in one line and returns nil: the watch goes on
-// without.
-func watchProcesses(ctx context.Context, stderr io.Writer, iface string, mu *sync.Mutex, tracker *decode.Tracker) *calls.Recorder {
+// be used it returns why: the watch goes on without.
+func watchProcesses(ctx context.Context, iface string, mu *sync.Mutex, tracker *decode.Tracker) (*calls.Recorder, error) {
 	local, loopback := ifaceAddrs(iface)
 	mine := func(a netip.AddrPort) bool {
 		ad := a.Addr().Unmap()
@@ -208,10 +213,9 @@ func watchProcesses(ctx context.Context, stderr io.Writer, iface string, mu *syn
 		},
 	})
 	if err != nil {
-		fmt.Fprintf(stderr, "socktrace: not naming the processes of connections: %v\n", err)
-		return nil
+		return nil, err
 	}
-	return rec
+	return rec, nil
 }
 
 // ifaceAddrs is the set of iface's addresses, nil (every address) when it
