@@ -1,5 +1,7 @@
 package decode
 
+import "slices"
+
 // apply runs one segment through both endpoints' state machines, as RFC
 // 9293 §3.10 processes it: the sender's transition (a call made it send a
 // SYN or FIN), then the receiver's — the RST check, the ACK field, the
@@ -55,6 +57,11 @@ func (c *Connection) apply(s *Segment, from Side, st *Step) {
 		c.Reordered = true
 		st.Reordered = true
 		c.midstream = false
+		if len(c.states[Client]) > 0 && c.states[Client][0] == SynSent {
+			// The client was CLOSED before connect(), as for any SYN.
+			c.states[Client] = slices.Insert(c.states[Client], 0, Closed)
+			mark[Client]++
+		}
 	}
 	c.zeekStep(s, from)
 	switch {
@@ -249,6 +256,7 @@ func (c *Connection) applyOther(s *Segment, from, to Side) StepKind {
 			// its SYN-ACK, which the capture missed.
 			c.synackMissing(s, from, to)
 		}
+		c.unseenFIN(s, from, to)
 		c.noteACK(s, to)
 		kind = c.applyACK(s, to, kind)
 	}
@@ -301,6 +309,30 @@ func (c *Connection) synackMissing(s *Segment, client, server Side) {
 	}
 	c.setState(client, Established)
 	c.sawSYNACK[server] = true
+}
+
+// unseenFIN infers the FIN of a side the capture never shows (a filter
+// that keeps one direction): after its own FIN, a side's ACK that moves
+// by exactly one acknowledges the other side's FIN, not a byte of data
+// (a peer in CLOSE_WAIT that still sends usually sends more than one).
+func (c *Connection) unseenFIN(s *Segment, from, to Side) {
+	q := &c.seq[to]
+	if c.sent[to] != 0 || c.SelfConnect || !c.finSent[from] || c.finSent[to] || !q.ok || !q.hasAck ||
+		q.unwrap(s.Ack) != q.acked+1 || s.Len != 0 {
+		return
+	}
+	q.fin(s.Ack - 1)
+	c.finSent[to], c.finSeq[to] = true, s.Ack-1
+	if c.FirstFIN == NoSide {
+		c.FirstFIN = 1 << to
+	}
+	if c.state[to] == CloseWait {
+		c.setState(to, LastAck)
+	}
+	if c.state[from] == FinWait1 {
+		// A side in CLOSE_WAIT had the FIN: its own FIN acknowledges it.
+		c.setState(from, FinWait2)
+	}
 }
 
 // applyACK moves the receiver of an acknowledgment: the ACK that completes

@@ -113,6 +113,7 @@ func (t *Text) buildWhy(c *decode.Connection, st *textStep, first time.Time) {
 		t.put("late")
 	}
 	t.learnerNotes(c, st)
+	t.putCaptureFacts(st)
 	for _, side := range [...]decode.Side{decode.Client, decode.Server} {
 		if c.SelfConnect && side == decode.Server {
 			break
@@ -726,4 +727,20 @@ func (t *Text) closeLabel(kind string) string {
 		return t.m("total.close.half-closed")
 	}
 	return t.m(msgID("sum.close." + kind))
+}
+
+// putCaptureFacts adds what the step shows about the capture rather than
+// the connection: IP fragments, a handshake completed without a SYN-ACK
+// in the capture, TCP Fast Open.
+func (t *Text) putCaptureFacts(st *textStep) {
+	if st.flags&decode.SYN != 0 && st.opts.FastOpen {
+		t.put("why.tfo")
+	}
+	if st.from == decode.Client && st.flags&(decode.SYN|decode.RST) == 0 &&
+		st.before[decode.Client] == decode.SynSent && st.after[decode.Client] == decode.Established {
+		t.put("why.nosynack")
+	}
+	if st.fragments > 0 {
+		t.put("why.fragments", st.fragments)
+	}
 }

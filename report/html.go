@@ -386,7 +386,8 @@ func (h *HTML) writeSVGRow(b *strings.Builder, c *decode.Connection, sc *seqConn
 			x1, x2 = x2, x1
 		}
 		class := htmlKind(st.kind, st.flags, st.len)
-		if st.kind == decode.StepSYNRetransmit || st.kind == decode.StepRetransmission || st.kind == decode.StepLate {
+		if st.kind == decode.StepSYNRetransmit || st.kind == decode.StepRetransmission || st.kind == decode.StepLate ||
+			st.kind == decode.StepSpuriousRetransmission || st.kind == decode.StepRSTIgnored {
 			class += " dot"
 		}
 		ay := lr.y + 20

@@ -63,6 +63,8 @@ type segRec struct {
 	after          [2]decode.State
 	kind           decode.StepKind
 	truncated      bool
+	reordered      bool
+	fragments      int
 }
 
 func makeSegRec(c *decode.Connection, st *decode.Step) segRec {
@@ -70,6 +72,7 @@ func makeSegRec(c *decode.Connection, st *decode.Step) segRec {
 	return segRec{
 		conn: c.ID, time: s.Time, relSeq: st.RelSeq, relAck: st.RelAck, absSeq: s.Seq, absAck: s.Ack,
 		len: s.Len, window: s.Window, flags: s.Flags, from: st.From, after: st.After, kind: st.Kind, truncated: s.Truncated,
+		reordered: st.Reordered, fragments: s.Fragments,
 	}
 }
 
@@ -99,6 +102,9 @@ type connRec struct {
 	evicted, resumed            bool
 	kernel                      decode.KernelView
 	hasKernel                   bool
+	synackMissed, reordered     bool
+	fastOpen, oneDirection      decode.Sides
+	rstsIgnored                 int
 }
 
 func makeConnRec(c *decode.Connection) connRec {
@@ -110,7 +116,9 @@ func makeConnRec(c *decode.Connection) connRec {
 		states: [2][]decode.State{c.States(decode.Client), c.States(decode.Server)},
 		calls:  c.Calls, callsOmitted: c.CallsOmitted,
 		scenario: c.Scenario, selfConnect: c.SelfConnect, rolesGuessed: c.RolesGuessed,
-		evicted: c.Evicted, resumed: c.Resumed,
+		synackMissed: c.SYNACKMissed, reordered: c.Reordered, fastOpen: c.FastOpen, oneDirection: c.OneDirection(),
+		rstsIgnored: c.RSTsIgnored,
+		evicted:     c.Evicted, resumed: c.Resumed,
 	}
 	r.historyLen = len(c.AppendHistory(r.history[:0]))
 	r.kernel, r.hasKernel = c.Kernel()
@@ -172,6 +180,13 @@ func (j *JSON) writeSegment(r *segRec) {
 	b = appendUint(b, uint64(r.window))
 	if r.truncated {
 		b = append(b, `,"truncated":true`...)
+	}
+	if r.reordered {
+		b = append(b, `,"reordered":true`...)
+	}
+	if r.fragments > 0 {
+		b = append(b, `,"fragments":`...)
+		b = appendInt(b, int64(r.fragments))
 	}
 	b = append(b, '}')
 	j.flushLine(b)
@@ -260,6 +275,28 @@ func (j *JSON) writeConnection(c *connRec) {
 	}
 	if c.rolesGuessed {
 		b = append(b, `,"roles_guessed":true`...)
+	}
+	// Facts about the capture, written only when they hold (additive to
+	// the schema): the handshake completed without a SYN-ACK in the
+	// capture, the capture's timestamps are out of order, only one
+	// direction was captured, RSTs the kernel ignored, TCP Fast Open.
+	if c.synackMissed {
+		b = append(b, `,"syn_ack_missed":true`...)
+	}
+	if c.reordered {
+		b = append(b, `,"reordered":true`...)
+	}
+	if c.oneDirection != decode.NoSide {
+		b = append(b, `,"unseen_side":`...)
+		b = appendSides(b, c.oneDirection)
+	}
+	if c.rstsIgnored > 0 {
+		b = append(b, `,"rsts_ignored":`...)
+		b = appendInt(b, int64(c.rstsIgnored))
+	}
+	if c.fastOpen != decode.NoSide {
+		b = append(b, `,"fast_open":`...)
+		b = appendSides(b, c.fastOpen)
 	}
 	if c.callsOmitted > 0 {
 		b = append(b, `,"calls_omitted":`...)

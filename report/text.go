@@ -105,6 +105,7 @@ type textStep struct {
 	truncated      bool
 	win            uint16 // the window field as sent, not scaled
 	reordered      bool   // captured out of the wire's order
+	fragments      int    // IP fragments it arrived in
 }
 
 type textConn struct {
@@ -661,7 +662,7 @@ func makeTextStep(st *decode.Step) textStep {
 		time: s.Time, from: st.From, flags: s.Flags, relSeq: st.RelSeq, relAck: st.RelAck,
 		len: s.Len, captured: len(s.Payload), before: st.Before, after: st.After,
 		kind: st.Kind, opts: s.Options, truncated: s.Truncated,
-		win: s.Window, reordered: st.Reordered,
+		win: s.Window, reordered: st.Reordered, fragments: s.Fragments,
 	}
 	for side := range ts.passed {
 		if len(st.Passed[side]) > 1 {
