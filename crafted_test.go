@@ -94,7 +94,7 @@ var craftedFacts = map[string]struct {
 	},
 	"a3-tfo": {
 		conns: []map[string]any{{"handshake": "three-way", "close": "graceful", "bytes_c2s": 20.0, "bytes_s2c": 30.0, "fast_open": "client"}},
-		text:  []string{"TCP Fast Open cookie (8 bytes)", "RFC 7413"},
+		text:  []string{"TCP Fast Open with a 8-byte cookie", "20 bytes of data"},
 	},
 	"a4-syn-rst-retry": {
 		conns: []map[string]any{{"handshake": "refused", "syn_retransmits": 2.0, "conn_state": "REJ", "history": "Sr"}},
@@ -119,7 +119,7 @@ var craftedFacts = map[string]struct {
 	},
 	"a9-one-direction": {
 		conns: []map[string]any{{"handshake": "three-way", "unseen_side": "server", "bytes_c2s": 22.0, "bytes_s2c": 27.0}},
-		text:  []string{"one direction only"},
+		text:  []string{"only one direction"},
 	},
 	"a10-zeek-states": {
 		conns: []map[string]any{

@@ -731,11 +731,8 @@ func (t *Text) closeLabel(kind string) string {
 
 // putCaptureFacts adds what the step shows about the capture rather than
 // the connection: IP fragments, a handshake completed without a SYN-ACK
-// in the capture, TCP Fast Open.
+// in the capture.
 func (t *Text) putCaptureFacts(st *textStep) {
-	if st.flags&decode.SYN != 0 && st.opts.FastOpen {
-		t.put("why.tfo")
-	}
 	if st.from == decode.Client && st.flags&(decode.SYN|decode.RST) == 0 &&
 		st.before[decode.Client] == decode.SynSent && st.after[decode.Client] == decode.Established {
 		t.put("why.nosynack")

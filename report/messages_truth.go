@@ -2,7 +2,7 @@ package report
 
 // Messages for what the tracker tells apart since issue 10 and the rest
 // of the catalog does not say yet: IP fragments, a handshake completed
-// without a SYN-ACK in the capture, what TCP Fast Open is. They join the catalogs at init, kept in their own file
+// without a SYN-ACK in the capture. They join the catalogs at init, kept in their own file
 // so that the wording of the rest can change without touching them.
 func init() {
 	for id, s := range truthEnglish {
@@ -16,11 +16,9 @@ func init() {
 var truthEnglish = map[msgID]string{
 	"why.fragments": " It arrived in %d IP fragments, reassembled: its length is the whole segment's.",
 	"why.nosynack":  " The capture has no SYN-ACK, yet the client sends this: a socket in SYN_SENT sends nothing but SYNs, so the SYN-ACK reached it (lost before the capture point, or filtered out) and the handshake completed.",
-	"why.tfo":       " TCP Fast Open (RFC 7413): a client holding a cookie from an earlier connection may put data in its SYN and save a round trip; an empty option asks the server for a cookie.",
 }
 
 var truthKorean = map[msgID]string{
 	"why.fragments": " IP 조각 %d개로 도착해 재조립되었습니다: 길이는 세그먼트 전체의 길이입니다.",
 	"why.nosynack":  " 캡처에 SYN-ACK가 없지만 클라이언트가 이것을 보냅니다: SYN_SENT 상태의 소켓은 SYN 말고는 보내지 않으므로, SYN-ACK가 도착했고(캡처 지점 전에 유실되었거나 필터로 걸러짐) 핸드셰이크가 끝났습니다.",
-	"why.tfo":       " TCP Fast Open(RFC 7413): 이전 연결에서 받은 쿠키가 있는 클라이언트는 SYN에 데이터를 실어 왕복 한 번을 아낄 수 있고, 빈 옵션은 서버에 쿠키를 요청합니다.",
 }
