@@ -172,7 +172,10 @@ func decodeIPv4(b []byte, missing int, s *Segment) error {
 		// packet before filling in the length. Trust the frame.
 		total = len(b) + missing
 	}
-	if total < ihl {
+	if total < ihl || total > len(b)+missing {
+		// Shorter than its header, or longer than the frame that holds
+		// it (not cut by the snap length: the length lies). The kernel
+		// drops such a packet (ip_rcv_core), so it is malformed here too.
 		return errBadIPv4
 	}
 	src := netip.AddrFrom4([4]byte(b[12:16]))

@@ -144,6 +144,9 @@ func TestDecode(t *testing.T) {
 		},
 		{name: "TCP cut before the flags", link: layers.LinkTypeRaw, frame: v4syn[:33], length: len(v4syn), err: errShortTCP},
 		{name: "non-first fragment", link: layers.LinkTypeRaw, frame: fragment, err: ErrFragment},
+		// The IP length claims 768 bytes more than the frame holds, and
+		// the snap length did not cut it (kday4.pcap): Linux drops it.
+		{name: "IPv4 length beyond the frame", link: layers.LinkTypeRaw, frame: join(ipv4(protoTCP, data)[:2], []byte{0x04, 0x2d}, ipv4(protoTCP, data)[4:]), err: errBadIPv4},
 		{name: "UDP", link: layers.LinkTypeRaw, frame: udp, err: ErrNotTCP},
 		{name: "ARP", link: layers.LinkTypeEthernet, frame: ether(0x0806, make([]byte, 28)), err: ErrNotTCP},
 		{name: "short Ethernet", link: layers.LinkTypeEthernet, frame: make([]byte, 10), err: errShortLink},
