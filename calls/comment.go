@@ -10,9 +10,11 @@ import (
 )
 
 // CommentPrefix starts every pcapng packet comment that carries a socket
-// call. What follows it is the call as one JSON object, so that a person
-// reading the comment in Wireshark understands it and a replay rebuilds
-// the call exactly.
+// call. What follows it is the call in words on the first line, for a
+// person reading the comment in Wireshark, and the call as one JSON object
+// on the second, from which a replay rebuilds it exactly. (Comments
+// written before the first line was added are the prefix and the JSON
+// alone; ParseComment reads both.)
 const CommentPrefix = "socktrace call: "
 
 // commentEvent is an Event as a comment spells it. Field names follow the
@@ -58,9 +60,49 @@ func FormatComment(ev *Event) string {
 	b, err := json.Marshal(ce)
 	if err != nil {
 		// Only strings and numbers go in: Marshal cannot fail.
-		return CommentPrefix + "{}"
+		b = []byte("{}")
 	}
-	return CommentPrefix + string(b)
+	// Two lines: the call as a person reads it (Wireshark shows the
+	// comment as it is), then the same call as JSON, which ParseComment
+	// reads back (JSON has no raw newline, so the last line is all of it).
+	return CommentPrefix + commentText(ev) + "\n" + string(b)
+}
+
+// commentText is the call in one line, as the text report writes it:
+// "client curl[520] connect(5, 127.0.0.1:18083) → -1 EINPROGRESS after 93µs".
+func commentText(ev *Event) string {
+	var b strings.Builder
+	if ev.Side != "" {
+		b.WriteString(string(ev.Side))
+		b.WriteByte(' ')
+	}
+	if ev.Comm != "" {
+		fmt.Fprintf(&b, "%s[%d] ", ev.Comm, ev.PID)
+	}
+	fmt.Fprintf(&b, "%s(%d", ev.Call, ev.FD)
+	switch {
+	case ev.Remote.IsValid():
+		fmt.Fprintf(&b, ", %s", ev.Remote)
+	case ev.Local.IsValid():
+		fmt.Fprintf(&b, ", %s", ev.Local)
+	}
+	b.WriteByte(')')
+	if ev.Exit.IsZero() {
+		b.WriteString(" … (had not returned)")
+	} else {
+		fmt.Fprintf(&b, " → %d", ev.Result)
+		if ev.Errno != 0 {
+			b.WriteString(" " + ErrnoName(ev.Errno))
+		}
+		fmt.Fprintf(&b, " after %v", ev.Exit.Sub(ev.Enter))
+	}
+	if ev.Detail != "" {
+		b.WriteString("; " + ev.Detail)
+	}
+	if ev.Inferred {
+		b.WriteString(" [inferred]")
+	}
+	return b.String()
 }
 
 // ParseComment reads a call back from a packet comment, its strings
@@ -71,6 +113,11 @@ func ParseComment(s string) (ev Event, ok bool, err error) {
 	rest, found := strings.CutPrefix(s, CommentPrefix)
 	if !found {
 		return Event{}, false, nil
+	}
+	// The JSON is the last line; comments written before the readable
+	// line was added have only the JSON.
+	if i := strings.LastIndexByte(rest, '\n'); i >= 0 {
+		rest = rest[i+1:]
 	}
 	var ce commentEvent
 	if err := json.Unmarshal([]byte(rest), &ce); err != nil {

@@ -45,3 +45,23 @@ func TestParseCommentOthers(t *testing.T) {
 		t.Errorf("a broken call comment: ok %v err %v, want ok and an error", ok, err)
 	}
 }
+
+// TestCommentReadableFirst: a comment is the call in words, then its JSON;
+// both that and the older JSON-only comment read back.
+func TestCommentReadableFirst(t *testing.T) {
+	t0 := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	ev := Event{Side: Client, Call: Connect, FD: 5, Remote: netip.MustParseAddrPort("127.0.0.1:18083"),
+		Enter: t0, Exit: t0.Add(93 * time.Microsecond), Result: -1, Errno: syscall.EINPROGRESS, PID: 520, Comm: "curl"}
+	c := FormatComment(&ev)
+	first, second, ok := strings.Cut(c, "\n")
+	want := "socktrace call: client curl[520] connect(5, 127.0.0.1:18083) → -1 EINPROGRESS after 93µs"
+	if !ok || first != want || !strings.HasPrefix(second, "{") {
+		t.Fatalf("comment %q; want the first line %q, then JSON", c, want)
+	}
+	for _, s := range []string{c, CommentPrefix + second} {
+		back, ok, err := ParseComment(s)
+		if !ok || err != nil || back.Call != Connect || back.FD != 5 || back.Errno != syscall.EINPROGRESS || back.Remote != ev.Remote || !back.Exit.Equal(ev.Exit) {
+			t.Errorf("ParseComment(%q) = %+v, %v, %v", s, back, ok, err)
+		}
+	}
+}
