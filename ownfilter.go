@@ -46,6 +46,13 @@ type ownFilter struct {
 	dd         decode.DatagramDecoder
 	dg         decode.Datagram
 	stream     *liveStream // --write, streamed as packets are kept (nil: none)
+	// callClock is the latest time any call reported: a packet leaves
+	// the limbo for age only when the calls have moved limboAge past it.
+	// On a loaded machine the calls (from the tracer's ring buffer or
+	// ptrace stops) can lag the packets by seconds; aging by the packets'
+	// clock alone then threw a connection's every packet away before its
+	// connect() arrived ("0 connections" under eBPF at load 30).
+	callClock time.Time
 }
 
 func newOwnFilter(dc *liveCapture) *ownFilter {
@@ -69,8 +76,14 @@ func (f *ownFilter) flowOf(p *capture.Packet) flow {
 	return flow{x, y}
 }
 
-// noteCall learns the addresses a call used.
+// noteCall learns the addresses a call used, and how far the calls'
+// clock has come.
 func (f *ownFilter) noteCall(ev *calls.Event) {
+	for _, t := range [...]time.Time{ev.Enter, ev.Exit} {
+		if t.After(f.callClock) {
+			f.callClock = t
+		}
+	}
 	for _, a := range [...]netip.AddrPort{ev.Local, ev.Remote} {
 		if a.IsValid() && !f.addrs[a] {
 			f.addrs[a] = true
@@ -115,7 +128,7 @@ func (f *ownFilter) packet(p *capture.Packet) {
 	// for a call.
 	drop := 0
 	for drop < len(f.limbo) && (len(f.limbo)-drop > maxLimbo || f.limboBytes > maxLimboBytes ||
-		p.Timestamp.Sub(f.limbo[drop].Timestamp) > limboAge) {
+		f.tooOld(p.Timestamp, f.limbo[drop].Timestamp)) {
 		f.limboBytes -= len(f.limbo[drop].Data)
 		f.forget(&f.limbo[drop])
 		drop++
@@ -125,6 +138,13 @@ func (f *ownFilter) packet(p *capture.Packet) {
 		clear(f.limbo[:drop])
 		f.limbo = slices.Delete(f.limbo, 0, drop)
 	}
+}
+
+// tooOld reports whether a packet captured at t has waited long enough
+// for a call to claim it: both the capture (now) and the calls have moved
+// limboAge past it.
+func (f *ownFilter) tooOld(now, t time.Time) bool {
+	return now.Sub(t) > limboAge && f.callClock.Sub(t) > limboAge
 }
 
 // keep adds a packet of the program's to the capture; owned says its Data

@@ -1,96 +1,81 @@
 package main
 
 import (
-	"bytes"
-	"io"
-	"net"
-	"os/exec"
-	"path/filepath"
-	"strings"
-	"syscall"
+	"encoding/binary"
+	"net/netip"
 	"testing"
+	"time"
+
+	"github.com/gopacket/gopacket/layers"
+
+	"github.com/socktrace/socktrace/calls"
+	"github.com/socktrace/socktrace/capture"
 )
 
-// TestRunIgnoresUnrelatedBulk traces a program (calls/testdata/blocking,
-// one small connection, three seconds in) while an unrelated bulk transfer
-// crosses loopback as fast as it can: socktrace must keep the program's packets only,
-// holding a bounded amount of the others while it cannot yet tell (it
-// used to copy every packet on the interface: 3.6 GiB), and report the
-// program's connection.
-func TestRunIgnoresUnrelatedBulk(t *testing.T) {
-	needCapture(t)
-	if testing.Short() {
-		t.Skip("moves 256 MiB over loopback; skipped with -short")
+// tcpFrame is a minimal Ethernet/IPv4/TCP frame from src to dst with the
+// given TCP flags and no payload.
+func tcpFrame(src, dst netip.AddrPort, flags byte) []byte {
+	b := make([]byte, 14+20+20)
+	binary.BigEndian.PutUint16(b[12:], 0x0800)
+	ip := b[14:]
+	ip[0] = 0x45
+	binary.BigEndian.PutUint16(ip[2:], 40)
+	ip[8] = 64
+	ip[9] = 6
+	s, d := src.Addr().As4(), dst.Addr().As4()
+	copy(ip[12:16], s[:])
+	copy(ip[16:20], d[:])
+	tcp := ip[20:]
+	binary.BigEndian.PutUint16(tcp[0:], src.Port())
+	binary.BigEndian.PutUint16(tcp[2:], dst.Port())
+	binary.BigEndian.PutUint32(tcp[4:], 1000)
+	tcp[12] = 5 << 4
+	tcp[13] = flags
+	binary.BigEndian.PutUint16(tcp[14:], 65535)
+	return b
+}
+
+// TestOwnFilterWaitsForLateCalls: a connection's packets wait in the
+// limbo until its call arrives, however long the capture has run on
+// meanwhile, as long as the calls have not moved past them; packets no
+// call claims within limboAge of the calls' clock are let go.
+func TestOwnFilterWaitsForLateCalls(t *testing.T) {
+	cli := netip.MustParseAddrPort("127.0.0.1:40000")
+	srv := netip.MustParseAddrPort("127.0.0.1:8080")
+	other := netip.MustParseAddrPort("127.0.0.1:50000")
+	t0 := time.Unix(1_700_000_000, 0)
+	pkt := func(at time.Duration, src, dst netip.AddrPort, flags byte) *capture.Packet {
+		data := tcpFrame(src, dst, flags)
+		return &capture.Packet{Timestamp: t0.Add(at), LinkType: layers.LinkTypeEthernet, Data: data, Length: len(data)}
 	}
-	dir := t.TempDir()
-	bin := filepath.Join(dir, "socktrace")
-	prog := filepath.Join(dir, "blocking")
-	for pkg, out := range map[string]string{".": bin, "./calls/testdata/blocking": prog} {
-		if b, err := exec.Command("go", "build", "-o", out, pkg).CombinedOutput(); err != nil {
-			t.Fatalf("build %s: %v\n%s", pkg, err, b)
-		}
+	dc := &liveCapture{linkType: layers.LinkTypeEthernet}
+	f := newOwnFilter(dc)
+	// The program's handshake, then 5 s of someone else's traffic while
+	// the tracer lags: its connect() has not been reported yet.
+	f.packet(pkt(0, cli, srv, 0x02))
+	f.packet(pkt(time.Millisecond, srv, cli, 0x12))
+	f.packet(pkt(2*time.Millisecond, cli, srv, 0x10))
+	for i := range 50 {
+		f.packet(pkt(time.Duration(i)*100*time.Millisecond, other, srv, 0x10))
 	}
-	// The bulk transfer: a sink and a source on 127.0.0.1, started
-	// before socktrace and running through the whole trace.
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	if len(dc.packets) != 0 {
+		t.Fatalf("%d packets kept before any call named them", len(dc.packets))
 	}
-	defer ln.Close()
-	go func() {
-		c, err := ln.Accept()
-		if err == nil {
-			io.Copy(io.Discard, c)
-			c.Close()
-		}
-	}()
-	src, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
+	// The late connect() claims the handshake.
+	f.noteCall(&calls.Event{Call: calls.Connect, Local: cli, Remote: srv, Enter: t0, Exit: t0.Add(2 * time.Millisecond)})
+	f.packet(pkt(5*time.Second, cli, srv, 0x11))
+	if got := len(dc.packets); got != 4 {
+		t.Fatalf("kept %d packets, want the handshake and the FIN (4)", got)
 	}
-	defer src.Close()
-	stop := make(chan struct{})
-	sent := make(chan int64, 1)
-	go func() {
-		buf := make([]byte, 1<<20)
-		var n int64
-		defer func() { sent <- n }()
-		for {
-			select {
-			case <-stop:
-				return
-			default:
-			}
-			m, err := src.Write(buf)
-			n += int64(m)
-			if err != nil {
-				return
-			}
-		}
-	}()
-	cmd := exec.Command(bin, "run", "--iface", "lo", "--format", "json", "--", "sh", "-c", "sleep 3; "+prog)
-	var out, errOut bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errOut
-	resetPeakRSS(t)
-	err = cmd.Run()
-	close(stop)
-	moved := <-sent
-	if strings.Contains(errOut.String(), "ptrace") {
-		t.Skipf("ptrace is not permitted here: %s", errOut.String())
+	// Once the calls' clock has moved limboAge past the other flow's
+	// packets, they are let go as no one's.
+	f.noteCall(&calls.Event{Call: calls.Close, Local: cli, Remote: srv, Enter: t0.Add(9 * time.Second), Exit: t0.Add(9 * time.Second)})
+	f.packet(pkt(9*time.Second, other, srv, 0x10))
+	if dc.unrelated == 0 {
+		t.Errorf("no packet of the unrelated flow let go after the calls moved on (limbo %d)", len(f.limbo))
 	}
-	if code := cmd.ProcessState.ExitCode(); code != 3 { // blocking exits 3 on purpose
-		t.Fatalf("exit %d (%v), want the program's 3: %s", code, err, errOut.String())
-	}
-	rss := cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss << 10
-	t.Logf("%d MiB moved beside the trace; socktrace's peak RSS %.1f MiB; stderr: %s", moved>>20, float64(rss)/(1<<20), errOut.String())
-	// The ring is 64 MiB and the packets not yet known to be unrelated
-	// at most 8 MiB, plus the garbage of copying them; the old code
-	// copied every packet (150 MiB and growing after 2 s) and, its
-	// buffer full of them, lost the program's own connection.
-	if rss > 136<<20 {
-		t.Errorf("peak RSS %.1f MiB with an unrelated transfer on the interface", float64(rss)/(1<<20))
-	}
-	if n := strings.Count(out.String(), `"type":"connection"`); n != 1 {
-		t.Errorf("%d connections reported, want the program's one:\n%s", n, out.String())
+	f.finish()
+	if len(dc.packets) != 4 {
+		t.Errorf("after finish: %d packets kept, want 4", len(dc.packets))
 	}
 }
