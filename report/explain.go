@@ -484,7 +484,11 @@ func (t *Text) writeConnSummary(c *decode.Connection) {
 	if c.HasIRTT {
 		facts = append(facts, t.m("sum.irtt", duration(c.IRTT)))
 	}
-	facts = append(facts, t.m("sum.bytes", c.Bytes[decode.Client], c.Bytes[decode.Server], c.Packets))
+	if c.Packets == 1 {
+		facts = append(facts, t.m("sum.bytes.one", c.Bytes[decode.Client], c.Bytes[decode.Server]))
+	} else {
+		facts = append(facts, t.m("sum.bytes", c.Bytes[decode.Client], c.Bytes[decode.Server], c.Packets))
+	}
 	facts = append(facts, t.m("sum.zeek", c.ConnState(), c.History()))
 	t.printf("    %s\n", t.wrapRest(strings.Join(facts, "; "), 4))
 	for _, side := range [...]decode.Side{decode.Client, decode.Server} {
@@ -583,8 +587,19 @@ func (t *Text) Summary(s Summary) error {
 	t.writeLooseCalls()
 	t.writeShapes()
 	t.printf("%s\n", t.m("total.header"))
-	t.printf("  %s\n", t.wrapRest(t.m("total.connections", s.Connections, strings.Join(kinds, "; ")), 4))
-	t.printf("  %s\n", t.wrapRest(t.m("total.packets", s.Counts.Packets, s.Counts.TCP, s.Counts.Other, s.Counts.Malformed), 4))
+	switch s.Connections {
+	case 0:
+		t.printf("  %s\n", t.m("total.connections.none"))
+	case 1:
+		t.printf("  %s\n", t.wrapRest(t.m("total.connections.one", strings.Join(kinds, "; ")), 4))
+	default:
+		t.printf("  %s\n", t.wrapRest(t.m("total.connections", s.Connections, strings.Join(kinds, "; ")), 4))
+	}
+	if s.Counts.Packets == 1 {
+		t.printf("  %s\n", t.wrapRest(t.m("total.packets.one", s.Counts.TCP, s.Counts.Other, s.Counts.Malformed), 4))
+	} else {
+		t.printf("  %s\n", t.wrapRest(t.m("total.packets", s.Counts.Packets, s.Counts.TCP, s.Counts.Other, s.Counts.Malformed), 4))
+	}
 	if s.Counts.Datagrams > 0 {
 		t.printf("  %s\n", t.wrapRest(t.m("total.datagrams", s.Counts.Datagrams), 4))
 	}

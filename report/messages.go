@@ -183,6 +183,7 @@ var english = map[msgID]string{
 	"sum.reordered":                   "some timestamps are out of order (capture reordering)",
 	"sum.irtt":                        "initial RTT %s",
 	"sum.bytes":                       "%d bytes client→server, %d bytes server→client, %d packets",
+	"sum.bytes.one":                   "%d bytes client→server, %d bytes server→client, 1 packet",
 	"sum.zeek":                        "Zeek conn_state %s, history %s",
 	"sum.states":                      "%s states: %s",
 	"sum.kernel.states":               "%s states as the kernel reported them (eBPF): %s",
@@ -198,7 +199,10 @@ var english = map[msgID]string{
 
 	// The report's last lines.
 	"total.header":            "Summary",
-	"total.connections":       "%d connection(s): %s",
+	"total.connections":       "%d connections: %s",
+	"total.connections.one":   "1 connection: %s",
+	"total.connections.none":  "no connections",
+	"total.packets.one":       "1 packet: %d TCP, %d other (not TCP, not shown), %d malformed (skipped)",
 	"total.packets":           "%d packets: %d TCP, %d other (not TCP, not shown), %d malformed (skipped)",
 	"total.close.reset":       "reset (RST)",
 	"total.close.half-closed": "half-closed",

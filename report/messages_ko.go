@@ -169,6 +169,7 @@ var korean = map[msgID]string{
 	"sum.reordered":                   "일부 타임스탬프의 순서가 바뀜 (캡처 재정렬)",
 	"sum.irtt":                        "초기 RTT %s",
 	"sum.bytes":                       "클라이언트→서버 %d바이트, 서버→클라이언트 %d바이트, 패킷 %d개",
+	"sum.bytes.one":                   "클라이언트→서버 %d바이트, 서버→클라이언트 %d바이트, 패킷 1개",
 	"sum.zeek":                        "Zeek conn_state %s, history %s",
 	"sum.states":                      "%s 상태: %s",
 	"sum.kernel.states":               "커널이 보고한 %s 상태(eBPF): %s",
@@ -185,6 +186,9 @@ var korean = map[msgID]string{
 	// The report's last lines.
 	"total.header":            "요약",
 	"total.connections":       "연결 %d개: %s",
+	"total.connections.one":   "연결 1개: %s",
+	"total.connections.none":  "연결 없음",
+	"total.packets.one":       "패킷 1개: TCP %d개, 기타 %d개 (TCP가 아니어서 표시하지 않음), 손상 %d개 (건너뜀)",
 	"total.packets":           "패킷 %d개: TCP %d개, 기타 %d개 (TCP가 아니어서 표시하지 않음), 손상 %d개 (건너뜀)",
 	"total.close.reset":       "리셋 (RST)",
 	"total.close.half-closed": "반쪽 닫힘",
