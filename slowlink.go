@@ -6,7 +6,6 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/socktrace/socktrace/demo"
 	"github.com/socktrace/socktrace/internal/slowlink"
 )
 
@@ -23,11 +22,6 @@ func slowLink(c *cli.Context, names []string) (*slowlink.Link, error) {
 	rtt := c.Duration("rtt")
 	if rtt < 0 || rtt > 10e9 {
 		return nil, usagef("--rtt %v is out of range: use 0 to 10s", rtt)
-	}
-	for _, name := range names {
-		if sc, _ := demo.Lookup(name); sc.Datagrams {
-			return nil, usagef("--rtt and --loss do not apply to the %s scenario yet (its port with no socket is looked up on the wrong end of the link)", name)
-		}
 	}
 	return slowlink.Create(slowlink.Config{RTT: rtt, Loss: loss, IPv6: c.Bool("ipv6")})
 }

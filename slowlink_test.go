@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"os"
 	"os/exec"
 	"strconv"
@@ -174,5 +175,50 @@ func TestLossFlag(t *testing.T) {
 		if (err == nil) != tt.ok || (tt.ok && got != tt.want) {
 			t.Errorf("parseLoss(%q) = %v, %v", tt.in, got, err)
 		}
+	}
+}
+
+// TestSlowLinkUDP: the udp scenario over the slow link. The connected
+// UDP socket's recv() fails with ECONNREFUSED only once the ICMP port
+// unreachable has come back, one round trip after its datagram left; the
+// port with no socket is found on the server's end of the link.
+func TestSlowLinkUDP(t *testing.T) {
+	needSlowLink(t)
+	var out, errOut bytes.Buffer
+	args := []string{"socktrace", "--iface", "lo", "--rtt", "100ms", "--scenario", "udp", "--format", "json"}
+	if code := run(args, &out, &errOut); code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut.String())
+	}
+	var refused, datagrams int
+	for _, line := range bytes.Split(out.Bytes(), []byte("\n")) {
+		var v struct {
+			Type      string    `json:"type"`
+			Call      string    `json:"call"`
+			Errno     *string   `json:"errno"`
+			Enter     time.Time `json:"enter"`
+			Exit      time.Time `json:"exit"`
+			Datagrams int       `json:"datagrams"`
+		}
+		if len(line) == 0 || json.Unmarshal(line, &v) != nil {
+			continue
+		}
+		switch {
+		case v.Type == "call" && v.Call == "read" && v.Errno != nil && *v.Errno == "ECONNREFUSED":
+			refused++
+			if d := v.Exit.Sub(v.Enter); d < 95*time.Millisecond || d > 5*time.Second {
+				t.Errorf("recv() failed %v after it was called, want one round trip of the 100 ms link", d)
+			}
+		case v.Type == "summary":
+			datagrams = v.Datagrams
+		}
+	}
+	if refused != 1 {
+		t.Errorf("%d recv() calls failed with ECONNREFUSED, want 1:\n%s", refused, out.String())
+	}
+	if datagrams < 5 {
+		t.Errorf("%d datagrams, want the 4 UDP datagrams and the ICMP error", datagrams)
+	}
+	if ns := namespacesOf(os.Getpid()); len(ns) != 0 {
+		t.Errorf("namespaces left after the run: %v", ns)
 	}
 }

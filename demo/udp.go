@@ -142,6 +142,10 @@ var (
 // call, recv(), fails with ECONNREFUSED.
 func runUDP(r *runner) error {
 	ready := make(chan netip.AddrPort, 1)
+	// The server's end finds the port with no socket: over a slow link
+	// (--rtt) the two ends are in different network namespaces, and only
+	// the server's has the server's address.
+	deadPort := make(chan netip.AddrPort, 1)
 	return r.together(
 		server(func(a *actor) error {
 			s, err := a.udpSocket()
@@ -162,7 +166,15 @@ func runUDP(r *runner) error {
 			if err := a.sendTo(s, udpReply, from); err != nil {
 				return err
 			}
-			return a.close(s)
+			if err := a.close(s); err != nil {
+				return err
+			}
+			dead, err := r.freeUDPPort()
+			if err != nil {
+				return a.failed(calls.Bind, err)
+			}
+			deadPort <- dead
+			return nil
 		}),
 		client(func(a *actor) error {
 			addr, err := await(a, ready)
@@ -189,9 +201,9 @@ func runUDP(r *runner) error {
 				return err
 			}
 			// A connected UDP socket, to a port nobody has bound.
-			dead, err := r.freeUDPPort()
+			dead, err := await(a, deadPort)
 			if err != nil {
-				return a.failed(calls.Connect, err)
+				return err
 			}
 			c, err := a.udpSocket()
 			if err != nil {
