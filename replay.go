@@ -192,11 +192,7 @@ func replay(c *cli.Context, args []string) error {
 	)
 	for i, file := range files {
 		n, err := replayFile(ctx, i, file, tracker, match, pcap, c.App.ErrWriter)
-		total.Packets += n.Packets
-		total.TCP += n.TCP
-		total.Other += n.Other
-		total.Datagrams += n.Datagrams
-		total.Malformed += n.Malformed
+		total.Add(n)
 		// Connections do not continue from one file into the next.
 		tracker.Flush()
 		if err == nil {
@@ -238,7 +234,7 @@ func finish(ctx context.Context, out output, outs *outputs, t *decode.Tracker, n
 	}
 	st := t.Stats()
 	summary := report.Summary{Counts: n, Connections: st.Connections, Evicted: st.Evicted, CallsOmitted: st.CallsOmitted, Dropped: dropped,
-		Resumed: st.Resumed, Late: st.Late}
+		Resumed: st.Resumed, Late: st.Late, Duplicates: st.Duplicates}
 	if runErr != nil && !errors.Is(runErr, context.Canceled) && !errors.As(runErr, &outErr) {
 		summary.Err = runErr.Error()
 	}

@@ -143,6 +143,7 @@ type Connection struct {
 
 	// Tracker bookkeeping.
 	key          connKey
+	paths        *paths      // the tunnels it was seen in, if any (tunnel_track.go)
 	newer, older *Connection // LRU list
 	gen          uint64      // bumped on reuse, to spot stale queue entries
 	lingering    bool        // finished, kept a moment to absorb stragglers

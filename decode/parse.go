@@ -64,6 +64,7 @@ const (
 // and nil otherwise. It never allocates; s.Payload aliases p.Data.
 func Decode(p *capture.Packet, s *Segment) error {
 	s.Time = p.Timestamp
+	s.Tunnel = nil
 	data := p.Data
 	etherType, off, err := linkPayload(p.LinkType, data)
 	if err != nil {

@@ -17,6 +17,9 @@ type Counts struct {
 	Other     int64 // well-formed, but not TCP (or of a link type not decoded)
 	Datagrams int64 // of Other: UDP datagrams and ICMP messages, handed to a DatagramHandler
 	Malformed int64 // could not be decoded; skipped
+	// Undecoded counts the packets that yielded no segment (Other and
+	// Malformed) by what stopped the decoder.
+	Undecoded map[Undecoded]int64
 }
 
 // RunOptions tune Run. The zero value runs every packet.
@@ -72,20 +75,22 @@ func Run(ctx context.Context, src capture.Source, t *Tracker, opts RunOptions) (
 // packet as TCP, other or malformed.
 func (t *Tracker) ObservePacket(p *capture.Packet, n *Counts) {
 	n.Packets++
-	switch err := Decode(p, &t.seg); {
+	switch err := t.dec.Decode(p, &t.seg); {
 	case err == nil:
 		n.TCP++
 		t.Observe(&t.seg)
 	case err == ErrFragment:
 		t.observeFragment(p, n)
-	case err == ErrNotTCP || err == ErrUnsupportedLink:
+	case t.dec.Why().Kind != UndecodedMalformed:
 		n.Other++
+		n.count(t.dec.Why(), 1)
 		if dh, ok := t.h.(DatagramHandler); ok && err == ErrNotTCP && t.datagrams.Decode(p, &t.datagram) == nil {
 			n.Datagrams++
 			dh.Datagram(&t.datagram)
 		}
 	default:
 		n.Malformed++
+		n.count(t.dec.Why(), 1)
 	}
 	// A capture socktrace wrote carries the socket calls it saw as packet
 	// comments; they come back as observed calls.
@@ -104,6 +109,7 @@ func (t *Tracker) observeFragment(p *capture.Packet, n *Counts) {
 	payload, length, ok := t.frags.add(f, p.Timestamp)
 	if !ok {
 		n.Other++
+		n.count(heldFragment, 1)
 		return
 	}
 	pieces := t.frags.lastPieces

@@ -105,6 +105,9 @@ type Segment struct {
 	Fragments int
 
 	frag fragment // the IP fragment Decode found, when it returns ErrFragment
+	// Tunnel is the innermost tunnel the segment came through, nil for
+	// none. Like Payload it points into the decoder's buffers.
+	Tunnel *Tunnel
 }
 
 // SeqLen is the amount of sequence space the segment occupies: its payload,

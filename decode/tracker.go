@@ -62,6 +62,10 @@ type TrackerStats struct {
 	// and lingered, while the tracker still remembered it: they are
 	// not a new connection, and are not reported.
 	Late int64
+	// Duplicates counts segments seen a second time on another path (a
+	// mirror's copy, the same flow inside and outside a tunnel) and not
+	// applied again.
+	Duplicates int64
 }
 
 // ConnectionCost is what one open connection costs, in bytes, as
@@ -74,14 +78,18 @@ const ConnectionCost = 2560
 const maxLingering = 4096
 
 // connKey is a 4-tuple with its endpoints in a fixed order, so that both
-// directions find the same connection.
-type connKey struct{ a, b netip.AddrPort }
+// directions find the same connection, and the tunnel it travels in
+// (Tunnel.key; 0 for none).
+type connKey struct {
+	a, b netip.AddrPort
+	tun  uint64
+}
 
 func makeKey(x, y netip.AddrPort) connKey {
 	if x.Compare(y) > 0 {
 		x, y = y, x
 	}
-	return connKey{x, y}
+	return connKey{a: x, b: y}
 }
 
 // lingerEntry remembers a finished connection and which use of it finished.
@@ -106,6 +114,11 @@ type Tracker struct {
 	nextID     int
 	step       Step
 	seg        Segment // ObservePacket's, reused
+	dec        Decoder // ObservePacket's
+	aliases    int     // table entries that are a connection's second key
+	sawTunnel  bool    // a tunneled segment came: copies may follow
+	recent     [recentSegs]recentSeg
+	recentNext int
 	frags      reassembler
 	datagrams  DatagramDecoder
 	datagram   Datagram // ObservePacket's, reused
@@ -241,6 +254,12 @@ func (t *Tracker) Observe(s *Segment) {
 	t.Expire(s.Time)
 	k := makeKey(s.Src, s.Dst)
 	c := t.table[k]
+	if s.Tunnel != nil {
+		c, k = t.lookupTunneled(k, s)
+	}
+	if c != nil && t.duplicate(c, s, k) {
+		return
+	}
 	if c == nil && len(t.tombs) > 0 {
 		h := tombHash(k)
 		if tb, ok := t.tombs[h]; ok {
@@ -277,6 +296,7 @@ func (t *Tracker) Observe(s *Segment) {
 	}
 	st := &t.step
 	c.apply(s, from, st)
+	t.remember(c, from, s, k)
 	t.h.Segment(c, st)
 	if !c.lingering && c.finished() {
 		c.lingering = true
@@ -367,7 +387,7 @@ func (t *Tracker) dropOldestTomb() bool {
 // roles, relative numbering and states as they were: it is not a new
 // connection, and is marked Resumed.
 func (t *Tracker) resume(k connKey, tb *tomb, s *Segment) *Connection {
-	if len(t.table) >= t.cfg.MaxConnections && t.tail != nil {
+	if len(t.table)-t.aliases >= t.cfg.MaxConnections && t.tail != nil {
 		t.evict(t.tail)
 	}
 	c := t.alloc()
@@ -493,7 +513,7 @@ func startsNew(c *Connection, s *Segment) bool {
 }
 
 func (t *Tracker) open(k connKey, s *Segment) *Connection {
-	if len(t.table) >= t.cfg.MaxConnections && t.tail != nil {
+	if len(t.table)-t.aliases >= t.cfg.MaxConnections && t.tail != nil {
 		t.evict(t.tail)
 	}
 	c := t.alloc()
@@ -540,6 +560,9 @@ func (t *Tracker) open(k connKey, s *Segment) *Connection {
 		c.setState(Server, Established)
 	}
 	t.table[k] = c
+	if k.tun != 0 {
+		t.aliasPlain(c, k)
+	}
 	if evs, ok := t.kernelWaiting[k]; ok {
 		// The kernel reported on the socket before its first packet
 		// (a connect() enters SYN_SENT before the SYN leaves).
@@ -564,6 +587,7 @@ func (t *Tracker) end(c *Connection) {
 		t.lingering--
 	}
 	delete(t.table, c.key)
+	t.dropAliases(c)
 	t.unlink(c)
 	c.finishCalls()
 	t.stats.CallsOmitted += int64(c.CallsOmitted)

@@ -215,6 +215,9 @@ func (d *Diagram) writeConnection(c *decode.Connection, sc *seqConn, cs []calls.
 	d.tx.self = c.SelfConnect
 	defer func() { d.tx.self = false }()
 	d.printf("%s\n", wrapCells(d.tx.m("conn.header", c.ID, c.Client, c.Server), 2, d.opt.Width))
+	for _, line := range tunnelLines(d.tx, c) {
+		d.printf("  %s\n", wrapCells(line, 2, d.opt.Width))
+	}
 	cName, sName := d.tx.m("side.client"), d.tx.m("side.server")
 	if c.SelfConnect {
 		d.printf("  %s\n", wrapCells(d.tx.m("conn.self"), 2, d.opt.Width))

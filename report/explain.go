@@ -603,6 +603,16 @@ func (t *Text) Summary(s Summary) error {
 	if s.Counts.Datagrams > 0 {
 		t.printf("  %s\n", t.wrapRest(t.m("total.datagrams", s.Counts.Datagrams), 4))
 	}
+	if len(s.Counts.Undecoded) > 0 {
+		var why []string
+		for _, u := range s.Counts.SortedUndecoded() {
+			why = append(why, fmt.Sprintf("%d× %s", u.Packets, u.Undecoded))
+		}
+		t.printf("  %s\n", t.wrapRest(t.m("total.undecoded", strings.Join(why, "; ")), 4))
+	}
+	if s.Duplicates > 0 {
+		t.printf("  %s\n", t.wrapRest(t.m("total.duplicates", s.Duplicates), 4))
+	}
 	if s.Dropped > 0 {
 		t.printf("  %s\n", t.wrapRest(t.m("total.dropped", s.Dropped), 4))
 	}

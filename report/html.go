@@ -259,6 +259,9 @@ func (h *HTML) writeConnection(c *decode.Connection, sc *seqConn, cs []calls.Eve
 	if c.RolesGuessed {
 		h.printf("<span>%s</span>", esc(tx.m("conn.roles.guess")))
 	}
+	for _, line := range tunnelLines(tx, c) {
+		h.printf("<span class=\"tunnel\">%s</span>", esc(line))
+	}
 	h.printf("</p>\n")
 
 	// Lay out the rows: each as tall as its explanation.

@@ -105,6 +105,7 @@ type connRec struct {
 	synackMissed, reordered     bool
 	fastOpen, oneDirection      decode.Sides
 	rstsIgnored                 int
+	tunnel, serverTunnel        *decode.Tunnel // never changed once made
 }
 
 func makeConnRec(c *decode.Connection) connRec {
@@ -119,6 +120,7 @@ func makeConnRec(c *decode.Connection) connRec {
 		synackMissed: c.SYNACKMissed, reordered: c.Reordered, fastOpen: c.FastOpen, oneDirection: c.OneDirection(),
 		rstsIgnored: c.RSTsIgnored,
 		evicted:     c.Evicted, resumed: c.Resumed,
+		tunnel: c.Tunnel(), serverTunnel: c.ServerTunnel(),
 	}
 	r.historyLen = len(c.AppendHistory(r.history[:0]))
 	r.kernel, r.hasKernel = c.Kernel()
@@ -302,6 +304,12 @@ func (j *JSON) writeConnection(c *connRec) {
 		b = append(b, `,"calls_omitted":`...)
 		b = appendInt(b, int64(c.callsOmitted))
 	}
+	if c.tunnel != nil {
+		b = appendTunnel(append(b, `,"tunnel":`...), c.tunnel)
+	}
+	if c.serverTunnel != nil {
+		b = appendTunnel(append(b, `,"server_tunnel":`...), c.serverTunnel)
+	}
 	b = append(b, '}')
 	j.flushLine(b)
 }
@@ -365,6 +373,15 @@ func (j *JSON) Summary(s Summary) error {
 	if s.Late > 0 {
 		b = append(b, `,"late":`...)
 		b = appendInt(b, s.Late)
+	}
+	// Both fields are left out when there is nothing to count, so that
+	// plain captures read as they always did.
+	if s.Duplicates > 0 {
+		b = append(b, `,"duplicates":`...)
+		b = appendInt(b, s.Duplicates)
+	}
+	if len(s.Counts.Undecoded) > 0 {
+		b = appendUndecoded(append(b, `,"undecoded":`...), &s.Counts)
 	}
 	if s.Err != "" {
 		b = append(b, `,"error":`...)

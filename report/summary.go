@@ -12,6 +12,9 @@ type Summary struct {
 	Counts      decode.Counts
 	Connections int64
 	Evicted     int64
+	// Duplicates counts segments seen twice on two paths and applied once
+	// (decode.TrackerStats.Duplicates).
+	Duplicates int64
 	// CallsOmitted counts the socket calls the tracker did not keep
 	// (decode.TrackerStats.CallsOmitted).
 	CallsOmitted int64

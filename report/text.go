@@ -408,6 +408,9 @@ func (t *Text) writeConnection(c *decode.Connection, tc *textConn) {
 // numbers mean.
 func (t *Text) writeHeader(c *decode.Connection) {
 	t.printf("%s\n", t.m("conn.header", c.ID, c.Client, c.Server))
+	for _, line := range tunnelLines(t, c) {
+		t.printf("  %s\n", line)
+	}
 	if t.opt.Stream {
 		// A live view of many connections explains a server port once:
 		// the next connections to it only name their endpoints.
