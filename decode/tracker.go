@@ -471,8 +471,10 @@ func (t *Tracker) Expire(now time.Time) {
 // Call it when the input ends.
 func (t *Tracker) Flush() {
 	open := make([]*Connection, 0, len(t.table))
-	for _, c := range t.table {
-		open = append(open, c)
+	for k, c := range t.table {
+		if k == c.key { // not one of its aliases
+			open = append(open, c)
+		}
 	}
 	slices.SortFunc(open, func(a, b *Connection) int { return a.ID - b.ID })
 	for _, c := range open {
