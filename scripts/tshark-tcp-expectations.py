@@ -13,7 +13,7 @@ a segment that travelled elsewhere). The TCP segment's addresses are those
 of the IP header nearest before that "tcp" (the innermost one of its
 family), so a segment in a tunnel is named by its inner addresses.
 
-Output (stdout, the file testdata/tshark-tcp.txt): one line per capture
+Output (stdout; committed as decode/testdata/tshark-tcp.txt): one line per capture
 with TCP, then one indented line per connection, endpoints sorted:
 
     FILE SEGMENTS
