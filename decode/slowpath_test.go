@@ -1,0 +1,130 @@
+package decode
+
+import (
+	"errors"
+	"io"
+	"path/filepath"
+	"testing"
+
+	"github.com/gopacket/gopacket/layers"
+
+	"github.com/socktrace/socktrace/capture"
+)
+
+// slowLinkTypes are the link types only the slow path reads, and the
+// fast path's, for the fuzzer to choose from.
+var slowLinkTypes = []layers.LinkType{
+	layers.LinkTypeEthernet, layers.LinkTypeRaw, linkTypePPP, linkTypePPPHDLC, linkTypePPPEther, linkTypeCHDLC,
+	linkTypeFDDI, linkTypeNFLOG, linkTypeIPoIB, linkTypeMPLS, linkTypeARCNET, linkTypeARCNETLnx,
+	linkTypeJuniperEther, linkTypeJuniperES, linkTypePPPDir, layers.LinkTypePFLog, layers.LinkTypeNull,
+}
+
+// FuzzSlowPath feeds arbitrary bytes, seeded with every packet of the
+// tunnel captures, through the Decoder: it must never panic, never loop
+// past its depth bound, and what it returns must be consistent.
+func FuzzSlowPath(f *testing.F) {
+	for _, name := range []string{"geneve.pcap", "ipoib.pcap", "arcnet-rfc1201-arp-icmp-http.pcap", "wccp_redirect_gre.pcap",
+		"pptp.pcap", "gso-ipv6-vxlan-ipv4.pcap", "nflog.pcap", "mpls-over-udp.pcap", "erspan-type-iii-pb-1.pcap", "pppoes.pcap"} {
+		src, err := capture.OpenFile(filepath.Join(tcpdumpTests, name))
+		if err != nil {
+			continue
+		}
+		var p capture.Packet
+		for i := 0; i < 8 && src.ReadPacket(&p) == nil; i++ {
+			for j, lt := range slowLinkTypes {
+				if lt == p.LinkType {
+					f.Add(uint8(j), append([]byte(nil), p.Data...), p.Length-len(p.Data))
+				}
+			}
+		}
+		src.Close()
+	}
+	var d Decoder
+	f.Fuzz(func(t *testing.T, lt uint8, data []byte, extra int) {
+		p := capture.Packet{LinkType: slowLinkTypes[int(lt)%len(slowLinkTypes)], Data: data, Length: len(data) + max(extra, 0)%65536}
+		var s Segment
+		err := d.Decode(&p, &s)
+		if err != nil {
+			if err != ErrFragment && d.Why().Kind == 0 {
+				t.Fatalf("error %v without a reason", err)
+			}
+			return
+		}
+		if s.Len < 0 || len(s.Payload) > s.Len {
+			t.Fatalf("payload %d bytes captured of %d", len(s.Payload), s.Len)
+		}
+		if s.Tunnel != nil && s.Tunnel.key() == 0 {
+			t.Fatal("a tunnel with a zero key")
+		}
+	})
+}
+
+// TestSlowPathNoAllocation: a packet in a VXLAN tunnel or on IPoIB costs
+// the slow path no allocation once its buffers exist. (Geneve does cost
+// some: gopacket's Geneve layer allocates each option it decodes.)
+func TestSlowPathNoAllocation(t *testing.T) {
+	for _, name := range []string{"gso-ipv4-vxlan-ipv4.pcap", "ipoib.pcap"} {
+		src, err := capture.OpenFile(filepath.Join(tcpdumpTests, name))
+		if err != nil {
+			t.Skipf("tcpdump's test captures are not here: %v", err)
+		}
+		var pkts []capture.Packet
+		for {
+			var p capture.Packet
+			if err := src.ReadPacket(&p); err != nil {
+				if !errors.Is(err, io.EOF) {
+					t.Fatal(err)
+				}
+				break
+			}
+			p.Data = append([]byte(nil), p.Data...)
+			pkts = append(pkts, p)
+		}
+		src.Close()
+		var d Decoder
+		var s Segment
+		tcp := 0
+		for i := range pkts {
+			if d.Decode(&pkts[i], &s) == nil {
+				tcp++
+			}
+		}
+		if tcp == 0 {
+			t.Fatalf("%s: no TCP decoded", name)
+		}
+		allocs := testing.AllocsPerRun(20, func() {
+			for i := range pkts {
+				d.Decode(&pkts[i], &s)
+			}
+		})
+		if allocs != 0 {
+			t.Errorf("%s: %.1f allocations per pass over %d packets", name, allocs, len(pkts))
+		}
+	}
+}
+
+// BenchmarkSlowPath measures a VXLAN-carried TCP segment (outer
+// Ethernet/IPv4/UDP, VXLAN, inner Ethernet/IPv4/TCP), from bytes to
+// Segment.
+func BenchmarkSlowPath(b *testing.B) {
+	src, err := capture.OpenFile(filepath.Join(tcpdumpTests, "gso-ipv4-vxlan-ipv4.pcap"))
+	if err != nil {
+		b.Skip(err)
+	}
+	var p capture.Packet
+	if err := src.ReadPacket(&p); err != nil {
+		b.Fatal(err)
+	}
+	p.Data = append([]byte(nil), p.Data...)
+	src.Close()
+	var d Decoder
+	var s Segment
+	if err := d.Decode(&p, &s); err != nil || s.Tunnel == nil {
+		b.Fatalf("not decoded through VXLAN: %v", err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		d.Decode(&p, &s)
+	}
+}
+
