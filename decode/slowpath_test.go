@@ -127,4 +127,3 @@ func BenchmarkSlowPath(b *testing.B) {
 		d.Decode(&p, &s)
 	}
 }
-
