@@ -109,4 +109,3 @@ func gopacketTCP(p *capture.Packet) (string, bool) {
 	}
 	return "", false
 }
-
