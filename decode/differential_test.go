@@ -12,6 +12,12 @@ import (
 	"github.com/socktrace/socktrace/capture"
 )
 
+// gopacketDifferences lists the packets where the two differ on purpose.
+var gopacketDifferences = map[string]string{
+	"kday4.pcap #10": lengthLies,
+	"kday7.pcap #10": lengthLies,
+}
+
 // TestDifferentialGopacket decodes every packet of tcpdump's test captures
 // and of testdata/ with socktrace's Decoder and with gopacket's full
 // decode, and wherever gopacket decodes a TCP layer whole (no decoding
@@ -41,6 +47,9 @@ func TestDifferentialGopacket(t *testing.T) {
 				continue
 			}
 			var s Segment
+			if _, ok := gopacketDifferences[fmt.Sprintf("%s #%d", filepath.Base(path), i)]; ok {
+				continue
+			}
 			if err := d.Decode(&p, &s); err != nil {
 				if err == ErrFragment {
 					continue // reassembled by the tracker; gopacket shows the first piece
