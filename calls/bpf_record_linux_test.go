@@ -507,7 +507,9 @@ func TestRecordMatchesPtrace(t *testing.T) {
 		// The client goroutine's close races with main's return.
 		{"forking", nil, true, func(s string) bool { return strings.HasPrefix(s, "close ") && strings.Contains(s, "side=client") }},
 		{"threaded", []string{"4"}, false, nil},
-		{"nonblocking", nil, true, nil},
+		// The accept goroutine and main's socket() race for the lowest
+		// free descriptor (seen once under load: 6 and 9 swapped).
+		{"nonblocking", nil, false, nil},
 	} {
 		t.Run(tc.prog, func(t *testing.T) {
 			prog := testProgram(t, tc.prog)
