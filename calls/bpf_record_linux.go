@@ -307,23 +307,8 @@ func (r *Recorder) startChild(path string, argv []string) error {
 		goR.Close()
 		return fmt.Errorf("calls: record %s: %w", r.name, err)
 	}
-	env := r.opts.Env
-	if env == nil {
-		env = os.Environ()
-	}
-	henv := make([]string, 0, len(env)+1)
-	for _, kv := range env {
-		if !strings.HasPrefix(kv, helperEnv+"=") {
-			henv = append(henv, kv)
-		}
-	}
-	henv = append(henv, helperEnv+"="+helperExecPlain)
-	stdio := []*os.File{r.opts.Stdin, r.opts.Stdout, r.opts.Stderr}
-	for i, def := range []*os.File{os.Stdin, os.Stdout, os.Stderr} {
-		if stdio[i] == nil {
-			stdio[i] = def
-		}
-	}
+	henv := r.opts.helperEnviron(helperExecPlain)
+	stdio := r.opts.stdio()
 	pid, err := syscall.ForkExec("/proc/self/exe", append([]string{helperArgv0, path}, argv...), &syscall.ProcAttr{
 		Dir:   r.opts.Dir,
 		Env:   henv,

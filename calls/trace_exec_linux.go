@@ -158,3 +158,31 @@ func helperReport(kind byte, errno syscall.Errno) {
 	binary.LittleEndian.PutUint32(b[1:], uint32(errno))
 	unix.Write(helperRepFD, b[:])
 }
+
+// helperEnviron is the exec helper's environment: the command's (opts.Env,
+// or this process's), with helperEnv set to mode.
+func (opts *TraceOptions) helperEnviron(mode string) []string {
+	env := opts.Env
+	if env == nil {
+		env = os.Environ()
+	}
+	henv := make([]string, 0, len(env)+1)
+	for _, kv := range env {
+		if !strings.HasPrefix(kv, helperEnv+"=") {
+			henv = append(henv, kv)
+		}
+	}
+	return append(henv, helperEnv+"="+mode)
+}
+
+// stdio is the command's standard input, output and error: opts's, or
+// this process's where opts leaves one nil.
+func (opts *TraceOptions) stdio() []*os.File {
+	stdio := []*os.File{opts.Stdin, opts.Stdout, opts.Stderr}
+	for i, def := range []*os.File{os.Stdin, os.Stdout, os.Stderr} {
+		if stdio[i] == nil {
+			stdio[i] = def
+		}
+	}
+	return stdio
+}

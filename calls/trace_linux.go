@@ -334,23 +334,8 @@ func (t *Tracer) startChild(path string, argv []string) error {
 		return fmt.Errorf("calls: trace %s: %w", t.name, err)
 	}
 
-	env := t.opts.Env
-	if env == nil {
-		env = os.Environ()
-	}
-	henv := make([]string, 0, len(env)+1)
-	for _, kv := range env {
-		if !strings.HasPrefix(kv, helperEnv+"=") {
-			henv = append(henv, kv)
-		}
-	}
-	henv = append(henv, helperEnv+"="+helperExec)
-	stdio := []*os.File{t.opts.Stdin, t.opts.Stdout, t.opts.Stderr}
-	for i, def := range []*os.File{os.Stdin, os.Stdout, os.Stderr} {
-		if stdio[i] == nil {
-			stdio[i] = def
-		}
-	}
+	henv := t.opts.helperEnviron(helperExec)
+	stdio := t.opts.stdio()
 	attr := &syscall.ProcAttr{
 		Dir:   t.opts.Dir,
 		Env:   henv,
