@@ -363,8 +363,8 @@ func feed(t *decode.Tracker, dc *liveCapture) decode.Counts {
 	return n
 }
 
-// writePcapng writes the run's own packets, each call as a comment on the
-// packet nearest to when it entered, and the kernel's counters, in place
+// writePcapng writes the run's own packets, each call in the comment of
+// the packet nearest to when it entered, and the kernel's counters, in place
 // of what was streamed while capturing.
 func writePcapng(f *outFile, iface string, dc *liveCapture) error {
 	// What was streamed while capturing is replaced.
@@ -376,15 +376,23 @@ func writePcapng(f *outFile, iface string, dc *liveCapture) error {
 		f.Abort()
 		return err
 	}
-	comments := make([][]string, len(dc.packets))
+	// The calls nearest each packet go in one comment on it, so that
+	// Wireshark shows one item per packet, each call timed from the packet
+	// (the calls before the first packet all come nearest to it).
+	placed := make(map[int][]calls.Event)
 	for i := range dc.events {
 		ev := &dc.events[i]
 		if j := nearest(dc.packets, ev.Enter); j >= 0 {
-			comments[j] = append(comments[j], calls.FormatComment(ev))
+			placed[j] = append(placed[j], *ev)
 		}
 	}
 	for i := range dc.packets {
-		if err := w.write(0, iface, &dc.packets[i], capture.DefaultSnapLen, comments[i]); err != nil {
+		var comments []string
+		if evs := placed[i]; len(evs) > 0 {
+			slices.SortStableFunc(evs, func(a, b calls.Event) int { return a.Enter.Compare(b.Enter) })
+			comments = []string{calls.FormatCalls(evs, dc.packets[i].Timestamp)}
+		}
+		if err := w.write(0, iface, &dc.packets[i], capture.DefaultSnapLen, comments); err != nil {
 			w.close()
 			return err
 		}

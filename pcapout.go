@@ -14,6 +14,12 @@ import (
 // packets are handed to the kernel at least this often.
 const pcapFlushEvery = time.Second
 
+// pcapSectionComment is the file's own comment (Wireshark: Statistics →
+// Capture File Properties): it tells a reader where the calls are.
+const pcapSectionComment = "Written by socktrace. A packet comment that starts \"" + calls.CallsCommentPrefix +
+	"\" lists the socket calls made nearest to that packet, each timed from it; the calls made before the first packet of the file are on that packet. " +
+	"Wireshark: add a column for frame.comment, or filter with frame.comment contains \"socktrace\"; socktrace replay puts the calls back on the timeline."
+
 // pcapOut streams packets to a --write file (pcapng) as they come: each
 // packet is written when it is read, and the file is flushed at least
 // every pcapFlushEvery, so that a run killed outright leaves a file (under
@@ -33,7 +39,10 @@ type pcapIface struct {
 }
 
 func newPcapOut(f *outFile) (*pcapOut, error) {
-	w, err := capture.NewPcapngWriter(f, capture.PcapngWriterOptions{})
+	w, err := capture.NewPcapngWriter(f, capture.PcapngWriterOptions{
+		Application: "socktrace " + version(),
+		Comment:     pcapSectionComment,
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -110,8 +119,8 @@ func (o *pcapOut) close() error {
 
 // liveStream writes a demo's or a traced run's packets to its --write file
 // as they are kept (ownFilter.keep: once a call has named their
-// connection, so not always in time order), each call as a comment on the
-// next packet written after it was reported, and flushes the file at least
+// connection, so not always in time order), the calls reported since the
+// last packet in one comment on the next packet written, and flushes the file at least
 // every second, so that a run killed outright leaves FILE.partial, which
 // replays to its last second. When the run ends, writePcapng replaces it
 // with the packets in time order and each call on its nearest packet. A
@@ -119,10 +128,10 @@ func (o *pcapOut) close() error {
 type liveStream struct {
 	iface string
 
-	mu       sync.Mutex
-	out      *pcapOut
-	comments []string // calls waiting for the next packet
-	err      error    // the first write error; the stream stops there
+	mu      sync.Mutex
+	out     *pcapOut
+	pending []calls.Event // calls waiting for the next packet
+	err     error         // the first write error; the stream stops there
 }
 
 // newLiveStream streams to f, a regular file; nil when f is nil or a
@@ -143,7 +152,7 @@ func (s *liveStream) call(ev *calls.Event) {
 		return
 	}
 	s.mu.Lock()
-	s.comments = append(s.comments, calls.FormatComment(ev))
+	s.pending = append(s.pending, *ev)
 	s.mu.Unlock()
 }
 
@@ -157,8 +166,9 @@ func (s *liveStream) packet(p *capture.Packet, snapLen int) {
 		return
 	}
 	var comments []string
-	if len(s.comments) > 0 {
-		comments, s.comments = s.comments, nil
+	if len(s.pending) > 0 {
+		comments = []string{calls.FormatCalls(s.pending, p.Timestamp)}
+		s.pending = s.pending[:0]
 	}
 	s.err = s.out.write(0, s.iface, p, snapLen, comments)
 	if s.err == nil {

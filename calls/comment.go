@@ -9,13 +9,30 @@ import (
 	"time"
 )
 
-// CommentPrefix starts every pcapng packet comment that carries a socket
-// call. What follows it is the call in words on the first line, for a
-// person reading the comment in Wireshark, and the call as one JSON object
-// on the second, from which a replay rebuilds it exactly. (Comments
-// written before the first line was added are the prefix and the JSON
-// alone; ParseComment reads both.)
+// CallsCommentPrefix starts the pcapng packet comment that carries the
+// socket calls socktrace placed on a packet: the calls made nearest to it
+// in time, all in one comment so that Wireshark shows them as one item
+// (not one item per call piled on the packet). The first line says how
+// many calls came before and after the packet; then one line per call, in
+// words, with its time relative to the packet; then the same calls as JSON,
+// one object per line, from which a replay rebuilds them exactly:
+//
+//	socktrace calls: 2 before this packet
+//	  -312.412ms  server python3[5013] listen(3) → 0 after 8µs
+//	  -76µs  client curl[5016] connect(5, 127.0.0.1:18094) → -1 EINPROGRESS after 121µs
+//	{"side":"server","call":"listen",...}
+//	{"side":"client","call":"connect",...}
+const CallsCommentPrefix = "socktrace calls: "
+
+// CommentPrefix starts the comments of socktrace before CallsCommentPrefix:
+// one call per comment, in words on the first line and as JSON on the
+// second (or, older still, the JSON alone). ParseComments reads them all.
 const CommentPrefix = "socktrace call: "
+
+// maxCommentCalls bounds the calls read from one comment. socktrace writes
+// the calls nearest one packet, a handful; a hostile file could fill a
+// comment with millions of tiny objects.
+const maxCommentCalls = 4096
 
 // commentEvent is an Event as a comment spells it. Field names follow the
 // "call" lines of socktrace's JSON output.
@@ -42,7 +59,14 @@ type commentEvent struct {
 func FormatComment(ev *Event) string {
 	safe := *ev
 	safe.Neutralise()
-	ev = &safe
+	// Two lines: the call as a person reads it (Wireshark shows the
+	// comment as it is), then the same call as JSON, which ParseComment
+	// reads back (JSON has no raw newline, so the last line is all of it).
+	return CommentPrefix + commentText(&safe) + "\n" + string(commentJSON(&safe))
+}
+
+// commentJSON is ev as one JSON object (commentEvent).
+func commentJSON(ev *Event) []byte {
 	ce := commentEvent{
 		Side: ev.Side, Call: ev.Call, FD: ev.FD, Enter: ev.Enter.UTC(), Exit: ev.Exit.UTC(),
 		Result: ev.Result, Detail: ev.Detail, Inferred: ev.Inferred,
@@ -62,10 +86,7 @@ func FormatComment(ev *Event) string {
 		// Only strings and numbers go in: Marshal cannot fail.
 		b = []byte("{}")
 	}
-	// Two lines: the call as a person reads it (Wireshark shows the
-	// comment as it is), then the same call as JSON, which ParseComment
-	// reads back (JSON has no raw newline, so the last line is all of it).
-	return CommentPrefix + commentText(ev) + "\n" + string(b)
+	return b
 }
 
 // commentText is the call in one line, as the text report writes it:
@@ -105,7 +126,91 @@ func commentText(ev *Event) string {
 	return b.String()
 }
 
-// ParseComment reads a call back from a packet comment, its strings
+// FormatCalls renders the calls placed on the packet captured at "at" as
+// one comment (see CallsCommentPrefix), their strings neutralised:
+// Wireshark shows comments as they are. It returns "" when there are no
+// calls.
+func FormatCalls(evs []Event, at time.Time) string {
+	if len(evs) == 0 {
+		return ""
+	}
+	before, after := 0, 0
+	for i := range evs {
+		if evs[i].Enter.Before(at) {
+			before++
+		} else {
+			after++
+		}
+	}
+	var b strings.Builder
+	b.WriteString(CallsCommentPrefix)
+	switch {
+	case after == 0:
+		fmt.Fprintf(&b, "%d before this packet", before)
+	case before == 0:
+		fmt.Fprintf(&b, "%d after this packet", after)
+	default:
+		fmt.Fprintf(&b, "%d before this packet, %d after", before, after)
+	}
+	for i := range evs {
+		ev := evs[i]
+		ev.Neutralise()
+		d := ev.Enter.Sub(at).Round(time.Microsecond)
+		sign := "+"
+		if d < 0 {
+			sign, d = "-", -d
+		}
+		fmt.Fprintf(&b, "\n  %s%v  %s", sign, d, commentText(&ev))
+	}
+	for i := range evs {
+		ev := evs[i]
+		ev.Neutralise()
+		b.WriteByte('\n')
+		b.Write(commentJSON(&ev))
+	}
+	return b.String()
+}
+
+// ParseComments passes each socket call a packet comment carries to fn, in
+// the order written, its strings neutralised (whoever wrote the file may
+// have put escape sequences in). It reads every format socktrace has
+// written (CallsCommentPrefix, CommentPrefix). ok is false for a comment
+// that is not socktrace's; err is set for one that is but cannot be read
+// whole, and the calls before the fault have been passed to fn.
+func ParseComments(s string, fn func(Event)) (ok bool, err error) {
+	if strings.HasPrefix(s, CommentPrefix) {
+		ev, ok, err := ParseComment(s)
+		if ok && err == nil {
+			fn(ev)
+		}
+		return ok, err
+	}
+	rest, found := strings.CutPrefix(s, CallsCommentPrefix)
+	if !found {
+		return false, nil
+	}
+	n := 0
+	for rest != "" {
+		var line string
+		line, rest, _ = strings.Cut(rest, "\n")
+		if !strings.HasPrefix(line, "{") {
+			continue // the calls in words
+		}
+		if n == maxCommentCalls {
+			return true, fmt.Errorf("socket calls in packet comment: more than %d", maxCommentCalls)
+		}
+		n++
+		ev, err := parseCommentJSON(line)
+		if err != nil {
+			return true, fmt.Errorf("socket call %d in packet comment: %w", n, err)
+		}
+		fn(ev)
+	}
+	return true, nil
+}
+
+// ParseComment reads a call back from a one-call comment (CommentPrefix;
+// ParseComments reads every format), its strings
 // neutralised (whoever wrote the file may have put escape sequences in). ok is false for a
 // comment that is not a socktrace call; err is set for one that is but
 // cannot be read.
@@ -119,9 +224,19 @@ func ParseComment(s string) (ev Event, ok bool, err error) {
 	if i := strings.LastIndexByte(rest, '\n'); i >= 0 {
 		rest = rest[i+1:]
 	}
-	var ce commentEvent
-	if err := json.Unmarshal([]byte(rest), &ce); err != nil {
+	ev, err = parseCommentJSON(rest)
+	if err != nil {
 		return Event{}, true, fmt.Errorf("socket call in packet comment: %w", err)
+	}
+	return ev, true, nil
+}
+
+// parseCommentJSON reads one call written by commentJSON, its strings
+// neutralised.
+func parseCommentJSON(s string) (ev Event, err error) {
+	var ce commentEvent
+	if err := json.Unmarshal([]byte(s), &ce); err != nil {
+		return Event{}, err
 	}
 	ev = Event{
 		Side: ce.Side, Call: ce.Call, FD: ce.FD, Enter: ce.Enter, Exit: ce.Exit,
@@ -131,18 +246,18 @@ func ParseComment(s string) (ev Event, ok bool, err error) {
 	ev.Neutralise()
 	if ce.Local != "" {
 		if ev.Local, err = netip.ParseAddrPort(ce.Local); err != nil {
-			return Event{}, true, fmt.Errorf("socket call in packet comment: local address: %w", err)
+			return Event{}, fmt.Errorf("local address: %w", err)
 		}
 	}
 	if ce.Remote != "" {
 		if ev.Remote, err = netip.ParseAddrPort(ce.Remote); err != nil {
-			return Event{}, true, fmt.Errorf("socket call in packet comment: remote address: %w", err)
+			return Event{}, fmt.Errorf("remote address: %w", err)
 		}
 	}
 	if ce.Errno != "" {
 		ev.Errno = errnoValue(ce.Errno)
 	}
-	return ev, true, nil
+	return ev, nil
 }
 
 // errnoValue is the errno with the given symbolic name, or EINVAL for a

@@ -55,3 +55,39 @@ func FuzzParseComment(f *testing.F) {
 		}
 	})
 }
+
+// FuzzParseComments reads arbitrary comments in the several-call format:
+// never a panic, never more than maxCommentCalls calls, only printable
+// strings, and what it reads writes back and reads again the same.
+//
+//	go test -run '^$' -fuzz FuzzParseComments ./calls
+func FuzzParseComments(f *testing.F) {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	f.Add(FormatCalls([]Event{{Call: Connect, FD: 3, Enter: t0, Exit: t0, Comm: "curl", PID: 7}, {Call: Close, FD: 3, Enter: t0}}, t0))
+	f.Add(CallsCommentPrefix + "\n{}\n{}\n{")
+	f.Add(CallsCommentPrefix + "\n" + `{"comm":"\u001b[2J","remote":"[::1]:2"}`)
+	f.Fuzz(func(t *testing.T, s string) {
+		var got []Event
+		ok, _ := ParseComments(s, func(ev Event) { got = append(got, ev) })
+		if !ok && len(got) > 0 {
+			t.Fatalf("ParseComments(%q) gave calls for a foreign comment", s)
+		}
+		if len(got) > maxCommentCalls {
+			t.Fatalf("ParseComments gave %d calls, more than the bound", len(got))
+		}
+		for _, ev := range got {
+			for _, field := range []string{string(ev.Side), string(ev.Call), ev.Comm, ev.Detail, ev.Scenario} {
+				if field != neutral.String(field) {
+					t.Fatalf("ParseComments(%q) keeps %q raw", s, field)
+				}
+			}
+		}
+		if len(got) == 0 {
+			return
+		}
+		var back []Event
+		if ok, err := ParseComments(FormatCalls(got, t0), func(ev Event) { back = append(back, ev) }); !ok || err != nil || len(back) != len(got) {
+			t.Fatalf("FormatCalls of %d calls reads back as %d: ok %v, %v", len(got), len(back), ok, err)
+		}
+	})
+}

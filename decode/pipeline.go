@@ -94,10 +94,9 @@ func (t *Tracker) ObservePacket(p *capture.Packet, n *Counts) {
 	}
 	// A capture socktrace wrote carries the socket calls it saw as packet
 	// comments; they come back as observed calls.
+	// A damaged comment gives the calls read before the damage.
 	for _, comment := range p.Comments {
-		if ev, ok, err := calls.ParseComment(comment); ok && err == nil {
-			t.ObserveCall(ev)
-		}
+		calls.ParseComments(comment, t.ObserveCall)
 	}
 }
 
