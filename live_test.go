@@ -60,25 +60,36 @@ type jsonCall struct {
 }
 
 type jsonConn struct {
-	ID             int                 `json:"id"`
-	Client         string              `json:"client"`
-	Server         string              `json:"server"`
-	Handshake      string              `json:"handshake"`
-	Close          string              `json:"close"`
-	FirstFIN       *string             `json:"first_fin"`
-	RSTFrom        *string             `json:"rst_from"`
-	TimeWait       *string             `json:"time_wait"`
-	HalfClose      bool                `json:"half_close"`
-	SYNRetransmits int                 `json:"syn_retransmits"`
-	IRTT           *float64            `json:"irtt_us"`
-	Packets        int                 `json:"packets"`
-	BytesC2S       int64               `json:"bytes_c2s"`
-	BytesS2C       int64               `json:"bytes_s2c"`
-	ConnState      string              `json:"conn_state"`
-	History        string              `json:"history"`
-	States         map[string][]string `json:"states"`
-	Calls          []jsonCall          `json:"calls"`
-	Scenario       string              `json:"scenario"`
+	ID             int                   `json:"id"`
+	Client         string                `json:"client"`
+	Server         string                `json:"server"`
+	Handshake      string                `json:"handshake"`
+	Close          string                `json:"close"`
+	FirstFIN       *string               `json:"first_fin"`
+	RSTFrom        *string               `json:"rst_from"`
+	TimeWait       *string               `json:"time_wait"`
+	HalfClose      bool                  `json:"half_close"`
+	SYNRetransmits int                   `json:"syn_retransmits"`
+	IRTT           *float64              `json:"irtt_us"`
+	Packets        int                   `json:"packets"`
+	BytesC2S       int64                 `json:"bytes_c2s"`
+	BytesS2C       int64                 `json:"bytes_s2c"`
+	ConnState      string                `json:"conn_state"`
+	History        string                `json:"history"`
+	States         map[string][]string   `json:"states"`
+	Calls          []jsonCall            `json:"calls"`
+	Scenario       string                `json:"scenario"`
+	Processes      map[string]*jsonOwner `json:"processes"`
+}
+
+// jsonOwner is a side's process in a connection object (watch).
+type jsonOwner struct {
+	PID          int    `json:"pid"`
+	Comm         string `json:"comm"`
+	UID          int    `json:"uid"`
+	User         string `json:"user"`
+	BeforeStart  bool   `json:"before_start"`
+	StateAtStart string `json:"state_at_start"`
 }
 
 type jsonReport struct {

@@ -94,7 +94,9 @@ var (
 		writeFlag, forceFlag, filterFlag,
 		&cli.IntFlag{Name: "count", Aliases: []string{"c"}, Usage: "stop after `N` connections have ended"},
 		&cli.DurationFlag{Name: "duration", Usage: "stop after `D` (such as 30s or 5m)"},
-		&cli.BoolFlag{Name: "processes", Value: true, Usage: "name the process of each connection and show the kernel's states (eBPF; --processes=false turns it off)"},
+		&cli.BoolFlag{Name: "processes", Value: true, Usage: "name the process of each connection (pid, name, user; also for connections older than the watch, through sock_diag and /proc) and show the kernel's states (eBPF; --processes=false turns it off)"},
+		&cli.IntFlag{Name: "pid", Usage: "show only the connections of process `PID` (and its threads)"},
+		&cli.StringFlag{Name: "comm", Usage: "show only the connections of processes named `NAME` as in /proc/PID/comm, exactly; a comma-separated list for several"},
 	})
 	replayFlags = flags(reportFlags, []cli.Flag{
 		&cli.StringFlag{Name: "write", Aliases: []string{"w"}, Usage: "also write the packets that pass the filter to `FILE` (pcapng, as tcpdump -r IN -w OUT FILTER)"},

@@ -228,6 +228,11 @@ func replay(c *cli.Context, args []string) error {
 // one: what was read has been explained. A failed write of the report is:
 // it stopped the work.
 func finish(ctx context.Context, out output, outs *outputs, t *decode.Tracker, n decode.Counts, dropped int64, runErr error) error {
+	return finishWith(ctx, out, outs, t, n, dropped, runErr, nil)
+}
+
+// finishWith is finish with the summary completed by adjust, when not nil.
+func finishWith(ctx context.Context, out output, outs *outputs, t *decode.Tracker, n decode.Counts, dropped int64, runErr error, adjust func(*report.Summary)) error {
 	var outErr *outputError
 	if cause := context.Cause(ctx); errors.As(cause, &outErr) {
 		runErr = outErr
@@ -237,6 +242,9 @@ func finish(ctx context.Context, out output, outs *outputs, t *decode.Tracker, n
 		Resumed: st.Resumed, Late: st.Late, Duplicates: st.Duplicates}
 	if runErr != nil && !errors.Is(runErr, context.Canceled) && !errors.As(runErr, &outErr) {
 		summary.Err = runErr.Error()
+	}
+	if adjust != nil {
+		adjust(&summary)
 	}
 	if err := out.Summary(summary); err != nil && runErr == nil {
 		runErr = err

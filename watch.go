@@ -16,6 +16,7 @@ import (
 	"github.com/socktrace/socktrace/calls"
 	"github.com/socktrace/socktrace/capture"
 	"github.com/socktrace/socktrace/decode"
+	"github.com/socktrace/socktrace/report"
 )
 
 // watch explains live connections on an interface as they happen, until
@@ -28,6 +29,10 @@ func watch(c *cli.Context) error {
 	}
 	if c.Int("count") < 0 || c.Duration("duration") < 0 {
 		return usagef("-c and --duration take a positive value")
+	}
+	procs, err := parseProcFilter(c.IsSet("pid"), c.Int("pid"), c.String("comm"), c.Bool("processes"))
+	if err != nil {
+		return err
 	}
 	expr := filterExpr(c, c.Args().Slice())
 	if _, _, err := matchFunc(expr); err != nil { // check the syntax first
@@ -57,14 +62,29 @@ func watch(c *cli.Context) error {
 
 	counter := &countEnded{Handler: out, limit: c.Int("count"), done: cancel}
 	var mu sync.Mutex // the tracker and the pcapng writer are not safe for concurrent use
-	tracker := decode.NewTracker(counter, decode.TrackerConfig{})
+	var handler decode.Handler = counter
+	var table *ownerTable
+	var named *ownerHandler
+	if c.Bool("processes") {
+		table = newOwnerTable()
+		named = newOwnerHandler(counter, table, procs)
+		handler = named
+	}
+	tracker := decode.NewTracker(handler, decode.TrackerConfig{})
 	var pcapErr error
 	var owners *calls.Recorder
-	var ownersErr error
-	// The recorder starts before the capture, so that the processes of
-	// the first connections captured are known.
-	if c.Bool("processes") {
-		owners, ownersErr = watchProcesses(ctx, iface, &mu, tracker)
+	var ownersErr, snapshotErr error
+	// The recorder starts before the sockets that exist already are
+	// listed, and both before the capture: a connection made meanwhile is
+	// named by one or the other, and the first connections captured have
+	// their processes known.
+	if table != nil {
+		owners, ownersErr = watchProcesses(ctx, iface, &mu, tracker, table)
+		_, truncated, err := table.snapshot(ctx)
+		snapshotErr = err
+		if err == nil && truncated {
+			snapshotErr = fmt.Errorf("more than %d sockets exist: the processes of the connections past them are not named", maxSnapshotSockets)
+		}
 	}
 
 	// watch meets busy interfaces and storms of connections: a ring of
@@ -77,10 +97,16 @@ func watch(c *cli.Context) error {
 		return err
 	}
 	defer src.Close()
-	if ownersErr != nil {
-		// Said once the capture runs: without it, its own error is the
-		// one to read.
-		fmt.Fprintf(c.App.ErrWriter, "socktrace: not naming the processes of connections: %v\n", ownersErr)
+	// Said once the capture runs: without it, its own error is the one
+	// to read.
+	switch {
+	case ownersErr != nil && procs != nil:
+		fmt.Fprintf(c.App.ErrWriter, "socktrace: %v; --pid/--comm look each new connection up through sock_diag and /proc at its first packet instead (one that closed before it is left out)\n", ownersErr)
+	case ownersErr != nil:
+		fmt.Fprintf(c.App.ErrWriter, "socktrace: naming only the processes of the connections that existed before watch started: %v\n", ownersErr)
+	}
+	if snapshotErr != nil {
+		fmt.Fprintf(c.App.ErrWriter, "socktrace: %v\n", snapshotErr)
 	}
 	var pcap *pcapOut
 	if outs.pcap != nil {
@@ -125,6 +151,7 @@ func watch(c *cli.Context) error {
 	var (
 		n    decode.Counts
 		p    capture.Packet
+		seg  decode.Segment
 		rerr error
 	)
 	for {
@@ -135,12 +162,25 @@ func watch(c *cli.Context) error {
 			break
 		}
 		mu.Lock()
+		tracker.ObservePacket(&p, &n)
 		if pcap != nil && pcapErr == nil {
-			if pcapErr = pcap.write(0, iface, &p, src.SnapLen(), nil); pcapErr != nil {
-				cancel()
+			// Each packet carries its processes as comments (as
+			// ptcpdump's do); --pid and --comm keep their own
+			// connections' packets only.
+			var comments []string
+			keep := true
+			if table != nil && decode.Decode(&p, &seg) == nil {
+				comments = table.packetComments(seg.Src, seg.Dst)
+				keep = named.keepsPacket(seg.Src, seg.Dst)
+			} else if procs != nil {
+				keep = false
+			}
+			if keep {
+				if pcapErr = pcap.write(0, iface, &p, src.SnapLen(), comments); pcapErr != nil {
+					cancel()
+				}
 			}
 		}
-		tracker.ObservePacket(&p, &n)
 		mu.Unlock()
 	}
 	cancel()
@@ -163,7 +203,13 @@ func watch(c *cli.Context) error {
 	if rerr == nil && pcapErr != nil {
 		rerr = &outputError{pcapErr}
 	}
-	return finish(c.Context, out, outs, tracker, n, int64(stats.Dropped), rerr)
+	return finishWith(c.Context, out, outs, tracker, n, int64(stats.Dropped), rerr, func(s *report.Summary) {
+		if named != nil {
+			// The connections counted are the ones shown.
+			s.LeftOut = named.leftOut
+			s.Connections -= named.leftOut
+		}
+	})
 }
 
 // countEnded passes everything on and cancels the watch once limit
@@ -188,7 +234,7 @@ func (h *countEnded) Ended(c *decode.Connection) {
 // tracker: the report then names each connection's processes (pid and
 // comm on their calls) and shows the kernel's states. Where eBPF cannot
 // be used it returns why: the watch goes on without.
-func watchProcesses(ctx context.Context, iface string, mu *sync.Mutex, tracker *decode.Tracker) (*calls.Recorder, error) {
+func watchProcesses(ctx context.Context, iface string, mu *sync.Mutex, tracker *decode.Tracker, table *ownerTable) (*calls.Recorder, error) {
 	local, loopback := ifaceAddrs(iface)
 	mine := func(a netip.AddrPort) bool {
 		ad := a.Addr().Unmap()
@@ -199,6 +245,7 @@ func watchProcesses(ctx context.Context, iface string, mu *sync.Mutex, tracker *
 			if !mine(ev.Local) {
 				return
 			}
+			table.observeCall(&ev)
 			mu.Lock()
 			tracker.ObserveCall(ev)
 			mu.Unlock()

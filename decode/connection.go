@@ -116,6 +116,11 @@ type Connection struct {
 	KernelEvents []calls.KernelEvent
 	// Scenario names the demo scenario the connection came from, if any.
 	Scenario string
+	// Owners are the processes that held each side's socket, indexed by
+	// Side, where watch found them (see Owner); nil when none was (a
+	// pointer: most connections have none, and the table's cost per
+	// connection is counted).
+	Owners *[2]Owner
 
 	state  [2]State
 	states [2][]State

@@ -505,7 +505,28 @@ func (t *Text) writeConnSummary(c *decode.Connection) {
 		}
 		t.printf("    %s\n", t.wrapRest(t.m("sum.states", t.side(side), strings.Join(names, " → ")), 6))
 	}
+	t.writeOwnerSummary(c)
 	t.writeKernelSummary(c)
+}
+
+// writeOwnerSummary names the process that held each side's socket, where
+// watch found it, and says when the connection existed before watch
+// started.
+func (t *Text) writeOwnerSummary(c *decode.Connection) {
+	for _, side := range [...]decode.Side{decode.Client, decode.Server} {
+		o := c.Owner(side)
+		if !o.Known() || c.SelfConnect && side == decode.Server {
+			continue
+		}
+		line := t.m("sum.owner.nouser", t.side(side), neutral.String(o.Comm), o.PID)
+		if o.User != "" {
+			line = t.m("sum.owner", t.side(side), neutral.String(o.Comm), o.PID, neutral.String(o.User))
+		}
+		if o.Before {
+			line += "; " + t.m("sum.owner.before", o.State.String())
+		}
+		t.printf("    %s\n", t.wrapRest(line, 6))
+	}
 }
 
 // writeKernelSummary writes the kernel's own states beside the inferred
@@ -594,6 +615,9 @@ func (t *Text) Summary(s Summary) error {
 		t.printf("  %s\n", t.wrapRest(t.m("total.connections.one", strings.Join(kinds, "; ")), 4))
 	default:
 		t.printf("  %s\n", t.wrapRest(t.m("total.connections", s.Connections, strings.Join(kinds, "; ")), 4))
+	}
+	if s.LeftOut > 0 {
+		t.printf("  %s\n", t.wrapRest(t.m("total.left.out", s.LeftOut), 4))
 	}
 	if s.Counts.Packets == 1 {
 		t.printf("  %s\n", t.wrapRest(t.m("total.packets.one", s.Counts.TCP, s.Counts.Other, s.Counts.Malformed), 4))

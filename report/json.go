@@ -102,6 +102,7 @@ type connRec struct {
 	evicted, resumed            bool
 	kernel                      decode.KernelView
 	hasKernel                   bool
+	owners                      [2]decode.Owner
 	synackMissed, reordered     bool
 	fastOpen, oneDirection      decode.Sides
 	rstsIgnored                 int
@@ -124,6 +125,9 @@ func makeConnRec(c *decode.Connection) connRec {
 	}
 	r.historyLen = len(c.AppendHistory(r.history[:0]))
 	r.kernel, r.hasKernel = c.Kernel()
+	if c.Owners != nil {
+		r.owners = *c.Owners
+	}
 	return r
 }
 
@@ -249,6 +253,9 @@ func (j *JSON) writeConnection(c *connRec) {
 	b = append(b, `,"server":`...)
 	b = appendStates(b, c.states[decode.Server])
 	b = append(b, '}')
+	if c.owners[decode.Client].Known() || c.owners[decode.Server].Known() {
+		b = appendOwners(b, &c.owners)
+	}
 	if c.hasKernel {
 		b = appendKernel(b, &c.kernel)
 	}
@@ -373,6 +380,10 @@ func (j *JSON) Summary(s Summary) error {
 	if s.Late > 0 {
 		b = append(b, `,"late":`...)
 		b = appendInt(b, s.Late)
+	}
+	if s.LeftOut > 0 {
+		b = append(b, `,"left_out":`...)
+		b = appendInt(b, s.LeftOut)
 	}
 	// Both fields are left out when there is nothing to count, so that
 	// plain captures read as they always did.
@@ -606,6 +617,42 @@ func (j *JSON) Flush() {
 	if err := j.w.Flush(); err != nil && j.err == nil {
 		j.err = err
 	}
+}
+
+// appendOwners writes the processes that held the connection's sockets,
+// by side, where watch found them: "processes":{"client":{"pid":...,
+// "comm":...,"uid":...,"user":...,"before_start":true,
+// "state_at_start":"ESTABLISHED"},"server":null}.
+func appendOwners(b []byte, owners *[2]decode.Owner) []byte {
+	b = append(b, `,"processes":{`...)
+	for i, side := range [...]decode.Side{decode.Client, decode.Server} {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, '"')
+		b = append(b, side.String()...)
+		b = append(b, `":`...)
+		o := &owners[side]
+		if !o.Known() {
+			b = append(b, "null"...)
+			continue
+		}
+		b = append(b, `{"pid":`...)
+		b = appendInt(b, int64(o.PID))
+		b = append(b, `,"comm":`...)
+		b = appendString(b, o.Comm)
+		b = append(b, `,"uid":`...)
+		b = appendInt(b, int64(o.UID))
+		b = append(b, `,"user":`...)
+		b = appendString(b, o.User)
+		if o.Before {
+			b = append(b, `,"before_start":true,"state_at_start":"`...)
+			b = append(b, o.State.String()...)
+			b = append(b, '"')
+		}
+		b = append(b, '}')
+	}
+	return append(b, '}')
 }
 
 // appendKernel writes the kernel's own view of a connection (run with the

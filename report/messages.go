@@ -190,6 +190,9 @@ var english = map[msgID]string{
 	"sum.bytes.one":                   "%d bytes client→server, %d bytes server→client, 1 packet",
 	"sum.zeek":                        "Zeek conn_state %s, history %s",
 	"sum.states":                      "%s states: %s",
+	"sum.owner":                       "%s process: %s[%d], user %s",
+	"sum.owner.nouser":                "%s process: %s[%d]",
+	"sum.owner.before":                "the connection existed before watch started (%s then)",
 	"sum.kernel.states":               "%s states as the kernel reported them (eBPF): %s",
 	"sum.kernel.agree":                "the kernel's states agree with the ones inferred from the packets",
 	"sum.kernel.differ":               "the kernel's states differ from the ones inferred from the packets",
@@ -214,6 +217,7 @@ var english = map[msgID]string{
 	"total.close.half-closed": "half-closed",
 	"total.dropped":           "%d packets dropped by the kernel",
 	"total.calls.omitted":     "%d socket call(s) left out of this report: past the limits kept per connection, per socket and on no connection (--format json lists every call)",
+	"total.left.out":          "%d connection(s) of other processes, or of processes not known, left out (--pid, --comm)",
 	"total.evicted":           "%d connection(s) ended early because the connection table was full",
 	"total.error":             "input ended with an error: %s",
 	// Lessons of the seed note's claims (lessons.go).

@@ -176,6 +176,9 @@ var korean = map[msgID]string{
 	"sum.bytes.one":                   "클라이언트→서버 %d바이트, 서버→클라이언트 %d바이트, 패킷 1개",
 	"sum.zeek":                        "Zeek conn_state %s, history %s",
 	"sum.states":                      "%s 상태: %s",
+	"sum.owner":                       "%s 프로세스: %s[%d], 사용자 %s",
+	"sum.owner.nouser":                "%s 프로세스: %s[%d]",
+	"sum.owner.before":                "watch를 시작하기 전부터 있던 연결입니다(그때 %s)",
 	"sum.kernel.states":               "커널이 보고한 %s 상태(eBPF): %s",
 	"sum.kernel.agree":                "커널이 보고한 상태가 패킷으로 추론한 상태와 일치합니다",
 	"sum.kernel.differ":               "커널이 보고한 상태가 패킷으로 추론한 상태와 다릅니다",
@@ -200,6 +203,7 @@ var korean = map[msgID]string{
 	"total.close.half-closed": "반쪽 닫힘",
 	"total.dropped":           "커널이 버린 패킷 %d개",
 	"total.calls.omitted":     "연결·소켓마다, 그리고 연결 없는 호출에 보관하는 한도를 넘어 이 보고서에서 뺀 소켓 호출 %d개 (--format json은 모두 보여 줍니다)",
+	"total.left.out":          "다른 프로세스나 알 수 없는 프로세스의 연결 %d개는 뺐습니다(--pid, --comm)",
 	"total.evicted":           "연결 표가 가득 차서 일찍 끝낸 연결 %d개",
 	"total.error":             "입력이 오류로 끝났습니다: %s",
 

@@ -22,6 +22,9 @@ type Summary struct {
 	// connections); Late, segments that came after their connection had
 	// ended (not shown).
 	Resumed, Late int64
+	// LeftOut counts the connections watch --pid or --comm left out of
+	// the report: another process's, or one whose process was not found.
+	LeftOut int64
 	// Dropped is the kernel's drop count for a live capture; -1 for a file.
 	Dropped int64
 	// Err is the error that ended the input early, if any.

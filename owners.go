@@ -1,0 +1,416 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/socktrace/socktrace/calls"
+	"github.com/socktrace/socktrace/decode"
+	"github.com/socktrace/socktrace/internal/sockdiag"
+)
+
+// Naming the process of each connection watch sees (--processes, the
+// default), and narrowing the report to some processes (--pid, --comm).
+//
+// An ownerTable maps each socket, by its two addresses, to the process
+// that holds it. It learns from two sources: when watch starts, every TCP
+// socket of the machine is listed through sock_diag and its holder found
+// in /proc (snapshotOwners), so connections that existed before watch are
+// named and marked so; afterwards, the eBPF recorder's connect and accept
+// calls name each new connection as it is made. With --pid or --comm, a
+// connection still unnamed at its first packet is looked up at once,
+// through sock_diag and the fds of the processes asked for only: that is
+// also how the filters work where eBPF cannot be used.
+
+// Bounds: sockets read from sock_diag at start, and sockets the table
+// remembers (the oldest are forgotten first).
+const (
+	maxSnapshotSockets = 1 << 16
+	maxOwnedSockets    = 1 << 16
+)
+
+// sockKey names a socket by its local and remote addresses.
+type sockKey struct{ local, remote netip.AddrPort }
+
+// ownerTable is safe for concurrent use.
+type ownerTable struct {
+	mu     sync.Mutex
+	owners map[sockKey]decode.Owner
+	order  []sockKey // insertion order, a ring of maxOwnedSockets
+	next   int
+	users  map[int]userOf // uid and user name by pid, for the recorder's calls
+
+	// comments caches the pcapng comments of each direction of a
+	// connection (sender's socket key); gen invalidates them.
+	comments map[sockKey]cachedComments
+	gen      uint64
+}
+
+type userOf struct {
+	uid  uint32
+	name string
+}
+
+type cachedComments struct {
+	gen      uint64
+	comments []string
+}
+
+func newOwnerTable() *ownerTable {
+	return &ownerTable{owners: make(map[sockKey]decode.Owner), users: make(map[int]userOf), comments: make(map[sockKey]cachedComments)}
+}
+
+// put records o as the holder of the socket k; replace says whether it
+// takes the place of a holder already known (a new connection on a
+// reused 4-tuple) or only fills a gap.
+func (t *ownerTable) put(k sockKey, o decode.Owner, replace bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if old, ok := t.owners[k]; ok {
+		if !replace || old == o {
+			return
+		}
+		t.owners[k] = o
+		t.gen++
+		return
+	}
+	if len(t.order) < maxOwnedSockets {
+		t.order = append(t.order, k)
+	} else {
+		delete(t.owners, t.order[t.next])
+		t.order[t.next] = k
+		t.next = (t.next + 1) % maxOwnedSockets
+	}
+	t.owners[k] = o
+	t.gen++
+}
+
+func (t *ownerTable) get(k sockKey) (decode.Owner, bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	o, ok := t.owners[k]
+	return o, ok
+}
+
+// attribute fills c's unknown owners from the table.
+func (t *ownerTable) attribute(c *decode.Connection) {
+	for side, k := range [2]sockKey{{c.Client, c.Server}, {c.Server, c.Client}} {
+		if o := c.Owner(decode.Side(side)); !o.Known() {
+			if o, ok := t.get(k); ok {
+				c.SetOwner(decode.Side(side), o)
+			}
+		}
+	}
+}
+
+// observeCall learns from one of the recorder's calls: connect and accept
+// start a socket's connection and name its holder; any other call on a
+// connected socket names it when nothing else did.
+func (t *ownerTable) observeCall(ev *calls.Event) {
+	if ev.PID == 0 || ev.Inferred || !ev.Local.IsValid() || !ev.Remote.IsValid() || ev.Errno != 0 && ev.Call != calls.Connect {
+		return
+	}
+	o := decode.Owner{PID: ev.PID, Comm: ev.Comm}
+	o.UID, o.User = t.userOf(ev.PID)
+	t.put(sockKey{ev.Local, ev.Remote}, o, ev.Call == calls.Connect || ev.Call == calls.Accept)
+}
+
+// maxUsersCached bounds the pid → user cache.
+const maxUsersCached = 4096
+
+// userOf is the uid and user name of the process pid ("" when it has
+// gone), cached by pid.
+func (t *ownerTable) userOf(pid int) (uint32, string) {
+	t.mu.Lock()
+	u, ok := t.users[pid]
+	t.mu.Unlock()
+	if ok {
+		return u.uid, u.name
+	}
+	p, err := sockdiag.ReadProcess(pid)
+	if err != nil {
+		return 0, ""
+	}
+	t.mu.Lock()
+	if len(t.users) >= maxUsersCached {
+		clear(t.users)
+	}
+	t.users[pid] = userOf{p.UID, p.User}
+	t.mu.Unlock()
+	return p.UID, p.User
+}
+
+// snapshotOwners lists the machine's TCP sockets and their holders, and
+// records each connected socket's holder as one that existed before watch
+// started, with its state then. It returns how many sockets it named and
+// whether there were more sockets than it reads.
+func (t *ownerTable) snapshot(ctx context.Context) (named int, truncated bool, err error) {
+	socks, truncated, err := sockdiag.Dump(maxSnapshotSockets)
+	if err != nil {
+		return 0, truncated, fmt.Errorf("listing the sockets that exist already: %w", err)
+	}
+	inodes := make(map[uint64]bool)
+	for _, s := range socks {
+		if s.Inode != 0 && s.Remote.Port() != 0 {
+			inodes[s.Inode] = true
+		}
+	}
+	holders, err := sockdiag.Owners(ctx, inodes, nil)
+	if err != nil {
+		return 0, truncated, fmt.Errorf("finding the processes of the sockets that exist already: %w", err)
+	}
+	for _, s := range socks {
+		ps := holders[s.Inode]
+		if s.Inode == 0 || len(ps) == 0 || s.Remote.Port() == 0 {
+			continue
+		}
+		p := ps[0] // the lowest pid: the parent of a socket shared over fork
+		t.put(sockKey{s.Local, s.Remote}, decode.Owner{PID: p.PID, Comm: p.Comm, UID: p.UID, User: p.User, Before: true, State: s.State}, false)
+		named++
+	}
+	return named, truncated, nil
+}
+
+// packetComments are the pcapng comments naming the processes of a
+// packet from src to dst: the sender's, then the receiver's, where known.
+// They are cached per direction until the table changes, so that a packet
+// costs a map lookup.
+func (t *ownerTable) packetComments(src, dst netip.AddrPort) []string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	k := sockKey{src, dst}
+	if cc, ok := t.comments[k]; ok && cc.gen == t.gen {
+		return cc.comments
+	}
+	var comments []string
+	if o, ok := t.owners[k]; ok {
+		comments = append(comments, processComment(&o, "sent", src))
+	}
+	if o, ok := t.owners[sockKey{dst, src}]; ok {
+		comments = append(comments, processComment(&o, "received", dst))
+	}
+	if len(t.comments) >= maxOwnedSockets {
+		clear(t.comments)
+	}
+	t.comments[k] = cachedComments{t.gen, comments}
+	return comments
+}
+
+// processCommentPrefix starts the pcapng comment that names a packet's
+// process, as ptcpdump's do; replay passes over it (it is not a call).
+const processCommentPrefix = "socktrace process: "
+
+// processComment names o as the process that sent or received a packet
+// at addr: "socktrace process: curl[6679] (user root) sent it from
+// 127.0.0.1:41234", and for a connection older than the watch, "; the
+// connection existed before watch started (ESTABLISHED then)".
+func processComment(o *decode.Owner, verb string, addr netip.AddrPort) string {
+	var b strings.Builder
+	b.WriteString(processCommentPrefix)
+	fmt.Fprintf(&b, "%s[%d]", o.Comm, o.PID)
+	if o.User != "" {
+		fmt.Fprintf(&b, " (user %s)", o.User)
+	}
+	if verb == "sent" {
+		fmt.Fprintf(&b, " sent it from %s", addr)
+	} else {
+		fmt.Fprintf(&b, " received it at %s", addr)
+	}
+	if o.Before {
+		fmt.Fprintf(&b, "; the connection existed before watch started (%s then)", o.State)
+	}
+	ev := calls.Event{Comm: b.String()}
+	ev.Neutralise() // Wireshark shows a comment as it is
+	return ev.Comm
+}
+
+// procFilter is --pid and --comm: a connection is kept when either side's
+// process is the one asked for (--pid, threads included) or has one of the
+// names asked for (--comm).
+type procFilter struct {
+	pid   int
+	comms map[string]bool
+}
+
+// parseProcFilter reads --pid and --comm; nil when neither is given.
+func parseProcFilter(pidSet bool, pid int, comm string, processes bool) (*procFilter, error) {
+	if !pidSet && comm == "" {
+		return nil, nil
+	}
+	if !processes {
+		return nil, usagef("--pid and --comm need the processes of the connections: leave out --processes=false")
+	}
+	f := &procFilter{}
+	if pidSet {
+		if pid <= 0 {
+			return nil, usagef("--pid %d is not a process ID", pid)
+		}
+		tgid, err := threadGroup(pid)
+		if err != nil {
+			return nil, usagef("--pid %d: no such process", pid)
+		}
+		f.pid = tgid
+	}
+	if comm != "" {
+		f.comms = make(map[string]bool)
+		for _, name := range strings.Split(comm, ",") {
+			name = strings.TrimSpace(name)
+			switch {
+			case name == "":
+				return nil, usagef("--comm %q has an empty name: give names separated by commas, such as --comm curl,python3", comm)
+			case len(name) > 15:
+				return nil, usagef("--comm %q: the kernel keeps 15 bytes of a process name (/proc/PID/comm), so %q would never match; give the first 15: %q", comm, name, name[:15])
+			}
+			f.comms[name] = true
+		}
+	}
+	return f, nil
+}
+
+// threadGroup returns the process (thread group) of the task id, a
+// process or one of its threads.
+func threadGroup(id int) (int, error) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(id) + "/status")
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "Tgid:"); ok {
+			return strconv.Atoi(strings.TrimSpace(v))
+		}
+	}
+	return 0, fmt.Errorf("/proc/%d/status has no Tgid", id)
+}
+
+func (f *procFilter) matches(o *decode.Owner) bool {
+	return o.Known() && (f.pid != 0 && o.PID == f.pid || f.comms[o.Comm])
+}
+
+// candidates lists the processes a connection may belong to, to look it
+// up in their fds.
+func (f *procFilter) candidates() []int {
+	var pids []int
+	if f.pid != 0 {
+		pids = append(pids, f.pid)
+	}
+	if f.comms != nil {
+		more, _ := sockdiag.PIDsByComm(f.comms)
+		for _, p := range more {
+			if p != f.pid {
+				pids = append(pids, p)
+			}
+		}
+	}
+	return pids
+}
+
+// ownerHandler names each connection's processes (and filters them) on
+// the way to the report. It decides at a connection's first segment, so
+// that a streamed report shows only what it keeps.
+type ownerHandler struct {
+	next   decode.Handler
+	table  *ownerTable
+	filter *procFilter // nil: keep every connection
+
+	// kept holds the decision for each open connection, by ID, and
+	// keptPair the same by its two addresses (client, server), for the
+	// packets --write keeps.
+	kept     map[int]bool
+	keptPair map[sockKey]bool
+	leftOut  int64
+}
+
+func newOwnerHandler(next decode.Handler, table *ownerTable, filter *procFilter) *ownerHandler {
+	return &ownerHandler{next: next, table: table, filter: filter, kept: make(map[int]bool), keptPair: make(map[sockKey]bool)}
+}
+
+func (h *ownerHandler) Segment(c *decode.Connection, st *decode.Step) {
+	keep, ok := h.kept[c.ID]
+	if !ok {
+		keep = h.decide(c)
+		h.kept[c.ID] = keep
+		h.keptPair[sockKey{c.Client, c.Server}] = keep
+	}
+	if keep {
+		h.next.Segment(c, st)
+	}
+}
+
+func (h *ownerHandler) Ended(c *decode.Connection) {
+	keep, ok := h.kept[c.ID]
+	delete(h.kept, c.ID)
+	delete(h.keptPair, sockKey{c.Client, c.Server})
+	if !ok {
+		keep = h.decide(c)
+	}
+	if !keep {
+		h.leftOut++
+		return
+	}
+	h.table.attribute(c) // owners learnt since the first segment
+	h.next.Ended(c)
+}
+
+// keepsPacket says whether a packet from src to dst belongs to a
+// connection the filter keeps (always, without a filter). Call it after
+// the tracker has seen the packet.
+func (h *ownerHandler) keepsPacket(src, dst netip.AddrPort) bool {
+	if h.filter == nil {
+		return true
+	}
+	if keep, ok := h.keptPair[sockKey{src, dst}]; ok {
+		return keep
+	}
+	return h.keptPair[sockKey{dst, src}]
+}
+
+// decide names c's processes and says whether the filter keeps it.
+func (h *ownerHandler) decide(c *decode.Connection) bool {
+	h.table.attribute(c)
+	f := h.filter
+	if f == nil {
+		return true
+	}
+	client, server := c.Owner(decode.Client), c.Owner(decode.Server)
+	if f.matches(&client) || f.matches(&server) {
+		return true
+	}
+	if client.Known() && server.Known() {
+		return false
+	}
+	// Not named yet: the recorder's call may still be on its way, or
+	// there is no recorder. Ask the kernel for the sockets and look for
+	// them among the processes asked for.
+	var pids []int
+	for side, k := range [2]sockKey{{c.Client, c.Server}, {c.Server, c.Client}} {
+		if o := c.Owner(decode.Side(side)); o.Known() {
+			continue
+		}
+		s, ok, err := sockdiag.Find(k.local, k.remote)
+		if err != nil || !ok || s.Inode == 0 {
+			continue
+		}
+		if pids == nil {
+			if pids = f.candidates(); len(pids) == 0 {
+				return false
+			}
+		}
+		holders, err := sockdiag.Owners(context.Background(), map[uint64]bool{s.Inode: true}, pids)
+		if err != nil || len(holders[s.Inode]) == 0 {
+			continue
+		}
+		p := holders[s.Inode][0]
+		o := decode.Owner{PID: p.PID, Comm: p.Comm, UID: p.UID, User: p.User}
+		h.table.put(k, o, false)
+		c.SetOwner(decode.Side(side), o)
+		if f.matches(&o) {
+			return true
+		}
+	}
+	return false
+}
