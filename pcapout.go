@@ -18,6 +18,7 @@ const pcapFlushEvery = time.Second
 // Capture File Properties): it tells a reader where the calls are.
 const pcapSectionComment = "Written by socktrace. A packet comment that starts \"" + calls.CallsCommentPrefix +
 	"\" lists the socket calls made nearest to that packet, each timed from it; the calls made before the first packet of the file are on that packet. " +
+	"A packet comment that starts \"" + processCommentPrefix + "\" (watch) names the process that sent or received the packet. " +
 	"Wireshark: add a column for frame.comment, or filter with frame.comment contains \"socktrace\"; socktrace replay puts the calls back on the timeline."
 
 // pcapOut streams packets to a --write file (pcapng) as they come: each
