@@ -104,7 +104,7 @@ func TestHelp(t *testing.T) {
 		{[]string{"help"}, []string{"run --pid PID", "--scenario"}, nil},
 		{[]string{"replay", "--help"}, []string{"--format", "--write", "--filter", "--force", "tcpdump -r IN -w OUT FILTER"}, []string{"--iface", "--duration", "--scenario", "--pid", "--read", "--count"}},
 		{[]string{"help", "replay"}, []string{"--filter"}, []string{"--iface"}},
-		{[]string{"watch", "--help"}, []string{"--iface", "--count", "--duration", "--write", "--html", "--filter"}, []string{"--pid", "--scenario", "--read", "--output"}},
+		{[]string{"watch", "--help"}, []string{"--iface", "--count", "--duration", "--write", "--html", "--filter", "--pid PID", "--comm NAME", "--processes"}, []string{"--scenario", "--read", "--output"}},
 		{[]string{"run", "--help"}, []string{"--pid", "--output", "--iface", "--write"}, []string{"--filter", "--scenario", "--read", "--duration", "--count"}},
 	}
 	for _, tt := range tests {
