@@ -1,0 +1,143 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// TestTunnelCaptures replays the two captures of real VXLAN overlays made
+// by scripts/make-tunnel-captures.sh (testdata/README.md says how, and how
+// they compare with tcpdump and tshark) and checks what the issue asks of
+// tunnels independently of the golden files:
+//
+//   - tunnel-tenants.pcap: three tenants' connections with the same inner
+//     4-tuple, in VXLAN VNI 42 and 43 between one pair of hosts and in
+//     VNI 42 between another pair, are three connections, each with its
+//     own tunnel and its own 10 segments, 22 and 27 bytes.
+//   - tunnel-mirror.pcap: one connection captured on "any" both on the
+//     VXLAN device and, encapsulated, on the underlay is one connection of
+//     10 segments whose 10 copies are counted as duplicates, once.
+func TestTunnelCaptures(t *testing.T) {
+	type conn struct {
+		tunnel         string
+		packets        int
+		c2s, s2c       int64
+		history, close string
+	}
+	plain := func(tunnel string) conn { return conn{tunnel, 10, 22, 27, "ShADadFf", "graceful"} }
+	tests := []struct {
+		file       string
+		conns      []conn // sorted by tunnel text
+		duplicates int64
+		tcp        int64
+		text       []string // lines the text report must hold
+	}{
+		{
+			file: "tunnel-tenants.pcap",
+			conns: []conn{
+				plain("VXLAN VNI 42 between 192.168.100.1 and 192.168.100.2"),
+				plain("VXLAN VNI 42 between 192.168.100.3 and 192.168.100.4"),
+				plain("VXLAN VNI 43 between 192.168.100.1 and 192.168.100.2"),
+			},
+			tcp: 30,
+			text: []string{
+				"  in VXLAN VNI 42 between 192.168.100.1 and 192.168.100.2",
+				"  in VXLAN VNI 42 between 192.168.100.3 and 192.168.100.4",
+				"  in VXLAN VNI 43 between 192.168.100.1 and 192.168.100.2",
+				"  3 connections: 3× three-way handshake, graceful close (FIN both ways)",
+			},
+		},
+		{
+			file:       "tunnel-mirror.pcap",
+			conns:      []conn{plain("VXLAN VNI 42 between 192.168.100.1 and 192.168.100.2")},
+			duplicates: 10,
+			tcp:        20,
+			text: []string{
+				"  in VXLAN VNI 42 between 192.168.100.1 and 192.168.100.2",
+				"  1 connection: 1× three-way handshake, graceful close (FIN both ways)",
+				"  10 segment(s) seen twice, on two paths (a mirror's copy, or inside and outside a tunnel),",
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.file, func(t *testing.T) {
+			path := filepath.Join("testdata", tt.file)
+			var out, errOut bytes.Buffer
+			if code := run([]string{"socktrace", "replay", "--format", "json", path}, &out, &errOut); code != 0 {
+				t.Fatalf("exit %d: %s", code, errOut.String())
+			}
+			var got []conn
+			var sum struct {
+				TCP        int64 `json:"tcp"`
+				Duplicates int64 `json:"duplicates"`
+			}
+			segs := map[int]int{}
+			sc := bufio.NewScanner(&out)
+			sc.Buffer(nil, 1<<20)
+			for sc.Scan() {
+				var line struct {
+					Type     string `json:"type"`
+					Conn     int    `json:"conn"`
+					Packets  int    `json:"packets"`
+					BytesC2S int64  `json:"bytes_c2s"`
+					BytesS2C int64  `json:"bytes_s2c"`
+					History  string `json:"history"`
+					Close    string `json:"close"`
+					Tunnel   *struct {
+						Kind  string   `json:"kind"`
+						ID    int      `json:"id"`
+						Outer []string `json:"outer"`
+						Text  string   `json:"text"`
+					} `json:"tunnel"`
+				}
+				if err := json.Unmarshal(sc.Bytes(), &line); err != nil {
+					t.Fatalf("not JSON: %q: %v", sc.Text(), err)
+				}
+				switch line.Type {
+				case "segment":
+					segs[line.Conn]++
+				case "connection":
+					if line.Tunnel == nil {
+						t.Fatalf("a connection without its tunnel: %s", sc.Text())
+					}
+					if line.Tunnel.Kind != "VXLAN" || len(line.Tunnel.Outer) != 2 {
+						t.Errorf("tunnel %+v: want kind VXLAN and two outer addresses", *line.Tunnel)
+					}
+					got = append(got, conn{line.Tunnel.Text, line.Packets, line.BytesC2S, line.BytesS2C, line.History, line.Close})
+				case "summary":
+					if err := json.Unmarshal(sc.Bytes(), &sum); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			slices.SortFunc(got, func(a, b conn) int { return strings.Compare(a.tunnel, b.tunnel) })
+			if !slices.Equal(got, tt.conns) {
+				t.Errorf("connections:\n got %+v\nwant %+v", got, tt.conns)
+			}
+			for id, n := range segs {
+				if n != 10 {
+					t.Errorf("connection %d has %d segment lines, want 10 (a copy applied twice, or a tenant's segment in another's connection)", id, n)
+				}
+			}
+			if sum.Duplicates != tt.duplicates || sum.TCP != tt.tcp {
+				t.Errorf("summary: %d TCP packets, %d duplicates; want %d and %d", sum.TCP, sum.Duplicates, tt.tcp, tt.duplicates)
+			}
+
+			out.Reset()
+			if code := run([]string{"socktrace", "replay", "--lang", "en", path}, &out, &errOut); code != 0 {
+				t.Fatalf("exit %d: %s", code, errOut.String())
+			}
+			lines := strings.Split(out.String(), "\n")
+			for _, want := range tt.text {
+				if !slices.Contains(lines, want) {
+					t.Errorf("the text report has no line %q", want)
+				}
+			}
+		})
+	}
+}
