@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -136,6 +137,48 @@ func TestTunnelCaptures(t *testing.T) {
 			for _, want := range tt.text {
 				if !slices.Contains(lines, want) {
 					t.Errorf("the text report has no line %q", want)
+				}
+			}
+		})
+	}
+}
+
+// TestLoneFragmentSummary: a first IP fragment of a TCP segment whose
+// other pieces never came (tcpdump's bgp-bgp_capabilities_print-oobr-1)
+// is TCP that could not be read whole, not "other (not TCP)": the summary
+// says so in both languages and JSON counts it as tcp_fragments.
+func TestLoneFragmentSummary(t *testing.T) {
+	path := filepath.Join("..", "shared", "captures", "tcpdump-tests", "bgp-bgp_capabilities_print-oobr-1.pcap")
+	if _, err := os.Stat(path); err != nil {
+		t.Skipf("tcpdump's test captures are not here: %v", err)
+	}
+	tests := []struct {
+		format, lang string
+		want         []string
+	}{
+		{"text", "en", []string{
+			"1 packet: 0 TCP, 1 IP fragment(s) of TCP (not reassembled, not shown), 0 other (not TCP, not shown), 0 malformed (skipped)",
+			"not decoded, by what stopped the decoder: 1× fragment of TCP (not reassembled)",
+		}},
+		{"text", "ko", []string{
+			"패킷 1개: TCP 0개, TCP의 IP 조각 1개 (재조립되지 않아 표시하지 않음), 기타 0개 (TCP가 아니어서 표시하지 않음), 손상 0개 (건너뜀)",
+		}},
+		{"json", "en", []string{
+			`"tcp":0,"other":0,"malformed":0,`,
+			`"tcp_fragments":1,"undecoded":[{"reason":"fragment of TCP (not reassembled)","kind":"fragment","code":6,"packets":1}]`,
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.format+"/"+tt.lang, func(t *testing.T) {
+			var out, errOut bytes.Buffer
+			if code := run([]string{"socktrace", "replay", "--format", tt.format, "--lang", tt.lang, path}, &out, &errOut); code != 0 {
+				t.Fatalf("exit %d: %s", code, errOut.String())
+			}
+			// The text report wraps long lines; join them back.
+			got := strings.Join(strings.Fields(out.String()), " ")
+			for _, w := range tt.want {
+				if !strings.Contains(got, w) {
+					t.Errorf("no %q in:\n%s", w, out.String())
 				}
 			}
 		})

@@ -173,7 +173,7 @@ func FuzzReassembly(f *testing.F) {
 			}
 		}
 		tr.Flush()
-		if n.Packets != n.TCP+n.Other+n.Malformed {
+		if n.Packets != n.TCP+n.Fragments+n.Other+n.Malformed {
 			t.Fatalf("counts do not add up: %+v", n)
 		}
 		for _, s := range h.segs {

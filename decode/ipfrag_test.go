@@ -1,7 +1,13 @@
 package decode
 
 import (
+	"context"
 	"encoding/binary"
+	"errors"
+	"io/fs"
+	"maps"
+	"path/filepath"
+	"reflect"
 	"testing"
 	"time"
 
@@ -98,7 +104,7 @@ func TestFragmentReassembly(t *testing.T) {
 			if st.Dropped != tt.dropped {
 				t.Errorf("dropped %d, want %d", st.Dropped, tt.dropped)
 			}
-			if n.Packets != n.TCP+n.Other+n.Malformed {
+			if n.Packets != n.TCP+n.Fragments+n.Other+n.Malformed {
 				t.Errorf("counts do not add up: %+v", n)
 			}
 			if tt.segments == 0 {
@@ -136,5 +142,53 @@ func TestFragmentFloodBounded(t *testing.T) {
 	}
 	if r.stats.Dropped < 10_000-maxFragDatagrams {
 		t.Errorf("dropped %d", r.stats.Dropped)
+	}
+}
+
+// TestFragmentCounts checks how the run counts the pieces of fragmented
+// TCP segments: pieces put back together are TCP packets; a piece whose
+// datagram never became whole is a fragment of TCP, counted apart from
+// the "other" (not TCP) packets and listed as "fragment of TCP (not
+// reassembled)" (issue 11).
+func TestFragmentCounts(t *testing.T) {
+	lone := Undecoded{Kind: UndecodedFragment, Code: protoTCP}
+	tests := []struct {
+		file      string
+		want      Counts
+		undecoded map[Undecoded]int64
+	}{
+		// 3000 bytes in 3 IPv4 pieces and 2500 in 2 IPv6 pieces, both
+		// reassembled, among 14 whole segments.
+		{"../testdata/crafted/a7-fragments.pcap", Counts{Packets: 19, TCP: 19}, nil},
+		// A first fragment (MF set) alone: tshark shows its TCP header.
+		{filepath.Join(tcpdumpTests, "bgp-bgp_capabilities_print-oobr-1.pcap"), Counts{Packets: 1, Fragments: 1}, map[Undecoded]int64{lone: 1}},
+	}
+	for _, tt := range tests {
+		t.Run(filepath.Base(tt.file), func(t *testing.T) {
+			src, err := capture.OpenFile(tt.file)
+			if errors.Is(err, fs.ErrNotExist) {
+				t.Skipf("capture not here: %v", err)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer src.Close()
+			tr := NewTracker(pairCounter{}, TrackerConfig{})
+			got, err := Run(context.Background(), src, tr, RunOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			tr.Flush()
+			if !maps.Equal(got.Undecoded, tt.undecoded) {
+				t.Errorf("undecoded %v, want %v", got.Undecoded, tt.undecoded)
+			}
+			got.Undecoded, tt.want.Undecoded = nil, nil
+			if !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("counts %+v, want %+v", got, tt.want)
+			}
+		})
+	}
+	if got := lone.String(); got != "fragment of TCP (not reassembled)" {
+		t.Errorf("a lone TCP fragment reads %q", got)
 	}
 }

@@ -17,8 +17,13 @@ type Counts struct {
 	Other     int64 // well-formed, but not TCP (or of a link type not decoded)
 	Datagrams int64 // of Other: UDP datagrams and ICMP messages, handed to a DatagramHandler
 	Malformed int64 // could not be decoded; skipped
-	// Undecoded counts the packets that yielded no segment (Other and
-	// Malformed) by what stopped the decoder.
+	// Fragments counts the pieces of IP-fragmented TCP segments that no
+	// whole segment came of: held for reassembly when the input ended, or
+	// given up. They carry TCP, so they are not Other; the pieces of a
+	// segment put back together count as TCP.
+	Fragments int64
+	// Undecoded counts the packets that yielded no segment (Other,
+	// Fragments and Malformed) by what stopped the decoder.
 	Undecoded map[Undecoded]int64
 }
 
@@ -101,13 +106,14 @@ func (t *Tracker) ObservePacket(p *capture.Packet, n *Counts) {
 }
 
 // observeFragment adds an IP fragment to its datagram and applies the
-// segment when the datagram is whole. The pieces before the last count
-// as other packets; the one that completes the segment counts as TCP.
+// segment when the datagram is whole. A piece counts as a fragment while
+// it is held; when the segment is whole, it and the pieces before it
+// count as TCP.
 func (t *Tracker) observeFragment(p *capture.Packet, n *Counts) {
 	f := &t.seg.frag
 	payload, length, ok := t.frags.add(f, p.Timestamp)
 	if !ok {
-		n.Other++
+		n.Fragments++
 		n.count(heldFragment, 1)
 		return
 	}
@@ -117,6 +123,12 @@ func (t *Tracker) observeFragment(p *capture.Packet, n *Counts) {
 		return
 	}
 	t.seg.Fragments = pieces
+	// The earlier pieces were counted as held by this run (unless it
+	// began after them): they were TCP after all.
+	held := min(int64(pieces-1), n.Fragments, n.Undecoded[heldFragment])
+	n.Fragments -= held
+	n.TCP += held
+	n.uncount(heldFragment, held)
 	n.TCP++
 	t.Observe(&t.seg)
 }

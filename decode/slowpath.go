@@ -599,7 +599,7 @@ func (sp *slowPath) ipv4(b []byte, missing int, s *Segment) (nx next, payload []
 		return nx, nil, true, errBadIPv4
 	}
 	if sp.ip4.FragOffset != 0 {
-		sp.why = Undecoded{Kind: UndecodedFragment}
+		sp.why = Undecoded{Kind: UndecodedFragment, Code: uint32(b[9]), Detail: ipProtocolName(b[9])}
 		return nx, nil, true, ErrNotTCP
 	}
 	if b[9] == protoTCP { // the fast path refused it
@@ -639,7 +639,7 @@ func (sp *slowPath) ipv6(b []byte, missing int, s *Segment) (nx next, payload []
 				return nx, nil, true, errShortExtension
 			}
 			if binary.BigEndian.Uint16(rest[2:])&0xFFF8 != 0 {
-				sp.why = Undecoded{Kind: UndecodedFragment}
+				sp.why = Undecoded{Kind: UndecodedFragment, Code: uint32(rest[0]), Detail: ipProtocolName(rest[0])}
 				return nx, nil, true, ErrNotTCP
 			}
 			proto, rest = rest[0], rest[8:]

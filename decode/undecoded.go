@@ -19,8 +19,9 @@ const (
 	// UndecodedIPProtocol: an IP packet carrying something other than TCP
 	// or a tunnel (UDP, ICMP, ...).
 	UndecodedIPProtocol
-	// UndecodedFragment: an IP fragment after the first, which holds no
-	// TCP header.
+	// UndecodedFragment: an IP fragment of a datagram that was not put
+	// back together. Code is its IP protocol when known: for TCP, a
+	// piece of a segment whose other pieces never came (Counts.Fragments).
 	UndecodedFragment
 	// UndecodedMalformed: a header that could not be read.
 	UndecodedMalformed
@@ -55,7 +56,16 @@ func (u Undecoded) String() string {
 	case UndecodedIPProtocol:
 		s = fmt.Sprintf("IP protocol %d", u.Code)
 	case UndecodedFragment:
-		s = "fragment"
+		switch {
+		case u.Code == protoTCP:
+			// Counted apart from the other packets: it is TCP, only
+			// not whole (Counts.Fragments).
+			return "fragment of TCP (not reassembled)"
+		case u.Code != 0:
+			s = fmt.Sprintf("fragment of IP protocol %d", u.Code)
+		default:
+			s = "fragment"
+		}
 	case UndecodedMalformed:
 		return "malformed: " + u.Detail
 	case UndecodedLinkProtocol:
@@ -132,6 +142,7 @@ func (n *Counts) Add(o Counts) {
 	n.Other += o.Other
 	n.Datagrams += o.Datagrams
 	n.Malformed += o.Malformed
+	n.Fragments += o.Fragments
 	for u, c := range o.Undecoded {
 		n.count(u, c)
 	}
@@ -144,9 +155,20 @@ func (n *Counts) count(u Undecoded, c int64) {
 	n.Undecoded[u] += c
 }
 
+// uncount takes c packets back from u's count.
+func (n *Counts) uncount(u Undecoded, c int64) {
+	if c <= 0 {
+		return
+	}
+	if n.Undecoded[u] -= c; n.Undecoded[u] <= 0 {
+		delete(n.Undecoded, u)
+	}
+}
+
 // heldFragment is the reason of a piece of a fragmented TCP segment that
-// the tracker keeps until the datagram is whole: not decoded yet.
-var heldFragment = Undecoded{Kind: UndecodedFragment, Detail: "TCP, held for reassembly"}
+// the tracker holds until the datagram is whole; what is left of it when
+// the input ends was never reassembled.
+var heldFragment = Undecoded{Kind: UndecodedFragment, Code: protoTCP}
 
 // Names of well-known protocols, so that the summary reads "EtherType
 // 0x0806 (ARP)" rather than a bare number.

@@ -619,9 +619,16 @@ func (t *Text) Summary(s Summary) error {
 	if s.LeftOut > 0 {
 		t.printf("  %s\n", t.wrapRest(t.m("total.left.out", s.LeftOut), 4))
 	}
-	if s.Counts.Packets == 1 {
+	switch {
+	case s.Counts.Fragments > 0 && s.Counts.Packets == 1:
+		t.printf("  %s\n", t.wrapRest(t.m("total.packets.fragments.one", s.Counts.TCP, s.Counts.Fragments, s.Counts.Other, s.Counts.Malformed), 4))
+	case s.Counts.Fragments > 0:
+		// Pieces of TCP segments are TCP, not "other", even when no
+		// segment came of them.
+		t.printf("  %s\n", t.wrapRest(t.m("total.packets.fragments", s.Counts.Packets, s.Counts.TCP, s.Counts.Fragments, s.Counts.Other, s.Counts.Malformed), 4))
+	case s.Counts.Packets == 1:
 		t.printf("  %s\n", t.wrapRest(t.m("total.packets.one", s.Counts.TCP, s.Counts.Other, s.Counts.Malformed), 4))
-	} else {
+	default:
 		t.printf("  %s\n", t.wrapRest(t.m("total.packets", s.Counts.Packets, s.Counts.TCP, s.Counts.Other, s.Counts.Malformed), 4))
 	}
 	if s.Counts.Datagrams > 0 {

@@ -385,11 +385,15 @@ func (j *JSON) Summary(s Summary) error {
 		b = append(b, `,"left_out":`...)
 		b = appendInt(b, s.LeftOut)
 	}
-	// Both fields are left out when there is nothing to count, so that
+	// These fields are left out when there is nothing to count, so that
 	// plain captures read as they always did.
 	if s.Duplicates > 0 {
 		b = append(b, `,"duplicates":`...)
 		b = appendInt(b, s.Duplicates)
+	}
+	if s.Counts.Fragments > 0 {
+		b = append(b, `,"tcp_fragments":`...)
+		b = appendInt(b, s.Counts.Fragments)
 	}
 	if len(s.Counts.Undecoded) > 0 {
 		b = appendUndecoded(append(b, `,"undecoded":`...), &s.Counts)

@@ -220,6 +220,11 @@ var english = map[msgID]string{
 	"total.left.out":          "%d connection(s) of other processes, or of processes not known, left out (--pid, --comm)",
 	"total.evicted":           "%d connection(s) ended early because the connection table was full",
 	"total.error":             "input ended with an error: %s",
+
+	// A TCP segment in IP fragments that never came together is TCP all
+	// the same: not "other" (issue 11).
+	"total.packets.fragments":     "%d packets: %d TCP, %d IP fragment(s) of TCP (not reassembled, not shown), %d other (not TCP, not shown), %d malformed (skipped)",
+	"total.packets.fragments.one": "1 packet: %d TCP, %d IP fragment(s) of TCP (not reassembled, not shown), %d other (not TCP, not shown), %d malformed (skipped)",
 	// Lessons of the seed note's claims (lessons.go).
 	"call.setsockopt.reuseaddr": "setsockopt(SO_REUSEADDR) lets bind() take a port that a connection in TIME_WAIT still holds (if that connection's socket set it too); it never lets two sockets listen on one port. Servers set it so that they can restart at once.",
 	"call.setsockopt.reuseport": "setsockopt(SO_REUSEPORT) lets several sockets bind and listen on the same address and port, if every one of them sets it (and they belong to one user): the kernel then spreads the incoming connections between them by a hash of each 4-tuple.",

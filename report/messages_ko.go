@@ -207,6 +207,11 @@ var korean = map[msgID]string{
 	"total.evicted":           "연결 표가 가득 차서 일찍 끝낸 연결 %d개",
 	"total.error":             "입력이 오류로 끝났습니다: %s",
 
+	// A TCP segment in IP fragments that never came together is TCP all
+	// the same: not "other" (issue 11).
+	"total.packets.fragments":     "패킷 %d개: TCP %d개, TCP의 IP 조각 %d개 (재조립되지 않아 표시하지 않음), 기타 %d개 (TCP가 아니어서 표시하지 않음), 손상 %d개 (건너뜀)",
+	"total.packets.fragments.one": "패킷 1개: TCP %d개, TCP의 IP 조각 %d개 (재조립되지 않아 표시하지 않음), 기타 %d개 (TCP가 아니어서 표시하지 않음), 손상 %d개 (건너뜀)",
+
 	// The sequence diagram (diagram.go).
 	"diagram.legend":        "시간은 각 연결의 첫 사건부터 잽니다. 화살표 하나가 세그먼트 하나이며, 플래그, 상대 seq와 ack, 페이로드 길이를 적습니다. 양쪽 여백에는 그쪽의 소켓 호출이 일어난 자리와 새로 들어간 TCP 상태가 나옵니다. 생명선 옆의 괄호는 반환될 때까지 블록되는 호출입니다. *가 붙은 호출은 관찰된 것이 아니라 세그먼트로부터 추정한 것입니다.",
 	"diagram.time":          "시간",
