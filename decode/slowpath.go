@@ -25,7 +25,8 @@ import (
 // from ports and flags a parser cannot see (ERSPAN I and II share an
 // EtherType, VXLAN has two ports). Each layer's value is kept in the
 // slowPath and reused, so a packet costs no allocation unless a gopacket
-// layer makes one (IPv4 options, Geneve options, GRE routing).
+// layer makes one (IPv4 options, GRE routing). Geneve is the project's
+// own layer (layers.go): gopacket's allocates each Geneve option.
 
 // maxDepth bounds the headers the slow path steps through: a packet
 // nesting deeper is counted as malformed.
@@ -102,7 +103,7 @@ type slowPath struct {
 	udp     layers.UDP
 	gre     layers.GRE
 	vxlan   layers.VXLAN
-	geneve  layers.Geneve
+	geneve  GeneveHeader
 	gtp     layers.GTPv1U
 	erspan2 layers.ERSPANII
 	etherip layers.EtherIP
@@ -390,7 +391,7 @@ func (sp *slowPath) after(dl gopacket.DecodingLayer) next {
 	case *layers.VXLAN:
 		sp.enter(TunnelVXLAN, true, l.VNI)
 		return to(layers.LayerTypeEthernet)
-	case *layers.Geneve:
+	case *GeneveHeader:
 		sp.enter(TunnelGeneve, true, l.VNI)
 		return byEther(uint16(l.Protocol))
 	case *layers.GTPv1U:

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
 
 	"github.com/socktrace/socktrace/capture"
@@ -59,11 +60,13 @@ func FuzzSlowPath(f *testing.F) {
 	})
 }
 
-// TestSlowPathNoAllocation: a packet in a VXLAN tunnel or on IPoIB costs
-// the slow path no allocation once its buffers exist. (Geneve does cost
-// some: gopacket's Geneve layer allocates each option it decodes.)
+// TestSlowPathNoAllocation: a packet in a VXLAN tunnel, in Geneve with
+// options (geneve.pcap: 8 bytes of options on every packet; gso-ipv4-geneve-ipv4.pcap:
+// none), in MPLS (lspping-fec-ldp.pcap), in GRE (wccp_redirect_gre.pcap)
+// or on IPoIB costs the slow path no allocation
+// once its buffers exist.
 func TestSlowPathNoAllocation(t *testing.T) {
-	for _, name := range []string{"gso-ipv4-vxlan-ipv4.pcap", "ipoib.pcap"} {
+	for _, name := range []string{"gso-ipv4-vxlan-ipv4.pcap", "geneve.pcap", "gso-ipv4-geneve-ipv4.pcap", "lspping-fec-ldp.pcap", "wccp_redirect_gre.pcap", "ipoib.pcap"} {
 		src, err := capture.OpenFile(filepath.Join(tcpdumpTests, name))
 		if err != nil {
 			t.Skipf("tcpdump's test captures are not here: %v", err)
@@ -125,5 +128,45 @@ func BenchmarkSlowPath(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		d.Decode(&p, &s)
+	}
+}
+
+// TestGeneveHeader checks the project's Geneve layer against RFC 8926's
+// layout: options stepped over by their length in 4-byte words, version
+// 0 only, never a read past the packet whatever the length field says.
+func TestGeneveHeader(t *testing.T) {
+	// Version 0, 2 words of options, C set, EtherType 0x0800, VNI 0x0A0B0C.
+	withOpts := []byte{0x02, 0x40, 0x08, 0x00, 0x0A, 0x0B, 0x0C, 0x00, 1, 2, 3, 4, 5, 6, 7, 8, 0x45}
+	tests := []struct {
+		name    string
+		b       []byte
+		err     error
+		vni     uint32
+		proto   uint16
+		opts    int
+		payload int
+	}{
+		{"options stepped over", withOpts, nil, 0x0A0B0C, 0x0800, 8, 1},
+		{"no options", []byte{0, 0, 0x86, 0xDD, 0, 0, 42, 0}, nil, 42, 0x86DD, 0, 0},
+		{"options longer than the packet", withOpts[:15], errLayerShort, 0, 0, 0, 0},
+		{"63 words of options announced", append([]byte{0x3F}, withOpts[1:]...), errLayerShort, 0, 0, 0, 0},
+		{"version 1", append([]byte{0x42}, withOpts[1:]...), errGeneveVersion, 0, 0, 0, 0},
+		{"shorter than the fixed header", withOpts[:7], errLayerShort, 0, 0, 0, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var g GeneveHeader
+			err := g.DecodeFromBytes(tt.b, gopacket.NilDecodeFeedback)
+			if err != tt.err {
+				t.Fatalf("error %v, want %v", err, tt.err)
+			}
+			if err != nil {
+				return
+			}
+			if g.VNI != tt.vni || g.Protocol != tt.proto || g.OptionsLength != tt.opts || len(g.Payload) != tt.payload {
+				t.Errorf("VNI %#x, protocol %#04x, options %d, payload %d; want %#x, %#04x, %d, %d",
+					g.VNI, g.Protocol, g.OptionsLength, len(g.Payload), tt.vni, tt.proto, tt.opts, tt.payload)
+			}
+		})
 	}
 }
