@@ -106,31 +106,6 @@ func TestSlowPathNoAllocation(t *testing.T) {
 	}
 }
 
-// BenchmarkSlowPath measures a VXLAN-carried TCP segment (outer
-// Ethernet/IPv4/UDP, VXLAN, inner Ethernet/IPv4/TCP), from bytes to
-// Segment.
-func BenchmarkSlowPath(b *testing.B) {
-	src, err := capture.OpenFile(filepath.Join(tcpdumpTests, "gso-ipv4-vxlan-ipv4.pcap"))
-	if err != nil {
-		b.Skip(err)
-	}
-	var p capture.Packet
-	if err := src.ReadPacket(&p); err != nil {
-		b.Fatal(err)
-	}
-	p.Data = append([]byte(nil), p.Data...)
-	src.Close()
-	var d Decoder
-	var s Segment
-	if err := d.Decode(&p, &s); err != nil || s.Tunnel == nil {
-		b.Fatalf("not decoded through VXLAN: %v", err)
-	}
-	b.ReportAllocs()
-	for b.Loop() {
-		d.Decode(&p, &s)
-	}
-}
-
 // TestGeneveHeader checks the project's Geneve layer against RFC 8926's
 // layout: options stepped over by their length in 4-byte words, version
 // 0 only, never a read past the packet whatever the length field says.

@@ -1,0 +1,48 @@
+package decode
+
+import (
+	"path/filepath"
+	"testing"
+
+	"github.com/socktrace/socktrace/capture"
+)
+
+// BenchmarkSlowPath measures one TCP segment from bytes to Segment through
+// each kind of tunnel the slow path follows, from tcpdump's captures: the
+// first packet of each that the slow path decodes as TCP.
+func BenchmarkSlowPath(b *testing.B) {
+	for _, bc := range []struct{ name, file string }{
+		// outer Ethernet/IPv4/UDP, VXLAN, inner Ethernet/IPv4/TCP
+		{"VXLAN", "gso-ipv4-vxlan-ipv4.pcap"},
+		// Geneve with 8 bytes of options, inner Ethernet/IPv4/TCP
+		{"GeneveOptions", "geneve.pcap"},
+		// IPv4 GRE with WCCP's redirect header, inner IPv4/TCP
+		{"GRE", "wccp_redirect_gre.pcap"},
+		// Ethernet, an MPLS label stack, IPv4/TCP
+		{"MPLS", "lspping-fec-ldp.pcap"},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			src, err := capture.OpenFile(filepath.Join(tcpdumpTests, bc.file))
+			if err != nil {
+				b.Skip(err)
+			}
+			defer src.Close()
+			var p capture.Packet
+			var d Decoder
+			var s Segment
+			for {
+				if err := src.ReadPacket(&p); err != nil {
+					b.Fatalf("%s: no TCP in a tunnel: %v", bc.file, err)
+				}
+				if d.Decode(&p, &s) == nil && s.Tunnel != nil {
+					break
+				}
+			}
+			p.Data = append([]byte(nil), p.Data...)
+			b.ReportAllocs()
+			for b.Loop() {
+				d.Decode(&p, &s)
+			}
+		})
+	}
+}
