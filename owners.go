@@ -27,11 +27,14 @@ import (
 // through sock_diag and the fds of the processes asked for only: that is
 // also how the filters work where eBPF cannot be used.
 
-// Bounds: sockets read from sock_diag at start, and sockets the table
-// remembers (the oldest are forgotten first).
+// Bounds: sockets read from sock_diag at start, sockets the table
+// remembers (the oldest are forgotten first: a connection is named at its
+// first packet, so a storm only forgets the names it no longer needs),
+// and directions whose comments are cached (a few MiB at most).
 const (
 	maxSnapshotSockets = 1 << 16
-	maxOwnedSockets    = 1 << 16
+	maxOwnedSockets    = 1 << 14
+	maxCachedComments  = 1 << 12
 )
 
 // sockKey names a socket by its local and remote addresses.
@@ -44,6 +47,9 @@ type ownerTable struct {
 	order  []sockKey // insertion order, a ring of maxOwnedSockets
 	next   int
 	users  map[int]userOf // uid and user name by pid, for the recorder's calls
+	// listeners are the addresses listening sockets were bound to:
+	// they tell a connection's server when its handshake was not seen.
+	listeners map[netip.AddrPort]bool
 
 	// comments caches the pcapng comments of each direction of a
 	// connection (sender's socket key); gen invalidates them.
@@ -62,7 +68,8 @@ type cachedComments struct {
 }
 
 func newOwnerTable() *ownerTable {
-	return &ownerTable{owners: make(map[sockKey]decode.Owner), users: make(map[int]userOf), comments: make(map[sockKey]cachedComments)}
+	return &ownerTable{owners: make(map[sockKey]decode.Owner), users: make(map[int]userOf), comments: make(map[sockKey]cachedComments),
+		listeners: make(map[netip.AddrPort]bool)}
 }
 
 // put records o as the holder of the socket k; replace says whether it
@@ -108,10 +115,35 @@ func (t *ownerTable) attribute(c *decode.Connection) {
 	}
 }
 
+// maxListeners bounds the listening addresses remembered.
+const maxListeners = 1 << 12
+
+// addListener records that a socket listens on a.
+func (t *ownerTable) addListener(a netip.AddrPort) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if len(t.listeners) < maxListeners {
+		t.listeners[netip.AddrPortFrom(a.Addr().Unmap(), a.Port())] = true
+	}
+}
+
+// listening says whether a socket listened on a, or on every address
+// (0.0.0.0 or ::) at a's port: decode.TrackerConfig.Listening.
+func (t *ownerTable) listening(a netip.AddrPort) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.listeners[a] || t.listeners[netip.AddrPortFrom(netip.IPv4Unspecified(), a.Port())] ||
+		t.listeners[netip.AddrPortFrom(netip.IPv6Unspecified(), a.Port())]
+}
+
 // observeCall learns from one of the recorder's calls: connect and accept
 // start a socket's connection and name its holder; any other call on a
 // connected socket names it when nothing else did.
 func (t *ownerTable) observeCall(ev *calls.Event) {
+	if ev.Call == calls.Listen && ev.Errno == 0 && ev.Local.IsValid() {
+		t.addListener(ev.Local)
+		return
+	}
 	if ev.PID == 0 || ev.Inferred || !ev.Local.IsValid() || !ev.Remote.IsValid() || ev.Errno != 0 && ev.Call != calls.Connect {
 		return
 	}
@@ -156,6 +188,9 @@ func (t *ownerTable) snapshot(ctx context.Context) (named int, truncated bool, e
 	}
 	inodes := make(map[uint64]bool)
 	for _, s := range socks {
+		if s.State == calls.TCPListen {
+			t.addListener(s.Local)
+		}
 		if s.Inode != 0 && s.Remote.Port() != 0 {
 			inodes[s.Inode] = true
 		}
@@ -194,7 +229,7 @@ func (t *ownerTable) packetComments(src, dst netip.AddrPort) []string {
 	if o, ok := t.owners[sockKey{dst, src}]; ok {
 		comments = append(comments, processComment(&o, "received", dst))
 	}
-	if len(t.comments) >= maxOwnedSockets {
+	if len(t.comments) >= maxCachedComments {
 		clear(t.comments)
 	}
 	t.comments[k] = cachedComments{t.gen, comments}

@@ -70,7 +70,11 @@ func watch(c *cli.Context) error {
 		named = newOwnerHandler(counter, table, procs)
 		handler = named
 	}
-	tracker := decode.NewTracker(handler, decode.TrackerConfig{})
+	var cfg decode.TrackerConfig
+	if table != nil {
+		cfg.Listening = table.listening
+	}
+	tracker := decode.NewTracker(handler, cfg)
 	var pcapErr error
 	var owners *calls.Recorder
 	var ownersErr, snapshotErr error

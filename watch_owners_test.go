@@ -136,7 +136,7 @@ func watchWhile(t *testing.T, args []string, act func()) (int, []byte, string) {
 
 // TestWatchPreExistingConnection: a connection opened before watch
 // started is named (pid, comm, user) on both sides and marked as older
-// than the watch, with its state then; --write puts the process on every
+// than the watch, with its state then; its server is the listener's end; --write puts the process on every
 // packet as a comment, which a replay of the file does not take for a
 // call. (By hand, once: `tshark -r F -T fields -e frame.comment` on such a
 // file prints, per packet, "socktrace process: python3[8657] (user root)
@@ -164,6 +164,11 @@ func TestWatchPreExistingConnection(t *testing.T) {
 		t.Fatalf("%d connections, want 1: %s", len(r.conns), out)
 	}
 	c := r.conns[0]
+	// The handshake was not seen, but the listener was: the roles are
+	// known, whichever port is lower.
+	if c.Server != "127.0.0.1:"+port {
+		t.Errorf("server %s, want the listener's address 127.0.0.1:%s", c.Server, port)
+	}
 	for _, side := range []string{"client", "server"} {
 		o := c.Processes[side]
 		if o == nil {

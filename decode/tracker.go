@@ -42,6 +42,11 @@ type TrackerConfig struct {
 	// before it is ended. A new SYN on its 4-tuple ends it at once.
 	// Default 2s.
 	Linger time.Duration
+	// Listening, when set, says whether an address had a listening
+	// socket (watch knows this machine's listeners): a connection seen
+	// midstream between a listener's address and another has its roles
+	// known, not guessed from the port numbers.
+	Listening func(netip.AddrPort) bool
 }
 
 // TrackerStats counts what a Tracker saw.
@@ -550,14 +555,27 @@ func (t *Tracker) open(k connKey, s *Segment) *Connection {
 	default:
 		c.midstream = true
 		c.Client, c.Server = s.Src, s.Dst
-		// Without a SYN the roles are a guess: servers listen on lower
-		// ports than the ephemeral ones clients get, so the lower port is
-		// the server's.
-		if s.Src.Port() < s.Dst.Port() {
-			c.Client, c.Server = s.Dst, s.Src
-			c.history.again(Client, '^')
+		srcListens, dstListens := false, false
+		if l := t.cfg.Listening; l != nil {
+			srcListens, dstListens = l(s.Src), l(s.Dst)
 		}
-		c.RolesGuessed = true
+		switch {
+		case srcListens != dstListens:
+			// One end is a listener's address: that end is the server.
+			if srcListens {
+				c.Client, c.Server = s.Dst, s.Src
+				c.history.again(Client, '^')
+			}
+		default:
+			// Without a SYN the roles are a guess: servers listen on
+			// lower ports than the ephemeral ones clients get, so the
+			// lower port is the server's.
+			if s.Src.Port() < s.Dst.Port() {
+				c.Client, c.Server = s.Dst, s.Src
+				c.history.again(Client, '^')
+			}
+			c.RolesGuessed = true
+		}
 		c.setState(Client, Established)
 		c.setState(Server, Established)
 	}
