@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/socktrace/socktrace/capture"
+	"github.com/socktrace/socktrace/decode"
 )
 
 // Tests of watch naming processes: connections that existed before it
@@ -328,3 +329,61 @@ func TestWatchProcessFilterUsage(t *testing.T) {
 		})
 	}
 }
+
+// TestOwnerLookupWithoutRecorder: with nothing learnt from the recorder
+// (eBPF unavailable, or its call still on the way), --pid and --comm find
+// a connection's process at once through sock_diag and /proc; a
+// connection of another process is left out.
+func TestOwnerLookupWithoutRecorder(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	client, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	server, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer server.Close()
+	comm, err := os.ReadFile("/proc/self/comm")
+	if err != nil {
+		t.Fatal(err)
+	}
+	me := strings.TrimSpace(string(comm))
+	for _, tc := range []struct {
+		name   string
+		filter procFilter
+		keep   bool
+	}{
+		{"this pid", procFilter{pid: os.Getpid()}, true},
+		{"this name", procFilter{comms: map[string]bool{me: true}}, true},
+		{"another pid", procFilter{pid: 1}, false},
+		{"another name", procFilter{comms: map[string]bool{"nosuchprocess": true}}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newOwnerHandler(discard{}, newOwnerTable(), &tc.filter)
+			c := &decode.Connection{ID: 1, Client: client.LocalAddr().(*net.TCPAddr).AddrPort(), Server: client.RemoteAddr().(*net.TCPAddr).AddrPort()}
+			if got := h.decide(c); got != tc.keep {
+				t.Fatalf("decide = %v, want %v", got, tc.keep)
+			}
+			if !tc.keep {
+				return
+			}
+			o := c.Owner(decode.Client)
+			if o.PID != os.Getpid() || o.Comm != me || o.Before {
+				t.Errorf("client owner %+v, want %s[%d]", o, me, os.Getpid())
+			}
+		})
+	}
+}
+
+// discard is a report that keeps nothing.
+type discard struct{}
+
+func (discard) Segment(*decode.Connection, *decode.Step) {}
+func (discard) Ended(*decode.Connection)                 {}

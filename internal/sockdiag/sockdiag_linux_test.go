@@ -123,3 +123,25 @@ func TestFindOneSocket(t *testing.T) {
 		t.Errorf("Find of no socket = %v, %v; want false, nil", ok, err)
 	}
 }
+
+// BenchmarkSnapshot measures what watch does when it starts: every TCP
+// socket of the machine, and the holders of the connected ones found in
+// every process's fds. It depends on the machine (sockets, processes).
+func BenchmarkSnapshot(b *testing.B) {
+	for b.Loop() {
+		socks, _, err := Dump(1 << 16)
+		if err != nil {
+			b.Fatal(err)
+		}
+		inodes := make(map[uint64]bool)
+		for _, s := range socks {
+			if s.Inode != 0 {
+				inodes[s.Inode] = true
+			}
+		}
+		if _, err := Owners(context.Background(), inodes, nil); err != nil {
+			b.Fatal(err)
+		}
+		b.ReportMetric(float64(len(socks)), "sockets")
+	}
+}
