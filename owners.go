@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/socktrace/socktrace/calls"
 	"github.com/socktrace/socktrace/decode"
@@ -55,11 +56,18 @@ type ownerTable struct {
 	// connection (sender's socket key); gen invalidates them.
 	comments map[sockKey]cachedComments
 	gen      uint64
+
+	// clock is the latest time the recorder has reported (a call's
+	// return, a kernel event): every report the kernel queued before
+	// it has been read. advanced is signalled when it moves.
+	clock    time.Time
+	advanced *sync.Cond
 }
 
 type userOf struct {
 	uid  uint32
 	name string
+	comm string
 }
 
 type cachedComments struct {
@@ -68,8 +76,10 @@ type cachedComments struct {
 }
 
 func newOwnerTable() *ownerTable {
-	return &ownerTable{owners: make(map[sockKey]decode.Owner), users: make(map[int]userOf), comments: make(map[sockKey]cachedComments),
+	t := &ownerTable{owners: make(map[sockKey]decode.Owner), users: make(map[int]userOf), comments: make(map[sockKey]cachedComments),
 		listeners: make(map[netip.AddrPort]bool)}
+	t.advanced = sync.NewCond(&t.mu)
+	return t
 }
 
 // put records o as the holder of the socket k; replace says whether it
@@ -79,6 +89,11 @@ func (t *ownerTable) put(k sockKey, o decode.Owner, replace bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if old, ok := t.owners[k]; ok {
+		if old.PID == o.PID && old.Comm == "" && o.Comm != "" {
+			// A kernel event named the pid; a call brings the name.
+			old.Comm = o.Comm
+			o, replace = old, true
+		}
 		if !replace || old == o {
 			return
 		}
@@ -148,33 +163,85 @@ func (t *ownerTable) observeCall(ev *calls.Event) {
 		return
 	}
 	o := decode.Owner{PID: ev.PID, Comm: ev.Comm}
-	o.UID, o.User = t.userOf(ev.PID)
+	o.UID, o.User, _ = t.userOf(ev.PID)
 	t.put(sockKey{ev.Local, ev.Remote}, o, ev.Call == calls.Connect || ev.Call == calls.Accept)
+}
+
+// observeKernel learns from one of the recorder's kernel events: a socket
+// entering SYN_SENT is a new connection of the process that connects
+// (the event comes before the SYN leaves, so it names the connection
+// before its first packet); other events name a socket nothing else did.
+func (t *ownerTable) observeKernel(ev *calls.KernelEvent) {
+	if ev.PID == 0 || !ev.Local.IsValid() || !ev.Remote.IsValid() || ev.Remote.Port() == 0 {
+		return
+	}
+	newConn := ev.Kind == calls.KernelState && ev.To == calls.TCPSynSent
+	k := sockKey{ev.Local, ev.Remote}
+	if !newConn {
+		if _, ok := t.get(k); ok {
+			return
+		}
+	}
+	var o decode.Owner
+	o.PID = ev.PID
+	o.UID, o.User, o.Comm = t.userOf(ev.PID)
+	t.put(k, o, newConn)
+}
+
+// tick moves the recorder's clock to at, a time it reported.
+func (t *ownerTable) tick(at time.Time) {
+	t.mu.Lock()
+	if at.After(t.clock) {
+		t.clock = at
+		t.advanced.Broadcast()
+	}
+	t.mu.Unlock()
+}
+
+// waitClock waits until the recorder has reported a time at or after at,
+// for at most max; it says whether it has.
+func (t *ownerTable) waitClock(at time.Time, max time.Duration) bool {
+	timer := time.AfterFunc(max, func() {
+		t.mu.Lock()
+		t.advanced.Broadcast()
+		t.mu.Unlock()
+	})
+	defer timer.Stop()
+	deadline := time.Now().Add(max)
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for t.clock.Before(at) {
+		if !time.Now().Before(deadline) {
+			return false
+		}
+		t.advanced.Wait()
+	}
+	return true
 }
 
 // maxUsersCached bounds the pid → user cache.
 const maxUsersCached = 4096
 
-// userOf is the uid and user name of the process pid ("" when it has
-// gone), cached by pid.
-func (t *ownerTable) userOf(pid int) (uint32, string) {
+// userOf is the uid, user name and comm of the process pid ("" when it
+// has gone), cached by pid.
+func (t *ownerTable) userOf(pid int) (uint32, string, string) {
 	t.mu.Lock()
 	u, ok := t.users[pid]
 	t.mu.Unlock()
 	if ok {
-		return u.uid, u.name
+		return u.uid, u.name, u.comm
 	}
 	p, err := sockdiag.ReadProcess(pid)
 	if err != nil {
-		return 0, ""
+		return 0, "", ""
 	}
 	t.mu.Lock()
 	if len(t.users) >= maxUsersCached {
 		clear(t.users)
 	}
-	t.users[pid] = userOf{p.UID, p.User}
+	t.users[pid] = userOf{p.UID, p.User, p.Comm}
 	t.mu.Unlock()
-	return p.UID, p.User
+	return p.UID, p.User, p.Comm
 }
 
 // snapshotOwners lists the machine's TCP sockets and their holders, and
@@ -351,6 +418,12 @@ type ownerHandler struct {
 	next   decode.Handler
 	table  *ownerTable
 	filter *procFilter // nil: keep every connection
+	// recording is set while the eBPF recorder reports: a connection
+	// not named may then wait for it to catch up (recorderLag).
+	recording bool
+	// local says whether an address is this machine's, on the watched
+	// interface: only such a connection may wait for the recorder.
+	local func(netip.AddrPort) bool
 
 	// kept holds the decision for each open connection, by ID, and
 	// keptPair the same by its two addresses (client, server), for the
@@ -418,9 +491,32 @@ func (h *ownerHandler) decide(c *decode.Connection) bool {
 	if client.Known() && server.Known() {
 		return false
 	}
-	// Not named yet: the recorder's call may still be on its way, or
+	// Not named yet: the recorder's report may still be on its way, or
 	// there is no recorder. Ask the kernel for the sockets and look for
 	// them among the processes asked for.
+	if h.lookup(c) {
+		return true
+	}
+	if !h.recording || h.local != nil && !h.local(c.Client) && !h.local(c.Server) {
+		return false
+	}
+	// The sockets have closed already (the capture is behind): the
+	// recorder named them, if it has caught up with the first packet.
+	h.table.waitClock(c.Start, recorderLag)
+	h.table.attribute(c)
+	client, server = c.Owner(decode.Client), c.Owner(decode.Server)
+	return f.matches(&client) || f.matches(&server)
+}
+
+// recorderLag bounds how long a connection's first packet waits for the
+// recorder to report what happened up to it (a loaded machine reads the
+// recorder late; a quiet one reports nothing that moves its clock).
+const recorderLag = 2 * time.Second
+
+// lookup looks c's unnamed sockets up through sock_diag among the
+// processes the filter asks for, and says whether one is theirs.
+func (h *ownerHandler) lookup(c *decode.Connection) bool {
+	f := h.filter
 	var pids []int
 	for side, k := range [2]sockKey{{c.Client, c.Server}, {c.Server, c.Client}} {
 		if o := c.Owner(decode.Side(side)); o.Known() {

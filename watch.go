@@ -82,8 +82,12 @@ func watch(c *cli.Context) error {
 	// listed, and both before the capture: a connection made meanwhile is
 	// named by one or the other, and the first connections captured have
 	// their processes known.
+	var queue recorderQueue
 	if table != nil {
-		owners, ownersErr = watchProcesses(ctx, iface, &mu, tracker, table)
+		mine := addrFilter(iface)
+		owners, ownersErr = watchProcesses(ctx, mine, &queue, table)
+		named.recording = ownersErr == nil
+		named.local = mine
 		_, truncated, err := table.snapshot(ctx)
 		snapshotErr = err
 		if err == nil && truncated {
@@ -134,6 +138,7 @@ func watch(c *cli.Context) error {
 				return
 			case now := <-tick.C:
 				mu.Lock()
+				queue.drain(tracker)
 				tracker.Expire(now)
 				if f, ok := out.(interface{ Flush() }); ok {
 					f.Flush()
@@ -166,6 +171,7 @@ func watch(c *cli.Context) error {
 			break
 		}
 		mu.Lock()
+		queue.drain(tracker)
 		tracker.ObservePacket(&p, &n)
 		if pcap != nil && pcapErr == nil {
 			// Each packet carries its processes as comments (as
@@ -194,6 +200,7 @@ func watch(c *cli.Context) error {
 	}
 	mu.Lock()
 	defer mu.Unlock()
+	queue.drain(tracker)
 	tracker.Flush()
 	stats, _ := src.Stats()
 	if pcap != nil {
@@ -208,6 +215,7 @@ func watch(c *cli.Context) error {
 		rerr = &outputError{pcapErr}
 	}
 	return finishWith(c.Context, out, outs, tracker, n, int64(stats.Dropped), rerr, func(s *report.Summary) {
+		s.CallsOmitted += queue.omitted
 		if named != nil {
 			// The connections counted are the ones shown.
 			s.LeftOut = named.leftOut
@@ -238,35 +246,89 @@ func (h *countEnded) Ended(c *decode.Connection) {
 // tracker: the report then names each connection's processes (pid and
 // comm on their calls) and shows the kernel's states. Where eBPF cannot
 // be used it returns why: the watch goes on without.
-func watchProcesses(ctx context.Context, iface string, mu *sync.Mutex, tracker *decode.Tracker, table *ownerTable) (*calls.Recorder, error) {
-	local, loopback := ifaceAddrs(iface)
-	mine := func(a netip.AddrPort) bool {
-		ad := a.Addr().Unmap()
-		return local == nil || local[ad] || loopback && ad.IsLoopback()
-	}
-	rec, err := calls.Watch(ctx, calls.TraceOptions{
+//
+// The recorder's reports name sockets in the table at once, and wait in
+// queue for the tracker, which takes them before each packet: so the
+// recorder never waits for the tracker, and a first packet waiting for
+// the recorder to catch up (ownerHandler) does not hold it back.
+func watchProcesses(ctx context.Context, mine func(netip.AddrPort) bool, queue *recorderQueue, table *ownerTable) (*calls.Recorder, error) {
+	return calls.Watch(ctx, calls.TraceOptions{
 		Events: func(ev calls.Event) {
+			at := ev.Exit
+			if at.IsZero() {
+				at = ev.Enter
+			}
+			defer table.tick(at) // once the table has it
 			if !mine(ev.Local) {
 				return
 			}
 			table.observeCall(&ev)
-			mu.Lock()
-			tracker.ObserveCall(ev)
-			mu.Unlock()
+			queue.call(ev)
 		},
 		Kernel: func(ev calls.KernelEvent) {
+			defer table.tick(ev.Time)
 			if !mine(ev.Local) {
 				return
 			}
-			mu.Lock()
-			tracker.ObserveKernel(ev)
-			mu.Unlock()
+			table.observeKernel(&ev)
+			queue.kernel(ev)
 		},
 	})
-	if err != nil {
-		return nil, err
+}
+
+// maxQueued bounds the recorder's reports waiting for the tracker; past
+// it they are counted as omitted calls.
+const maxQueued = 1 << 16
+
+// recorderQueue holds the recorder's reports until the tracker takes
+// them.
+type recorderQueue struct {
+	mu      sync.Mutex
+	calls   []calls.Event
+	kernels []calls.KernelEvent
+	omitted int64
+}
+
+func (q *recorderQueue) call(ev calls.Event) {
+	q.mu.Lock()
+	if len(q.calls) < maxQueued {
+		q.calls = append(q.calls, ev)
+	} else {
+		q.omitted++
 	}
-	return rec, nil
+	q.mu.Unlock()
+}
+
+func (q *recorderQueue) kernel(ev calls.KernelEvent) {
+	q.mu.Lock()
+	if len(q.kernels) < maxQueued {
+		q.kernels = append(q.kernels, ev)
+	}
+	q.mu.Unlock()
+}
+
+// drain gives what waits to the tracker (its owner's lock held).
+func (q *recorderQueue) drain(t *decode.Tracker) {
+	q.mu.Lock()
+	evs, kevs := q.calls, q.kernels
+	q.calls, q.kernels = nil, nil
+	q.mu.Unlock()
+	for _, ev := range evs {
+		t.ObserveCall(ev)
+	}
+	for _, ev := range kevs {
+		t.ObserveKernel(ev)
+	}
+}
+
+// addrFilter says whether an address is one of iface's: the reports of
+// other interfaces' sockets are not watch's.
+func addrFilter(iface string) func(netip.AddrPort) bool {
+	local, loopback := ifaceAddrs(iface)
+	return func(a netip.AddrPort) bool {
+		ad := a.Addr().Unmap()
+		return local == nil || local[ad] || loopback && ad.IsLoopback()
+	}
 }
 
 // ifaceAddrs is the set of iface's addresses, nil (every address) when it
