@@ -238,7 +238,7 @@ func reasonFor(d string) string {
 	case strings.HasSuffix(file, "-oobr.pcap") || strings.Contains(file, "-oobr-"):
 		return "a first IP fragment (MF set) whose other pieces are not in the capture: no whole segment ever existed; tshark dissects the piece alone"
 	case file == "sflow_expanded.pcap":
-		return "a TCP header sampled inside an sFlow datagram (UDP), not a packet on the wire; tshark dissects it as TCP"
+		return "a TCP header sampled (1 in 1000) inside an sFlow datagram, not a packet on this wire; tshark dissects it as a stream, socktrace counts it as sampled TCP (sampled_tcp 1) and opens no connection"
 	case strings.HasPrefix(file, "kday") && strings.Contains(d, " packets "):
 		return "one packet's IP length is 768 bytes beyond its frame, which the snap length did not cut: Linux drops it (ip_rcv_core); socktrace counts it malformed"
 	case file == "of10_inv_OFPST_FLOW.pcap":

@@ -40,5 +40,14 @@ func (d *Decoder) Decode(p *capture.Packet, s *Segment) error {
 	return err
 }
 
+// SampledTCP is how many TCP segments the last packet, an sFlow datagram,
+// held as samples; 0 for any other packet.
+func (d *Decoder) SampledTCP() int {
+	if d.slow == nil || d.why.Kind != UndecodedSampled {
+		return 0
+	}
+	return d.slow.sflow.tcp
+}
+
 // Why says what stopped the last Decode that returned an error.
 func (d *Decoder) Why() Undecoded { return d.why }

@@ -22,6 +22,11 @@ type Counts struct {
 	// given up. They carry TCP, so they are not Other; the pieces of a
 	// segment put back together count as TCP.
 	Fragments int64
+	// SampledTCP counts the TCP segments found in sFlow samples: headers
+	// of 1 in N packets a switch saw, sent to a collector. They are
+	// counted, not followed (sflow.go says why); the datagrams that carry
+	// them are Other.
+	SampledTCP int64
 	// Undecoded counts the packets that yielded no segment (Other,
 	// Fragments and Malformed) by what stopped the decoder.
 	Undecoded map[Undecoded]int64
@@ -89,6 +94,7 @@ func (t *Tracker) ObservePacket(p *capture.Packet, n *Counts) {
 	case t.dec.Why().Kind != UndecodedMalformed:
 		n.Other++
 		n.count(t.dec.Why(), 1)
+		n.SampledTCP += int64(t.dec.SampledTCP())
 		if dh, ok := t.h.(DatagramHandler); ok && err == ErrNotTCP && t.datagrams.Decode(p, &t.datagram) == nil {
 			n.Datagrams++
 			dh.Datagram(&t.datagram)

@@ -58,6 +58,7 @@ const (
 	portTeredo     = 3544
 	portAYIYA      = 5072
 	portGREUDP     = 4754
+	portSFlow      = 6343
 )
 
 // IP protocol numbers of what the slow path follows.
@@ -108,21 +109,25 @@ type slowPath struct {
 	erspan2 layers.ERSPANII
 	etherip layers.EtherIP
 
-	ppp     PPPFrame
-	pppoe   PPPoESession
-	mpls    MPLSStack
-	fddi    FDDIFrame
-	nflog   NFLOG
-	ipoib   IPoIB
-	arcnet  ARCNET
-	chdlc   CiscoHDLC
-	erspan3 ERSPANIII
-	gpe     VXLANGPE
-	nsh     NSH
-	teredo  Teredo
-	ayiya   AYIYA
-	shim    Shim
-	juniper Juniper
+	ppp      PPPFrame
+	pppoe    PPPoESession
+	mpls     MPLSStack
+	fddi     FDDIFrame
+	nflog    NFLOG
+	ipoib    IPoIB
+	arcnet   ARCNET
+	chdlc    CiscoHDLC
+	erspan3  ERSPANIII
+	gpe      VXLANGPE
+	nsh      NSH
+	teredo   Teredo
+	ayiya    AYIYA
+	shim     Shim
+	juniper  Juniper
+	radiotap RadiotapHeader
+	ppi      PPIHeader
+	dot11    Dot11Frame
+	sflow    sflowCounter
 
 	tunnel Tunnel
 	// The addresses of the last IP header stepped over: the endpoints of
@@ -145,6 +150,7 @@ var (
 	layerByEtherType  = gopacket.LayerType(3190)
 	layerByIPProtocol = gopacket.LayerType(3191)
 	layerStop         = gopacket.LayerType(3192) // why is set
+	layerSFlow        = gopacket.LayerType(3193) // count the samples, then stop
 )
 
 func byEther(t uint16) next        { return next{layer: layerByEtherType, ether: t} }
@@ -157,6 +163,7 @@ func (sp *slowPath) decode(p *capture.Packet, s *Segment) error {
 	sp.tunnel = Tunnel{}
 	sp.outerSrc, sp.outerDst = netip.Addr{}, netip.Addr{}
 	sp.why = Undecoded{}
+	sp.sflow.tcp = 0
 	missing := max(p.Length-len(p.Data), 0)
 	nx := sp.linkLayer(p.LinkType)
 	data := p.Data
@@ -205,6 +212,16 @@ func (sp *slowPath) decode(p *capture.Packet, s *Segment) error {
 			dl = &sp.dot1q
 		case layers.LayerTypeLLC:
 			dl = &sp.llc
+		case LayerTypeRadiotapHeader:
+			dl = &sp.radiotap
+		case LayerTypePPIHeader:
+			dl = &sp.ppi
+		case LayerTypeDot11Frame:
+			dl = &sp.dot11
+		case layerSFlow:
+			sp.sflow.count(data)
+			sp.why = Undecoded{Kind: UndecodedSampled, Detail: "sFlow"}
+			return ErrNotTCP
 		case layers.LayerTypeSNAP:
 			dl = &sp.snap
 		case layers.LayerTypeLinuxSLL:
@@ -328,6 +345,12 @@ func (sp *slowPath) linkLayer(lt layers.LinkType) next {
 		return to(LayerTypeShim)
 	case linkTypeFDDI:
 		return to(layers.LayerTypeFDDI)
+	case linkType80211:
+		return to(LayerTypeDot11Frame)
+	case linkTypeRadiotap:
+		return to(LayerTypeRadiotapHeader)
+	case linkTypePPI:
+		return to(LayerTypePPIHeader)
 	case linkTypeNFLOG:
 		return to(LayerTypeNFLOG)
 	case linkTypeIPoIB:
@@ -439,6 +462,8 @@ func (sp *slowPath) after(dl gopacket.DecodingLayer) next {
 		return byProto(l.NextHeader)
 	case *IPoIB:
 		return byEther(l.EtherType)
+	case *Dot11Frame:
+		return sp.dot11Next(l)
 	case *CiscoHDLC:
 		return byEther(l.EtherType)
 	case *Juniper:
@@ -556,6 +581,8 @@ func (sp *slowPath) udpNext(src, dst uint16) next {
 			return to(LayerTypeAYIYA)
 		case portGREUDP:
 			return to(layers.LayerTypeGRE)
+		case portSFlow:
+			return to(layerSFlow)
 		}
 	}
 	return sp.stop(Undecoded{Kind: UndecodedIPProtocol, Code: protoUDP, Detail: "UDP"})

@@ -1,8 +1,10 @@
 package decode
 
 import (
+	"context"
 	"errors"
 	"io"
+	"maps"
 	"path/filepath"
 	"testing"
 
@@ -18,6 +20,7 @@ var slowLinkTypes = []layers.LinkType{
 	layers.LinkTypeEthernet, layers.LinkTypeRaw, linkTypePPP, linkTypePPPHDLC, linkTypePPPEther, linkTypeCHDLC,
 	linkTypeFDDI, linkTypeNFLOG, linkTypeIPoIB, linkTypeMPLS, linkTypeARCNET, linkTypeARCNETLnx,
 	linkTypeJuniperEther, linkTypeJuniperES, linkTypePPPDir, layers.LinkTypePFLog, layers.LinkTypeNull,
+	linkType80211, linkTypeRadiotap, linkTypePPI,
 }
 
 // FuzzSlowPath feeds arbitrary bytes, seeded with every packet of the
@@ -25,7 +28,8 @@ var slowLinkTypes = []layers.LinkType{
 // past its depth bound, and what it returns must be consistent.
 func FuzzSlowPath(f *testing.F) {
 	for _, name := range []string{"geneve.pcap", "ipoib.pcap", "arcnet-rfc1201-arp-icmp-http.pcap", "wccp_redirect_gre.pcap",
-		"pptp.pcap", "gso-ipv6-vxlan-ipv4.pcap", "nflog.pcap", "mpls-over-udp.pcap", "erspan-type-iii-pb-1.pcap", "pppoes.pcap"} {
+		"pptp.pcap", "gso-ipv6-vxlan-ipv4.pcap", "nflog.pcap", "mpls-over-udp.pcap", "erspan-type-iii-pb-1.pcap", "pppoes.pcap",
+		"sflow_expanded.pcap", "sflow-print-v6.pcap", "ieee802.11_htc.pcap", "ieee802.11_exthdr.pcap", "ieee802.11_rx-stbc.pcap"} {
 		src, err := capture.OpenFile(filepath.Join(tcpdumpTests, name))
 		if err != nil {
 			continue
@@ -143,5 +147,65 @@ func TestGeneveHeader(t *testing.T) {
 					g.VNI, g.Protocol, g.OptionsLength, len(g.Payload), tt.vni, tt.proto, tt.opts, tt.payload)
 			}
 		})
+	}
+}
+
+// TestSampledAndWireless replays tcpdump's sFlow and 802.11 captures and
+// checks what the slow path makes of them, compared by hand with tshark
+// 4.0 (-V): sflow_expanded.pcap's one expanded flow sample holds an
+// Ethernet/802.1Q/IPv4/TCP header (port 22), counted as sampled TCP and
+// not followed; sflow-print-v6.pcap's samples hold IPv4 protocol 63, not
+// TCP; ieee802.11_htc.pcap is a QoS data frame with HT control carrying
+// LLC/SNAP/IPv4/UDP (DHCP); ieee802.11_exthdr.pcap has 16 management, 8
+// control and 2 null data frames; ieee802.11_rx-stbc.pcap's 3 data frames
+// are protected (tshark: "Protected flag: Data is protected", CCMP).
+func TestSampledAndWireless(t *testing.T) {
+	type reasons map[string]int64
+	tests := []struct {
+		file    string
+		sampled int64
+		why     reasons
+	}{
+		{"sflow_expanded.pcap", 1, reasons{"sFlow datagram (samples of packets seen elsewhere)": 1}},
+		{"sflow-print-v6.pcap", 0, reasons{"sFlow datagram (samples of packets seen elsewhere)": 25}},
+		{"ieee802.11_htc.pcap", 0, reasons{"IP protocol 17 (UDP)": 1}},
+		{"ieee802.11_exthdr.pcap", 0, reasons{"802.11 management frame": 16, "802.11 control frame": 8, "802.11 null data frame": 2}},
+		{"ieee802.11_rx-stbc.pcap", 0, reasons{"802.11 protected frame (encrypted)": 3}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.file, func(t *testing.T) {
+			src, err := capture.OpenFile(filepath.Join(tcpdumpTests, tt.file))
+			if err != nil {
+				t.Skipf("tcpdump's test captures are not here: %v", err)
+			}
+			defer src.Close()
+			tr := NewTracker(pairCounter{}, TrackerConfig{})
+			n, err := Run(context.Background(), src, tr, RunOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := reasons{}
+			for u, c := range n.Undecoded {
+				got[u.String()] = c
+			}
+			if !maps.Equal(got, tt.why) || n.SampledTCP != tt.sampled || n.TCP != 0 {
+				t.Errorf("undecoded %v, sampled TCP %d, TCP %d; want %v, %d, 0", got, n.SampledTCP, n.TCP, tt.why, tt.sampled)
+			}
+		})
+	}
+	// Counting samples allocates nothing.
+	src, err := capture.OpenFile(filepath.Join(tcpdumpTests, "sflow_expanded.pcap"))
+	if err != nil {
+		return
+	}
+	var p capture.Packet
+	if err := src.ReadPacket(&p); err != nil {
+		t.Fatal(err)
+	}
+	src.Close()
+	var d Decoder
+	var s Segment
+	if allocs := testing.AllocsPerRun(20, func() { d.Decode(&p, &s) }); allocs != 0 || d.SampledTCP() != 1 {
+		t.Errorf("an sFlow datagram: %.1f allocations, %d sampled TCP; want 0 and 1", allocs, d.SampledTCP())
 	}
 }

@@ -30,6 +30,10 @@ const (
 	// GTP-U signalling message, a NULL address family). Detail names
 	// the field, Code its value.
 	UndecodedLinkProtocol
+	// UndecodedSampled: a datagram of samples of packets seen elsewhere
+	// (sFlow); the TCP segments among the samples are counted in
+	// Counts.SampledTCP, not followed.
+	UndecodedSampled
 )
 
 // Undecoded says why one packet yielded no TCP segment. Its values are
@@ -68,6 +72,8 @@ func (u Undecoded) String() string {
 		}
 	case UndecodedMalformed:
 		return "malformed: " + u.Detail
+	case UndecodedSampled:
+		return u.Detail + " datagram (samples of packets seen elsewhere)"
 	case UndecodedLinkProtocol:
 		if u.Code == 0 {
 			return u.Detail
@@ -98,6 +104,8 @@ func (k UndecodedKind) KindName() string {
 		return "malformed"
 	case UndecodedLinkProtocol:
 		return "link_protocol"
+	case UndecodedSampled:
+		return "sampled"
 	}
 	return "unknown"
 }
@@ -143,6 +151,7 @@ func (n *Counts) Add(o Counts) {
 	n.Datagrams += o.Datagrams
 	n.Malformed += o.Malformed
 	n.Fragments += o.Fragments
+	n.SampledTCP += o.SampledTCP
 	for u, c := range o.Undecoded {
 		n.count(u, c)
 	}

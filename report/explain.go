@@ -641,6 +641,9 @@ func (t *Text) Summary(s Summary) error {
 		}
 		t.printf("  %s\n", t.wrapRest(t.m("total.undecoded", strings.Join(why, "; ")), 4))
 	}
+	if s.Counts.SampledTCP > 0 {
+		t.printf("  %s\n", t.wrapRest(t.m("total.sampled", s.Counts.SampledTCP), 4))
+	}
 	if s.Duplicates > 0 {
 		t.printf("  %s\n", t.wrapRest(t.m("total.duplicates", s.Duplicates), 4))
 	}

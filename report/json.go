@@ -391,6 +391,10 @@ func (j *JSON) Summary(s Summary) error {
 		b = append(b, `,"duplicates":`...)
 		b = appendInt(b, s.Duplicates)
 	}
+	if s.Counts.SampledTCP > 0 {
+		b = append(b, `,"sampled_tcp":`...)
+		b = appendInt(b, s.Counts.SampledTCP)
+	}
 	if s.Counts.Fragments > 0 {
 		b = append(b, `,"tcp_fragments":`...)
 		b = appendInt(b, s.Counts.Fragments)

@@ -224,6 +224,7 @@ var english = map[msgID]string{
 	// A TCP segment in IP fragments that never came together is TCP all
 	// the same: not "other" (issue 11).
 	"total.packets.fragments":     "%d packets: %d TCP, %d IP fragment(s) of TCP (not reassembled, not shown), %d other (not TCP, not shown), %d malformed (skipped)",
+	"total.sampled":               "%d TCP segment(s) found in sFlow samples: headers of 1 in N packets a switch forwarded, sent to a collector; counted, not followed as connections (their neighbours were not sampled)",
 	"total.packets.fragments.one": "1 packet: %d TCP, %d IP fragment(s) of TCP (not reassembled, not shown), %d other (not TCP, not shown), %d malformed (skipped)",
 	// Lessons of the seed note's claims (lessons.go).
 	"call.setsockopt.reuseaddr": "setsockopt(SO_REUSEADDR) lets bind() take a port that a connection in TIME_WAIT still holds (if that connection's socket set it too); it never lets two sockets listen on one port. Servers set it so that they can restart at once.",

@@ -210,6 +210,7 @@ var korean = map[msgID]string{
 	// A TCP segment in IP fragments that never came together is TCP all
 	// the same: not "other" (issue 11).
 	"total.packets.fragments":     "패킷 %d개: TCP %d개, TCP의 IP 조각 %d개 (재조립되지 않아 표시하지 않음), 기타 %d개 (TCP가 아니어서 표시하지 않음), 손상 %d개 (건너뜀)",
+	"total.sampled":               "sFlow 샘플 안에서 TCP 세그먼트 %d개를 찾았습니다: 스위치가 전달한 패킷 N개 중 1개의 헤더를 수집기로 보낸 것이라, 세기만 하고 연결로 따라가지 않습니다 (앞뒤 패킷이 샘플링되지 않았기 때문)",
 	"total.packets.fragments.one": "패킷 1개: TCP %d개, TCP의 IP 조각 %d개 (재조립되지 않아 표시하지 않음), 기타 %d개 (TCP가 아니어서 표시하지 않음), 손상 %d개 (건너뜀)",
 
 	// The sequence diagram (diagram.go).
