@@ -231,6 +231,8 @@ func reasonFor(d string) string {
 	switch {
 	case strings.Contains(file, "geneve") || strings.Contains(file, "vxlan"):
 		return "TCP inside a Geneve or VXLAN tunnel: socktrace's fast path does not open tunnels (the tunnel slow path is separate work)"
+	case file == "ipoib.pcap" && strings.Contains(d, " bytes "):
+		return "only the client's packets are in the capture: its last ACK (2216) acknowledges the server's FIN, which takes one sequence number, not a byte; the expectations script caps ACK coverage at the sender's FIN only when it sees that FIN, so it counts the FIN as data. The server sent 2214 bytes (the client's FIN-ACK acknowledges 2215 = ISN+1+2214)"
 	case strings.HasPrefix(file, "arcnet") || strings.HasPrefix(file, "ipoib"):
 		return "a link type socktrace does not decode (ARCNET, IP over InfiniBand)"
 	case file == "bgp-aigp.pcap" || file == "bgp_vpn_attrset.pcap" || file == "lspping-fec-ldp.pcap":
