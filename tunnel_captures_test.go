@@ -3,12 +3,17 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 )
 
 // TestTunnelCaptures replays the two captures of real VXLAN overlays made
@@ -183,4 +188,124 @@ func TestLoneFragmentSummary(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestLiveTunnelCaptures builds the overlays of scripts/make-tunnel-captures.sh
+// anew (network namespaces of its own, named with its pid, deleted on
+// exit), captures them with tcpdump into a temporary directory, and checks
+// what does not depend on timing: the three tenants are three connections,
+// one per tunnel, with their 22 and 27 bytes; the mirrored flow is one
+// connection whose every copy is counted as a duplicate and nothing else
+// (TCP packets = the connection's segments + duplicates). It needs root
+// (namespaces, capture), ip with VXLAN, tcpdump and python3, and skips
+// saying which is missing.
+func TestLiveTunnelCaptures(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds network namespaces and captures: not in -short")
+	}
+	if os.Geteuid() != 0 {
+		t.Skip("needs root (CAP_NET_ADMIN for namespaces and VXLAN devices, CAP_NET_RAW for tcpdump)")
+	}
+	for _, tool := range []string{"ip", "tcpdump", "python3", "bash"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("needs %s: %v", tool, err)
+		}
+	}
+	probe := fmt.Sprintf("stvxprobe%d", os.Getpid())
+	if out, err := exec.Command("ip", "link", "add", probe, "type", "vxlan", "id", "1", "dstport", "4789", "local", "127.0.0.1").CombinedOutput(); err != nil {
+		t.Skipf("this kernel makes no VXLAN device: %v: %s", err, out)
+	}
+	exec.Command("ip", "link", "del", probe).Run()
+
+	dir := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "bash", "scripts/make-tunnel-captures.sh")
+	cmd.Env = append(os.Environ(), "OUT_DIR="+dir)
+	// On a timeout the script gets SIGTERM, and its trap deletes the
+	// namespaces.
+	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
+	cmd.WaitDelay = 10 * time.Second
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("make-tunnel-captures.sh: %v\n%s", err, out)
+	}
+
+	tenants := replayJSON(t, filepath.Join(dir, "tunnel-tenants.pcap"))
+	var tunnels []string
+	for _, c := range tenants.conns {
+		tunnels = append(tunnels, c.tunnel)
+		if c.c2s != 22 || c.s2c != 27 {
+			t.Errorf("tenant connection in %s: %d and %d bytes, want 22 and 27", c.tunnel, c.c2s, c.s2c)
+		}
+	}
+	slices.Sort(tunnels)
+	want := []string{
+		"VXLAN VNI 42 between 192.168.100.1 and 192.168.100.2",
+		"VXLAN VNI 42 between 192.168.100.3 and 192.168.100.4",
+		"VXLAN VNI 43 between 192.168.100.1 and 192.168.100.2",
+	}
+	if !slices.Equal(tunnels, want) {
+		t.Errorf("tenants' connections are in %q, want %q", tunnels, want)
+	}
+
+	mirror := replayJSON(t, filepath.Join(dir, "tunnel-mirror.pcap"))
+	if len(mirror.conns) != 1 {
+		t.Fatalf("mirror: %d connections, want 1", len(mirror.conns))
+	}
+	c := mirror.conns[0]
+	if c.c2s != 22 || c.s2c != 27 || mirror.duplicates == 0 || mirror.tcp != int64(c.packets)+mirror.duplicates {
+		t.Errorf("mirror: %d and %d bytes, %d segments, %d duplicates of %d TCP packets; want 22 and 27 bytes, every copy a duplicate",
+			c.c2s, c.s2c, c.packets, mirror.duplicates, mirror.tcp)
+	}
+}
+
+type tunnelConn struct {
+	tunnel   string
+	packets  int
+	c2s, s2c int64
+}
+
+type tunnelReport struct {
+	conns           []tunnelConn
+	tcp, duplicates int64
+}
+
+// replayJSON replays a capture with --format json and keeps the
+// connections' tunnels and byte counts and the summary's counts.
+func replayJSON(t *testing.T, path string) tunnelReport {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	if code := run([]string{"socktrace", "replay", "--format", "json", path}, &out, &errOut); code != 0 {
+		t.Fatalf("replay %s: exit %d: %s", path, code, errOut.String())
+	}
+	var r tunnelReport
+	sc := bufio.NewScanner(&out)
+	sc.Buffer(nil, 1<<20)
+	for sc.Scan() {
+		var line struct {
+			Type       string `json:"type"`
+			Packets    int    `json:"packets"`
+			BytesC2S   int64  `json:"bytes_c2s"`
+			BytesS2C   int64  `json:"bytes_s2c"`
+			TCP        int64  `json:"tcp"`
+			Duplicates int64  `json:"duplicates"`
+			Tunnel     *struct {
+				Text string `json:"text"`
+			} `json:"tunnel"`
+		}
+		if err := json.Unmarshal(sc.Bytes(), &line); err != nil {
+			t.Fatalf("not JSON: %q: %v", sc.Text(), err)
+		}
+		switch line.Type {
+		case "connection":
+			c := tunnelConn{packets: line.Packets, c2s: line.BytesC2S, s2c: line.BytesS2C}
+			if line.Tunnel != nil {
+				c.tunnel = line.Tunnel.Text
+			}
+			r.conns = append(r.conns, c)
+		case "summary":
+			r.tcp, r.duplicates = line.TCP, line.Duplicates
+		}
+	}
+	return r
 }

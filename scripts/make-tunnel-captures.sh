@@ -158,7 +158,7 @@ start_capture() {
 	# shell function in the background would be a subshell ignoring SIGINT).
 	ip netns exec "$ns" tcpdump -Z root --immediate-mode -w "$file" "$@" 2>"$work/tcpdump.log" &
 	capture_pid=$!
-	for _ in $(seq 100); do
+	for _ in $(seq 600); do
 		grep -q "listening on" "$work/tcpdump.log" 2>/dev/null && return
 		sleep 0.05
 	done
@@ -168,7 +168,9 @@ start_capture() {
 }
 
 stop_capture() {
-	sleep 1 # the last segments reach the capture
+	# The last ACK answers a FIN after its peer has exited: give it and
+	# tcpdump a moment (the tests that replay these files do not depend on it).
+	sleep 1
 	kill -INT "$capture_pid"
 	wait "$capture_pid" || true
 	capture_pid=
@@ -177,7 +179,7 @@ stop_capture() {
 
 # wait_ready FILE: waits for a server to say it listens.
 wait_ready() {
-	for _ in $(seq 100); do
+	for _ in $(seq 600); do
 		[[ -e $1 ]] && return
 		sleep 0.05
 	done
