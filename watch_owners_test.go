@@ -248,7 +248,9 @@ func TestWatchProcessFilter(t *testing.T) {
 			portScript := "import sys\nport = sys.stdin.readline()\nsys.argv = [sys.argv[0], port]\n" + clientScript
 			hs := []*helper{startHelper(t, "stwfirst", portScript), startHelper(t, "stwsecond", portScript)}
 			kept, other := hs[tc.keep], hs[1-tc.keep]
-			args := append([]string{"--iface", "lo", "--format", "json", "-c", "1", "--duration", "60s"}, tc.flag(hs[0], hs[1])...)
+			file := filepath.Join(t.TempDir(), "one.pcapng")
+			args := append([]string{"--iface", "lo", "--format", "json", "-c", "1", "--duration", "60s", "-w", file}, tc.flag(hs[0], hs[1])...)
+			ports := make(map[*helper]string)
 			code, out, stderr := watchWhile(t, append(args, "tcp port "+port), func() {
 				// The server echoes nothing: it reads each client's
 				// line, then to its end, and closes.
@@ -269,7 +271,7 @@ func TestWatchProcessFilter(t *testing.T) {
 					io.WriteString(h.stdin, port+"\n")
 				}
 				for _, h := range hs {
-					h.line(t) // connected, line sent
+					ports[h] = h.line(t) // connected, line sent
 				}
 				other.finish(t)
 				if err := <-served; err != nil {
@@ -299,6 +301,38 @@ func TestWatchProcessFilter(t *testing.T) {
 			}
 			if n, _ := r.summary["connections"].(float64); n != 1 {
 				t.Errorf("summary: %v connections, want the 1 shown", r.summary["connections"])
+			}
+			// The --write file is a capture of the kept process: its
+			// connection's packets only, each naming it.
+			client := "127.0.0.1:" + ports[kept]
+			if r.conns[0].Client != client {
+				t.Errorf("client %s, want %s", r.conns[0].Client, client)
+			}
+			src, err := openCapture(context.Background(), file)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer src.Close()
+			packets := 0
+			var seg decode.Segment
+			for {
+				var p capture.Packet
+				if err := src.ReadPacket(&p); err == io.EOF {
+					break
+				} else if err != nil {
+					t.Fatal(err)
+				}
+				packets++
+				if err := decode.Decode(&p, &seg); err != nil || seg.Src.String() != client && seg.Dst.String() != client {
+					t.Errorf("packet %d (%v → %v) is not of %s's connection", packets, seg.Src, seg.Dst, kept.comm)
+				}
+				want := processCommentPrefix + kept.comm + "[" + strconv.Itoa(kept.cmd.Process.Pid) + "]"
+				if !strings.Contains(strings.Join(p.Comments, "\n"), want) {
+					t.Errorf("packet %d: comments %q lack %q", packets, p.Comments, want)
+				}
+			}
+			if packets != r.conns[0].Packets {
+				t.Errorf("the file has %d packets, the connection %d", packets, r.conns[0].Packets)
 			}
 		})
 	}
