@@ -58,8 +58,11 @@ type Recorder struct {
 	dec   decoder
 
 	rootPid  int
-	ownChild bool     // the root is our child: reap it for its exit code
-	report   *os.File // the exec helper's report pipe
+	ownChild bool // the root is our child: reap it for its exit code
+	// all is set for Watch: every process is recorded, none is ours to
+	// wait for, and only the context ends the recording.
+	all    bool
+	report *os.File // the exec helper's report pipe
 
 	mu        sync.Mutex
 	alive     map[uint32]bool // traced processes not yet exited
@@ -167,7 +170,7 @@ func (r *Recorder) Stats() TraceStats {
 // process (watch).
 func newRecorder(ctx context.Context, opts TraceOptions, name string, all bool) (*Recorder, error) {
 	r := &Recorder{opts: opts, name: name, ctx: ctx, alive: make(map[uint32]bool),
-		done: make(chan struct{}), code: -1}
+		done: make(chan struct{}), code: -1, all: all}
 	r.dec.init()
 	if err := r.load(all); err != nil {
 		r.close()
@@ -397,6 +400,11 @@ func (r *Recorder) reapRoot() {
 func (r *Recorder) finished() bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if r.all {
+		// No process of its own: a quiet second (no record, the read's
+		// deadline) is not the end.
+		return r.cancelled
+	}
 	if r.cancelled && !r.ownChild {
 		return true
 	}

@@ -602,3 +602,28 @@ func difference(a, b []string) []string {
 	sort.Strings(out)
 	return out
 }
+
+// TestWatchEndsOnlyWithItsContext: a recorder watching every process has
+// no process of its own to wait for, so a quiet second (the ring buffer
+// read's deadline, no record) must not end it — it did, and watch then
+// named no process on a quiet machine. Only cancelling ends it.
+func TestWatchEndsOnlyWithItsContext(t *testing.T) {
+	for _, tc := range []struct {
+		name           string
+		all, cancelled bool
+		alive          map[uint32]bool
+		want           bool
+	}{
+		{"watching, running", true, false, nil, false},
+		{"watching, cancelled", true, true, nil, true},
+		{"--pid, its process gone", false, false, nil, true},
+		{"--pid, its process alive", false, false, map[uint32]bool{1: true}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := &Recorder{all: tc.all, cancelled: tc.cancelled, alive: tc.alive}
+			if got := r.finished(); got != tc.want {
+				t.Errorf("finished() = %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
