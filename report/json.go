@@ -102,11 +102,13 @@ type connRec struct {
 	evicted, resumed            bool
 	kernel                      decode.KernelView
 	hasKernel                   bool
-	owners                      [2]decode.Owner
-	synackMissed, reordered     bool
-	fastOpen, oneDirection      decode.Sides
-	rstsIgnored                 int
-	tunnel, serverTunnel        *decode.Tunnel // never changed once made
+	// owners is the connection's own array (watch), never changed once
+	// the connection has ended; nil for most connections.
+	owners                  *[2]decode.Owner
+	synackMissed, reordered bool
+	fastOpen, oneDirection  decode.Sides
+	rstsIgnored             int
+	tunnel, serverTunnel    *decode.Tunnel // never changed once made
 }
 
 func makeConnRec(c *decode.Connection) connRec {
@@ -125,9 +127,7 @@ func makeConnRec(c *decode.Connection) connRec {
 	}
 	r.historyLen = len(c.AppendHistory(r.history[:0]))
 	r.kernel, r.hasKernel = c.Kernel()
-	if c.Owners != nil {
-		r.owners = *c.Owners
-	}
+	r.owners = c.Owners
 	return r
 }
 
@@ -253,8 +253,8 @@ func (j *JSON) writeConnection(c *connRec) {
 	b = append(b, `,"server":`...)
 	b = appendStates(b, c.states[decode.Server])
 	b = append(b, '}')
-	if c.owners[decode.Client].Known() || c.owners[decode.Server].Known() {
-		b = appendOwners(b, &c.owners)
+	if c.owners != nil && (c.owners[decode.Client].Known() || c.owners[decode.Server].Known()) {
+		b = appendOwners(b, c.owners)
 	}
 	if c.hasKernel {
 		b = appendKernel(b, &c.kernel)
