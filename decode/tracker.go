@@ -195,6 +195,10 @@ func (c *Connection) takeOver(k *carried) {
 type tombQueue struct {
 	q    []tombRef
 	head int
+	// due, when not 0, is when the head's tomb expires: Expire runs per
+	// packet and looks at the map only once that time has come. Taking
+	// the head off clears it.
+	due int64
 }
 
 type tombRef struct {
@@ -224,6 +228,7 @@ func (q *tombQueue) peek() (tombRef, bool) {
 }
 
 func (q *tombQueue) pop() {
+	q.due = 0
 	q.head++
 	if q.head == len(q.q) {
 		q.q, q.head = q.q[:0], 0
@@ -366,7 +371,7 @@ func (t *Tracker) compact(q *tombQueue) {
 		}
 	}
 	clear(q.q[len(live):])
-	q.q, q.head = live, 0
+	q.q, q.head, q.due = live, 0, 0
 }
 
 // dropOldestTomb forgets the oldest tomb, evicted ones first (retired ones
@@ -449,19 +454,21 @@ func (t *Tracker) Expire(now time.Time) {
 		}
 		t.lingerHead++
 	}
-	for {
-		r, ok := t.retired.peek()
+	nowNS := now.UnixNano()
+	for q := &t.retired; q.due == 0 || nowNS >= q.due; {
+		r, ok := q.peek()
 		if !ok {
 			break
 		}
 		tb, live := t.tombs[r.h]
 		if live && tb.seq == r.seq {
-			if now.UnixNano() < tb.until {
+			if nowNS < tb.until {
+				q.due = tb.until
 				break
 			}
 			delete(t.tombs, r.h)
 		}
-		t.retired.pop()
+		q.pop()
 	}
 	// Reclaim the consumed front once it is most of the slice, so the
 	// queue's memory stays proportional to what is lingering.

@@ -1,7 +1,6 @@
 package report
 
 import (
-	"bufio"
 	"io"
 	"net/netip"
 	"strconv"
@@ -17,36 +16,35 @@ import (
 // "call" line per socket call, and a "summary" line last. Lines are built
 // by appending to one buffer, so writing a segment allocates nothing.
 type JSON struct {
-	w   *bufio.Writer
+	w   io.Writer
+	buf []byte // lines not yet written; a line is built at its end
 	tc  timeCache
 	err error
 }
 
+// jsonBufSize is how much output is gathered before a write. A line
+// longer than the room left (a connection with many calls) grows the
+// buffer; it shrinks back after the next write.
+const jsonBufSize = 256 << 10
+
 // NewJSON returns a JSON writer on w. Call Summary at the end, which also
 // flushes.
 func NewJSON(w io.Writer) *JSON {
-	return &JSON{w: bufio.NewWriterSize(w, 256<<10)}
+	return &JSON{w: w, buf: make([]byte, 0, jsonBufSize)}
 }
 
-// line returns a buffer to build the next line in: the unused part of the
-// output buffer itself, so that a line is written once, not built and then
-// copied.
+// line returns a buffer to build the next line in: the output buffer
+// itself, so that a line is built in place, never copied.
 func (j *JSON) line() []byte {
-	if j.w.Available() < 4096 {
-		if err := j.w.Flush(); err != nil && j.err == nil {
-			j.err = err
-		}
+	if cap(j.buf)-len(j.buf) < 4096 {
+		j.Flush()
 	}
-	return j.w.AvailableBuffer()
+	return j.buf
 }
 
-// flushLine ends the line built in b and hands it to the output buffer.
-// When b still lies in the buffer's free space, Write copies nothing.
+// flushLine ends the line built in b, which extends the output buffer.
 func (j *JSON) flushLine(b []byte) {
-	b = append(b, '\n')
-	if j.err == nil {
-		_, j.err = j.w.Write(b)
-	}
+	j.buf = append(b, '\n')
 }
 
 // segRec is what a segment line says, copied out of the tracker's
@@ -143,30 +141,13 @@ func (j *JSON) Ended(c *decode.Connection) {
 	j.writeConnection(&r)
 }
 
-var jsonFlagOrder = [...]decode.Flags{decode.SYN, decode.ACK, decode.FIN, decode.RST, decode.PSH, decode.URG, decode.ECE, decode.CWR}
-
 func (j *JSON) writeSegment(r *segRec) {
 	b := j.line()
 	b = append(b, `{"type":"segment","conn":`...)
 	b = appendInt(b, int64(r.conn))
 	b = append(b, `,"time":`...)
 	b = j.tc.appendTime(b, r.time)
-	b = append(b, `,"from":"`...)
-	b = append(b, r.from.String()...)
-	b = append(b, `","flags":[`...)
-	first := true
-	for _, f := range jsonFlagOrder {
-		if r.flags&f != 0 {
-			if !first {
-				b = append(b, ',')
-			}
-			first = false
-			b = append(b, '"')
-			b = append(b, f.Name()...)
-			b = append(b, '"')
-		}
-	}
-	b = append(b, `],"seq":`...)
+	b = append(b, fromFlags(r.from, r.flags)...)
 	b = appendUint(b, uint64(r.relSeq))
 	b = append(b, `,"ack":`...)
 	b = appendUint(b, uint64(r.relAck))
@@ -176,9 +157,7 @@ func (j *JSON) writeSegment(r *segRec) {
 	b = appendState(b, r.after[decode.Client])
 	b = append(b, `,"server_state":`...)
 	b = appendState(b, r.after[decode.Server])
-	b = append(b, `,"kind":"`...)
-	b = append(b, r.kind.String()...)
-	b = append(b, `","abs_seq":`...)
+	b = append(b, kindField(r.kind)...)
 	b = appendUint(b, uint64(r.absSeq))
 	b = append(b, `,"abs_ack":`...)
 	b = appendUint(b, uint64(r.absAck))
@@ -407,9 +386,7 @@ func (j *JSON) Summary(s Summary) error {
 		b = appendString(b, s.Err)
 	}
 	j.flushLine(append(b, '}'))
-	if err := j.w.Flush(); j.err == nil {
-		j.err = err
-	}
+	j.Flush()
 	return j.err
 }
 
@@ -482,47 +459,65 @@ func appendOptInt(b []byte, v int) []byte {
 
 // appendTime writes t as a quoted RFC 3339 time with nanoseconds in UTC.
 // Formatting the date is the costliest part of a line, and a capture's
-// times share their day, so the "2006-01-02T" prefix of the last day
-// written is kept and the time of day is written with arithmetic.
+// lines come many to a second, so the text up to the second of the last
+// second written ("2006-01-02T15:04:05.) is kept and only the nanoseconds
+// are written, two digits at a time.
 func (tc *timeCache) appendTime(b []byte, t time.Time) []byte {
 	if t.IsZero() {
 		return append(b, "null"...)
 	}
 	sec := t.Unix()
-	day := sec / 86400
-	if sec < 0 {
-		day = (sec - 86399) / 86400
+	if sec != tc.sec || !tc.valid {
+		tc.fill(sec)
 	}
-	if day != tc.day || tc.n == 0 {
-		p := time.Unix(day*86400, 0).UTC().AppendFormat(tc.prefix[:0], "2006-01-02T")
-		tc.n = copy(tc.prefix[:], p)
-		tc.day = day
-	}
-	b = append(b, '"')
 	b = append(b, tc.prefix[:tc.n]...)
-	s := sec - day*86400
-	ns := t.Nanosecond()
-	var d [19]byte // hh:mm:ss.nnnnnnnnnZ
-	d[0], d[1] = byte('0'+s/36000), byte('0'+s/3600%10)
-	d[2] = ':'
-	d[3], d[4] = byte('0'+s/600%6), byte('0'+s/60%10)
-	d[5] = ':'
-	d[6], d[7] = byte('0'+s%60/10), byte('0'+s%10)
-	d[8] = '.'
-	for i := 17; i >= 9; i-- {
-		d[i] = byte('0' + ns%10)
-		ns /= 10
+	ns := uint32(t.Nanosecond())
+	var d [11]byte // nnnnnnnnnZ"
+	d[10], d[9] = '"', 'Z'
+	for i := 8; i > 1; i -= 2 {
+		q := ns % 100 * 2
+		ns /= 100
+		d[i], d[i-1] = digitPairs[q+1], digitPairs[q]
 	}
-	d[18] = 'Z'
-	b = append(b, d[:]...)
-	return append(b, '"')
+	d[0] = byte('0' + ns)
+	return append(b, d[:]...)
 }
 
-// timeCache holds the formatted date of the last day appendTime wrote.
+// fill formats the second sec into the prefix. The date comes from the
+// time package once a day; the time of day is arithmetic.
+func (tc *timeCache) fill(sec int64) {
+	day := sec / 86400
+	if sec < 0 && sec%86400 != 0 {
+		day--
+	}
+	if day != tc.day || !tc.valid {
+		// Years past 9999 or before 0 make a longer date: kept whole.
+		p := append(tc.prefix[:1], time.Unix(day*86400, 0).UTC().AppendFormat(tc.scratch[:0], "2006-01-02T")...)
+		tc.prefix[0] = '"'
+		tc.dateLen = len(p)
+		tc.day = day
+	}
+	s := sec - day*86400
+	p := tc.prefix[tc.dateLen : tc.dateLen+9]
+	p[0], p[1] = byte('0'+s/36000), byte('0'+s/3600%10)
+	p[2] = ':'
+	p[3], p[4] = byte('0'+s/600%6), byte('0'+s/60%10)
+	p[5] = ':'
+	p[6], p[7] = byte('0'+s%60/10), byte('0'+s%10)
+	p[8] = '.'
+	tc.n = tc.dateLen + 9
+	tc.sec, tc.valid = sec, true
+}
+
+// timeCache holds the text of the last second appendTime wrote.
 type timeCache struct {
-	day    int64
-	prefix [32]byte
-	n      int
+	valid   bool
+	day     int64
+	sec     int64
+	dateLen int      // of `"2006-01-02T` in prefix
+	n       int      // of `"2006-01-02T15:04:05.` in prefix
+	prefix  [48]byte // `"2006-01-02T15:04:05.`
+	scratch [32]byte
 }
 
 // appendString writes s as a JSON string, neutralised first (package
@@ -562,12 +557,10 @@ func appendAddr(b []byte, a netip.AddrPort) []byte {
 }
 
 func appendState(b []byte, s decode.State) []byte {
-	if s == decode.Unknown {
-		return append(b, "null"...)
+	if int(s) < len(stateJSON) {
+		return append(b, stateJSON[s]...)
 	}
-	b = append(b, '"')
-	b = append(b, s.String()...)
-	return append(b, '"')
+	return append(b, `"INVALID"`...)
 }
 
 func appendStates(b []byte, states []decode.State) []byte {
@@ -592,25 +585,49 @@ func appendSides(b []byte, s decode.Sides) []byte {
 	return append(b, '"')
 }
 
-// appendUint writes v in decimal straight into b: strconv.AppendUint
-// formats into a buffer of its own and copies, which shows in profiles of
-// lines that are mostly numbers.
+// appendUint writes v in decimal straight into b, two digits at a time:
+// lines are mostly numbers, and strconv.AppendUint formats into a buffer
+// of its own and copies.
 func appendUint(b []byte, v uint64) []byte {
-	n := 1
-	for x := v; x >= 10; x /= 10 {
+	if v < 10 {
+		return append(b, byte('0'+v))
+	}
+	n := 2
+	for x := v; x >= 100; x /= 10 {
 		n++
 	}
 	l := len(b)
-	b = append(b, digitsPad[:n]...)
-	for i := l + n - 1; i > l; i-- {
-		b[i] = byte('0' + v%10)
-		v /= 10
+	if cap(b)-l >= n {
+		b = b[:l+n]
+	} else {
+		b = append(b, digitPairs[:n]...)
 	}
-	b[l] = byte('0' + v)
+	i := l + n
+	for v >= 100 {
+		q := v % 100 * 2
+		v /= 100
+		i -= 2
+		b[i], b[i+1] = digitPairs[q], digitPairs[q+1]
+	}
+	if v >= 10 {
+		b[i-2], b[i-1] = digitPairs[v*2], digitPairs[v*2+1]
+	} else {
+		b[i-1] = byte('0' + v)
+	}
 	return b
 }
 
-var digitsPad [20]byte
+// digitPairs holds "00" to "99" back to back.
+const digitPairs = "00010203040506070809" +
+	"10111213141516171819" +
+	"20212223242526272829" +
+	"30313233343536373839" +
+	"40414243444546474849" +
+	"50515253545556575859" +
+	"60616263646566676869" +
+	"70717273747576777879" +
+	"80818283848586878889" +
+	"90919293949596979899"
 
 func appendInt(b []byte, v int64) []byte {
 	if v < 0 {
@@ -620,11 +637,18 @@ func appendInt(b []byte, v int64) []byte {
 }
 
 // Flush pushes buffered lines out. A live report calls it on a timer, so
-// that lines show within a moment of happening.
+// that lines show within a moment of happening. After a failed write
+// nothing more is written, and Summary returns the error.
 func (j *JSON) Flush() {
-	if err := j.w.Flush(); err != nil && j.err == nil {
-		j.err = err
+	if len(j.buf) > 0 && j.err == nil {
+		if _, err := j.w.Write(j.buf); err != nil {
+			j.err = err
+		}
 	}
+	if cap(j.buf) > 2*jsonBufSize {
+		j.buf = make([]byte, 0, jsonBufSize)
+	}
+	j.buf = j.buf[:0]
 }
 
 // appendOwners writes the processes that held the connection's sockets,

@@ -3,6 +3,7 @@ package report
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"strconv"
 	"strings"
@@ -67,7 +68,13 @@ func FuzzAppendString(f *testing.F) {
 }
 
 func TestAppendInt(t *testing.T) {
-	for _, v := range []int64{0, 1, 9, 10, 99, 100, 4294967295, -1, -1234567890123, 1<<63 - 1} {
+	values := []int64{0, 1, 9, 10, 11, 99, 100, 101, 999, 1000, 4294967295, -1, -1234567890123, 1<<63 - 1, -1 << 63}
+	r := rand.New(rand.NewPCG(3, 4))
+	for range 10000 {
+		// Every length of number, from 1 to 19 digits.
+		values = append(values, r.Int64N(int64(math.Pow10(1+r.IntN(18)))))
+	}
+	for _, v := range values {
 		got := string(appendInt([]byte("x"), v))
 		want := "x" + strconv.FormatInt(v, 10)
 		if got != want {
