@@ -168,7 +168,7 @@ func (d *Diagram) Datagram(x *decode.Datagram) { d.tx.Datagram(x) }
 // Ended implements decode.Handler: it draws the connection.
 func (d *Diagram) Ended(c *decode.Connection) {
 	sc := d.rec.take(c)
-	cs, omittedCalls := copyCalls(c)
+	defer d.rec.release(sc) // drawn, if at all, before Ended returns
 	d.lanes.add(c, sc, &d.rec)
 	// The text report keeps the tallies its totals print and applies
 	// the shape rule; a connection whose shape was drawn before gets its
@@ -178,10 +178,11 @@ func (d *Diagram) Ended(c *decode.Connection) {
 		d.tx.tally(c)
 		full, _ = d.tx.endShaped(c, &sc.shape)
 	})
-	cs = d.tx.withoutKnownListens(c, cs)
 	if !full {
 		return
 	}
+	cs, omittedCalls := copyCalls(c)
+	cs = d.tx.withoutKnownListens(c, cs)
 	if !d.legend {
 		d.legend = true
 		d.printf("%s\n\n", wrapCells(d.m("diagram.legend"), 0, d.opt.Width))
@@ -284,8 +285,8 @@ func (d *Diagram) writeConnection(c *decode.Connection, sc *seqConn, cs []calls.
 				arrow, _ = d.arrow("", toServer, st.kind)
 			}
 			d.line(at, state[decode.Client], br[0], arrow, br[1], state[decode.Server])
-			if st.preview != "" {
-				pv := st.preview
+			if st.hasPreview() {
+				pv := st.preview()
 				if d.opt.ASCII {
 					// Preview escapes every byte that is not printable
 					// ASCII; its own … is the one character left.

@@ -55,7 +55,13 @@ type recorder struct {
 	max     int
 	total   int // steps buffered across connections
 	pending map[int]*seqConn
+	// free holds buffers handed back by release, their slices emptied
+	// but kept: a connection summarised in a line costs no allocation.
+	free []*seqConn
 }
+
+// maxFree bounds the buffers kept for reuse.
+const maxFree = 64
 
 // maxBuffered bounds the steps buffered across all open connections
 // (a step is about 200 bytes): with a hundred thousand connections open at
@@ -73,7 +79,11 @@ func newRecorder(max int) recorder {
 func (r *recorder) segment(c *decode.Connection, st *decode.Step) {
 	sc := r.pending[c.ID]
 	if sc == nil {
-		sc = &seqConn{}
+		if n := len(r.free); n > 0 {
+			sc, r.free = r.free[n-1], r.free[:n-1]
+		} else {
+			sc = &seqConn{}
+		}
 		r.pending[c.ID] = sc
 	}
 	sc.shape.add(st)
@@ -122,6 +132,16 @@ func (r *recorder) take(c *decode.Connection) *seqConn {
 	}
 	r.total -= len(sc.steps)
 	return sc
+}
+
+// release hands back a buffer take returned, once nothing refers to it.
+func (r *recorder) release(sc *seqConn) {
+	if len(r.free) >= maxFree || cap(sc.steps) > 4*r.max {
+		return
+	}
+	clear(sc.steps) // the steps' slices (states passed) go
+	*sc = seqConn{steps: sc.steps[:0], anchors: sc.anchors[:0]}
+	r.free = append(r.free, sc)
 }
 
 // rowKind says what a row of a diagram shows.

@@ -285,7 +285,7 @@ func (h *HTML) writeConnection(c *decode.Connection, sc *seqConn, cs []calls.Eve
 				rh = max(rh, 44)
 			}
 		}
-		if r.kind == rowSegment && sc.steps[r.step].preview != "" {
+		if r.kind == rowSegment && sc.steps[r.step].hasPreview() {
 			rh = max(rh, 44)
 		}
 		laid[i] = svgRow{r: r, y: y, h: rh, why: lines}
@@ -402,9 +402,9 @@ func (h *HTML) writeSVGRow(b *strings.Builder, c *decode.Connection, sc *seqConn
 		fmt.Fprintf(b, "<path d=\"M%d %d L%d %d L%d %d Z\"/>", x2, ay, head, ay-5, head, ay+5)
 		fmt.Fprintf(b, "<text class=\"lbl\" x=\"%d\" y=\"%d\" text-anchor=\"middle\">%s</text></g>",
 			(xClient+xServer)/2, ay-5, esc(segmentLabel(&st.textStep)))
-		if st.preview != "" {
+		if st.hasPreview() {
 			fmt.Fprintf(b, "<text class=\"pv\" x=\"%d\" y=\"%d\" text-anchor=\"middle\">%s</text>",
-				(xClient+xServer)/2, ay+15, esc(fit(st.preview, 40)))
+				(xClient+xServer)/2, ay+15, esc(fit(st.preview(), 40)))
 		}
 		for _, side := range [...]decode.Side{decode.Client, decode.Server} {
 			if c.SelfConnect && side == decode.Server {
@@ -436,8 +436,8 @@ func (h *HTML) writeSVGRow(b *strings.Builder, c *decode.Connection, sc *seqConn
 		if o := strings.TrimSpace(tx.synOptions(st.opts)); o != "" && st.flags&decode.SYN != 0 {
 			title = append(title, o)
 		}
-		if st.preview != "" {
-			title = append(title, tx.m("payload", st.preview))
+		if st.hasPreview() {
+			title = append(title, tx.m("payload", st.preview()))
 		}
 	default:
 		ev := &cs[r.call]

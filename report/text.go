@@ -54,6 +54,7 @@ type Text struct {
 	explained    map[uint16]bool // streaming: server ports already explained
 	prefaced     bool
 	kinds        map[string]int // connection kinds, for the summary
+	kindKeys     map[connKind]string
 	order        []string
 	tag          string     // in streaming mode, the connection's number before each line
 	current      []textStep // the steps of the connection being written
@@ -101,11 +102,22 @@ type textStep struct {
 	kind           decode.StepKind
 	synNo          int // for a SYN retransmission: how many so far, this one included
 	opts           decode.Options
-	preview        string
-	truncated      bool
-	win            uint16 // the window field as sent, not scaled
-	reordered      bool   // captured out of the wire's order
-	fragments      int    // IP fragments it arrived in
+	// raw is the start of the payload, one byte past what a preview
+	// shows so that Preview marks the cut: kept as bytes, so that a step
+	// costs no allocation, and made readable only when it is shown.
+	raw       [previewBytes + 1]byte
+	rawN      uint8
+	truncated bool
+	win       uint16 // the window field as sent, not scaled
+	reordered bool   // captured out of the wire's order
+	fragments int    // IP fragments it arrived in
+}
+
+// connKind is how a connection opened and closed: the summary counts
+// connections by it.
+type connKind struct {
+	h decode.Handshake
+	c decode.CloseKind
 }
 
 type textConn struct {
@@ -314,7 +326,16 @@ func (t *Text) tally(c *decode.Connection) {
 	if o := timeOrigin(c, c.Calls); !o.IsZero() && (t.origin.IsZero() || o.Before(t.origin)) {
 		t.origin, t.originConn = o, c.ID
 	}
-	key := c.Handshake().String() + "/" + c.CloseKind().String()
+	// The key's text is made once per kind, not once per connection.
+	kk := connKind{c.Handshake(), c.CloseKind()}
+	key, ok := t.kindKeys[kk]
+	if !ok {
+		key = kk.h.String() + "/" + kk.c.String()
+		if t.kindKeys == nil {
+			t.kindKeys = make(map[connKind]string)
+		}
+		t.kindKeys[kk] = key
+	}
 	if t.kinds[key] == 0 {
 		t.order = append(t.order, key)
 	}
@@ -672,19 +693,32 @@ func makeTextStep(st *decode.Step) textStep {
 			ts.passed[side] = slices.Clone(st.Passed[side])
 		}
 	}
-	if len(s.Payload) > 0 {
-		ts.preview = Preview(s.Payload, 40)
-	}
+	ts.rawN = uint8(copy(ts.raw[:], s.Payload))
 	return ts
+}
+
+// previewBytes is how much payload a preview shows.
+const previewBytes = 40
+
+// hasPreview reports whether the step carries payload to show.
+func (st *textStep) hasPreview() bool { return st.rawN > 0 }
+
+// preview is the step's payload for people (Preview), or "" when it
+// carries none.
+func (st *textStep) preview() string {
+	if st.rawN == 0 {
+		return ""
+	}
+	return Preview(st.raw[:st.rawN], previewBytes)
 }
 
 // explain is the whole explanation of a step: why it happened, then its
 // payload and what the snap length cut.
 func (t *Text) explain(c *decode.Connection, st *textStep, first time.Time) string {
 	t.buildWhy(c, st, first)
-	if st.preview != "" {
+	if st.hasPreview() {
 		t.whyBuf = append(t.whyBuf, ' ')
-		t.put("payload", st.preview)
+		t.put("payload", st.preview())
 	}
 	switch {
 	case st.truncated && st.len == 0:
