@@ -47,7 +47,7 @@ var (
 	htmlFlag    = &cli.StringFlag{Name: "html", Usage: "also write a self-contained HTML report (sequence diagrams, explanations) to `FILE`"}
 	asciiFlag   = &cli.BoolFlag{Name: "ascii", Usage: "print only ASCII: plain characters for arrows, symbols and diagram lines (English only)"}
 	colorFlag   = &cli.StringFlag{Name: "color", Value: "auto", Usage: "colour diagrams `WHEN`: auto (a terminal, unless NO_COLOR is set; the default), always or never"}
-	explainFlag = &cli.StringFlag{Name: "explain", Value: "auto", Usage: "which connections text and diagrams explain in full: `WHICH` is auto (the default: the first of each shape and the notable ones; the rest in one line), all, or none (one line per segment, as tcpdump)"}
+	explainFlag = &cli.StringFlag{Name: "explain", Value: "auto", Usage: "which connections text and diagrams explain in full: `WHICH` is auto (the default: the first of each shape and the notable ones; the rest in one line), all, or none (one line per segment, as tcpdump). The --html page draws the same connections (auto: at most 200); with all it draws every one and grows with the capture; with none it has only the summary table"}
 	langFlag    = &cli.StringFlag{Name: "lang", Usage: "explanations in `LANG`: en or ko (default: from $LC_ALL, $LC_MESSAGES or $LANG)"}
 	// The ephemeral port range the explanations quote is read from this
 	// machine; tests fix it so that golden files do not depend on it.

@@ -81,7 +81,7 @@ func makeOutput(c *cli.Context, files *outputs, batch, stream bool) (output, err
 		if f := c.String("read"); f != "" {
 			title = "socktrace " + f
 		}
-		h := report.NewHTML(files.html, report.HTMLOptions{Lang: lang, Ephemeral: eph, Title: strings.TrimSpace(title)})
+		h := report.NewHTML(files.html, report.HTMLOptions{Lang: lang, Ephemeral: eph, Title: strings.TrimSpace(title), Explain: explain})
 		out = report.Tee(out, h)
 	}
 	return out, nil

@@ -24,6 +24,12 @@ type HTMLOptions struct {
 	// Title heads the page, such as the capture's file name; empty means
 	// "socktrace report".
 	Title string
+	// Explain says which connections are drawn: ExplainAuto the first of
+	// each shape and the notable ones, at most maxSections; ExplainAll
+	// every one (memory stays bounded, as each section is written when
+	// its connection ends, but the page grows with the capture);
+	// ExplainNone none, only the summary table.
+	Explain Explain
 }
 
 // HTML writes one self-contained HTML page: per connection a sequence
@@ -47,6 +53,7 @@ type HTML struct {
 	// drawn because one of their shape was; overCap those not drawn
 	// because maxSections were.
 	drawn, sameShape, overCap int
+	notDrawn                  int // under ExplainNone
 
 	// tx lends the text report's sentences, so that the page explains
 	// each step with the same words in every language.
@@ -77,7 +84,11 @@ func NewHTML(w io.Writer, opt HTMLOptions) *HTML {
 		opt.Lang = English
 	}
 	h := &HTML{w: bufio.NewWriterSize(w, 64<<10), opt: opt, rec: newRecorder(opt.MaxSteps), sink: &switchWriter{}}
-	h.tx = NewText(h.sink, TextOptions{Lang: opt.Lang, Ephemeral: opt.Ephemeral, MaxSteps: opt.MaxSteps})
+	explain := opt.Explain
+	if explain == ExplainNone {
+		explain = ExplainAuto // the shapes are still counted for the summary
+	}
+	h.tx = NewText(h.sink, TextOptions{Lang: opt.Lang, Ephemeral: opt.Ephemeral, MaxSteps: opt.MaxSteps, Explain: explain})
 	return h
 }
 
@@ -122,7 +133,10 @@ func (h *HTML) Ended(c *decode.Connection) {
 	h.start()
 	row := h.tableRow(c)
 	switch {
-	case full && h.drawn < maxSections:
+	case h.opt.Explain == ExplainNone:
+		h.notDrawn++
+		row.drawnAs = -1
+	case full && (h.drawn < maxSections || h.opt.Explain == ExplainAll):
 		h.writeConnection(c, sc, cs, omittedCalls)
 		h.drawn++
 	case full:
@@ -612,6 +626,9 @@ func (h *HTML) Summary(s Summary) error {
 		h.printf("</table>\n")
 		if h.more > 0 {
 			h.printf("<p class=\"note\">%s</p>\n", esc(h.m("html.table.omitted", h.more)))
+		}
+		if h.notDrawn > 0 {
+			h.printf("<p class=\"note\">%s</p>\n", esc(h.m("html.explain.none", h.notDrawn)))
 		}
 		if h.sameShape+h.overCap > 0 {
 			h.printf("<p class=\"note\">%s</p>\n", esc(h.m("html.undrawn", h.sameShape+h.overCap, h.sameShape, h.overCap, maxSections)))

@@ -24,6 +24,7 @@ var shapeEnglish = map[msgID]string{
 	"total.resumed":         "%d time(s) a packet came for a connection the full table had ended early: it resumed that connection under its number (marked resumed), not a new one",
 	"total.late":            "%d segment(s) came after their connection had ended (retransmitted FINs, last ACKs): not shown",
 	"html.same":             "same as #%d",
+	"html.explain.none":     "--explain none: none of the %d connections is drawn. The table lists the first connections; socktrace --format json lists every one.",
 	"html.undrawn":          "%d connections are not drawn: %d have the shape of one drawn above (the table links each to it), %d notable ones came after the first %d sections. The table lists the first connections; socktrace --format json lists every one.",
 	"segline.note":          "One line per segment (--explain none): time (UTC), connection, source > destination, flags, relative seq/ack, length, window, state changes.",
 }
@@ -49,6 +50,7 @@ var shapeKorean = map[msgID]string{
 	"total.resumed":         "표가 가득 차서 일찍 끝낸 연결에 패킷이 %d번 왔습니다: 새 연결이 아니라 같은 번호로 이어 보였습니다 (resumed 표시)",
 	"total.late":            "연결이 끝난 뒤에 온 세그먼트 %d개 (재전송된 FIN, 마지막 ACK): 표시하지 않음",
 	"html.same":             "#%d와 같은 모양",
+	"html.explain.none":     "--explain none: 연결 %d개를 하나도 그리지 않았습니다. 표는 처음 연결들을 싣고, socktrace --format json은 모든 연결을 보입니다.",
 	"html.undrawn":          "연결 %d개는 그리지 않았습니다: %d개는 위에 그린 연결과 모양이 같고 (표에서 그 연결로 이어짐), 눈여겨볼 연결 %d개는 처음 %d개 절 뒤에 왔습니다. 표는 처음 연결들을 싣고, socktrace --format json은 모든 연결을 보입니다.",
 	"segline.note":          "세그먼트마다 한 줄 (--explain none): 시각(UTC), 연결, 출발지 > 목적지, 플래그, 상대 seq/ack, 길이, 윈도, 상태 변화.",
 }
