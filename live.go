@@ -194,6 +194,23 @@ func captureWhileExpr(ctx context.Context, iface, expr string, stream *liveStrea
 // captureWhileNS is captureWhileExpr on an interface of the named
 // network namespace ("": this process's).
 func captureWhileNS(ctx context.Context, ns, iface, expr string, stream *liveStream, work func(ctx context.Context, emit func(calls.Event)) error) (*liveCapture, error) {
+	return captureLive(ctx, ns, iface, expr, stream, nil, func(ctx context.Context, emit func(calls.Event), _ liveSink) error {
+		return work(ctx, emit)
+	})
+}
+
+// liveSink takes what a streaming capture's work reports besides its
+// calls: the kernel's events and the tracer's progress (both may be
+// called from any goroutine).
+type liveSink struct {
+	kernel   func(calls.KernelEvent)
+	progress func(time.Time)
+}
+
+// captureLive is captureWhileNS, streaming when st is set: the packets
+// kept, the calls and the kernel events go to st as they come (not to the
+// liveCapture), and st feeds its tracker as time moves on.
+func captureLive(ctx context.Context, ns, iface, expr string, stream *liveStream, st *streamer, work func(ctx context.Context, emit func(calls.Event), sink liveSink) error) (*liveCapture, error) {
 	var src *capture.LiveSource
 	var err error
 	// Twice the default ring, as watch has: other programs' loopback
@@ -215,16 +232,57 @@ func captureWhileNS(ctx context.Context, ns, iface, expr string, stream *liveStr
 	var mu sync.Mutex
 	own := newOwnFilter(dc)
 	own.stream = stream
+	own.sink = st
 	emit := func(ev calls.Event) {
 		mu.Lock()
 		own.noteCall(&ev)
-		if len(dc.events) < maxLiveEvents {
+		switch {
+		case st != nil:
+			st.call(&ev)
+		case len(dc.events) < maxLiveEvents:
 			dc.events = append(dc.events, ev)
-		} else {
+		default:
 			dc.eventsOmitted++
 		}
 		mu.Unlock()
 		stream.call(&ev)
+	}
+	var sink liveSink
+	tickDone := make(chan struct{})
+	stopTick := make(chan struct{})
+	if st != nil {
+		sink.kernel = func(ev calls.KernelEvent) {
+			mu.Lock()
+			st.kernel(&ev)
+			mu.Unlock()
+		}
+		sink.progress = func(t time.Time) {
+			mu.Lock()
+			st.caughtUp(t)
+			mu.Unlock()
+		}
+		// Connections end, and are explained, as time moves on, also
+		// when no packet or call comes to say so.
+		go func() {
+			defer close(tickDone)
+			tick := time.NewTicker(50 * time.Millisecond)
+			defer tick.Stop()
+			for {
+				select {
+				case <-stopTick:
+					return
+				case now := <-tick.C:
+					mu.Lock()
+					if own.grew {
+						own.recheck()
+					}
+					st.advance(now)
+					mu.Unlock()
+				}
+			}
+		}()
+	} else {
+		close(tickDone)
 	}
 	streamDone := stream.flushEverySecond()
 
@@ -253,7 +311,7 @@ func captureWhileNS(ctx context.Context, ns, iface, expr string, stream *liveStr
 		}
 	}()
 
-	runErr := work(ctx, emit)
+	runErr := work(ctx, emit, sink)
 	// Let the last segments (a final ACK, a RST) reach the ring: the
 	// kernel hands a partly filled block over after its timeout.
 	select {
@@ -271,10 +329,15 @@ func captureWhileNS(ctx context.Context, ns, iface, expr string, stream *liveStr
 	if err := src.Close(); err != nil && runErr == nil {
 		runErr = err
 	}
+	close(stopTick)
+	<-tickDone
 	mu.Lock()
 	defer mu.Unlock()
 	own.finish()
 	dc.keepOwn()
+	if st != nil {
+		st.drain()
+	}
 	return dc, runErr
 }
 

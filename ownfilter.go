@@ -36,8 +36,14 @@ const (
 // bulk transfer on the interface therefore costs a bounded amount of
 // memory, not one copy of every packet.
 type ownFilter struct {
-	dc         *liveCapture
-	addrs      map[netip.AddrPort]bool
+	dc *liveCapture
+	// addrs are the endpoints the program's calls named, with when one
+	// was last used (by a call or a packet kept), in Unix nanoseconds.
+	addrs map[netip.AddrPort]int64
+	// pruneAt is the size of addrs at which the ones unused for
+	// addrIdle are forgotten: a program running for days names ever new
+	// ports.
+	pruneAt    int
 	grew       bool // addrs grew since limbo was last checked
 	limbo      []capture.Packet
 	limboBytes int
@@ -46,6 +52,9 @@ type ownFilter struct {
 	dd         decode.DatagramDecoder
 	dg         decode.Datagram
 	stream     *liveStream // --write, streamed as packets are kept (nil: none)
+	// sink, when set, takes the packets kept instead of dc.packets (a
+	// streaming run).
+	sink *streamer
 	// callClock is the latest time any call reported: a packet leaves
 	// the limbo for age only when the calls have moved limboAge past it.
 	// On a loaded machine the calls (from the tracer's ring buffer or
@@ -56,8 +65,18 @@ type ownFilter struct {
 }
 
 func newOwnFilter(dc *liveCapture) *ownFilter {
-	return &ownFilter{dc: dc, addrs: make(map[netip.AddrPort]bool), perFlow: make(map[flow]int)}
+	return &ownFilter{dc: dc, addrs: make(map[netip.AddrPort]int64), perFlow: make(map[flow]int), pruneAt: minPruneAddrs}
 }
+
+// Bounds on the endpoints remembered: past minPruneAddrs (or twice what
+// the last pruning left), the ones no call or packet used for addrIdle
+// are forgotten. An idle connection that wakes up names its endpoints
+// again with its next call (the data calls carry them); only a packet no
+// call follows (a keepalive probe) is then not kept.
+const (
+	minPruneAddrs = 1 << 16
+	addrIdle      = 30 * time.Second
+)
 
 // flow is a 4-tuple, its ends in a fixed order.
 type flow struct{ a, b netip.AddrPort }
@@ -84,21 +103,49 @@ func (f *ownFilter) noteCall(ev *calls.Event) {
 			f.callClock = t
 		}
 	}
+	now := f.callClock.UnixNano()
 	for _, a := range [...]netip.AddrPort{ev.Local, ev.Remote} {
-		if a.IsValid() && !f.addrs[a] {
-			f.addrs[a] = true
+		if !a.IsValid() {
+			continue
+		}
+		if _, ok := f.addrs[a]; !ok {
 			f.grew = true
 		}
+		f.addrs[a] = now
 	}
+	if len(f.addrs) >= f.pruneAt {
+		f.prune()
+	}
+}
+
+// prune forgets the endpoints unused for addrIdle.
+func (f *ownFilter) prune() {
+	old := f.callClock.Add(-addrIdle).UnixNano()
+	for a, used := range f.addrs {
+		if used < old {
+			delete(f.addrs, a)
+		}
+	}
+	f.pruneAt = max(minPruneAddrs, 2*len(f.addrs))
+}
+
+// known reports whether a was named by a call, and marks it used at t.
+func (f *ownFilter) known(a netip.AddrPort, t time.Time) bool {
+	used, ok := f.addrs[a]
+	if ok && t.UnixNano() > used {
+		f.addrs[a] = t.UnixNano()
+	}
+	return ok
 }
 
 // mine reports whether p belongs to the program by the addresses known.
 func (f *ownFilter) mine(p *capture.Packet) bool {
+	t := p.Timestamp
 	switch {
 	case decode.Decode(p, &f.seg) == nil:
-		return f.addrs[f.seg.Src] && f.addrs[f.seg.Dst]
+		return f.known(f.seg.Src, t) && f.known(f.seg.Dst, t)
 	case f.dd.Decode(p, &f.dg) == nil:
-		return (f.addrs[f.dg.Src] && f.addrs[f.dg.Dst]) || (f.dg.Quoted && f.addrs[f.dg.QuotedSrc] && f.addrs[f.dg.QuotedDst])
+		return (f.known(f.dg.Src, t) && f.known(f.dg.Dst, t)) || (f.dg.Quoted && f.known(f.dg.QuotedSrc, t) && f.known(f.dg.QuotedDst, t))
 	}
 	return false
 }
@@ -150,6 +197,16 @@ func (f *ownFilter) tooOld(now, t time.Time) bool {
 // keep adds a packet of the program's to the capture; owned says its Data
 // is already a copy (a packet from the limbo), not the ring's.
 func (f *ownFilter) keep(p *capture.Packet, owned bool) {
+	if f.sink != nil {
+		q := new(capture.Packet)
+		*q = *p
+		if !owned {
+			q.Data = bytes.Clone(p.Data)
+		}
+		q.Comments = nil
+		f.sink.packet(q)
+		return
+	}
 	if len(f.dc.packets) == maxLivePackets {
 		f.dc.overflow++
 		return

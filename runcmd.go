@@ -17,6 +17,7 @@ import (
 
 	"github.com/socktrace/socktrace/calls"
 	"github.com/socktrace/socktrace/capture"
+	"github.com/socktrace/socktrace/decode"
 )
 
 // runProgram traces a program's socket calls (a command it starts, or a
@@ -81,10 +82,24 @@ func runProgram(c *cli.Context) error {
 
 	ctx := c.Context
 	exitCode := 0
-	var klog kernelLog
-	opts.Kernel = klog.add
-	dc, runErr := captureWhile(ctx, iface, newLiveStream(outs.pcap, iface), func(ctx context.Context, emit func(calls.Event)) error {
-		opts.Events = emit
+	// Each connection is explained when it ends, while the program runs
+	// on (runstream.go).
+	tracker := decode.NewTracker(out, decode.TrackerConfig{})
+	st := newStreamer(tracker)
+	if f, ok := out.(interface{ Flush() }); ok {
+		st.flushOut = f.Flush
+	}
+	var pcap *pcapOut
+	if outs.pcap != nil {
+		if pcap, err = newPcapOut(outs.pcap); err != nil {
+			outs.abort()
+			return err
+		}
+		st.pcap = newStreamPcap(pcap, iface)
+	}
+	var recorded calls.TraceStats
+	dc, runErr := captureLive(ctx, "", iface, "tcp", nil, st, func(ctx context.Context, emit func(calls.Event), sink liveSink) error {
+		opts.Events, opts.Kernel, opts.Progress = emit, sink.kernel, sink.progress
 		tr, err := startRecording(ctx, stderr, tracer, argv, pid, opts)
 		if errors.Is(err, calls.ErrPtraceNotPermitted) {
 			fmt.Fprintf(stderr, "socktrace: %v%s\nsocktrace: going on with the packets only: every call is inferred from them and marked so\n", err, otherUser(pid))
@@ -95,16 +110,13 @@ func runProgram(c *cli.Context) error {
 			return err
 		}
 		exitCode, err = tr.Wait()
-		if st := tr.Stats(); st.Dropped > 0 {
-			fmt.Fprintf(stderr, "socktrace: %d kernel events lost: the eBPF ring buffer was full; calls and states are missing from the report\n", st.Dropped)
-		}
+		recorded = tr.Stats()
 		return err
 	})
 	if dc == nil {
 		outs.abort()
 		return runErr
 	}
-	dc.kernel = klog.take()
 	var execErr *calls.ExecError
 	if errors.As(runErr, &execErr) {
 		// The command never ran: there is nothing to explain.
@@ -115,7 +127,7 @@ func runProgram(c *cli.Context) error {
 	if errors.Is(runErr, context.Canceled) {
 		runErr = nil // stopped: explain what was seen
 	}
-	if err := explainCapture(c, out, outs, iface, dc, runErr); err != nil {
+	if err := explainStream(c, out, outs, iface, dc, st, pcap, recorded, runErr); err != nil {
 		return err
 	}
 	if exitCode != 0 && !stopped {
@@ -126,6 +138,35 @@ func runProgram(c *cli.Context) error {
 		return cli.Exit(fmt.Sprintf("socktrace: %s exited with status %d", name, exitCode), exitCode)
 	}
 	return nil
+}
+
+// explainStream ends a streamed run: what is still open is explained, the
+// losses are said, and the summary covers the whole run.
+func explainStream(c *cli.Context, out output, outs *outputs, iface string, dc *liveCapture, st *streamer, pcap *pcapOut, recorded calls.TraceStats, runErr error) error {
+	stderr := c.App.ErrWriter
+	if recorded.Dropped > 0 {
+		fmt.Fprintf(stderr, "socktrace: %d kernel events lost (%d read): the eBPF ring buffer was full; calls and states are missing from the report\n", recorded.Dropped, recorded.Records)
+	}
+	if pcap != nil {
+		pcapErr := st.pcap.err
+		if pcapErr == nil {
+			pcapErr = pcap.stats(iface, dc.linkType, capture.DefaultSnapLen, dc.stats)
+		}
+		if err := pcap.close(); pcapErr == nil {
+			pcapErr = err
+		}
+		if pcapErr != nil && runErr == nil {
+			runErr = &outputError{pcapErr}
+		}
+	}
+	if dc.stats.Dropped > 0 || st.forced > 0 {
+		// Say whose packets were lost: the kernel's ring drops before
+		// anyone knows whose a packet is.
+		fmt.Fprintf(stderr, "socktrace: packets dropped by the kernel's ring: %d (whoever's they were: the ring holds everything the filter passes, other programs' traffic included); %d packets and calls fed out of order when more than %d waited; %d packets of other connections seen and not kept\n",
+			dc.stats.Dropped, st.forced, maxStreamHeld, dc.unrelated)
+	}
+	st.tracker.Flush()
+	return finish(c.Context, out, outs, st.tracker, st.counts, int64(dc.stats.Dropped), runErr)
 }
 
 // otherUser explains a refused --pid when the process belongs to another

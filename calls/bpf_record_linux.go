@@ -73,6 +73,10 @@ type Recorder struct {
 
 	records, events, dropSeen atomic.Uint64
 
+	// lastMono is the latest time a record was stamped with (readLoop's
+	// own), reportedMono the one last reported to Progress.
+	lastMono, reportedMono uint64
+
 	done chan struct{}
 	code int
 	err  error
@@ -193,6 +197,12 @@ func (r *Recorder) load(all bool) error {
 	spec, err := loadRecorder()
 	if err != nil {
 		return fmt.Errorf("calls: %w", err)
+	}
+	if n := r.opts.RingBufferSize; n != 0 {
+		if n < os.Getpagesize() || n&(n-1) != 0 {
+			return fmt.Errorf("calls: ring buffer size %d is not a power of two of at least a page", n)
+		}
+		spec.Maps["events"].MaxEntries = uint32(n)
 	}
 	if all {
 		if err := spec.Variables["trace_all"].Set(uint32(1)); err != nil {
@@ -414,18 +424,53 @@ func (r *Recorder) finished() bool {
 	return len(r.alive) == 0
 }
 
+// progressEvery is how often the reader wakes when the ring buffer is
+// quiet, to report Progress and notice processes gone without a record.
+const progressEvery = 100 * time.Millisecond
+
+// While records flow, Progress is reported every progressStep of their
+// time, progressMargin behind the latest.
+const (
+	progressStep   = 10 * time.Millisecond
+	progressMargin = time.Millisecond
+)
+
 // readLoop delivers the records until recording is over, then drains the
 // ring buffer and ends.
 func (r *Recorder) readLoop() {
 	var rec ringbuf.Record
+	deadline := time.Now().Add(progressEvery)
+	r.rd.SetDeadline(deadline)
 	for {
-		r.rd.SetDeadline(time.Now().Add(time.Second))
+		var before time.Time
+		if r.opts.Progress != nil {
+			before = time.Now()
+		}
 		err := r.rd.ReadInto(&rec)
 		switch {
 		case err == nil:
 			r.handle(rec.RawSample)
+			if r.opts.Progress != nil && r.lastMono > r.reportedMono+uint64(progressStep) {
+				// Records come in the order they were written, each
+				// stamped just after: those written before this one,
+				// less a margin for the CPUs' race to the ring, are in.
+				r.reportedMono = r.lastMono
+				r.opts.Progress(r.clock.wall(r.lastMono - uint64(progressMargin)))
+			}
 			continue
 		case errors.Is(err, os.ErrDeadlineExceeded):
+			// The reader returns this only after its wait for records
+			// (begun after before, ended at the deadline or later)
+			// and a read of the ring to its end: every record written
+			// before then has been handled.
+			if r.opts.Progress != nil {
+				if before.Before(deadline) {
+					before = deadline
+				}
+				r.opts.Progress(before)
+			}
+			deadline = time.Now().Add(progressEvery)
+			r.rd.SetDeadline(deadline)
 			// A safety net for exits the ring buffer had no room for:
 			// forget processes that are gone.
 			if r.droppedNow() != r.dropSeen.Load() {
@@ -566,6 +611,9 @@ func (r *Recorder) handle(raw []byte) {
 	var rec recorderEvent
 	if !decodeRecord(raw, &rec) {
 		return
+	}
+	if t := max(rec.EnterNs, rec.ExitNs); t > r.lastMono {
+		r.lastMono = t
 	}
 	switch rec.Type {
 	case recFork:

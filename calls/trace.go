@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"time"
 )
 
 // Tracing a program (Trace, Attach; Linux on amd64 and arm64).
@@ -73,6 +74,22 @@ type TraceOptions struct {
 	// from the same goroutine as Events and in order with its events. A
 	// nil Kernel discards them.
 	Kernel func(KernelEvent)
+
+	// Progress, if set, is called now and then with a time t such that
+	// every call that returned before t, and every kernel event before
+	// t, has been given to Events and Kernel: a streaming reader can put
+	// what it holds from before t in order and go on. Calls still blocked
+	// at t (a read waiting for data) come later, with their Enter before
+	// t. Only the eBPF recorder calls it, from the same goroutine as
+	// Events; the ptrace tracer delivers each call while the thread that
+	// made it is stopped, so it has nothing to catch up on.
+	Progress func(t time.Time)
+
+	// RingBufferSize is the size in bytes of the eBPF recorder's ring
+	// buffer: a power of two, at least a page; 0 means 16 MiB. Smaller
+	// rings lose records sooner under a storm (counted in
+	// TraceStats.Dropped); tests shrink it to make that happen.
+	RingBufferSize int
 
 	// Env is the environment of the traced command; nil means the
 	// environment of the current process. Dir is its working directory;

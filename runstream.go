@@ -1,0 +1,299 @@
+package main
+
+import (
+	"container/heap"
+	"time"
+
+	"github.com/socktrace/socktrace/calls"
+	"github.com/socktrace/socktrace/capture"
+	"github.com/socktrace/socktrace/decode"
+)
+
+// Streaming a traced run (run, run --pid).
+//
+// A program may run for days, so `run` explains each connection when it
+// ends, as watch does, and keeps nothing of it afterwards. Its packets,
+// calls and kernel events come from three places at three speeds (the
+// capture ring hands packets over in blocks, the tracer reports a call
+// when it returns, a packet waits in the ownFilter's limbo until a call
+// names its connection), so the streamer holds each one a moment and
+// feeds the tracker in time order what every source has delivered: what
+// came before now-streamHold, and, when the tracer reports how far it has
+// caught up (calls.TraceOptions.Progress), before that too. The tracker
+// is told the time moves on (Expire) only as far as it has been fed, so a
+// connection ends, and is explained, once its calls have had the time to
+// arrive. Something that arrives later than that still goes in at once;
+// the tracker places late calls on their connection while it lingers.
+//
+// With --write, the streamer writes the packets as they go to the tracker,
+// in the same order, each call as a comment on the packet nearest in
+// time, as the batch writer placed them.
+
+const (
+	// streamHold is how long an item is held at least: the capture ring
+	// hands a block over after capture.DefaultBlockTimeout, and the
+	// ptrace tracer reports a call a little after it returned.
+	streamHold = 300 * time.Millisecond
+	// maxStreamHeld and maxStreamHeldBytes bound what is held: when the
+	// tracer stops reporting progress (its reader starved on a loaded
+	// machine), the oldest go to the tracker anyway.
+	maxStreamHeld      = 1 << 17
+	maxStreamHeldBytes = 32 << 20
+	// pcapLookAhead is how long the last packet written waits for the
+	// calls after it before it is written without them: a call goes on
+	// the packet nearest in time, which may be the next one.
+	pcapLookAhead = time.Second
+)
+
+// The order of items with the same time: a call first, then a kernel
+// event, then the packet, as the batch feed orders them.
+const (
+	itemCall = iota
+	itemKernel
+	itemPacket
+)
+
+type streamItem struct {
+	at   time.Time
+	kind uint8
+	seq  uint64
+	pkt  *capture.Packet
+	call *calls.Event
+	kev  *calls.KernelEvent
+}
+
+type streamHeap []streamItem
+
+func (h streamHeap) Len() int { return len(h) }
+func (h streamHeap) Less(i, j int) bool {
+	if c := h[i].at.Compare(h[j].at); c != 0 {
+		return c < 0
+	}
+	if h[i].kind != h[j].kind {
+		return h[i].kind < h[j].kind
+	}
+	return h[i].seq < h[j].seq
+}
+func (h streamHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
+func (h *streamHeap) Push(x any)   { *h = append(*h, x.(streamItem)) }
+func (h *streamHeap) Pop() any {
+	old := *h
+	it := old[len(old)-1]
+	old[len(old)-1] = streamItem{}
+	*h = old[:len(old)-1]
+	return it
+}
+
+// streamer feeds a live run's packets, calls and kernel events to its
+// tracker in time order as they come. Not safe for concurrent use: the
+// capture (captureLive) calls it under its lock.
+type streamer struct {
+	tracker *decode.Tracker
+	counts  decode.Counts
+	held    streamHeap
+	bytes   int // packet bytes held
+	seq     uint64
+	// progress is how far the tracer has caught up (zero: it does not
+	// say); fed is how far the tracker has been fed.
+	progress time.Time
+	fed      time.Time
+	// forced counts items fed before their time because too much was
+	// held.
+	forced int64
+
+	pcap     *streamPcap // --write (nil: none)
+	flushOut func()      // pushes out what the report has buffered
+}
+
+func newStreamer(t *decode.Tracker) *streamer {
+	return &streamer{tracker: t}
+}
+
+func (s *streamer) push(it streamItem) {
+	s.seq++
+	it.seq = s.seq
+	heap.Push(&s.held, it)
+	if it.pkt != nil {
+		s.bytes += len(it.pkt.Data)
+	}
+	for len(s.held) > maxStreamHeld || s.bytes > maxStreamHeldBytes {
+		s.forced++
+		s.pop()
+	}
+}
+
+// packet takes a packet of the program's; its Data is the streamer's now.
+func (s *streamer) packet(p *capture.Packet) {
+	s.push(streamItem{at: p.Timestamp, kind: itemPacket, pkt: p})
+}
+
+func (s *streamer) call(ev *calls.Event) {
+	s.push(streamItem{at: ev.Enter, kind: itemCall, call: ev})
+}
+
+func (s *streamer) kernel(ev *calls.KernelEvent) {
+	s.push(streamItem{at: ev.Time, kind: itemKernel, kev: ev})
+}
+
+// caughtUp records the tracer's progress (calls.TraceOptions.Progress).
+func (s *streamer) caughtUp(t time.Time) {
+	if t.After(s.progress) {
+		s.progress = t
+	}
+}
+
+// advance feeds the tracker what every source has delivered by now, lets
+// the connections that have ended go, and pushes the report and the
+// --write file out.
+func (s *streamer) advance(now time.Time) {
+	upTo := now.Add(-streamHold)
+	if !s.progress.IsZero() && s.progress.Before(upTo) {
+		upTo = s.progress
+	}
+	for len(s.held) > 0 && !s.held[0].at.After(upTo) {
+		s.pop()
+	}
+	if upTo.After(s.fed) {
+		s.fed = upTo
+	}
+	s.tracker.Expire(s.fed)
+	s.pcap.due(s.fed, now)
+	if s.flushOut != nil {
+		s.flushOut()
+	}
+}
+
+// drain feeds the tracker everything held: the run is over.
+func (s *streamer) drain() {
+	for len(s.held) > 0 {
+		s.pop()
+	}
+	s.pcap.flush()
+}
+
+// pop feeds the tracker the earliest item held.
+func (s *streamer) pop() {
+	it := heap.Pop(&s.held).(streamItem)
+	switch it.kind {
+	case itemPacket:
+		s.bytes -= len(it.pkt.Data)
+		s.tracker.ObservePacket(it.pkt, &s.counts)
+		s.pcap.packet(it.pkt)
+	case itemCall:
+		s.tracker.ObserveCall(*it.call)
+		s.pcap.call(it.call)
+	case itemKernel:
+		s.tracker.ObserveKernel(*it.kev)
+	}
+}
+
+// streamPcap writes the packets fed to the tracker to the --write file,
+// each call as a comment on the packet nearest in time to its entry (the
+// later one on a tie, as nearest does): the last packet waits for the
+// calls after it until the next packet comes or pcapLookAhead passes.
+type streamPcap struct {
+	out     *pcapOut
+	iface   string
+	err     error // the first write error; writing stops there
+	last    *capture.Packet
+	lastOut []string   // comments for last
+	after   []heldCall // calls after last, not yet placed
+	before  []string   // calls for the next packet (none waits before it)
+	// omitted counts calls not written: past maxPcapComments waiting for
+	// a packet (a program opening and closing sockets that never reach
+	// the wire), or after the last packet.
+	omitted int64
+}
+
+// maxPcapComments bounds the calls waiting for a packet to carry them.
+const maxPcapComments = 4096
+
+type heldCall struct {
+	at      time.Time
+	comment string
+}
+
+func newStreamPcap(out *pcapOut, iface string) *streamPcap {
+	return &streamPcap{out: out, iface: iface}
+}
+
+func (w *streamPcap) call(ev *calls.Event) {
+	if w == nil {
+		return
+	}
+	if len(w.after)+len(w.before) >= maxPcapComments {
+		w.omitted++
+		return
+	}
+	c := calls.FormatComment(ev)
+	if w.last != nil {
+		w.after = append(w.after, heldCall{ev.Enter, c})
+		return
+	}
+	// No packet before it waits (none yet, or it was written): the next
+	// one is the nearest left.
+	w.before = append(w.before, c)
+}
+
+func (w *streamPcap) packet(p *capture.Packet) {
+	if w == nil {
+		return
+	}
+	next := w.before
+	w.before = nil
+	if w.last != nil {
+		for _, c := range w.after {
+			if c.at.Sub(w.last.Timestamp) < p.Timestamp.Sub(c.at) {
+				w.lastOut = append(w.lastOut, c.comment)
+			} else {
+				next = append(next, c.comment)
+			}
+		}
+		w.after = w.after[:0]
+		w.writeLast()
+	}
+	w.last, w.lastOut = p, next
+}
+
+func (w *streamPcap) writeLast() {
+	if w.err == nil {
+		w.err = w.out.write(0, w.iface, w.last, capture.DefaultSnapLen, w.lastOut)
+	}
+	w.last, w.lastOut = nil, nil
+}
+
+// due writes the last packet once no call can come nearer to it than the
+// next packet might (the tracker has been fed pcapLookAhead past it), and
+// flushes the file at least every second.
+func (w *streamPcap) due(fed, now time.Time) {
+	if w == nil {
+		return
+	}
+	if w.last != nil && fed.Sub(w.last.Timestamp) > pcapLookAhead {
+		for _, c := range w.after {
+			w.lastOut = append(w.lastOut, c.comment)
+		}
+		w.after = w.after[:0]
+		w.writeLast()
+	}
+	if w.err == nil {
+		w.err = w.out.flushDue(now)
+	}
+}
+
+// flush writes what waits: the calls after the last packet go on it.
+func (w *streamPcap) flush() {
+	if w == nil {
+		return
+	}
+	if w.last != nil {
+		for _, c := range w.after {
+			w.lastOut = append(w.lastOut, c.comment)
+		}
+		w.after = w.after[:0]
+		w.writeLast()
+	}
+	// Calls after the last packet written have none to carry them.
+	w.omitted += int64(len(w.before))
+	w.before = nil
+}
