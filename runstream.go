@@ -2,6 +2,7 @@ package main
 
 import (
 	"container/heap"
+	"slices"
 	"time"
 
 	"github.com/socktrace/socktrace/calls"
@@ -26,8 +27,8 @@ import (
 // the tracker places late calls on their connection while it lingers.
 //
 // With --write, the streamer writes the packets as they go to the tracker,
-// in the same order, each call as a comment on the packet nearest in
-// time, as the batch writer placed them.
+// in the same order, the calls in the comment of the packet nearest in
+// time, as the batch writer (writePcapng) places them.
 
 const (
 	// streamHold is how long an item is held at least: the capture ring
@@ -188,17 +189,18 @@ func (s *streamer) pop() {
 }
 
 // streamPcap writes the packets fed to the tracker to the --write file,
-// each call as a comment on the packet nearest in time to its entry (the
-// later one on a tie, as nearest does): the last packet waits for the
-// calls after it until the next packet comes or pcapLookAhead passes.
+// the calls nearest in time to each packet (the later one on a tie, as
+// nearest does) in one comment on it, as writePcapng places them: the
+// last packet waits for the calls after it until the next packet comes or
+// pcapLookAhead passes.
 type streamPcap struct {
 	out     *pcapOut
 	iface   string
 	err     error // the first write error; writing stops there
 	last    *capture.Packet
-	lastOut []string   // comments for last
-	after   []heldCall // calls after last, not yet placed
-	before  []string   // calls for the next packet (none waits before it)
+	lastOut []calls.Event // calls for last
+	after   []calls.Event // calls after last, not yet placed
+	before  []calls.Event // calls for the next packet (none waits before it)
 	// omitted counts calls not written: past maxPcapComments waiting for
 	// a packet (a program opening and closing sockets that never reach
 	// the wire), or after the last packet.
@@ -207,11 +209,6 @@ type streamPcap struct {
 
 // maxPcapComments bounds the calls waiting for a packet to carry them.
 const maxPcapComments = 4096
-
-type heldCall struct {
-	at      time.Time
-	comment string
-}
 
 func newStreamPcap(out *pcapOut, iface string) *streamPcap {
 	return &streamPcap{out: out, iface: iface}
@@ -225,14 +222,13 @@ func (w *streamPcap) call(ev *calls.Event) {
 		w.omitted++
 		return
 	}
-	c := calls.FormatComment(ev)
 	if w.last != nil {
-		w.after = append(w.after, heldCall{ev.Enter, c})
+		w.after = append(w.after, *ev)
 		return
 	}
 	// No packet before it waits (none yet, or it was written): the next
 	// one is the nearest left.
-	w.before = append(w.before, c)
+	w.before = append(w.before, *ev)
 }
 
 func (w *streamPcap) packet(p *capture.Packet) {
@@ -243,10 +239,10 @@ func (w *streamPcap) packet(p *capture.Packet) {
 	w.before = nil
 	if w.last != nil {
 		for _, c := range w.after {
-			if c.at.Sub(w.last.Timestamp) < p.Timestamp.Sub(c.at) {
-				w.lastOut = append(w.lastOut, c.comment)
+			if c.Enter.Sub(w.last.Timestamp) < p.Timestamp.Sub(c.Enter) {
+				w.lastOut = append(w.lastOut, c)
 			} else {
-				next = append(next, c.comment)
+				next = append(next, c)
 			}
 		}
 		w.after = w.after[:0]
@@ -257,7 +253,12 @@ func (w *streamPcap) packet(p *capture.Packet) {
 
 func (w *streamPcap) writeLast() {
 	if w.err == nil {
-		w.err = w.out.write(0, w.iface, w.last, capture.DefaultSnapLen, w.lastOut)
+		var comments []string
+		if len(w.lastOut) > 0 {
+			slices.SortStableFunc(w.lastOut, func(a, b calls.Event) int { return a.Enter.Compare(b.Enter) })
+			comments = []string{calls.FormatCalls(w.lastOut, w.last.Timestamp)}
+		}
+		w.err = w.out.write(0, w.iface, w.last, capture.DefaultSnapLen, comments)
 	}
 	w.last, w.lastOut = nil, nil
 }
@@ -270,9 +271,7 @@ func (w *streamPcap) due(fed, now time.Time) {
 		return
 	}
 	if w.last != nil && fed.Sub(w.last.Timestamp) > pcapLookAhead {
-		for _, c := range w.after {
-			w.lastOut = append(w.lastOut, c.comment)
-		}
+		w.lastOut = append(w.lastOut, w.after...)
 		w.after = w.after[:0]
 		w.writeLast()
 	}
@@ -287,9 +286,7 @@ func (w *streamPcap) flush() {
 		return
 	}
 	if w.last != nil {
-		for _, c := range w.after {
-			w.lastOut = append(w.lastOut, c.comment)
-		}
+		w.lastOut = append(w.lastOut, w.after...)
 		w.after = w.after[:0]
 		w.writeLast()
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os/exec"
 	"slices"
 	"sync"
 
@@ -42,6 +43,16 @@ func checkTracer(name string) error {
 // tracer. With auto, an eBPF failure is reported on stderr in one line and
 // ptrace is used instead.
 func startRecording(ctx context.Context, stderr io.Writer, tracer string, argv []string, pid int, opts calls.TraceOptions) (recording, error) {
+	if tracer != "ptrace" {
+		if what, ok := thirtyTwoBit(argv, pid); ok {
+			if tracer == "auto" {
+				fmt.Fprintf(stderr, "socktrace: %s is a 32-bit program: eBPF records only this architecture's 64-bit system calls; tracing with ptrace instead\n", what)
+				tracer = "ptrace"
+			} else {
+				fmt.Fprintf(stderr, "socktrace: %s is a 32-bit program: eBPF records only this architecture's 64-bit system calls, so its calls will be missing (--tracer auto or ptrace traces them)\n", what)
+			}
+		}
+	}
 	if tracer != "ptrace" {
 		var r *calls.Recorder
 		var err error
@@ -100,4 +111,20 @@ func (l *kernelLog) take() []calls.KernelEvent {
 	l.events = nil
 	slices.SortStableFunc(evs, func(a, b calls.KernelEvent) int { return a.Time.Compare(b.Time) })
 	return evs
+}
+
+// thirtyTwoBit says whether the command (or the --pid process) is a 32-bit
+// program, and names it.
+func thirtyTwoBit(argv []string, pid int) (string, bool) {
+	path := fmt.Sprintf("/proc/%d/exe", pid)
+	what := fmt.Sprintf("process %d", pid)
+	if pid == 0 {
+		p, err := exec.LookPath(argv[0])
+		if err != nil {
+			return "", false // the recorder reports it
+		}
+		path, what = p, argv[0]
+	}
+	yes, err := is32Bit(path)
+	return what, err == nil && yes
 }
