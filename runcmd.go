@@ -68,6 +68,7 @@ func runProgram(c *cli.Context) error {
 	}
 	stderr := c.App.ErrWriter
 	opts := calls.TraceOptions{
+		RingBufferSize: runRingBufferSize,
 		CommandExited: func(code int, running []calls.Process) {
 			fmt.Fprintf(stderr, "socktrace: %s exited with status %d; still tracing what it left running: %s (as strace -f does); Ctrl-C stops them and explains what was captured\n",
 				argv[0], code, processList(running))
@@ -139,6 +140,10 @@ func runProgram(c *cli.Context) error {
 	}
 	return nil
 }
+
+// runRingBufferSize is the eBPF ring buffer's size for run (0: the
+// recorder's default); tests shrink it to make it overflow.
+var runRingBufferSize int
 
 // explainStream ends a streamed run: what is still open is explained, the
 // losses are said, and the summary covers the whole run.

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -212,6 +213,9 @@ func rssAnon(t *testing.T, pid int) int64 {
 // connection: 44.0 MiB after 3000 connections, 47.5 MiB after 19500, flat
 // from 7500 on (the soft memory limit is 48 MiB).
 func TestRunMemoryIsBounded(t *testing.T) {
+	if testing.Short() {
+		t.Skip("makes 9000 traced connections; skipped with -short")
+	}
 	needCapture(t)
 	if _, err := exec.LookPath("python3"); err != nil {
 		t.Skip("python3 is needed for the traced program")
@@ -237,14 +241,19 @@ func TestRunMemoryIsBounded(t *testing.T) {
 		<-exited
 	}()
 	rounds := func() int { return strings.Count(errOut.String(), "round\n") }
-	// Rounds whose connections have all been explained; the program
-	// waits meanwhile.
+	// Rounds made, and their connections explained; the program waits
+	// meanwhile. A connection some of whose packets the kernel's capture
+	// ring dropped (a loaded machine) may stay open until the end: 95% is
+	// enough to know the run has caught up.
 	settle := func(n int) {
 		t.Helper()
-		deadline := time.Now().Add(60 * time.Second)
-		for rounds() < n || out.count() < n*round {
+		deadline := time.Now().Add(120 * time.Second)
+		for rounds() < n || out.count() < n*round*95/100 {
 			if time.Now().After(deadline) {
-				t.Fatalf("after 60 s: %d rounds made, %d connections explained, want %d; stderr %s", rounds(), out.count(), n*round, errOut.String())
+				cmd.Process.Signal(os.Interrupt) // the summary says what was dropped
+				<-exited
+				exited <- nil
+				t.Fatalf("after 120 s: %d rounds made, %d connections explained, want %d; stderr %s", rounds(), out.count(), n*round, errOut.String())
 			}
 			time.Sleep(10 * time.Millisecond)
 		}
@@ -271,4 +280,32 @@ func TestRunMemoryIsBounded(t *testing.T) {
 		}
 	}
 	exited <- nil
+}
+
+// TestRunReportsLostEvents: when the eBPF ring buffer overflows, run says
+// on stderr how many kernel events were lost; it is never silent. The ring
+// is shrunk to one page (some twenty records) and a storm of 3000
+// connections is recorded: it cannot keep up.
+func TestRunReportsLostEvents(t *testing.T) {
+	needCapture(t)
+	bin := filepath.Join(t.TempDir(), "storm")
+	if out, err := exec.Command("go", "build", "-o", bin, "./calls/testdata/storm").CombinedOutput(); err != nil {
+		t.Fatalf("build the storm program: %v\n%s", err, out)
+	}
+	runRingBufferSize = os.Getpagesize()
+	defer func() { runRingBufferSize = 0 }()
+	var out, errOut bytes.Buffer
+	if code := run([]string{"socktrace", "run", "--iface", "lo", "--tracer", "ebpf", "--format", "json", "--", bin, "3000", "4"}, &out, &errOut); code != 0 {
+		if strings.Contains(errOut.String(), "eBPF recording unavailable") {
+			t.Skip(errOut.String())
+		}
+		t.Fatalf("exit %d: %s", code, errOut.String())
+	}
+	if !strings.Contains(errOut.String(), "kernel events lost") {
+		t.Errorf("a one-page ring under a storm of 3000 connections, and stderr does not say events were lost: %s", errOut.String())
+	}
+	r := parseReport(t, out.Bytes())
+	if r.summary == nil {
+		t.Errorf("no summary")
+	}
 }

@@ -37,7 +37,9 @@ import (
 //
 // The ring buffer holds 16 MiB (about 100,000 records). When user space
 // falls that far behind, the kernel side counts what it could not write
-// (TraceStats.Dropped); nothing is lost silently.
+// (TraceStats.Dropped); nothing is lost silently. The kernel side does not
+// wake the reader for each record: the reader polls every progressEvery,
+// and is woken early when the ring is a quarter full.
 
 // ErrBPFUnavailable is returned (wrapped, with the reason) by Record and
 // RecordPID when the kernel does not let socktrace use eBPF: no CAP_BPF
@@ -72,6 +74,10 @@ type Recorder struct {
 	cancelled bool
 
 	records, events, dropSeen atomic.Uint64
+	// droppedFinal is the kernel side's drop count when recording ended
+	// (closed set): its map is gone then.
+	droppedFinal atomic.Uint64
+	closed       atomic.Bool
 
 	// lastMono is the latest time a record was stamped with (readLoop's
 	// own), reportedMono the one last reported to Progress.
@@ -204,6 +210,10 @@ func (r *Recorder) load(all bool) error {
 		}
 		spec.Maps["events"].MaxEntries = uint32(n)
 	}
+	ring := int(spec.Maps["events"].MaxEntries)
+	if err := spec.Variables["wakeup_bytes"].Set(uint64(ring / wakeupFraction)); err != nil {
+		return fmt.Errorf("calls: %w", err)
+	}
 	if all {
 		if err := spec.Variables["trace_all"].Set(uint32(1)); err != nil {
 			return fmt.Errorf("calls: %w", err)
@@ -253,6 +263,12 @@ func (r *Recorder) load(all bool) error {
 	r.rd = rd
 	return nil
 }
+
+// wakeupFraction: the kernel side wakes the reader when the ring buffer is
+// this fraction full; otherwise the reader finds the records when it
+// polls, every progressEvery. A wake-up per record cost socktrace more CPU
+// than reading the record (docs/performance.md).
+const wakeupFraction = 4
 
 // firstLine keeps the first line of a verifier error (the full log is
 // hundreds of lines).
@@ -424,9 +440,10 @@ func (r *Recorder) finished() bool {
 	return len(r.alive) == 0
 }
 
-// progressEvery is how often the reader wakes when the ring buffer is
-// quiet, to report Progress and notice processes gone without a record.
-const progressEvery = 100 * time.Millisecond
+// progressEvery is how often the reader polls the ring buffer (the kernel
+// side wakes it only when the ring is a quarter full), reports Progress
+// and notices processes gone without a record.
+const progressEvery = 50 * time.Millisecond
 
 // While records flow, Progress is reported every progressStep of their
 // time, progressMargin behind the latest.
@@ -568,6 +585,9 @@ func (r *Recorder) finish(err error) {
 	if cancelled && r.err == nil {
 		r.err = r.ctx.Err()
 	}
+	// The count lives in a map that close frees: keep it for Stats.
+	r.droppedFinal.Store(r.droppedNow())
+	r.closed.Store(true)
 	r.close()
 	close(r.done)
 }
@@ -591,6 +611,9 @@ func readHelperReport(f *os.File) (kind byte, errno unix.Errno) {
 // droppedNow sums the kernel side's per-CPU count of records that did not
 // fit in the ring buffer.
 func (r *Recorder) droppedNow() uint64 {
+	if r.closed.Load() {
+		return r.droppedFinal.Load()
+	}
 	if r.objs.Dropped == nil {
 		return 0
 	}

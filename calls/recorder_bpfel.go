@@ -80,6 +80,7 @@ const (
 	recorderProgSysExit          = "sys_exit"
 	recorderVarTraceAll          = "trace_all"
 	recorderVarUnusedEvent       = "unused_event"
+	recorderVarWakeupBytes       = "wakeup_bytes"
 )
 
 // loadRecorder returns the embedded CollectionSpec for recorder.
@@ -156,6 +157,7 @@ type recorderMapSpecs struct {
 type recorderVariableSpecs struct {
 	TraceAll    *ebpf.VariableSpec `ebpf:"trace_all"`
 	UnusedEvent *ebpf.VariableSpec `ebpf:"unused_event"`
+	WakeupBytes *ebpf.VariableSpec `ebpf:"wakeup_bytes"`
 }
 
 // recorderObjects contains all objects after they have been loaded into the kernel.
@@ -207,6 +209,7 @@ func (m *recorderMaps) Close() error {
 type recorderVariables struct {
 	TraceAll    *ebpf.Variable `ebpf:"trace_all"`
 	UnusedEvent *ebpf.Variable `ebpf:"unused_event"`
+	WakeupBytes *ebpf.Variable `ebpf:"wakeup_bytes"`
 }
 
 // recorderPrograms contains all programs after they have been loaded into the kernel.

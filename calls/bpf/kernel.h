@@ -54,6 +54,16 @@ enum {
 	BPF_NOEXIST = 1,
 };
 
+/* bpf_ringbuf_submit's flags and bpf_ringbuf_query's question (uapi bpf.h). */
+enum {
+	BPF_RB_NO_WAKEUP = 1,
+	BPF_RB_FORCE_WAKEUP = 2,
+};
+
+enum {
+	BPF_RB_AVAIL_DATA = 0,
+};
+
 #pragma clang attribute push(__attribute__((preserve_access_index)), apply_to = record)
 
 typedef struct {

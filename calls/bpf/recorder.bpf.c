@@ -26,6 +26,12 @@
  * The calls are caught at raw_syscalls:sys_enter/sys_exit, whose
  * arguments are the same on every architecture; user space fills
  * `nr_kinds` with this architecture's system call numbers.
+ *
+ * Wake-ups. A record is submitted without waking the reader
+ * (BPF_RB_NO_WAKEUP) unless the ring holds wakeup_bytes or more: the
+ * reader polls the ring every few tens of milliseconds instead, so that a
+ * storm of records costs socktrace one wake-up per poll, not one per
+ * record, and the traced program keeps the CPU.
  */
 #include "kernel.h"
 #include <bpf/bpf_helpers.h>
@@ -129,6 +135,8 @@ struct pending {
 
 /* Set by user space before loading. */
 volatile const u32 trace_all = 0;
+/* Wake the reader once the ring holds this much (0: at every record). */
+volatile const u64 wakeup_bytes = 0;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -197,6 +205,15 @@ static __always_inline void count_drop(void)
 	u64 *n = bpf_map_lookup_elem(&dropped, &zero);
 	if (n)
 		(*n)++;
+}
+
+static __always_inline void submit(void *e)
+{
+	u64 flags = 0;
+	if (wakeup_bytes)
+		flags = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= wakeup_bytes ?
+			BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
+	bpf_ringbuf_submit(e, flags);
 }
 
 static __always_inline bool traced(u32 tgid)
@@ -436,7 +453,7 @@ int sys_exit(struct trace_event_raw_sys_exit *ctx)
 		u16 port = e->lport;
 		bpf_map_update_elem(&listeners, &port, &tgid, BPF_ANY);
 	}
-	bpf_ringbuf_submit(e, 0);
+	submit(e);
 	bpf_map_delete_elem(&pendings, &tid);
 	return 0;
 }
@@ -463,7 +480,7 @@ int BPF_PROG(process_fork, struct task_struct *parent, struct task_struct *child
 	e->pid = ptgid;
 	e->a = ctgid;
 	BPF_CORE_READ_INTO(&e->comm, child, comm);
-	bpf_ringbuf_submit(e, 0);
+	submit(e);
 	return 0;
 }
 
@@ -497,7 +514,7 @@ int BPF_PROG(process_exit, struct task_struct *task)
 		e->ret = BPF_CORE_READ(sig, group_exit_code);
 	else
 		e->ret = BPF_CORE_READ(task, exit_code);
-	bpf_ringbuf_submit(e, 0);
+	submit(e);
 	return 0;
 }
 
@@ -537,7 +554,7 @@ static __always_inline int kernel_record(const struct sock *sk, u32 type, u32 a,
 	e->b = b;
 	const struct sock_common *skc = &sk->__sk_common;
 	READ_ADDRS(e, skc);
-	bpf_ringbuf_submit(e, 0);
+	submit(e);
 	return 0;
 }
 
@@ -582,7 +599,7 @@ int BPF_PROG(retransmit_synack, const struct sock *sk, const struct request_sock
 	e->sock = (u64)req;
 	const struct sock_common *skc = &req->__req_common;
 	READ_ADDRS(e, skc);
-	bpf_ringbuf_submit(e, 0);
+	submit(e);
 	return 0;
 }
 
