@@ -52,7 +52,8 @@ func TestWatchWritesFiles(t *testing.T) {
 		t.Errorf("no text summary on stdout: %q", s.stdout.String())
 	}
 	if n := connections(t, pcap); n != 1 {
-		t.Errorf("the --write file replays to %d connections, want 1", n)
+		b, _ := exec.Command(socktraceBin(t), "replay", pcap).CombinedOutput()
+		t.Errorf("the --write file replays to %d connections, want 1:\n%s", n, b)
 	}
 	f, err := capture.OpenFile(pcap)
 	if err != nil {

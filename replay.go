@@ -264,7 +264,7 @@ func finishWith(ctx context.Context, out output, outs *outputs, t *decode.Tracke
 // replayFile replays the input-th file into t, writing the packets that
 // pass match to pcap when it is not nil.
 func replayFile(ctx context.Context, input int, file string, t *decode.Tracker, match func(*capture.Packet) bool, pcap *pcapOut, stderr io.Writer) (decode.Counts, error) {
-	src, err := openCapture(ctx, file)
+	src, err := capture.OpenFileContext(ctx, file)
 	if err != nil {
 		switch {
 		case errors.Is(err, capture.ErrNotCaptureFile):
@@ -344,32 +344,4 @@ func joinFileErrors(errs []error) error {
 		return last
 	}
 	return fmt.Errorf("%d of the files failed (the others are above); the last: %w", len(errs), last)
-}
-
-// openCapture opens a capture file, giving up when ctx ends: opening a
-// FIFO blocks until a writer comes, and reading its header until the
-// writer writes. A goroutine stuck there is left behind; the command is
-// ending.
-func openCapture(ctx context.Context, file string) (*capture.FileReader, error) {
-	type opened struct {
-		src *capture.FileReader
-		err error
-	}
-	ch := make(chan opened, 1)
-	go func() {
-		src, err := capture.OpenFile(file)
-		ch <- opened{src, err}
-	}()
-	select {
-	case o := <-ch:
-		return o.src, o.err
-	case <-ctx.Done():
-		go func() {
-			// Close what the goroutine opens, if it ever does.
-			if o := <-ch; o.src != nil {
-				o.src.Close()
-			}
-		}()
-		return nil, ctx.Err()
-	}
 }

@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"io"
 	"net"
 	"os"
@@ -182,7 +181,7 @@ func TestWatchPreExistingConnection(t *testing.T) {
 	}
 
 	// Every packet names both ends' process in its comments.
-	src, err := openCapture(context.Background(), file)
+	src, err := capture.OpenFile(file)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -308,7 +307,7 @@ func TestWatchProcessFilter(t *testing.T) {
 			if r.conns[0].Client != client {
 				t.Errorf("client %s, want %s", r.conns[0].Client, client)
 			}
-			src, err := openCapture(context.Background(), file)
+			src, err := capture.OpenFile(file)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -1,6 +1,7 @@
 package capture
 
 import (
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -197,6 +198,56 @@ func OpenFile(path string) (*FileReader, error) {
 		return nil, err
 	}
 	r.closer, r.file = f, f
+	return r, nil
+}
+
+// OpenFileContext is OpenFile for a path that may be a FIFO or a pipe
+// whose writer never comes or stalls: when ctx ends while open(2) waits
+// for a writer, it returns ctx.Err() at once (the open left behind is
+// closed if it ever completes); when ctx ends while the header is being
+// read, the read is interrupted. Once it has returned a reader, call
+// Interrupt to end a stalled ReadPacket. Bytes read with the header stay
+// in the reader: whatever was read is handed out by ReadPacket, so a
+// packet that arrived just before Ctrl-C is not lost.
+func OpenFileContext(ctx context.Context, path string) (*FileReader, error) {
+	type opened struct {
+		f   *os.File
+		err error
+	}
+	ch := make(chan opened, 1)
+	go func() {
+		f, err := os.Open(path)
+		ch <- opened{f, err}
+	}()
+	var f *os.File
+	select {
+	case o := <-ch:
+		if o.err != nil {
+			return nil, o.err
+		}
+		f = o.f
+	case <-ctx.Done():
+		go func() {
+			if o := <-ch; o.f != nil {
+				o.f.Close()
+			}
+		}()
+		return nil, ctx.Err()
+	}
+	stop := context.AfterFunc(ctx, func() { f.SetReadDeadline(time.Unix(1, 0)) })
+	r, err := NewFileReader(f)
+	interrupted := !stop()
+	if err != nil {
+		f.Close()
+		if interrupted && errors.Is(err, os.ErrDeadlineExceeded) {
+			return nil, ctx.Err()
+		}
+		return nil, err
+	}
+	r.closer, r.file = f, f
+	if interrupted {
+		r.Interrupt() // later reads too: the deadline is already set
+	}
 	return r, nil
 }
 

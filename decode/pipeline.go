@@ -55,7 +55,10 @@ func Run(ctx context.Context, src capture.Source, t *Tracker, opts RunOptions) (
 	done := ctx.Done()
 	match := opts.Match
 	for i := int64(0); ; i++ {
-		if i&1023 == 0 {
+		// Checked after the first packet, not before: a packet already
+		// read from a pipe when Ctrl-C comes is applied, not lost (the
+		// source's Interrupt ends a read that would block).
+		if i&1023 == 1023 {
 			if opts.Progress != nil {
 				opts.Progress.Store(i)
 			}
