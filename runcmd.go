@@ -101,6 +101,9 @@ func runProgram(c *cli.Context) error {
 	var recorded calls.TraceStats
 	dc, runErr := captureLive(ctx, "", iface, "tcp", nil, st, func(ctx context.Context, emit func(calls.Event), sink liveSink) error {
 		opts.Events, opts.Kernel, opts.Progress = emit, sink.kernel, sink.progress
+		if hook := runEventsHook; hook != nil {
+			opts.Events = func(ev calls.Event) { hook(ev); emit(ev) }
+		}
 		tr, err := startRecording(ctx, stderr, tracer, argv, pid, opts)
 		if errors.Is(err, calls.ErrPtraceNotPermitted) {
 			fmt.Fprintf(stderr, "socktrace: %v%s\nsocktrace: going on with the packets only: every call is inferred from them and marked so\n", err, otherUser(pid))
@@ -144,6 +147,10 @@ func runProgram(c *cli.Context) error {
 // runRingBufferSize is the eBPF ring buffer's size for run (0: the
 // recorder's default); tests shrink it to make it overflow.
 var runRingBufferSize int
+
+// runEventsHook, when set, sees each call before run does (in the
+// recorder's reading goroutine); tests hold the reader with it.
+var runEventsHook func(calls.Event)
 
 // explainStream ends a streamed run: what is still open is explained, the
 // losses are said, and the summary covers the whole run.

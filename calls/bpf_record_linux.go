@@ -3,6 +3,7 @@
 package calls
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -73,7 +74,7 @@ type Recorder struct {
 	exitNoted bool // CommandExited called
 	cancelled bool
 
-	records, events, dropSeen atomic.Uint64
+	records, events atomic.Uint64
 	// droppedFinal is the kernel side's drop count when recording ended
 	// (closed set): its map is gone then.
 	droppedFinal atomic.Uint64
@@ -489,9 +490,11 @@ func (r *Recorder) readLoop() {
 			deadline = time.Now().Add(progressEvery)
 			r.rd.SetDeadline(deadline)
 			// A safety net for exits the ring buffer had no room for:
-			// forget processes that are gone.
-			if r.droppedNow() != r.dropSeen.Load() {
-				r.dropSeen.Store(r.droppedNow())
+			// once a record was lost, forget processes that are gone at
+			// every poll. (Not only when the count grows: a process that
+			// had exited but was not yet reaped when the last record was
+			// lost is gone only later.)
+			if r.droppedNow() > 0 {
 				r.pruneAlive()
 			}
 		case errors.Is(err, ringbuf.ErrFlushed):
@@ -549,10 +552,30 @@ func (r *Recorder) pruneAlive() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for pid := range r.alive {
-		if unix.Kill(int(pid), 0) == unix.ESRCH {
+		if exited(int(pid)) {
 			delete(r.alive, pid)
 		}
 	}
+}
+
+// exited says whether process pid has exited: it is gone, or a zombie
+// waiting for its parent (which may never reap it).
+func exited(pid int) bool {
+	if unix.Kill(pid, 0) == unix.ESRCH {
+		return true
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return errors.Is(err, os.ErrNotExist)
+	}
+	// pid (comm) S ...: comm may hold anything, the state follows the
+	// last ')'.
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 || i+2 >= len(b) {
+		return false
+	}
+	state := b[i+2]
+	return state == 'Z' || state == 'X'
 }
 
 func (r *Recorder) finish(err error) {

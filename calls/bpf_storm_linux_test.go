@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -106,10 +107,11 @@ func BenchmarkRecordStorm(b *testing.B) {
 }
 
 // TestRecordCountsDrops: when the ring buffer has no room, the records
-// lost are counted (Stats().Dropped), never silently gone. The reader is
-// held in its first event while the program makes 500 connections into a
-// ring of one page (some twenty records), so the ring must overflow; once
-// the program has exited the reader goes on, and the count is there.
+// lost are counted (Stats().Dropped), never silently gone, and recording
+// still ends when the program does, though its exit record was lost. The
+// reader is held in its first event until the program, which makes 500
+// connections into a ring of one page (some twenty records), has exited:
+// the ring must overflow, and the exit record cannot fit.
 func TestRecordCountsDrops(t *testing.T) {
 	requireBPF(t)
 	storm := testProgram(t, "storm")
@@ -117,17 +119,14 @@ func TestRecordCountsDrops(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	release := make(chan struct{})
-	var held atomic.Bool
+	var held sync.Once
 	var evs atomic.Uint64
 	rec, err := Record(context.Background(), []string{storm, "500", "2"}, TraceOptions{
 		Stdout:         w,
 		RingBufferSize: os.Getpagesize(),
-		Events: func(Event) {
+		Events: func(ev Event) {
 			evs.Add(1)
-			if !held.Swap(true) {
-				<-release
-			}
+			held.Do(func() { waitExit(t, ev.PID) })
 		},
 	})
 	w.Close()
@@ -135,15 +134,23 @@ func TestRecordCountsDrops(t *testing.T) {
 		t.Skip(err)
 	}
 	if err != nil {
-		close(release)
 		t.Fatal(err)
 	}
-	// The program prints its count when it is done: every record it
-	// caused has been written, or dropped, by then.
 	line, _ := bufio.NewReader(r).ReadString('\n')
 	r.Close()
-	close(release)
-	if code, err := rec.Wait(); code != 0 || err != nil {
+	waited := make(chan struct{})
+	var code int
+	go func() {
+		code, err = rec.Wait()
+		close(waited)
+	}()
+	select {
+	case <-waited:
+	case <-time.After(time.Minute):
+		// A minute: far past any run; recording never ended.
+		t.Fatalf("Wait has not returned a minute after the program ended (%d records read, %d dropped)", rec.Stats().Records, rec.Stats().Dropped)
+	}
+	if code != 0 || err != nil {
 		t.Fatalf("Wait = %d, %v", code, err)
 	}
 	res := parseStorm(t, strings.TrimSpace(line))
@@ -154,6 +161,31 @@ func TestRecordCountsDrops(t *testing.T) {
 	}
 	if st.Records == 0 {
 		t.Errorf("no records read at all")
+	}
+}
+
+// waitExit waits until process pid has exited (its pidfd becomes
+// readable then, zombie or reaped), or is gone already.
+func waitExit(t *testing.T, pid int) {
+	fd, err := unix.PidfdOpen(pid, 0)
+	if errors.Is(err, unix.ESRCH) {
+		return
+	}
+	if err != nil {
+		t.Errorf("pidfd_open %d: %v", pid, err)
+		return
+	}
+	defer unix.Close(fd)
+	fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+	for {
+		n, err := unix.Poll(fds, 60_000)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil || n == 0 {
+			t.Errorf("process %d did not exit in a minute (%v)", pid, err)
+		}
+		return
 	}
 }
 
@@ -174,5 +206,56 @@ func TestRingBufferSizeChecked(t *testing.T) {
 		if !strings.Contains(err.Error(), "power of two") {
 			t.Errorf("RingBufferSize %d: %v", n, err)
 		}
+	}
+}
+
+// TestRecordPIDEndsAfterLostExit: RecordPID ends when its process exits,
+// though the exit record was lost and the process stays a zombie (its
+// parent, this test, reaps it only after Wait). The reader is held until
+// the process has exited, its 500 connections overflowing a one-page ring.
+func TestRecordPIDEndsAfterLostExit(t *testing.T) {
+	requireBPF(t)
+	storm := testProgram(t, "storm")
+	// The program waits for a line on stdin before its storm, so that
+	// recording starts first.
+	cmd := exec.Command("sh", "-c", `read go && exec "$0" 500 2`, storm)
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+	}()
+	var held sync.Once
+	rec, err := RecordPID(context.Background(), cmd.Process.Pid, TraceOptions{
+		RingBufferSize: os.Getpagesize(),
+		Events:         func(ev Event) { held.Do(func() { waitExit(t, ev.PID) }) },
+	})
+	if errors.Is(err, ErrBPFUnavailable) {
+		t.Skip(err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	in.Write([]byte("go\n"))
+	in.Close()
+	waited := make(chan struct{})
+	go func() {
+		rec.Wait()
+		close(waited)
+	}()
+	select {
+	case <-waited:
+	case <-time.After(time.Minute):
+		t.Fatalf("Wait has not returned a minute after the process exited, a zombie (%d records read, %d dropped)", rec.Stats().Records, rec.Stats().Dropped)
+	}
+	st := rec.Stats()
+	t.Logf("%d records read, %d dropped", st.Records, st.Dropped)
+	if st.Dropped == 0 {
+		t.Errorf("no records counted as dropped with a one-page ring and a stopped reader (%d read)", st.Records)
 	}
 }
