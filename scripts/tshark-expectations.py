@@ -35,7 +35,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 FIELDS = ["tcp.stream", "ip.src", "ipv6.src", "tcp.srcport", "ip.dst", "ipv6.dst", "tcp.dstport",
           "frame.time_epoch", "tcp.seq_raw", "tcp.ack_raw", "tcp.len", "tcp.flags",
-          "tcp.analysis.initial_rtt", "tcp.completeness"]
+          "tcp.analysis.initial_rtt", "tcp.completeness", "frame.protocols"]
 
 FIN, SYN, RST, ACK = 0x01, 0x02, 0x04, 0x10
 
@@ -45,11 +45,35 @@ def last(v):
     return v.split(",")[-1] if v else ""
 
 
-def endpoint(ip4, ip6, port):
-    ip4, ip6, port = last(ip4), last(ip6), last(port)
-    if ip6 and not ip4:
-        return "[%s]:%s" % (ip6, port)
-    return "%s:%s" % (ip4 or ip6, port)
+def carrier(protocols):
+    """Which IP layer carries the TCP segment, as ("ip"|"ipv6", k): the last
+    IP layer before the first "tcp" in the frame's protocol list, and how
+    many layers of its kind come before it. tshark lists a field's values
+    layer by layer, so value k of ip.src (or ipv6.src) is that layer's.
+    Taking the last value instead would be wrong both ways: IPv6 inside an
+    IPv4 tunnel sets ip.src to the outer address only, and a segment whose
+    payload quotes a packet (an OpenFlow packet-in) lists the quoted
+    packet's addresses after its own."""
+    layers = protocols.split(":")
+    if "tcp" in layers:
+        layers = layers[:layers.index("tcp")]
+    for i in range(len(layers) - 1, -1, -1):
+        if layers[i] in ("ip", "ipv6"):
+            return layers[i], layers[:i].count(layers[i])
+    return None, 0
+
+
+def nth(v, k):
+    vals = v.split(",") if v else []
+    return vals[k] if k < len(vals) else last(v)
+
+
+def endpoint(ip4, ip6, port, protocols):
+    kind, k = carrier(protocols)
+    port = last(port)
+    if kind == "ipv6" or (kind is None and ip6 and not ip4):
+        return "[%s]:%s" % (nth(ip6, k), port)
+    return "%s:%s" % (nth(ip4, k) or last(ip6), port)
 
 
 class Coverage:
@@ -125,8 +149,8 @@ def streams_of(path):
         if len(v) != len(FIELDS) or not v[0]:
             continue
         sid = int(last(v[0]))
-        src = endpoint(v[1], v[2], v[3])
-        dst = endpoint(v[4], v[5], v[6])
+        src = endpoint(v[1], v[2], v[3], v[14])
+        dst = endpoint(v[4], v[5], v[6], v[14])
         try:
             seq, ack, n = int(last(v[8]) or 0), int(last(v[9]) or 0), int(last(v[10]) or 0)
             flags = int(last(v[11]) or "0", 16)
