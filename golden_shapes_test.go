@@ -55,9 +55,14 @@ func TestGoldenShapes(t *testing.T) {
 			}
 			text := string(got)
 			// What the rule must show, whatever the wording.
-			musts := []string{"same as #", "more like #", "refused", "retransmitted", "reset", "half-open"}
+			// Two shapes with the same words (#1, and #302 whose SYN was
+			// sent twice) are told apart by their segments.
+			musts := []string{"same as #", "more like #", "refused", "retransmitted", "reset", "half-open",
+				"segments: ->SYN <-SYN-ACK ->ACK ... ->FIN-ACK", "segments: ->SYN ->SYN <-SYN-ACK"}
 			if format == "html" {
 				musts[1] = "connections are not drawn"
+				musts[6] = "segments: →SYN ←SYN-ACK →ACK … →FIN-ACK"
+				musts[7] = "segments: →SYN →SYN ←SYN-ACK"
 			}
 			for _, want := range musts {
 				if !strings.Contains(text, want) {

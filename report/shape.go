@@ -98,6 +98,25 @@ type shapeSig struct {
 	next    [2]uint32
 	hasNext [2]bool
 	marks   notability
+	// ladder keeps the first significant segments as they are drawn in
+	// the summary's line for the shape ("→SYN ←SYN-ACK →ACK … →FIN-ACK"),
+	// so that two shapes with the same words can be told apart; fixed
+	// size, so a connection costs nothing more.
+	ladder  [maxLadder]ladderRung
+	nLadder uint8
+	cutOff    bool // more significant segments than the ladder holds
+	quietTail bool // quiet segments came after the last significant one
+}
+
+// maxLadder significant segments are kept for a shape's description.
+const maxLadder = 14
+
+// ladderRung is one significant segment of a shape: its flags, its
+// direction, and whether quiet segments (data, bare ACKs) came before it.
+type ladderRung struct {
+	flags       decode.Flags
+	fromServer  bool
+	quietBefore bool
 }
 
 const (
@@ -146,7 +165,14 @@ func (s *shapeSig) add(st *decode.Step) {
 		s.quiet |= 1 << (uint(st.Kind)*2 + uint(from))
 		return
 	}
+	quietBefore := s.quiet != 0
 	s.foldQuiet()
+	if int(s.nLadder) < maxLadder {
+		s.ladder[s.nLadder] = ladderRung{flags: seg.Flags &^ decode.PSH, fromServer: st.From == decode.Server, quietBefore: quietBefore}
+		s.nLadder++
+	} else {
+		s.cutOff = true
+	}
 	v := uint64(st.Kind) | uint64(from)<<5 | uint64(seg.Flags&^decode.PSH)<<8
 	for side := range 2 {
 		if st.Before[side] != st.After[side] {
@@ -166,6 +192,7 @@ func (s *shapeSig) foldQuiet() {
 // key finishes the shape with what the whole connection says: how it
 // opened and closed, and its calls (a run of the same call counts once).
 func (s *shapeSig) key(c *decode.Connection) uint64 {
+	s.quietTail = s.quiet != 0
 	s.foldQuiet()
 	k := *s
 	k.mix(uint64(c.Handshake()) | uint64(c.CloseKind())<<8 | b2u(c.SelfConnect)<<16 | b2u(c.RolesGuessed)<<17 |
@@ -280,6 +307,7 @@ type shapeGroup struct {
 	compact int   // compact lines written
 	label   string
 	history string
+	ladder  string // the first connection's significant segments and calls
 	pending groupLineData
 }
 

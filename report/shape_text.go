@@ -5,6 +5,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/socktrace/socktrace/calls"
 	"github.com/socktrace/socktrace/decode"
 )
 
@@ -20,6 +21,7 @@ func (t *Text) endShaped(c *decode.Connection, sig *shapeSig) (full bool, marks 
 	v, g, marks := t.book.judge(c, sig)
 	if g != nil && g.label == "" {
 		g.label = t.kindLabel(c)
+		g.ladder = t.ladderText(c, sig)
 	}
 	t.lastFirst = 0
 	if g != nil && v != showFull {
@@ -113,6 +115,7 @@ func (t *Text) writeShapes() {
 	shown := gs[:min(len(gs), 20)]
 	for _, g := range shown {
 		t.printf("  %s\n", t.wrapRest(t.m("shape.line", g.count, g.first, g.label, g.history), 4))
+		t.printf("    %s\n", t.wrapRest(g.ladder, 6))
 	}
 	if rest := gs[len(shown):]; len(rest) > 0 {
 		var n int64
@@ -213,4 +216,78 @@ func appendTCPDumpFlags(b []byte, f decode.Flags) []byte {
 		}
 	}
 	return b
+}
+
+// maxLadderCalls calls are named in a shape's description; a run of the
+// same call on the same side counts once.
+const maxLadderCalls = 10
+
+// ladderText describes a shape by what sets it apart when the words do
+// not: its significant segments, in order, with "…" where data or bare
+// ACKs that changed no state came between ("→SYN ←SYN-ACK →ACK … →FIN-ACK
+// ←ACK ←FIN-ACK →ACK"), and the calls seen ("calls: client connect,
+// close; server accept, close"). It is made once per shape.
+func (t *Text) ladderText(c *decode.Connection, sig *shapeSig) string {
+	var b strings.Builder
+	b.WriteString(t.m("shape.segments"))
+	for i := range int(sig.nLadder) {
+		r := sig.ladder[i]
+		if r.quietBefore {
+			b.WriteString(" …")
+		}
+		if r.fromServer {
+			b.WriteString(" ←")
+		} else {
+			b.WriteString(" →")
+		}
+		b.WriteString(r.flags.String())
+	}
+	if sig.cutOff || sig.quietTail {
+		b.WriteString(" …")
+	}
+	var (
+		last     calls.Event
+		lastSide calls.Side = "-"
+		named    int
+	)
+	for i := range c.Calls {
+		ev := &c.Calls[i]
+		if ev.Inferred {
+			continue // the segments imply it: they are above
+		}
+		if named > 0 && ev.Call == last.Call && ev.Side == last.Side {
+			continue
+		}
+		if named == 0 {
+			b.WriteString("; ")
+			b.WriteString(t.m("shape.calls"))
+		}
+		last = *ev
+		if named == maxLadderCalls {
+			b.WriteString(" …")
+			break
+		}
+		named++
+		switch {
+		case ev.Side != lastSide:
+			if lastSide != "-" {
+				b.WriteString(";")
+			}
+			b.WriteString(" ")
+			switch ev.Side {
+			case calls.Client:
+				b.WriteString(t.m("side.client"))
+			case calls.Server:
+				b.WriteString(t.m("side.server"))
+			default:
+				b.WriteString("?")
+			}
+			b.WriteString(" ")
+			lastSide = ev.Side
+		default:
+			b.WriteString(", ")
+		}
+		b.WriteString(string(ev.Call))
+	}
+	return b.String()
 }
