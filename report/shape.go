@@ -102,8 +102,8 @@ type shapeSig struct {
 	// the summary's line for the shape ("→SYN ←SYN-ACK →ACK … →FIN-ACK"),
 	// so that two shapes with the same words can be told apart; fixed
 	// size, so a connection costs nothing more.
-	ladder  [maxLadder]ladderRung
-	nLadder uint8
+	ladder    [maxLadder]ladderRung
+	nLadder   uint8
 	cutOff    bool // more significant segments than the ladder holds
 	quietTail bool // quiet segments came after the last significant one
 }
