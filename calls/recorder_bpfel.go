@@ -43,6 +43,7 @@ type recorderPending struct {
 	Sock     uint64
 	Args     [6]uint64
 	Kind     uint32
+	Nr       uint32
 	Fd       int32
 	Family   uint16
 	Lport    uint16
@@ -53,7 +54,6 @@ type recorderPending struct {
 	Raddr    [16]uint8
 	Sockaddr [28]uint8
 	Linger   [8]uint8
-	_        [4]byte
 }
 
 // Names of all BPF objects in the ELF.

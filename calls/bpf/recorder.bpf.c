@@ -124,6 +124,7 @@ struct pending {
 	u64 sock;
 	u64 args[6];
 	u32 kind;
+	u32 nr; /* the system call's number: its exit must be the same call's */
 	s32 fd;
 	u16 family, lport, rport;
 	u8 state;
@@ -324,6 +325,7 @@ int sys_enter(struct trace_event_raw_sys_enter *ctx)
 	__builtin_memset(p, 0, sizeof(*p));
 	p->enter_ns = bpf_ktime_get_ns();
 	p->kind = kind;
+	p->nr = nr;
 	for (int i = 0; i < 6; i++)
 		p->args[i] = BPF_CORE_READ(ctx, args[i]);
 	p->fd = (s32)p->args[0];
@@ -375,6 +377,14 @@ int sys_exit(struct trace_event_raw_sys_exit *ctx)
 		return 0;
 	struct pending *p = bpf_map_lookup_elem(&pendings, &tid);
 	if (!p)
+		return 0;
+	/* Only the exit of the call that was entered. A call interrupted by
+	 * a signal stays pending (below), and the exits that come before it
+	 * is entered again are not its: rt_sigreturn's, whose return value
+	 * is the interrupted call's restored register (the system call's
+	 * number: accept4 "returned" 288), and those of any call the signal
+	 * handler makes. */
+	if (BPF_CORE_READ(ctx, id) != p->nr)
 		return 0;
 	long ret = BPF_CORE_READ(ctx, ret);
 	/* ERESTARTSYS and friends: interrupted by a signal, the kernel
