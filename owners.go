@@ -89,10 +89,24 @@ func (t *ownerTable) put(k sockKey, o decode.Owner, replace bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if old, ok := t.owners[k]; ok {
-		if old.PID == o.PID && old.Comm == "" && o.Comm != "" {
-			// A kernel event named the pid; a call brings the name.
-			old.Comm = o.Comm
-			o, replace = old, true
+		if old.PID == o.PID {
+			// The same process, learnt twice: keep what either knew.
+			// A kernel event names the pid and a call brings the name;
+			// or the recorder's report of a connection comes after the
+			// process has gone (its events are read in batches), when
+			// /proc no longer has its name, and must not wipe out the
+			// name a lookup found while it ran.
+			base, more := old, o
+			if replace {
+				base, more = o, old
+			}
+			if base.Comm == "" {
+				base.Comm = more.Comm
+			}
+			if base.User == "" {
+				base.UID, base.User = more.UID, more.User
+			}
+			o, replace = base, true
 		}
 		if !replace || old == o {
 			return
