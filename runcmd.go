@@ -98,13 +98,20 @@ func runProgram(c *cli.Context) error {
 		}
 		st.pcap = newStreamPcap(pcap, iface)
 	}
+	var pre *calls.Preloaded
+	if tracer != "ptrace" {
+		// The BPF programs load while the capture opens: both take tens
+		// of milliseconds, and neither needs the other.
+		pre = calls.Preload(runRingBufferSize)
+		defer pre.Close()
+	}
 	var recorded calls.TraceStats
 	dc, runErr := captureLive(ctx, "", iface, "tcp", nil, st, func(ctx context.Context, emit func(calls.Event), sink liveSink) error {
 		opts.Events, opts.Kernel, opts.Progress = emit, sink.kernel, sink.progress
 		if hook := runEventsHook; hook != nil {
 			opts.Events = func(ev calls.Event) { hook(ev); emit(ev) }
 		}
-		tr, err := startRecording(ctx, stderr, tracer, argv, pid, opts)
+		tr, err := startRecording(ctx, stderr, tracer, argv, pid, opts, pre)
 		if errors.Is(err, calls.ErrPtraceNotPermitted) {
 			fmt.Fprintf(stderr, "socktrace: %v%s\nsocktrace: going on with the packets only: every call is inferred from them and marked so\n", err, otherUser(pid))
 			exitCode, err = runUntraced(ctx, argv, pid, opts.Stdout)

@@ -40,9 +40,9 @@ func checkTracer(name string) error {
 }
 
 // startRecording starts tracing argv (or attaching to pid) with the chosen
-// tracer. With auto, an eBPF failure is reported on stderr in one line and
+// tracer; pre, when not nil, is the eBPF recorder loaded meanwhile. With auto, an eBPF failure is reported on stderr in one line and
 // ptrace is used instead.
-func startRecording(ctx context.Context, stderr io.Writer, tracer string, argv []string, pid int, opts calls.TraceOptions) (recording, error) {
+func startRecording(ctx context.Context, stderr io.Writer, tracer string, argv []string, pid int, opts calls.TraceOptions, pre *calls.Preloaded) (recording, error) {
 	if tracer != "ptrace" {
 		if what, ok := thirtyTwoBit(argv, pid); ok {
 			if tracer == "auto" {
@@ -56,9 +56,14 @@ func startRecording(ctx context.Context, stderr io.Writer, tracer string, argv [
 	if tracer != "ptrace" {
 		var r *calls.Recorder
 		var err error
-		if pid != 0 {
+		switch {
+		case pre != nil && pid != 0:
+			r, err = pre.RecordPID(ctx, pid, opts)
+		case pre != nil:
+			r, err = pre.Record(ctx, argv, opts)
+		case pid != 0:
 			r, err = calls.RecordPID(ctx, pid, opts)
-		} else {
+		default:
 			r, err = calls.Record(ctx, argv, opts)
 		}
 		if err == nil {

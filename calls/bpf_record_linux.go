@@ -99,6 +99,10 @@ type Recorder struct {
 // Cancelling ctx kills the command and every process it started; Wait
 // then returns ctx.Err().
 func Record(ctx context.Context, argv []string, opts TraceOptions) (*Recorder, error) {
+	return record(ctx, argv, opts, nil)
+}
+
+func record(ctx context.Context, argv []string, opts TraceOptions, pre *Preloaded) (*Recorder, error) {
 	if len(argv) == 0 {
 		return nil, errors.New("calls: Record: empty command")
 	}
@@ -111,7 +115,7 @@ func Record(ctx context.Context, argv []string, opts TraceOptions) (*Recorder, e
 			return nil, &ExecError{Name: argv[0], Err: err}
 		}
 	}
-	r, err := newRecorder(ctx, opts, argv[0], false)
+	r, err := pre.recorder(ctx, opts, argv[0])
 	if err != nil {
 		return nil, err
 	}
@@ -128,13 +132,17 @@ func Record(ctx context.Context, argv []string, opts TraceOptions) (*Recorder, e
 // stopped. On cancel Wait returns 0 and ctx.Err(); when the process exits,
 // its exit code.
 func RecordPID(ctx context.Context, pid int, opts TraceOptions) (*Recorder, error) {
+	return recordPID(ctx, pid, opts, nil)
+}
+
+func recordPID(ctx context.Context, pid int, opts TraceOptions, pre *Preloaded) (*Recorder, error) {
 	if pid <= 0 {
 		return nil, fmt.Errorf("calls: RecordPID: invalid pid %d", pid)
 	}
 	if err := unix.Kill(pid, 0); errors.Is(err, unix.ESRCH) {
 		return nil, fmt.Errorf("calls: record pid %d: no such process", pid)
 	}
-	r, err := newRecorder(ctx, opts, fmt.Sprintf("pid %d", pid), false)
+	r, err := pre.recorder(ctx, opts, fmt.Sprintf("pid %d", pid))
 	if err != nil {
 		return nil, err
 	}
@@ -180,8 +188,19 @@ func (r *Recorder) Stats() TraceStats {
 // newRecorder loads the BPF objects and attaches them. all records every
 // process (watch).
 func newRecorder(ctx context.Context, opts TraceOptions, name string, all bool) (*Recorder, error) {
-	r := &Recorder{opts: opts, name: name, ctx: ctx, alive: make(map[uint32]bool),
-		done: make(chan struct{}), code: -1, all: all}
+	r, err := loadedRecorder(opts.RingBufferSize, all)
+	if err != nil {
+		return nil, err
+	}
+	r.ctx, r.opts, r.name = ctx, opts, name
+	return r, nil
+}
+
+// loadedRecorder is a Recorder with its BPF objects loaded and attached,
+// recording nothing yet: no process is in its map (unless all).
+func loadedRecorder(ringBufferSize int, all bool) (*Recorder, error) {
+	r := &Recorder{alive: make(map[uint32]bool), done: make(chan struct{}), code: -1, all: all}
+	r.opts.RingBufferSize = ringBufferSize
 	r.dec.init()
 	if err := r.load(all); err != nil {
 		r.close()
@@ -189,6 +208,84 @@ func newRecorder(ctx context.Context, opts TraceOptions, name string, all bool) 
 	}
 	r.clock = newClockOffset()
 	return r, nil
+}
+
+// Preloaded is a recorder being loaded into the kernel ahead of Record or
+// RecordPID. Loading and attaching the BPF programs is most of what
+// starting to record costs (about 100 ms: the kernel's BTF, the verifier,
+// the maps), and the caller can do other work meanwhile, such as opening
+// its packet capture. Nothing is recorded before Record or RecordPID.
+type Preloaded struct {
+	ringBufferSize int
+	done           chan struct{}
+	r              *Recorder
+	err            error
+
+	mu    sync.Mutex
+	taken bool
+}
+
+// Preload starts loading a recorder in the background, for one Record or
+// RecordPID whose options have this RingBufferSize (0: the default).
+func Preload(ringBufferSize int) *Preloaded {
+	p := &Preloaded{ringBufferSize: ringBufferSize, done: make(chan struct{})}
+	go func() {
+		defer close(p.done)
+		p.r, p.err = loadedRecorder(ringBufferSize, false)
+	}()
+	return p
+}
+
+// Record is Record with the preloaded recorder. It fails, as Record
+// does, when eBPF cannot be used: the error is the loading's.
+func (p *Preloaded) Record(ctx context.Context, argv []string, opts TraceOptions) (*Recorder, error) {
+	return record(ctx, argv, opts, p)
+}
+
+// RecordPID is RecordPID with the preloaded recorder.
+func (p *Preloaded) RecordPID(ctx context.Context, pid int, opts TraceOptions) (*Recorder, error) {
+	return recordPID(ctx, pid, opts, p)
+}
+
+// Close releases the preloaded recorder unless Record or RecordPID took
+// it. It does not wait for the loading to end.
+func (p *Preloaded) Close() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.taken {
+		return
+	}
+	p.taken = true
+	go func() {
+		<-p.done
+		if p.r != nil {
+			p.r.close()
+		}
+	}()
+}
+
+// recorder is the Recorder to record with: the preloaded one (once), or
+// one loaded now when p is nil.
+func (p *Preloaded) recorder(ctx context.Context, opts TraceOptions, name string) (*Recorder, error) {
+	if p == nil {
+		return newRecorder(ctx, opts, name, false)
+	}
+	if opts.RingBufferSize != p.ringBufferSize {
+		return nil, fmt.Errorf("calls: record %s: preloaded with a ring buffer of %d bytes, not %d", name, p.ringBufferSize, opts.RingBufferSize)
+	}
+	p.mu.Lock()
+	taken := p.taken
+	p.taken = true
+	p.mu.Unlock()
+	if taken {
+		return nil, fmt.Errorf("calls: record %s: the preloaded recorder is used or closed", name)
+	}
+	<-p.done
+	if p.err != nil {
+		return nil, p.err
+	}
+	p.r.ctx, p.r.opts, p.r.name = ctx, opts, name
+	return p.r, nil
 }
 
 func unavailable(format string, args ...any) error {
@@ -220,7 +317,21 @@ func (r *Recorder) load(all bool) error {
 			return fmt.Errorf("calls: %w", err)
 		}
 	}
-	if err := spec.LoadAndAssign(&r.objs, nil); err != nil {
+	// Hash maps allocated as they fill, not all at once: preallocating
+	// procs and pendings took most of the time it takes to start
+	// recording (docs/performance.md). Kernels before 6.1 allow only
+	// preallocated hash maps in tracing programs: then they are.
+	for _, name := range lazyMaps {
+		spec.Maps[name].Flags |= unix.BPF_F_NO_PREALLOC
+	}
+	err = spec.LoadAndAssign(&r.objs, nil)
+	if err != nil && !errors.Is(err, unix.EPERM) && !errors.Is(err, unix.EACCES) {
+		for _, name := range lazyMaps {
+			spec.Maps[name].Flags &^= unix.BPF_F_NO_PREALLOC
+		}
+		err = spec.LoadAndAssign(&r.objs, nil)
+	}
+	if err != nil {
 		if errors.Is(err, unix.EPERM) || errors.Is(err, unix.EACCES) {
 			return unavailable("the kernel refused to load BPF programs (needs CAP_BPF and CAP_PERFMON, or root; kernel.unprivileged_bpf_disabled, lockdown): %v", err)
 		}
@@ -265,6 +376,10 @@ func (r *Recorder) load(all bool) error {
 	return nil
 }
 
+// lazyMaps are the hash maps created without preallocation. (socks and
+// listeners are LRU maps, which are always preallocated.)
+var lazyMaps = []string{"procs", "pendings"}
+
 // wakeupFraction: the kernel side wakes the reader when the ring buffer is
 // this fraction full; otherwise the reader finds the records when it
 // polls, every progressEvery. A wake-up per record cost socktrace more CPU
@@ -300,9 +415,14 @@ func ensureTracefs() error {
 }
 
 func (r *Recorder) close() {
+	// Detaching from raw_syscalls waits for the kernel's RCU grace
+	// periods (some 15–30 ms each here): the links are closed at once,
+	// so that the waits overlap.
+	var wg sync.WaitGroup
 	for _, l := range r.links {
-		l.Close()
+		wg.Go(func() { l.Close() })
 	}
+	wg.Wait()
 	r.links = nil
 	if r.rd != nil {
 		r.rd.Close()
@@ -611,7 +731,10 @@ func (r *Recorder) finish(err error) {
 	// The count lives in a map that close frees: keep it for Stats.
 	r.droppedFinal.Store(r.droppedNow())
 	r.closed.Store(true)
-	r.close()
+	// Wait returns at once; the programs are detached meanwhile (some
+	// 30–60 ms of the kernel's RCU grace periods), while the caller goes
+	// on with its report. Nothing is delivered after this.
+	go r.close()
 	close(r.done)
 }
 

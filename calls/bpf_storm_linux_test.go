@@ -259,3 +259,54 @@ func TestRecordPIDEndsAfterLostExit(t *testing.T) {
 		t.Errorf("no records counted as dropped with a one-page ring and a stopped reader (%d read)", st.Records)
 	}
 }
+
+// TestPreloaded: a preloaded recorder records as Record does (the
+// program's connects, accepts and the kernel's states), once; a second
+// use is refused, as is a ring buffer size other than the one loaded,
+// and an unused one is released by Close.
+func TestPreloaded(t *testing.T) {
+	requireBPF(t)
+	conns := testProgram(t, "conns")
+	pre := Preload(0)
+	defer pre.Close()
+	var mu sync.Mutex
+	count := map[Call]int{}
+	var states int
+	rec, err := pre.Record(context.Background(), []string{conns, "3"}, TraceOptions{
+		Events: func(ev Event) {
+			mu.Lock()
+			count[ev.Call]++
+			mu.Unlock()
+		},
+		Kernel: func(k KernelEvent) {
+			mu.Lock()
+			if k.Kind == KernelState {
+				states++
+			}
+			mu.Unlock()
+		},
+	})
+	if errors.Is(err, ErrBPFUnavailable) {
+		t.Skip(err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code, err := rec.Wait(); code != 0 || err != nil {
+		t.Fatalf("Wait = %d, %v", code, err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if count[Connect] < 3 || count[Accept] < 3 || states < 3*4 {
+		t.Errorf("3 connections recorded as %v and %d kernel state changes", count, states)
+	}
+	if _, err := pre.Record(context.Background(), []string{conns, "1"}, TraceOptions{}); err == nil || !strings.Contains(err.Error(), "preloaded recorder is used") {
+		t.Errorf("second use of a preloaded recorder: %v", err)
+	}
+	other := Preload(0)
+	if _, err := other.RecordPID(context.Background(), os.Getpid(), TraceOptions{RingBufferSize: 1 << 20}); err == nil || !strings.Contains(err.Error(), "ring buffer") {
+		t.Errorf("a preloaded recorder with another ring buffer size: %v", err)
+	}
+	other.Close()
+	Preload(0).Close()
+}

@@ -55,3 +55,23 @@ func (r *Recorder) Stats() TraceStats { return TraceStats{} }
 func Watch(ctx context.Context, opts TraceOptions) (*Recorder, error) {
 	return nil, fmt.Errorf("%w on %s/%s", ErrBPFUnavailable, runtime.GOOS, runtime.GOARCH)
 }
+
+// Preloaded is a recorder loaded ahead of Record; not supported here.
+type Preloaded struct{}
+
+// Preload is not supported on this platform: its Record and RecordPID
+// fail as Record does.
+func Preload(ringBufferSize int) *Preloaded { return &Preloaded{} }
+
+// Record is not supported on this platform.
+func (p *Preloaded) Record(ctx context.Context, argv []string, opts TraceOptions) (*Recorder, error) {
+	return Record(ctx, argv, opts)
+}
+
+// RecordPID is not supported on this platform.
+func (p *Preloaded) RecordPID(ctx context.Context, pid int, opts TraceOptions) (*Recorder, error) {
+	return RecordPID(ctx, pid, opts)
+}
+
+// Close does nothing on this platform.
+func (p *Preloaded) Close() {}
