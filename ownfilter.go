@@ -183,7 +183,11 @@ func (f *ownFilter) packet(p *capture.Packet) {
 	if drop > 0 {
 		f.dc.unrelated += int64(drop)
 		clear(f.limbo[:drop])
-		f.limbo = slices.Delete(f.limbo, 0, drop)
+		// Resliced, not shifted: a full limbo drops one packet for each
+		// that comes, and moving the 16k others each time was most of
+		// run's CPU time. append copies what is left when it next
+		// grows.
+		f.limbo = f.limbo[drop:]
 	}
 }
 

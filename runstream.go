@@ -1,7 +1,6 @@
 package main
 
 import (
-	"container/heap"
 	"slices"
 	"time"
 
@@ -63,10 +62,13 @@ type streamItem struct {
 	kev  *calls.KernelEvent
 }
 
+// streamHeap is a min-heap of items by time (then kind, then arrival).
+// It is written out rather than through container/heap, whose interface
+// boxed every item pushed and popped: an allocation each, on a path that
+// sees every packet and call of the run.
 type streamHeap []streamItem
 
-func (h streamHeap) Len() int { return len(h) }
-func (h streamHeap) Less(i, j int) bool {
+func (h streamHeap) less(i, j int) bool {
 	if c := h[i].at.Compare(h[j].at); c != 0 {
 		return c < 0
 	}
@@ -75,13 +77,42 @@ func (h streamHeap) Less(i, j int) bool {
 	}
 	return h[i].seq < h[j].seq
 }
-func (h streamHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
-func (h *streamHeap) Push(x any)   { *h = append(*h, x.(streamItem)) }
-func (h *streamHeap) Pop() any {
-	old := *h
-	it := old[len(old)-1]
-	old[len(old)-1] = streamItem{}
-	*h = old[:len(old)-1]
+
+func (h *streamHeap) push(it streamItem) {
+	*h = append(*h, it)
+	q := *h
+	for i := len(q) - 1; i > 0; {
+		parent := (i - 1) / 2
+		if !q.less(i, parent) {
+			break
+		}
+		q[i], q[parent] = q[parent], q[i]
+		i = parent
+	}
+}
+
+func (h *streamHeap) pop() streamItem {
+	q := *h
+	it := q[0]
+	last := len(q) - 1
+	q[0] = q[last]
+	q[last] = streamItem{}
+	q = q[:last]
+	for i := 0; ; {
+		least, l, r := i, 2*i+1, 2*i+2
+		if l < len(q) && q.less(l, least) {
+			least = l
+		}
+		if r < len(q) && q.less(r, least) {
+			least = r
+		}
+		if least == i {
+			break
+		}
+		q[i], q[least] = q[least], q[i]
+		i = least
+	}
+	*h = q
 	return it
 }
 
@@ -113,7 +144,7 @@ func newStreamer(t *decode.Tracker) *streamer {
 func (s *streamer) push(it streamItem) {
 	s.seq++
 	it.seq = s.seq
-	heap.Push(&s.held, it)
+	s.held.push(it)
 	if it.pkt != nil {
 		s.bytes += len(it.pkt.Data)
 	}
@@ -174,7 +205,7 @@ func (s *streamer) drain() {
 
 // pop feeds the tracker the earliest item held.
 func (s *streamer) pop() {
-	it := heap.Pop(&s.held).(streamItem)
+	it := s.held.pop()
 	switch it.kind {
 	case itemPacket:
 		s.bytes -= len(it.pkt.Data)

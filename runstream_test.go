@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -348,5 +349,41 @@ func waitProcessExit(t *testing.T, pid int) {
 			t.Errorf("process %d did not exit in a minute (%v)", pid, err)
 		}
 		return
+	}
+}
+
+// TestStreamHeapOrder: the streamer's heap gives its items back by time,
+// a call before a kernel event before a packet at the same time, and in
+// arrival order otherwise, however they were pushed and popped between.
+func TestStreamHeapOrder(t *testing.T) {
+	base := time.Unix(1700000000, 0)
+	var h streamHeap
+	var want []streamItem
+	var seq uint64
+	for i := range 3000 {
+		// Times repeat (i%97) so that kind and arrival order decide.
+		it := streamItem{at: base.Add(time.Duration(i*7919%97) * time.Microsecond), kind: uint8(i * 31 % 3)}
+		seq++
+		it.seq = seq
+		h.push(it)
+		want = append(want, it)
+	}
+	slices.SortFunc(want, func(a, b streamItem) int {
+		if c := a.at.Compare(b.at); c != 0 {
+			return c
+		}
+		if a.kind != b.kind {
+			return int(a.kind) - int(b.kind)
+		}
+		return int(a.seq) - int(b.seq)
+	})
+	for i, w := range want {
+		got := h.pop()
+		if got.seq != w.seq {
+			t.Fatalf("item %d popped: seq %d (%v, kind %d), want seq %d (%v, kind %d)", i, got.seq, got.at, got.kind, w.seq, w.at, w.kind)
+		}
+	}
+	if len(h) != 0 {
+		t.Errorf("%d items left", len(h))
 	}
 }

@@ -1,0 +1,124 @@
+//go:build linux && (amd64 || arm64)
+
+package main
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// BenchmarkRunOverhead measures what `socktrace run` costs a program,
+// side by side in each iteration: the program alone, under run --tracer
+// ebpf and under run --tracer ptrace (the real binary, capturing on its
+// default interface, the report written to /dev/null). Run with
+//
+//	go test . -run '^$' -bench RunOverhead -benchtime 5x
+//
+// Metrics per iteration: plain-ms, ebpf-ms and ptrace-ms are wall times,
+// ebpf-x and ptrace-x their ratios to plain; the -cpu-ms metrics are
+// user+system CPU of everything involved (socktrace and the program:
+// fairer than wall times on a machine others use). The cost of run is
+// (run − plain): the "true" case is the fixed part (start-up: loading the
+// BPF programs or starting the ptrace helper, opening the capture; the
+// end: draining it, detaching); the per-connection cost is the rest
+// divided by the connections. The numbers are in docs/performance.md.
+//
+//	true               no connections: the fixed cost
+//	go-conns-2000      2000 loopback connections (Go net)
+//	python-2000        2000 connections made by Python (the program issue
+//	                   12 measured ptrace on; skipped without python3)
+//	go-conns-10000-data 10,000 connections, 1 KiB each way
+func BenchmarkRunOverhead(b *testing.B) {
+	if os.Geteuid() != 0 {
+		b.Skip("run needs root here (CAP_NET_RAW, CAP_BPF, CAP_PERFMON, CAP_SYS_PTRACE)")
+	}
+	dir := b.TempDir()
+	bin := filepath.Join(dir, "socktrace")
+	conns := filepath.Join(dir, "conns")
+	for target, pkg := range map[string]string{bin: ".", conns: "./calls/testdata/conns"} {
+		if out, err := exec.Command("go", "build", "-o", target, pkg).CombinedOutput(); err != nil {
+			b.Fatalf("go build %s: %v\n%s", pkg, err, out)
+		}
+	}
+	truePath, err := exec.LookPath("true")
+	if err != nil {
+		b.Skip(err)
+	}
+	b.Run("true", func(b *testing.B) { benchRun(b, bin, truePath) })
+	b.Run("go-conns-2000", func(b *testing.B) { benchRun(b, bin, conns, "2000") })
+	b.Run("python-2000", func(b *testing.B) {
+		py, err := exec.LookPath("python3")
+		if err != nil {
+			b.Skip("python3 not installed")
+		}
+		benchRun(b, bin, py, "-c", pythonConns, "2000")
+	})
+	b.Run("go-conns-10000-data", func(b *testing.B) { benchRun(b, bin, conns, "10000", "data") })
+}
+
+// pythonConns makes n loopback connections from Python (calls'
+// BenchmarkRecordOverhead runs the same program).
+const pythonConns = `
+import socket, sys, threading
+n = int(sys.argv[1])
+ls = socket.socket(); ls.bind(("127.0.0.1", 0)); ls.listen(128)
+def serve():
+    for _ in range(n):
+        c, _ = ls.accept(); c.close()
+t = threading.Thread(target=serve); t.start()
+for _ in range(n):
+    c = socket.create_connection(ls.getsockname()); c.close()
+t.join(); ls.close()
+`
+
+// childrenCPU is the user+system time of the children reaped so far.
+func childrenCPU() time.Duration {
+	var ru unix.Rusage
+	if unix.Getrusage(unix.RUSAGE_CHILDREN, &ru) != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// timed runs argv to its end and returns its wall and CPU times.
+func timed(b *testing.B, argv ...string) (wall, cpu time.Duration) {
+	b.Helper()
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.Stderr = os.Stderr
+	before := childrenCPU()
+	start := time.Now()
+	if err := cmd.Run(); err != nil {
+		b.Fatalf("%s: %v", argv[0], err)
+	}
+	return time.Since(start), childrenCPU() - before
+}
+
+func benchRun(b *testing.B, bin string, argv ...string) {
+	var wall, cpu [3]time.Duration // plain, ebpf, ptrace
+	for i := 0; i < b.N; i++ {
+		for k, prefix := range [][]string{
+			nil,
+			{bin, "run", "--tracer", "ebpf", "--"},
+			{bin, "run", "--tracer", "ptrace", "--"},
+		} {
+			w, c := timed(b, append(prefix, argv...)...)
+			wall[k] += w
+			cpu[k] += c
+		}
+	}
+	n := float64(b.N)
+	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 / n }
+	b.ReportMetric(ms(wall[0]), "plain-ms")
+	b.ReportMetric(ms(wall[1]), "ebpf-ms")
+	b.ReportMetric(ms(wall[2]), "ptrace-ms")
+	b.ReportMetric(float64(wall[1])/float64(wall[0]), "ebpf-x")
+	b.ReportMetric(float64(wall[2])/float64(wall[0]), "ptrace-x")
+	b.ReportMetric(ms(cpu[0]), "plain-cpu-ms")
+	b.ReportMetric(ms(cpu[1]), "ebpf-cpu-ms")
+	b.ReportMetric(ms(cpu[2]), "ptrace-cpu-ms")
+}
