@@ -549,10 +549,12 @@ func (t *Tracker) open(k connKey, s *Segment) *Connection {
 			c.midstream = true
 			c.setState(Client, Established)
 		}
-	case s.Flags&(SYN|ACK) == SYN:
+	case s.Flags&(SYN|ACK|RST) == SYN:
+		// A SYN+FIN probe too: its sender is the originator, as Zeek
+		// says (conn_state SH).
 		c.Client, c.Server = s.Src, s.Dst
 		c.setState(Client, Closed)
-	case s.Flags&(SYN|ACK) == SYN|ACK:
+	case s.Flags&(SYN|ACK|RST) == SYN|ACK:
 		// The SYN was missed: the SYN-ACK's sender is the server. Zeek
 		// marks the flip of roles with '^'.
 		c.Client, c.Server = s.Dst, s.Src
@@ -560,6 +562,10 @@ func (t *Tracker) open(k connKey, s *Segment) *Connection {
 		c.setState(Client, SynSent)
 		c.history.again(Client, '^')
 	default:
+		// Midstream, or a SYN with RST beside it, which no stack sends
+		// (a scanner's probe, or damage): as an abort it says nothing of
+		// the roles, and as a SYN-ACK it would make its sender the
+		// server whatever the ports.
 		c.midstream = true
 		c.Client, c.Server = s.Src, s.Dst
 		srcListens, dstListens := false, false

@@ -28,6 +28,11 @@ func (t *Text) put(id msgID, args ...any) {
 func (t *Text) buildWhy(c *decode.Connection, st *textStep, first time.Time) {
 	from := t.side(st.from)
 	t.whyBuf = t.whyBuf[:0]
+	if impossibleFlags(st.flags) {
+		// No call made it: say what it is, not a cause that cannot be.
+		t.put("why.impossible")
+		return
+	}
 	switch st.kind {
 	case decode.StepSYN:
 		if c.SelfConnect {
@@ -799,4 +804,13 @@ func (t *Text) putCaptureFacts(st *textStep) {
 	if st.fragments > 0 {
 		t.put("why.fragments", st.fragments)
 	}
+}
+
+// impossibleFlags reports a flag combination no TCP stack sends: SYN with
+// FIN or RST (an opening that is also a close or an abort), or FIN, PSH
+// and URG without ACK (nmap's "Xmas" probe; every segment after the first
+// carries ACK). Scanners send them to see how a stack answers.
+func impossibleFlags(f decode.Flags) bool {
+	return f&decode.SYN != 0 && f&(decode.FIN|decode.RST) != 0 ||
+		f&(decode.FIN|decode.PSH|decode.URG) == decode.FIN|decode.PSH|decode.URG && f&decode.ACK == 0
 }
