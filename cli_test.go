@@ -407,6 +407,12 @@ func start(t *testing.T, args ...string) *started {
 	t.Helper()
 	s := &started{cmd: exec.Command(socktraceBin(t), args...), stdout: &lockedBuffer{}, stderr: &lockedBuffer{}, exited: make(chan struct{})}
 	s.cmd.Stdout, s.cmd.Stderr = s.stdout, s.stderr
+	// A group of its own, so that what it runs (run -- CMD) can be killed
+	// with it: a program left behind by a SIGKILLed socktrace keeps the
+	// output pipes open, and Wait would wait for it (a "sleep 60" once
+	// made a test take a minute). WaitDelay bounds that wait anyway.
+	s.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	s.cmd.WaitDelay = 10 * time.Second
 	if err := s.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -415,10 +421,17 @@ func start(t *testing.T, args ...string) *started {
 		close(s.exited)
 	}()
 	t.Cleanup(func() {
-		s.cmd.Process.Kill()
+		s.killAll()
 		<-s.exited
 	})
 	return s
+}
+
+// killAll kills socktrace and every process it started (its process
+// group) with SIGKILL.
+func (s *started) killAll() {
+	syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
+	s.cmd.Process.Kill()
 }
 
 // wait waits for the process to exit and returns its exit code.

@@ -133,7 +133,7 @@ func TestKilledWriteReplays(t *testing.T) {
 	waitBound(t, s.cmd.Process.Pid)
 	pingPong(t, ln)
 	waitFor(t, "connection in "+pcap+".partial", func() bool { return connections(t, pcap+".partial") == 1 })
-	s.cmd.Process.Kill()
+	s.killAll() // socktrace and the program it runs, as when the machine stops
 	<-s.exited
 	if _, err := os.Stat(pcap); err == nil {
 		t.Errorf("%s exists after SIGKILL: a half file under the final name", pcap)
@@ -399,7 +399,7 @@ func TestRunKilledWriteReplays(t *testing.T) {
 		}
 		return false
 	})
-	s.cmd.Process.Kill()
+	s.killAll() // socktrace and the program it runs, as when the machine stops
 	<-s.exited
 	if _, err := os.Stat(pcap); err == nil {
 		t.Errorf("%s exists after SIGKILL: a half file under the final name", pcap)

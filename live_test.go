@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/socktrace/socktrace/capture"
+	"github.com/socktrace/socktrace/internal/freeport"
 )
 
 // These tests run the built-in scenarios for real: real sockets on
@@ -367,12 +368,12 @@ func TestDemoErrors(t *testing.T) {
 // all the same, with the same connections.
 func TestDemoFixedPortTwice(t *testing.T) {
 	needCapture(t)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	// Below the ephemeral range: see internal/freeport.
+	p, err := freeport.Below("127.0.0.1")
 	if err != nil {
 		t.Fatal(err)
 	}
-	port := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
-	ln.Close()
+	port := strconv.Itoa(p)
 	var conns [2]int
 	for round := range 2 {
 		var out, errOut bytes.Buffer

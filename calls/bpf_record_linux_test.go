@@ -7,7 +7,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -18,6 +17,8 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+
+	"github.com/socktrace/socktrace/internal/freeport"
 )
 
 // The eBPF recorder's tests trace the same programs as the ptrace tests
@@ -393,14 +394,12 @@ func TestRecordPythonHTTPServer(t *testing.T) {
 	}
 	requireBPF(t)
 	// Port 0 is not allowed by http.server's command line: find a free
-	// port and give it (a race with other tests is possible but the
-	// bind would fail loudly, not silently).
-	l, err := net.Listen("tcp4", "127.0.0.1:0")
+	// port and give it.
+	// Below the ephemeral range: see internal/freeport.
+	port, err := freeport.Below("127.0.0.1")
 	if err != nil {
 		t.Fatal(err)
 	}
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
 	srv := netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(port))
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()

@@ -18,6 +18,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/socktrace/socktrace/calls"
+	"github.com/socktrace/socktrace/internal/freeport"
 )
 
 func TestMain(m *testing.M) {
@@ -494,12 +495,11 @@ func TestPortInUse(t *testing.T) {
 // disturbed.
 func TestSecondRunSamePort(t *testing.T) {
 	checkNoLeak(t)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	// Below the ephemeral range: see internal/freeport.
+	port, err := freeport.Below("127.0.0.1")
 	if err != nil {
 		t.Fatal(err)
 	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	ln.Close()
 
 	listening := make(chan struct{})
 	first := make(chan error, 1)
@@ -636,12 +636,11 @@ func TestRunTimeout(t *testing.T) {
 // (server-closes-first leaves the server's), which must not stop the
 // second.
 func TestFixedPortRerun(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	// Below the ephemeral range: see internal/freeport.
+	port, err := freeport.Below("127.0.0.1")
 	if err != nil {
 		t.Fatal(err)
 	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	ln.Close()
 	for _, name := range []string{"server-closes-first", "server-closes-first", "handshake", "refused"} {
 		checkNoLeak(t)
 		evs, err := record(t, name, Options{Port: port})
@@ -693,20 +692,19 @@ func TestBadPort(t *testing.T) {
 // without SO_REUSEADDR and failed with EADDRINUSE).
 func TestFixedPortAllTwice(t *testing.T) {
 	for _, ipv6 := range []bool{false, true} {
-		addr, fam := "127.0.0.1:0", "ipv4"
+		host, fam := "127.0.0.1", "ipv4"
 		if ipv6 {
-			addr, fam = "[::1]:0", "ipv6"
+			host, fam = "::1", "ipv6"
 		}
 		t.Run(fam, func(t *testing.T) {
 			if ipv6 && !haveIPv6Loopback() {
 				t.Skip("no ::1 on this machine")
 			}
-			ln, err := net.Listen("tcp", addr)
+			// Below the ephemeral range: see internal/freeport.
+			port, err := freeport.Below(host)
 			if err != nil {
 				t.Fatal(err)
 			}
-			port := ln.Addr().(*net.TCPAddr).Port
-			ln.Close()
 			for round := 1; round <= 2; round++ {
 				for _, name := range Names() {
 					checkNoLeak(t)
