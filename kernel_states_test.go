@@ -50,7 +50,7 @@ func TestDemoScenariosKernelStates(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dc, runErr := captureDemo(context.Background(), "", "lo", demo.Names(), demo.Options{}, nil)
+	dc, runErr := captureDemo(context.Background(), "", "lo", demo.Names(), demo.Options{}, nil, nil)
 	// Every kernel event of the demo's sockets was written before its
 	// last packet was captured; stop, and drain the ring.
 	cancel()

@@ -120,7 +120,7 @@ func runDemo(c *cli.Context) error {
 		opts.ClientAddr, opts.ServerAddr = link.Client, link.Server
 		iface, captureNS = link.ClientIface, link.ClientNS
 	}
-	dc, runErr := captureDemo(c.Context, captureNS, iface, names, opts, newLiveStream(outs.pcap, iface))
+	dc, runErr := captureDemo(c.Context, captureNS, iface, names, opts, newLiveStream(outs.pcap, iface), link)
 	if dc == nil {
 		outs.abort()
 		return runErr
@@ -152,8 +152,10 @@ func explainCapture(c *cli.Context, out output, outs *outputs, iface string, dc 
 
 // captureDemo runs the scenarios one after the other while capturing on
 // iface, and returns what it saw. It returns a nil liveCapture only when
-// the capture could not start.
-func captureDemo(ctx context.Context, ns, iface string, names []string, opts demo.Options, stream *liveStream) (*liveCapture, error) {
+// the capture could not start. With a slow link (nil: none), the capture
+// goes on until the link is empty: the last segments the scenarios sent
+// (the server's FIN) are still on it when they return.
+func captureDemo(ctx context.Context, ns, iface string, names []string, opts demo.Options, stream *liveStream, link *slowlink.Link) (*liveCapture, error) {
 	expr := "tcp"
 	for _, name := range names {
 		if sc, _ := demo.Lookup(name); sc.Datagrams {
@@ -169,6 +171,9 @@ func captureDemo(ctx context.Context, ns, iface string, names []string, opts dem
 			if err := demo.Run(ctx, name, opts); err != nil {
 				return err
 			}
+		}
+		if link != nil {
+			link.Settle(ctx)
 		}
 		return nil
 	})

@@ -42,8 +42,9 @@ func namespacesOf(pid int) []string {
 // and IPv6: connect() blocks one round trip, at least the 100 ms the
 // relay adds (a loaded machine can only make it longer, so the upper
 // bound is generous: this is not a speed test), the capture on the
-// client's end sees the SYN-ACK a round trip after the SYN, and the
-// namespaces are gone after the run. The measured times are logged
+// client's end sees the SYN-ACK a round trip after the SYN, the server's
+// last FIN, still on the link when the scenario ends, is captured, and
+// the namespaces are gone after the run. The measured times are logged
 // (go test -v) and recorded in docs/performance.md.
 func TestSlowLinkRTT(t *testing.T) {
 	needSlowLink(t)
@@ -85,6 +86,14 @@ func TestSlowLinkRTT(t *testing.T) {
 			}
 			if rt := synack.Sub(syn); rt < 95*time.Millisecond {
 				t.Errorf("SYN-ACK %v after the SYN, want at least the link's 100 ms", rt)
+			}
+			// The server closes last: its FIN is still on the link
+			// when the scenario returns, and reaches the client's end
+			// half a round trip later. The capture must wait for it
+			// (it stopped 30 ms after the scenario, and the report
+			// said "half-closed: only the client sent FIN").
+			if c.Close != "graceful" || c.Packets != 11 {
+				t.Errorf("close %q with %d packets, want graceful with 11: the server's FIN and the last ACK were still on the link", c.Close, c.Packets)
 			}
 			if !strings.HasPrefix(c.Client, "10.99.0.1:") && !strings.HasPrefix(c.Client, "[fd99::1]:") {
 				t.Errorf("client %s, want the link's client end", c.Client)

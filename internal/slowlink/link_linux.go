@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -184,6 +185,29 @@ func Enter(ns string) error {
 
 // Stats says what the relay did so far.
 func (l *Link) Stats() Stats { return l.st.snapshot() }
+
+// Settle waits until the link holds no packet: what was sent before it
+// was called has reached the other end, and what that end answered at
+// once has come back. It waits at least half a round trip, so that a
+// packet sent just before the call, not yet read from its TUN device, is
+// waited for too; it returns early when ctx is done, and after a round
+// trip and a second on a link that never falls quiet.
+func (l *Link) Settle(ctx context.Context) {
+	start := time.Now()
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		since := time.Since(start)
+		if since >= l.cfg.RTT+time.Second || since >= l.cfg.RTT/2 && l.st.held.Load() == 0 {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+}
 
 // Close stops the relay and removes the namespaces, which removes the
 // TUN devices with them. It is safe to call more than once.

@@ -51,6 +51,7 @@ func relay(ctx context.Context, in io.Reader, out io.Writer, delay time.Duration
 			if _, err := out.Write(h.data); err == nil {
 				st.relayed.Add(1)
 			}
+			st.held.Add(-1)
 		}
 	}()
 	for {
@@ -63,16 +64,18 @@ func relay(ctx context.Context, in io.Reader, out io.Writer, delay time.Duration
 			st.lost.Add(1)
 			continue
 		}
+		st.held.Add(1) // before the writer can take it off
 		select {
 		case queue <- held{due: time.Now().Add(delay), data: buf[:n:n]}:
 		default:
+			st.held.Add(-1)
 			st.overflow.Add(1)
 		}
 	}
 	<-done
 }
 
-type stats struct{ relayed, lost, overflow atomic.Int64 }
+type stats struct{ relayed, lost, overflow, held atomic.Int64 }
 
 func (s *stats) snapshot() Stats {
 	return Stats{Relayed: s.relayed.Load(), Lost: s.lost.Load(), Overflow: s.overflow.Load()}

@@ -75,6 +75,9 @@ func TestRelay(t *testing.T) {
 			if s.Relayed != packets-packets/3 || s.Lost != packets/3 || s.Overflow != 0 {
 				t.Errorf("stats %+v, want %d relayed and %d lost", s, packets-packets/3, packets/3)
 			}
+			if h := st.held.Load(); h != 0 {
+				t.Errorf("%d packets held after all were passed on, want 0 (Link.Settle waits for 0)", h)
+			}
 		})
 	}
 }
