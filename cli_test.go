@@ -106,6 +106,8 @@ func TestHelp(t *testing.T) {
 		{[]string{"help", "replay"}, []string{"--filter"}, []string{"--iface"}},
 		{[]string{"watch", "--help"}, []string{"--iface", "--count", "--duration", "--write", "--html", "--filter", "--pid PID", "--comm NAME", "--processes"}, []string{"--scenario", "--read", "--output"}},
 		{[]string{"run", "--help"}, []string{"--pid", "--output", "--iface", "--write"}, []string{"--filter", "--scenario", "--read", "--duration", "--count"}},
+		// The language comes from the same variables for every command.
+		{[]string{"scenarios", "--help"}, []string{"--lang", "$LC_ALL, $LC_MESSAGES or $LANG"}, []string{"--format", "--iface"}},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {

@@ -167,7 +167,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			{
 				Name:  "scenarios",
 				Usage: "list the built-in demo scenarios (run one with: socktrace --iface lo --scenario NAME)",
-				Flags: []cli.Flag{&cli.StringFlag{Name: "lang", Usage: "summaries in `LANG`: en or ko (default: from $LANG)"}},
+				Flags: []cli.Flag{&cli.StringFlag{Name: "lang", Usage: "summaries in `LANG`: en or ko (default: from $LC_ALL, $LC_MESSAGES or $LANG)"}},
 				Action: func(c *cli.Context) error {
 					if c.NArg() > 0 {
 						return usagef("scenarios takes no arguments")
