@@ -1,0 +1,172 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"testing"
+)
+
+// readmeJSONTypes are the line types the README's JSON section describes,
+// each in a paragraph that begins with the type's name.
+var readmeJSONTypes = []string{"segment", "call", "datagram", "connection", "summary"}
+
+// readmeJSONSection returns the README's "## JSON" section, and the text
+// describing each line type: from "`TYPE` —" to the next type's paragraph.
+func readmeJSONSection(t *testing.T) (string, map[string]string) {
+	t.Helper()
+	b, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, section, ok := strings.Cut(string(b), "\n## JSON\n")
+	if !ok {
+		t.Fatal("README.md has no \"## JSON\" section")
+	}
+	if end := strings.Index(section, "\n## "); end >= 0 {
+		section = section[:end]
+	}
+	starts := map[string]int{}
+	for _, typ := range readmeJSONTypes {
+		i := strings.Index(section, "\n`"+typ+"` —")
+		if i < 0 {
+			t.Fatalf("README's JSON section has no paragraph for %q lines", typ)
+		}
+		starts[typ] = i
+	}
+	byType := map[string]string{}
+	for _, typ := range readmeJSONTypes {
+		end := len(section)
+		for _, other := range readmeJSONTypes {
+			if s := starts[other]; s > starts[typ] && s < end {
+				end = s
+			}
+		}
+		byType[typ] = section[starts[typ]:end]
+	}
+	return section, byType
+}
+
+// readmeNames finds a field in README text: `name`, "name" (in an example
+// object) or a cell of a table's first column ("| a, b |").
+func readmeNames(text string) map[string]bool {
+	names := map[string]bool{}
+	for _, m := range regexp.MustCompile("[`\"]([a-z_0-9]+)[`\"]").FindAllStringSubmatch(text, -1) {
+		names[m[1]] = true
+	}
+	for _, line := range strings.Split(text, "\n") {
+		if cells := strings.Split(line, "|"); len(cells) > 2 && strings.TrimSpace(cells[0]) == "" {
+			for _, name := range strings.Split(cells[1], ",") {
+				names[strings.TrimSpace(name)] = true
+			}
+		}
+	}
+	return names
+}
+
+// TestReadmeJSONSchema: the README's JSON section, the schema users
+// program against, names every field --format json really writes, under
+// the paragraph of its line type: replayed from every capture in
+// testdata/ (and tcpdump's test captures when they are beside the
+// repository), fields inside objects (tunnel, quoted, states) included.
+// Fields only live runs write (processes, kernel, left_out) and ones no
+// capture here provokes (late, resumed) are checked by name against what
+// the JSON writer can write at all (report/json*.go): each must be
+// somewhere in the section.
+func TestReadmeJSONSchema(t *testing.T) {
+	section, byType := readmeJSONSection(t)
+	documented := map[string]map[string]bool{}
+	for typ, text := range byType {
+		documented[typ] = readmeNames(text)
+	}
+
+	var files []string
+	for _, pattern := range []string{"testdata/*.pcap*", "testdata/crafted/*.pcap*", "report/testdata/*.pcap*", "../shared/captures/tcpdump-tests/*"} {
+		m, err := filepath.Glob(pattern)
+		if err != nil {
+			t.Fatal(err)
+		}
+		files = append(files, m...)
+	}
+	if len(files) < 20 {
+		t.Fatalf("only %d captures found", len(files))
+	}
+	emitted := map[string]map[string]string{} // type → field → a file that wrote it
+	for _, path := range files {
+		var out, errOut bytes.Buffer
+		run([]string{"socktrace", "replay", "--format", "json", path}, &out, &errOut)
+		for _, line := range bytes.Split(out.Bytes(), []byte("\n")) {
+			var obj map[string]any
+			if len(line) == 0 || json.Unmarshal(line, &obj) != nil {
+				continue
+			}
+			typ, _ := obj["type"].(string)
+			if emitted[typ] == nil {
+				emitted[typ] = map[string]string{}
+			}
+			for k, v := range obj {
+				emitted[typ][k] = path
+				if inner, ok := v.(map[string]any); ok {
+					for k2 := range inner {
+						emitted[typ][k+"."+k2] = path
+					}
+				}
+			}
+		}
+	}
+	for typ, fields := range emitted {
+		if documented[typ] == nil {
+			t.Errorf("lines of type %q are written (%v) but the README's JSON section has no paragraph for them", typ, fields)
+			continue
+		}
+		var missing []string
+		for field, path := range fields {
+			name := field[strings.LastIndex(field, ".")+1:]
+			if field == "type" || documented[typ][name] {
+				continue
+			}
+			missing = append(missing, field+" (in "+filepath.Base(path)+")")
+		}
+		sort.Strings(missing)
+		for _, m := range missing {
+			t.Errorf("%s lines have the field %s, which README's JSON section does not list under `%s`", typ, m, typ)
+		}
+	}
+	for _, typ := range readmeJSONTypes {
+		if len(emitted[typ]) == 0 && typ != "call" {
+			t.Errorf("no capture wrote a %q line: the test no longer sees the schema", typ)
+		}
+	}
+
+	// Every field name the writer has, live-only ones included.
+	all := readmeNames(section)
+	sources, err := filepath.Glob("report/json*.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	written := map[string]string{}
+	for _, src := range sources {
+		if strings.HasSuffix(src, "_test.go") {
+			continue
+		}
+		b, err := os.ReadFile(src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range regexp.MustCompile(`"([a-z_0-9]+)":`).FindAllSubmatch(b, -1) {
+			written[string(m[1])] = src
+		}
+	}
+	if len(written) < 50 {
+		t.Fatalf("only %d field names found in %v: has the writer moved?", len(written), sources)
+	}
+	for name, src := range written {
+		if !all[name] {
+			t.Errorf("%s writes the field %q, which README's JSON section never names", src, name)
+		}
+	}
+}
