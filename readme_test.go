@@ -170,3 +170,46 @@ func TestReadmeJSONSchema(t *testing.T) {
 		}
 	}
 }
+
+// TestReadmeMentionsEveryFlag: every flag each command's --help lists,
+// long and short name, is named somewhere in the README, so that a user
+// reading it learns of each.
+func TestReadmeMentionsEveryFlag(t *testing.T) {
+	b, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	readme := string(b)
+	seen := 0
+	for _, cmd := range []string{"", "replay", "watch", "run", "scenarios"} {
+		args := []string{"socktrace", "--help"}
+		if cmd != "" {
+			args = []string{"socktrace", cmd, "--help"}
+		}
+		var out, errOut bytes.Buffer
+		if code := run(args, &out, &errOut); code != 0 {
+			t.Fatalf("%v: exit %d: %s", args, code, errOut.String())
+		}
+		_, options, ok := strings.Cut(out.String(), "OPTIONS:\n")
+		if !ok {
+			t.Fatalf("%v prints no OPTIONS:\n%s", args, out.String())
+		}
+		for _, line := range strings.Split(options, "\n") {
+			line = strings.TrimSpace(line)
+			if !strings.HasPrefix(line, "-") {
+				continue
+			}
+			names, _, _ := strings.Cut(line, "  ") // the names, then the usage text
+			for _, name := range strings.Split(names, ", ") {
+				flag, _, _ := strings.Cut(name, " ") // "--iface IF" → "--iface"
+				seen++
+				if !regexp.MustCompile(`(^|[^a-z0-9-])` + regexp.QuoteMeta(flag) + `([^a-z0-9-]|$)`).MatchString(readme) {
+					t.Errorf("socktrace %s --help lists %s, which the README never names", cmd, flag)
+				}
+			}
+		}
+	}
+	if seen < 30 {
+		t.Errorf("only %d flags found in the --help texts: has their layout changed?", seen)
+	}
+}
