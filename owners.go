@@ -133,13 +133,29 @@ func (t *ownerTable) get(k sockKey) (decode.Owner, bool) {
 	return o, ok
 }
 
-// attribute fills c's unknown owners from the table.
+// attribute fills c's unknown owners from the table, and the name or user
+// of a known one the table learnt since: a kernel event gives the pid
+// alone once the process has exited, and the recorder's call that names
+// it may come later, still before the connection ends.
 func (t *ownerTable) attribute(c *decode.Connection) {
 	for side, k := range [2]sockKey{{c.Client, c.Server}, {c.Server, c.Client}} {
-		if o := c.Owner(decode.Side(side)); !o.Known() {
-			if o, ok := t.get(k); ok {
-				c.SetOwner(decode.Side(side), o)
+		o := c.Owner(decode.Side(side))
+		if o.Known() && o.Comm != "" && o.User != "" {
+			continue
+		}
+		learnt, ok := t.get(k)
+		switch {
+		case !ok:
+		case !o.Known():
+			c.SetOwner(decode.Side(side), learnt)
+		case learnt.PID == o.PID:
+			if o.Comm == "" {
+				o.Comm = learnt.Comm
 			}
+			if o.User == "" {
+				o.UID, o.User = learnt.UID, learnt.User
+			}
+			c.SetOwner(decode.Side(side), o)
 		}
 	}
 }

@@ -43,3 +43,31 @@ func TestOwnerTableKeepsWhatItKnew(t *testing.T) {
 		})
 	}
 }
+
+// TestAttributeAddsALateName: a connection named at its first packet by a
+// pid alone (a kernel event, read when the process had already exited and
+// /proc no longer named it) takes the name the recorder's connect call
+// brings later, by the time it ends; under load watch's summary said
+// "client process: [19486]" for curl. Another process on the reused
+// 4-tuple does not rename it.
+func TestAttributeAddsALateName(t *testing.T) {
+	client, server := netip.MustParseAddrPort("127.0.0.1:40000"), netip.MustParseAddrPort("127.0.0.1:80")
+	k := sockKey{client, server}
+	tab := newOwnerTable()
+	tab.put(k, decode.Owner{PID: 42}, true)
+	c := &decode.Connection{Client: client, Server: server}
+	tab.attribute(c) // its first packet
+	tab.put(k, decode.Owner{PID: 42, Comm: "curl"}, true)
+	tab.attribute(c) // its end
+	if got, want := c.Owner(decode.Client), (decode.Owner{PID: 42, Comm: "curl"}); got != want {
+		t.Errorf("client %+v, want %+v", got, want)
+	}
+	tab.put(k, decode.Owner{PID: 43, Comm: "wget", UID: 1000, User: "alice"}, true)
+	tab.attribute(c)
+	if got, want := c.Owner(decode.Client), (decode.Owner{PID: 42, Comm: "curl"}); got != want {
+		t.Errorf("after another process took the 4-tuple: client %+v, want %+v", got, want)
+	}
+	if got := c.Owner(decode.Server); got.Known() {
+		t.Errorf("server %+v, want unknown", got)
+	}
+}
