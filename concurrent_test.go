@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
 	"os"
 	"os/exec"
@@ -57,26 +58,22 @@ func TestManyConcurrentConnections(t *testing.T) {
 	for sc.Scan() {
 		line := sc.Bytes()
 		switch {
-		case strings.HasPrefix(string(line[:min(len(line), 30)]), `{"type":"connection"`):
-			var c struct {
-				Handshake string
-				Resumed   bool
-			}
-			if err := json.Unmarshal(line, &c); err != nil {
-				t.Fatal(err)
-			}
+		case bytes.HasPrefix(line, []byte(`{"type":"connection"`)):
 			// A first part may be cut short by the full table after its
 			// SYN; a resumed part continues it. Only a first part seen
-			// midstream would be a bogus new connection.
+			// midstream would be a bogus new connection. (The fields are
+			// matched as the writer writes them, its output being equal
+			// to encoding/json's (TestJSONMatchesEncodingJSON): a million
+			// lines are not worth decoding whole.)
 			switch {
-			case c.Resumed:
+			case bytes.Contains(line, []byte(`"resumed":true`)):
 				resumedParts++
-			case c.Handshake == "midstream":
+			case bytes.Contains(line, []byte(`"handshake":"midstream"`)):
 				bogus++
 			default:
 				firstParts++
 			}
-		case strings.HasPrefix(string(line[:min(len(line), 30)]), `{"type":"summary"`):
+		case bytes.HasPrefix(line, []byte(`{"type":"summary"`)):
 			if err := json.Unmarshal(line, &summary); err != nil {
 				t.Fatal(err)
 			}
