@@ -7,6 +7,7 @@ import (
 	"errors"
 	"os"
 	"os/exec"
+	"syscall"
 	"testing"
 	"time"
 
@@ -23,95 +24,128 @@ func cpuTime(who int) time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
-// Overhead of the eBPF recorder, measured side by side with the plain
-// program in each iteration (benchmarks, never timed tests). Run with
+// Overhead of the eBPF recorder and of the ptrace tracer, measured side
+// by side with the plain program in each iteration (benchmarks, never
+// timed tests). Run with
 //
-//	go test ./calls -run '^$' -bench RecordOverhead -benchtime 5x
+//	go test ./calls -run '^$' -bench RecordOverhead -benchtime 3x
 //
-// plain-ms and recorded-ms are wall times of the whole run; x is their
-// ratio; setup-ms is what Record itself took before the program ran
-// (loading and attaching the BPF programs, starting the helper), included
-// in recorded-ms; run-x leaves it out. dropped counts records the ring
-// buffer had no room for (0 means nothing was lost). The numbers are in
-// docs/performance.md.
+// plain-ms, ebpf-ms and ptrace-ms are wall times of the whole run (from
+// before Record, Trace or starting the program to the end of Wait);
+// ebpf-x and ptrace-x their ratios to plain. setup-ms is what Record
+// itself took before the program ran (loading and attaching the BPF
+// programs, starting the helper), included in ebpf-ms. The -cpu-ms
+// metrics are user+system CPU time: the program's and this process's (the
+// recorder or tracer), less noisy than wall times on a loaded machine.
+// dropped counts records the ring buffer had no room for (0: nothing was
+// lost). With --pid, the process is started by the benchmark and its own
+// context switches are reported (plain-csw, ebpf-csw: from its rusage,
+// voluntary and not): a process the recorder never stops switches as
+// often as running plainly; under ptrace it is stopped ptrace-stops
+// times, each a switch out and back.
+// The numbers are in docs/performance.md.
 //
+//	true               no connections: the fixed cost of recording
 //	conns-2000         2000 loopback connections (Go net)
 //	conns-10000-data   10,000 connections, 1 KiB each way
 //	python-2000        2000 connections made by a Python program (the
 //	                   issue's measurement; skipped without python3)
-//	pid-conns-10000    RecordPID on a running program: it is never stopped
+//	pid-conns-10000    RecordPID (Attach for ptrace) on a running program
 func benchRecord(b *testing.B, argv []string, byPID bool) {
 	requireBPF(b)
-	var plain, recorded, setup time.Duration
-	var plainCPU, progCPU, selfCPU time.Duration
+	var wall, cpu [3]time.Duration // plain, ebpf, ptrace
+	var csw [3]int64
+	var setup time.Duration
 	var stats TraceStats
+	var stops uint64
 	for i := 0; i < b.N; i++ {
-		start := time.Now()
-		children := cpuTime(unix.RUSAGE_CHILDREN)
-		cmd := exec.Command(argv[0], argv[1:]...)
-		cmd.Stderr = os.Stderr
-		if err := cmd.Run(); err != nil {
-			b.Fatal(err)
-		}
-		plain += time.Since(start)
-		plainCPU += cpuTime(unix.RUSAGE_CHILDREN) - children
-		children = cpuTime(unix.RUSAGE_CHILDREN)
-		self := cpuTime(unix.RUSAGE_SELF)
-
-		start = time.Now()
-		var r *Recorder
-		var err error
-		var child *exec.Cmd
-		if byPID {
-			child = exec.Command(argv[0], argv[1:]...)
-			child.Stderr = os.Stderr
-			if err := child.Start(); err != nil {
-				b.Fatal(err)
+		for k := range 3 {
+			children := cpuTime(unix.RUSAGE_CHILDREN)
+			self := cpuTime(unix.RUSAGE_SELF)
+			start := time.Now()
+			var child *exec.Cmd
+			if byPID || k == 0 {
+				child = exec.Command(argv[0], argv[1:]...)
+				child.Stderr = os.Stderr
+				if err := child.Start(); err != nil {
+					b.Fatal(err)
+				}
 			}
-			r, err = RecordPID(context.Background(), child.Process.Pid, TraceOptions{Events: func(Event) {}})
-		} else {
-			r, err = Record(context.Background(), argv, TraceOptions{Events: func(Event) {}, Kernel: func(KernelEvent) {}})
-		}
-		if errors.Is(err, ErrBPFUnavailable) {
-			b.Skip(err)
-		}
-		if err != nil {
-			b.Fatal(err)
-		}
-		setup += time.Since(start)
-		if byPID {
-			// Our child: its exit code is cmd.Wait's; Wait ends when the
-			// recorder sees the process exit.
-			if err := child.Wait(); err != nil {
-				b.Fatal(err)
+			var wait func() (int, error)
+			var stat func() TraceStats
+			switch {
+			case k == 1 && byPID:
+				r, err := RecordPID(context.Background(), child.Process.Pid, TraceOptions{Events: func(Event) {}})
+				skipOrFail(b, err)
+				setup += time.Since(start)
+				wait, stat = r.Wait, r.Stats
+			case k == 1:
+				r, err := Record(context.Background(), argv, TraceOptions{Events: func(Event) {}, Kernel: func(KernelEvent) {}})
+				skipOrFail(b, err)
+				setup += time.Since(start)
+				wait, stat = r.Wait, r.Stats
+			case k == 2 && byPID:
+				t, err := Attach(context.Background(), child.Process.Pid, TraceOptions{Events: func(Event) {}})
+				skipOrFail(b, err)
+				wait, stat = t.Wait, t.Stats
+			case k == 2:
+				t, err := Trace(context.Background(), argv, TraceOptions{Events: func(Event) {}})
+				skipOrFail(b, err)
+				wait, stat = t.Wait, t.Stats
 			}
-			recorded += time.Since(start)
-			r.Wait()
-		} else {
-			if code, err := r.Wait(); code != 0 || err != nil {
-				b.Fatalf("recorded run: %d, %v", code, err)
+			if child != nil && k < 2 {
+				// Ours to reap: its exit code and rusage are cmd.Wait's;
+				// the recorder's Wait ends when it sees the process exit.
+				// (Under ptrace the tracer, this process too, reaps it.)
+				if err := child.Wait(); err != nil {
+					b.Fatal(err)
+				}
+				ru := child.ProcessState.SysUsage().(*syscall.Rusage)
+				csw[k] += ru.Nvcsw + ru.Nivcsw
 			}
-			recorded += time.Since(start)
+			if wait != nil {
+				if code, err := wait(); code != 0 || err != nil {
+					b.Fatalf("traced run: %d, %v", code, err)
+				}
+			}
+			wall[k] += time.Since(start)
+			cpu[k] += cpuTime(unix.RUSAGE_CHILDREN) - children + cpuTime(unix.RUSAGE_SELF) - self
+			switch k {
+			case 1:
+				stats = stat()
+			case 2:
+				stops = stat().Stops
+			}
 		}
-		stats = r.Stats()
-		progCPU += cpuTime(unix.RUSAGE_CHILDREN) - children
-		selfCPU += cpuTime(unix.RUSAGE_SELF) - self
 	}
-	b.ReportMetric(float64(plain.Milliseconds())/float64(b.N), "plain-ms")
-	b.ReportMetric(float64(recorded.Milliseconds())/float64(b.N), "recorded-ms")
-	b.ReportMetric(float64(setup.Milliseconds())/float64(b.N), "setup-ms")
-	b.ReportMetric(float64(recorded)/float64(plain), "x")
-	b.ReportMetric(float64(recorded-setup)/float64(plain), "run-x")
-	// CPU times (user+sys), less noisy than wall on a loaded machine:
-	// the program's own, traced and not (the BPF programs run in its
-	// system calls and count there), and the recorder's (this process:
-	// reading the ring buffer, loading the programs).
-	b.ReportMetric(float64(plainCPU.Milliseconds())/float64(b.N), "plain-cpu-ms")
-	b.ReportMetric(float64(progCPU.Milliseconds())/float64(b.N), "prog-cpu-ms")
-	b.ReportMetric(float64(selfCPU.Milliseconds())/float64(b.N), "recorder-cpu-ms")
-	b.ReportMetric(float64(progCPU+selfCPU)/float64(plainCPU), "cpu-x")
+	n := float64(b.N)
+	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 / n }
+	b.ReportMetric(ms(wall[0]), "plain-ms")
+	b.ReportMetric(ms(wall[1]), "ebpf-ms")
+	b.ReportMetric(ms(wall[2]), "ptrace-ms")
+	b.ReportMetric(ms(setup), "setup-ms")
+	b.ReportMetric(float64(wall[1])/float64(wall[0]), "ebpf-x")
+	b.ReportMetric(float64(wall[2])/float64(wall[0]), "ptrace-x")
+	b.ReportMetric(ms(cpu[0]), "plain-cpu-ms")
+	b.ReportMetric(ms(cpu[1]), "ebpf-cpu-ms")
+	b.ReportMetric(ms(cpu[2]), "ptrace-cpu-ms")
+	if byPID {
+		b.ReportMetric(float64(csw[0])/n, "plain-csw")
+		b.ReportMetric(float64(csw[1])/n, "ebpf-csw")
+	}
 	b.ReportMetric(float64(stats.Events), "events")
 	b.ReportMetric(float64(stats.Dropped), "dropped")
+	b.ReportMetric(float64(stops), "ptrace-stops")
+}
+
+func skipOrFail(b *testing.B, err error) {
+	b.Helper()
+	if errors.Is(err, ErrBPFUnavailable) || errors.Is(err, ErrPtraceNotPermitted) {
+		b.Skip(err)
+	}
+	if err != nil {
+		b.Fatal(err)
+	}
 }
 
 // pythonConns makes n loopback connections from Python, the program the
@@ -131,6 +165,13 @@ t.join(); ls.close()
 
 func BenchmarkRecordOverhead(b *testing.B) {
 	conns := testProgram(b, "conns")
+	b.Run("true", func(b *testing.B) {
+		t, err := exec.LookPath("true")
+		if err != nil {
+			b.Skip(err)
+		}
+		benchRecord(b, []string{t}, false)
+	})
 	b.Run("conns-2000", func(b *testing.B) { benchRecord(b, []string{conns, "2000"}, false) })
 	b.Run("conns-10000-data", func(b *testing.B) { benchRecord(b, []string{conns, "10000", "data"}, false) })
 	b.Run("python-2000", func(b *testing.B) {
