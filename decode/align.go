@@ -138,7 +138,7 @@ func (t *Tracker) wait(sc *socketCalls) {
 func (t *Tracker) settle() {
 	n := 0
 	for _, sc := range t.waiting {
-		if c := t.table[sc.key]; c != nil && sc.belongsTo(c) {
+		if c := t.conns.get(&sc.key, sc.key.hash()); c != nil && sc.belongsTo(c) {
 			sc.conn, sc.gen = c, c.gen
 			// Calls made before the socket had addresses (socket, bind,
 			// setsockopt) are on the same side as the ones after.

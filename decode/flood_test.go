@@ -61,8 +61,8 @@ func TestSYNFloodMemoryIsBounded(t *testing.T) {
 	if st.Evicted != syns-limit {
 		t.Errorf("%d evicted, want %d", st.Evicted, syns-limit)
 	}
-	if len(tr.table) != limit {
-		t.Errorf("table holds %d connections, want the limit %d", len(tr.table), limit)
+	if tr.conns.used != limit {
+		t.Errorf("table holds %d connections, want the limit %d", tr.conns.used, limit)
 	}
 	tr.Flush()
 	if h.ended != syns {

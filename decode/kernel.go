@@ -27,7 +27,7 @@ func (t *Tracker) ObserveKernel(ev calls.KernelEvent) {
 		return
 	}
 	k := makeKey(ev.Local, ev.Remote)
-	if c := t.table[k]; c != nil {
+	if c := t.conns.get(&k, k.hash()); c != nil {
 		if len(c.KernelEvents) < maxKernelEvents {
 			c.KernelEvents = append(c.KernelEvents, ev)
 		}

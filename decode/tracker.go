@@ -1,12 +1,11 @@
 package decode
 
 import (
-	"hash/maphash"
-
-	"github.com/socktrace/socktrace/calls"
 	"net/netip"
 	"slices"
 	"time"
+
+	"github.com/socktrace/socktrace/calls"
 )
 
 // Handler receives what a Tracker finds. Its methods are called from the
@@ -109,7 +108,7 @@ type lingerEntry struct {
 type Tracker struct {
 	h          Handler
 	cfg        TrackerConfig
-	table      map[connKey]*Connection
+	conns      connTable
 	head       *Connection // most recently active
 	tail       *Connection // least recently active
 	free       []*Connection
@@ -120,7 +119,7 @@ type Tracker struct {
 	step       Step
 	seg        Segment // ObservePacket's, reused
 	dec        Decoder // ObservePacket's
-	aliases    int     // table entries that are a connection's second key
+	aliases    int     // table entries that are one of a connection's aliases
 	sawTunnel  bool    // a tunneled segment came: copies may follow
 	recent     [recentSegs]recentSeg
 	recentNext int
@@ -137,7 +136,7 @@ type Tracker struct {
 	// tombs remembers connections the table let go: finished ones until
 	// their linger time is up, to take their stragglers, and evicted ones,
 	// to resume them. Each queue holds its kind oldest first.
-	tombs    map[uint64]tomb // by tombHash of the key
+	tombs    map[uint64]tomb // by the key's hash (connKey.hash)
 	retired  tombQueue       // finished
 	evicted  tombQueue       // evicted
 	maxTombs int
@@ -206,14 +205,12 @@ type tombRef struct {
 	seq uint64
 }
 
-// tombSeed keys tombs by a hash of their 4-tuple, not the 4-tuple itself
-// (64 bytes): a tomb then costs about tombCost bytes (TestTombCost), so that the
-// connections a busy server keeps open beyond the table fit the budget.
-// Two 4-tuples with the same 64-bit hash among the tombs at once are
-// unlikely enough (about one in 10^9 for 10^5 tombs) to be ignored.
-var tombSeed = maphash.MakeSeed()
-
-func tombHash(k connKey) uint64 { return maphash.Comparable(tombSeed, k) }
+// Tombs are keyed by the hash of their key (connKey.hash, seeded per
+// process), not the key itself (72 bytes): a tomb then costs about
+// tombCost bytes (TestTombCost), so that the connections a busy server
+// keeps open beyond the table fit the budget. Two keys with the same
+// 64-bit hash among the tombs at once are unlikely enough (about one in
+// 10^9 for 10^5 tombs) to be ignored.
 
 // tombCost is what a tomb costs in its map and queue, in bytes.
 const tombCost = 192
@@ -251,7 +248,7 @@ func NewTracker(h Handler, cfg TrackerConfig) *Tracker {
 	}
 	// Tombs take what the table leaves of the budget.
 	left := cfg.MemoryBudget - int64(cfg.MaxConnections)*ConnectionCost
-	return &Tracker{h: h, cfg: cfg, table: make(map[connKey]*Connection), nextID: 1,
+	return &Tracker{h: h, cfg: cfg, nextID: 1,
 		tombs: make(map[uint64]tomb), maxTombs: int(max(left/tombCost, 64))}
 }
 
@@ -263,15 +260,15 @@ func (t *Tracker) Observe(s *Segment) {
 	t.stats.Segments++
 	t.Expire(s.Time)
 	k := makeKey(s.Src, s.Dst)
-	c := t.table[k]
+	h := k.hash()
+	c := t.conns.get(&k, h)
 	if s.Tunnel != nil {
-		c, k = t.lookupTunneled(k, s)
+		c, k, h = t.lookupTunneled(k, h, s)
 	}
 	if c != nil && t.duplicate(c, s, k) {
 		return
 	}
 	if c == nil && len(t.tombs) > 0 {
-		h := tombHash(k)
 		if tb, ok := t.tombs[h]; ok {
 			delete(t.tombs, h)
 			switch {
@@ -282,7 +279,7 @@ func (t *Tracker) Observe(s *Segment) {
 				t.tombs[h] = tb
 				return
 			default:
-				c = t.resume(k, &tb, s)
+				c = t.resume(k, h, &tb, s)
 			}
 		}
 	}
@@ -291,7 +288,7 @@ func (t *Tracker) Observe(s *Segment) {
 		c = nil
 	}
 	if c == nil {
-		c = t.open(k, s)
+		c = t.open(k, h, s)
 		if len(t.waiting) > 0 {
 			t.settle()
 		}
@@ -352,7 +349,7 @@ func (t *Tracker) bury(c *Connection, evicted bool) {
 	}
 	for len(t.tombs) >= t.maxTombs && t.dropOldestTomb() {
 	}
-	h := tombHash(c.key)
+	h := c.key.hash()
 	t.tombs[h] = tb
 	q.push(tombRef{h, tb.seq})
 	// A resumed or reused tomb leaves its entry behind in the queue:
@@ -396,8 +393,8 @@ func (t *Tracker) dropOldestTomb() bool {
 // resume reopens an evicted connection for s, under its old ID, with its
 // roles, relative numbering and states as they were: it is not a new
 // connection, and is marked Resumed.
-func (t *Tracker) resume(k connKey, tb *tomb, s *Segment) *Connection {
-	if len(t.table)-t.aliases >= t.cfg.MaxConnections && t.tail != nil {
+func (t *Tracker) resume(k connKey, h uint64, tb *tomb, s *Segment) *Connection {
+	if t.conns.used-t.aliases >= t.cfg.MaxConnections && t.tail != nil {
 		t.evict(t.tail)
 	}
 	c := t.alloc()
@@ -417,7 +414,7 @@ func (t *Tracker) resume(k connKey, tb *tomb, s *Segment) *Connection {
 	for side := range c.state {
 		c.setState(Side(side), tb.state[side])
 	}
-	t.table[k] = c
+	t.conns.put(&k, h, c, -1)
 	if evs, ok := t.kernelWaiting[k]; ok {
 		// The kernel reported on the socket before its first packet
 		// (a connect() enters SYN_SENT before the SYN leaves).
@@ -482,12 +479,7 @@ func (t *Tracker) Expire(now time.Time) {
 // Flush ends every connection still in the table, in order of their IDs.
 // Call it when the input ends.
 func (t *Tracker) Flush() {
-	open := make([]*Connection, 0, len(t.table))
-	for k, c := range t.table {
-		if k == c.key { // not one of its aliases
-			open = append(open, c)
-		}
-	}
+	open := t.conns.connections(make([]*Connection, 0, t.conns.used-t.aliases))
 	slices.SortFunc(open, func(a, b *Connection) int { return a.ID - b.ID })
 	for _, c := range open {
 		t.end(c)
@@ -526,8 +518,8 @@ func startsNew(c *Connection, s *Segment) bool {
 	return c.state[Client] != SynSent || c.sawSYNACK[Server]
 }
 
-func (t *Tracker) open(k connKey, s *Segment) *Connection {
-	if len(t.table)-t.aliases >= t.cfg.MaxConnections && t.tail != nil {
+func (t *Tracker) open(k connKey, h uint64, s *Segment) *Connection {
+	if t.conns.used-t.aliases >= t.cfg.MaxConnections && t.tail != nil {
 		t.evict(t.tail)
 	}
 	c := t.alloc()
@@ -592,7 +584,7 @@ func (t *Tracker) open(k connKey, s *Segment) *Connection {
 		c.setState(Client, Established)
 		c.setState(Server, Established)
 	}
-	t.table[k] = c
+	t.conns.put(&k, h, c, -1)
 	if k.tun != 0 {
 		t.aliasPlain(c, k)
 	}
@@ -619,7 +611,7 @@ func (t *Tracker) end(c *Connection) {
 	if c.lingering {
 		t.lingering--
 	}
-	delete(t.table, c.key)
+	t.conns.del(&c.key, c.key.hash())
 	t.dropAliases(c)
 	t.unlink(c)
 	c.finishCalls()

@@ -79,29 +79,31 @@ func (c *Connection) sideOf(s *Segment) Side {
 }
 
 // lookupTunneled finds the connection of a segment that came through a
-// tunnel, given its plain key, and returns the key it is known by.
-func (t *Tracker) lookupTunneled(plain connKey, s *Segment) (*Connection, connKey) {
+// tunnel, given its plain key and that key's hash, and returns the key it
+// is known by and its hash.
+func (t *Tracker) lookupTunneled(plain connKey, plainHash uint64, s *Segment) (*Connection, connKey, uint64) {
 	t.sawTunnel = true
 	k := plain
 	k.tun = s.Tunnel.key()
-	if c := t.table[k]; c != nil {
-		return c, k
+	h := k.hash()
+	if c := t.conns.get(&k, h); c != nil {
+		return c, k, h
 	}
-	c := t.table[plain]
+	c := t.conns.get(&plain, plainHash)
 	if c == nil {
-		return nil, k
+		return nil, k, h
 	}
 	if c.paths == nil {
 		c.paths = new(paths)
 	}
 	side := c.sideOf(s)
 	if c.paths.key[side] != 0 && c.paths.key[side] != k.tun {
-		return nil, k // that side travels in another tunnel: another flow
+		return nil, k, h // that side travels in another tunnel: another flow
 	}
-	t.table[k] = c
-	t.aliases++
 	c.paths.aliases = append(c.paths.aliases, k)
-	return c, k
+	t.conns.put(&k, h, c, int32(len(c.paths.aliases)-1))
+	t.aliases++
+	return c, k, h
 }
 
 // aliasPlain enters a tunneled connection under its plain 4-tuple too,
@@ -112,10 +114,11 @@ func (t *Tracker) aliasPlain(c *Connection, k connKey) {
 	}
 	plain := k
 	plain.tun = 0
-	if _, taken := t.table[plain]; !taken {
-		t.table[plain] = c
-		t.aliases++
+	h := plain.hash()
+	if t.conns.get(&plain, h) == nil {
 		c.paths.aliases = append(c.paths.aliases, plain)
+		t.conns.put(&plain, h, c, int32(len(c.paths.aliases)-1))
+		t.aliases++
 	}
 }
 
@@ -124,9 +127,10 @@ func (t *Tracker) dropAliases(c *Connection) {
 	if c.paths == nil {
 		return
 	}
-	for _, k := range c.paths.aliases {
-		if t.table[k] == c {
-			delete(t.table, k)
+	for i := range c.paths.aliases {
+		k := &c.paths.aliases[i]
+		if h := k.hash(); t.conns.get(k, h) == c {
+			t.conns.del(k, h)
 			t.aliases--
 		}
 	}
