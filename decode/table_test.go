@@ -207,10 +207,10 @@ func TestTombCost(t *testing.T) {
 	}
 	runtime.GC()
 	runtime.ReadMemStats(&after)
-	if len(tr.tombs) < n-64 {
-		t.Fatalf("%d tombs for %d evicted connections", len(tr.tombs), n-64)
+	if tr.tombs.len() < n-64 {
+		t.Fatalf("%d tombs for %d evicted connections", tr.tombs.len(), n-64)
 	}
-	per := int64(after.HeapAlloc-before.HeapAlloc) / int64(len(tr.tombs))
+	per := int64(after.HeapAlloc-before.HeapAlloc) / int64(tr.tombs.len())
 	t.Logf("a tomb costs %d bytes; tombCost is %d", per, tombCost)
 	if per > tombCost {
 		t.Errorf("a tomb costs %d bytes, more than tombCost (%d)", per, tombCost)

@@ -114,6 +114,13 @@ type Tracker struct {
 	free       []*Connection
 	linger     []lingerEntry // finished connections, oldest first, from lingerHead on
 	lingerHead int
+	// headLive, when not nil, is the connection of linger[lingerHead],
+	// found still lingering since headSince: Expire, which runs per
+	// packet, then need not read the connection (a cache miss) to know
+	// it has not yet lingered long enough. Anything that could change
+	// that (the connection ending, or taking a segment) clears it.
+	headLive   *Connection
+	headSince  time.Time
 	tombSeq    uint64
 	nextID     int
 	step       Step
@@ -136,9 +143,9 @@ type Tracker struct {
 	// tombs remembers connections the table let go: finished ones until
 	// their linger time is up, to take their stragglers, and evicted ones,
 	// to resume them. Each queue holds its kind oldest first.
-	tombs    map[uint64]tomb // by the key's hash (connKey.hash)
-	retired  tombQueue       // finished
-	evicted  tombQueue       // evicted
+	tombs    tombStore // by the key's hash (connKey.hash)
+	retired  tombQueue // finished
+	evicted  tombQueue // evicted
 	maxTombs int
 
 	// kernelWaiting holds kernel events of connections whose first
@@ -249,7 +256,7 @@ func NewTracker(h Handler, cfg TrackerConfig) *Tracker {
 	// Tombs take what the table leaves of the budget.
 	left := cfg.MemoryBudget - int64(cfg.MaxConnections)*ConnectionCost
 	return &Tracker{h: h, cfg: cfg, nextID: 1,
-		tombs: make(map[uint64]tomb), maxTombs: int(max(left/tombCost, 64))}
+		maxTombs: int(max(left/tombCost, 64))}
 }
 
 // Stats returns the counts so far.
@@ -268,18 +275,19 @@ func (t *Tracker) Observe(s *Segment) {
 	if c != nil && t.duplicate(c, s, k) {
 		return
 	}
-	if c == nil && len(t.tombs) > 0 {
-		if tb, ok := t.tombs[h]; ok {
-			delete(t.tombs, h)
-			switch {
+	if c == nil && t.tombs.len() > 0 {
+		if i, ok := t.tombs.find(h); ok {
+			switch tb := t.tombs.at(i); {
 			case s.Flags&(SYN|ACK) == SYN:
 				// A new connection on the 4-tuple.
+				t.tombs.drop(h, i)
 			case !tb.evicted:
 				t.stats.Late++
-				t.tombs[h] = tb
 				return
 			default:
-				c = t.resume(k, h, &tb, s)
+				resumed := *tb // its place may be reused before resume reads it
+				t.tombs.drop(h, i)
+				c = t.resume(k, h, &resumed, s)
 			}
 		}
 	}
@@ -305,6 +313,9 @@ func (t *Tracker) Observe(s *Segment) {
 	c.apply(s, from, st)
 	t.remember(c, from, s, k)
 	t.h.Segment(c, st)
+	if c == t.headLive {
+		t.headLive = nil
+	}
 	if !c.lingering && c.finished() {
 		c.lingering = true
 		c.finishedAt = s.Time
@@ -347,14 +358,14 @@ func (t *Tracker) bury(c *Connection, evicted bool) {
 		q = &t.evicted
 		tb.carried = c.carry()
 	}
-	for len(t.tombs) >= t.maxTombs && t.dropOldestTomb() {
+	for t.tombs.len() >= t.maxTombs && t.dropOldestTomb() {
 	}
 	h := c.key.hash()
-	t.tombs[h] = tb
+	t.tombs.put(h, &tb)
 	q.push(tombRef{h, tb.seq})
 	// A resumed or reused tomb leaves its entry behind in the queue:
 	// drop the stale ones before they outnumber the live tombs.
-	if n := len(q.q) - q.head; n > 1024 && n > 2*len(t.tombs) {
+	if n := len(q.q) - q.head; n > 1024 && n > 2*t.tombs.len() {
 		t.compact(q)
 	}
 }
@@ -363,7 +374,7 @@ func (t *Tracker) bury(c *Connection, evicted bool) {
 func (t *Tracker) compact(q *tombQueue) {
 	live := q.q[:0]
 	for _, r := range q.q[q.head:] {
-		if tb, ok := t.tombs[r.h]; ok && tb.seq == r.seq {
+		if i, ok := t.tombs.find(r.h); ok && t.tombs.at(i).seq == r.seq {
 			live = append(live, r)
 		}
 	}
@@ -381,8 +392,8 @@ func (t *Tracker) dropOldestTomb() bool {
 				break
 			}
 			q.pop()
-			if tb, ok := t.tombs[r.h]; ok && tb.seq == r.seq {
-				delete(t.tombs, r.h)
+			if i, ok := t.tombs.find(r.h); ok && t.tombs.at(i).seq == r.seq {
+				t.tombs.drop(r.h, i)
 				return true
 			}
 		}
@@ -443,12 +454,17 @@ func (t *Tracker) evict(c *Connection) {
 func (t *Tracker) Expire(now time.Time) {
 	for t.lingerHead < len(t.linger) {
 		e := t.linger[t.lingerHead]
-		if e.c.gen == e.gen && e.c.lingering {
-			if now.Sub(e.c.finishedAt) < t.cfg.Linger {
-				break
+		if e.c != t.headLive {
+			if e.c.gen != e.gen || !e.c.lingering {
+				t.lingerHead++ // ended since, or took a segment that reopened it
+				continue
 			}
-			t.end(e.c)
+			t.headLive, t.headSince = e.c, e.c.finishedAt
 		}
+		if now.Sub(t.headSince) < t.cfg.Linger {
+			break
+		}
+		t.end(e.c)
 		t.lingerHead++
 	}
 	nowNS := now.UnixNano()
@@ -457,13 +473,12 @@ func (t *Tracker) Expire(now time.Time) {
 		if !ok {
 			break
 		}
-		tb, live := t.tombs[r.h]
-		if live && tb.seq == r.seq {
-			if nowNS < tb.until {
-				q.due = tb.until
+		if i, live := t.tombs.find(r.h); live && t.tombs.at(i).seq == r.seq {
+			if until := t.tombs.at(i).until; nowNS < until {
+				q.due = until
 				break
 			}
-			delete(t.tombs, r.h)
+			t.tombs.drop(r.h, i)
 		}
 		q.pop()
 	}
@@ -484,8 +499,8 @@ func (t *Tracker) Flush() {
 	for _, c := range open {
 		t.end(c)
 	}
-	t.linger, t.lingerHead = t.linger[:0], 0
-	clear(t.tombs)
+	t.linger, t.lingerHead, t.headLive = t.linger[:0], 0, nil
+	t.tombs.clear()
 	t.retired, t.evicted = tombQueue{}, tombQueue{}
 	t.flushCalls()
 }
@@ -610,6 +625,9 @@ func (t *Tracker) alloc() *Connection {
 func (t *Tracker) end(c *Connection) {
 	if c.lingering {
 		t.lingering--
+	}
+	if c == t.headLive {
+		t.headLive = nil
 	}
 	t.conns.del(&c.key, c.key.hash())
 	t.dropAliases(c)
