@@ -25,6 +25,13 @@ type AsyncJSON struct {
 // batch over costs nothing per line, small enough to stay in cache.
 const batchItems = 1024
 
+// batchEvents is how many connections' calls a batch holds before it is
+// handed over, whatever its number of lines: a batch of 1024 segment lines
+// carries about 100 connections' calls, but when the input ends thousands
+// of connections end at once, and their calls (about 1 KB each) would
+// grow every batch to megabytes.
+const batchEvents = 2048
+
 type itemKind uint8
 
 const (
@@ -103,7 +110,7 @@ func (a *AsyncJSON) write() {
 
 func (a *AsyncJSON) add(kind itemKind, i int) {
 	a.cur.items = append(a.cur.items, jsonItem{kind, i})
-	if len(a.cur.items) == batchItems {
+	if len(a.cur.items) == batchItems || len(a.cur.events) >= batchEvents {
 		a.full <- a.cur
 		a.cur = <-a.free
 	}
