@@ -156,7 +156,7 @@ start_capture() {
 	shift 2
 	# ip netns exec execs tcpdump: capture_pid is tcpdump's own pid (a
 	# shell function in the background would be a subshell ignoring SIGINT).
-	ip netns exec "$ns" tcpdump -Z root --immediate-mode -w "$file" "$@" 2>"$work/tcpdump.log" &
+	ip netns exec "$ns" tcpdump -Z root --immediate-mode -B 8192 -w "$file" "$@" 2>"$work/tcpdump.log" &
 	capture_pid=$!
 	for _ in $(seq 600); do
 		grep -q "listening on" "$work/tcpdump.log" 2>/dev/null && return
@@ -167,6 +167,10 @@ start_capture() {
 	exit 1
 }
 
+# stop_capture: stops tcpdump and sets dropped to the packets it says it
+# did not write (a starved tcpdump on a loaded machine once lost both
+# copies of a FIN, and once all but the handshake: such a file is not the
+# truth of what was sent).
 stop_capture() {
 	# The last ACK answers a FIN after its peer has exited: give it and
 	# tcpdump a moment (the tests that replay these files do not depend on it).
@@ -175,6 +179,38 @@ stop_capture() {
 	wait "$capture_pid" || true
 	capture_pid=
 	cat "$work/tcpdump.log" >&2
+	# Dropped by the kernel, or matched by the filter but never written
+	# (still in the ring when tcpdump was told to stop, as happens to a
+	# starved tcpdump).
+	local count captured received
+	count() { sed -n "s/^\([0-9]*\) packets\{0,1\} $1.*/\1/p" "$work/tcpdump.log"; }
+	captured=$(count captured) received=$(count "received by filter") dropped=$(count "dropped by kernel")
+	dropped=$((${dropped:-0} + ${received:-0} - ${captured:-0}))
+}
+dropped=0
+
+# delete_namespaces: removes every namespace of this run.
+delete_namespaces() {
+	for n in "${all_ns[@]}"; do
+		ip netns del "$n" 2>/dev/null || true
+	done
+}
+
+# with_retries NAME FUNCTION: runs a capture until tcpdump dropped nothing,
+# five times at most, each in new namespaces.
+with_retries() {
+	local name=$1 f=$2
+	for attempt in 1 2 3 4 5; do
+		"$f" # not in a condition: set -e still ends the script on an error
+		if [[ $dropped -eq 0 ]]; then
+			delete_namespaces
+			return
+		fi
+		echo "make-tunnel-captures.sh: tcpdump dropped packets of $name (attempt $attempt): capturing again" >&2
+		delete_namespaces
+	done
+	echo "make-tunnel-captures.sh: tcpdump dropped packets of $name five times: the machine is too busy" >&2
+	exit 3
 }
 
 # wait_ready FILE: waits for a server to say it listens.
@@ -259,9 +295,6 @@ mirror_capture() {
 	stop_capture
 }
 
-tenants_capture
-for n in "${all_ns[@]}"; do
-	ip netns del "$n" 2>/dev/null || true
-done
-mirror_capture
+with_retries tunnel-tenants.pcap tenants_capture
+with_retries tunnel-mirror.pcap mirror_capture
 echo "wrote $out/tunnel-tenants.pcap and $out/tunnel-mirror.pcap"
