@@ -673,10 +673,16 @@ func appendOwners(b []byte, owners *[2]decode.Owner) []byte {
 		b = appendInt(b, int64(o.PID))
 		b = append(b, `,"comm":`...)
 		b = appendString(b, o.Comm)
-		b = append(b, `,"uid":`...)
-		b = appendInt(b, int64(o.UID))
-		b = append(b, `,"user":`...)
-		b = appendString(b, o.User)
+		if o.User == "" {
+			// Not known (the process had gone before /proc was read):
+			// not uid 0, which would say root.
+			b = append(b, `,"uid":null,"user":null`...)
+		} else {
+			b = append(b, `,"uid":`...)
+			b = appendInt(b, int64(o.UID))
+			b = append(b, `,"user":`...)
+			b = appendString(b, o.User)
+		}
 		if o.Before {
 			b = append(b, `,"before_start":true,"state_at_start":"`...)
 			b = append(b, o.State.String()...)
