@@ -232,7 +232,7 @@ func (l *Link) teardown() error {
 	var errs []error
 	for _, ns := range []string{l.ClientNS, l.ServerNS} {
 		if _, err := os.Stat(netnsDir + "/" + ns); err == nil {
-			errs = append(errs, ip("netns", "del", ns))
+			errs = append(errs, delNetns(ns))
 		}
 	}
 	return errors.Join(errs...)
@@ -259,9 +259,23 @@ func CleanStale() error {
 		if err != nil || pid <= 0 || alive(pid) {
 			continue
 		}
-		errs = append(errs, ip("netns", "del", e.Name()))
+		errs = append(errs, delNetns(e.Name()))
 	}
 	return errors.Join(errs...)
+}
+
+// delNetns deletes the namespace ns. One already gone is not an error:
+// two runs cleaning up the same stale namespaces at once both try (a
+// test's run once failed on "Cannot remove namespace file … No such file
+// or directory").
+func delNetns(ns string) error {
+	err := ip("netns", "del", ns)
+	if err != nil {
+		if _, statErr := os.Stat(netnsDir + "/" + ns); errors.Is(statErr, os.ErrNotExist) {
+			return nil
+		}
+	}
+	return err
 }
 
 // alive reports whether a process pid exists.
