@@ -39,6 +39,7 @@ type jsonSegment struct {
 	From        string    `json:"from"`
 	Flags       []string  `json:"flags"`
 	Kind        string    `json:"kind"`
+	Seq         uint32    `json:"seq"`
 	Len         int       `json:"len"`
 	Ack         uint32    `json:"ack"`
 	Window      int       `json:"window"`

@@ -19,14 +19,6 @@ const (
 	// backlogFullClients is how many clients backlog-full connects: the
 	// accept queue takes two, the third's SYNs are dropped.
 	backlogFullClients = 3
-	// backlogFullWait is how long backlog-full's server stays out of
-	// accept() after the third client has called connect(): longer than
-	// the first SYN retransmission timeout (1 s), so that the capture
-	// shows the client retransmitting, shorter than the second (2 s
-	// after the first SYN on Linux 6.5 and later, whose
-	// tcp_syn_linear_timeouts keeps the first retransmissions 1 s
-	// apart; 3 s on older kernels), which the server then answers.
-	backlogFullWait = 1500 * time.Millisecond
 
 	// bulkSize is how much send-buffer's client writes in one write():
 	// far more than the server's receive buffer and the client's send
@@ -36,13 +28,11 @@ const (
 	// kernel doubles it for its bookkeeping).
 	smallBuffer = 16 << 10
 	// bulkHold is how long send-buffer's server leaves the bulk data
-	// unread while the client's write() blocks.
+	// unread once the client's write() is blocked on it, so that the
+	// window has time to close to zero. The scenario's order does not
+	// depend on it: the server waits for the bulk data and an ACK of it
+	// first.
 	bulkHold = 300 * time.Millisecond
-	// ackWait is how long send-buffer's client waits after its request
-	// before the bulk write: longer than the longest delayed-ACK timeout
-	// (TCP_DELACK_MAX, 200 ms), so that the request's ACK goes out on its
-	// own and shows how long after write() returned it came.
-	ackWait = 250 * time.Millisecond
 )
 
 // runBacklogFull: "listen() waits for requests", and how many. The
@@ -50,15 +40,21 @@ const (
 // the first two clients' handshakes on its own into the accept queue;
 // then the queue is full and it drops the third client's SYN, which the
 // client's kernel retransmits (after 1 s, then 2 s or 3 s after the SYN,
-// depending on the kernel) while its connect() blocks. accept() later drains the queue, and the next
-// retransmitted SYN is answered.
+// depending on the kernel) while its connect() blocks. The server stays
+// out of accept() until the client's kernel has retransmitted the SYN
+// (read from the client's TCP_INFO, not guessed with a sleep, which a
+// loaded machine can make end before the retransmission); accept() then
+// drains the queue, and the next retransmitted SYN is answered (or the
+// one just sent, if accept() beat it to the listener).
 func runBacklogFull(r *runner) error {
 	ready := make(chan netip.AddrPort, 1)
 	queued := make([]chan struct{}, backlogFullClients)
 	for i := range queued {
 		queued[i] = make(chan struct{})
 	}
-	connecting := make(chan struct{})
+	// connecting carries the third client's socket, just before its
+	// connect().
+	connecting := make(chan *sock, 1)
 	roles := []role{server(func(a *actor) error {
 		ls, err := a.socket()
 		if err != nil {
@@ -84,10 +80,11 @@ func runBacklogFull(r *runner) error {
 			}
 			close(queued[i])
 		}
-		if _, err := await(a, connecting); err != nil {
+		third, err := await(a, connecting)
+		if err != nil {
 			return err
 		}
-		if err := a.pause(backlogFullWait); err != nil {
+		if err := a.waitRetransmitted(third); err != nil {
 			return err
 		}
 		conns := make([]*sock, backlogFullClients)
@@ -144,7 +141,7 @@ func runBacklogFull(r *runner) error {
 				return err
 			}
 			if i == backlogFullClients-1 {
-				close(connecting)
+				connecting <- c
 			}
 			if err := a.connect(c, addr); err != nil {
 				if serr := a.stopped(); serr != nil {
@@ -190,13 +187,25 @@ func (a *actor) waitQueued(ls *sock, n int) error {
 // comes back; for connect() that is true, for send() it is not. write()
 // copies the bytes into the kernel's send buffer and returns, before the
 // peer has acknowledged anything: the server turns quick ACKs off
-// (TCP_QUICKACK 0), so its kernel delays the ACK and the write() has long
-// returned when it comes. What blocks write() is a full send buffer: the
-// client then writes far more than the server, which is not reading, has
-// room for; the server's window closes (zero window), the client's send
-// buffer fills, and write() waits until the server reads.
+// (TCP_QUICKACK 0) before the request comes, so its kernel delays the ACK
+// (40 ms at least) and the write() has long returned when it comes. What
+// blocks write() is a full send buffer: the client then writes far more
+// than the server, which is not reading, has room for; the server's
+// window closes (zero window), the client's send buffer fills, and
+// write() waits until the server reads.
+//
+// The order the lesson needs is made by waiting for events, not by
+// sleeping: the client writes its request only once the server has
+// turned quick ACKs off (a new connection starts in quick-ACK mode, and a
+// request that came first would be acknowledged at once); it writes the
+// bulk only once the request's ACK has come (its send queue is empty);
+// the server reads the bulk only once some of it has arrived and its
+// kernel has acknowledged some, so the bulk write() has begun and seen an
+// ACK while blocked, whatever the load.
 func runSendBuffer(r *runner) error {
 	ready := make(chan netip.AddrPort, 1)
+	quiet := make(chan struct{})    // the server has turned quick ACKs off
+	bulkNext := make(chan struct{}) // the request was acknowledged; the bulk write comes
 	bulk := bytes.Repeat([]byte("0123456789abcdef"), bulkSize/16)
 	return r.together(
 		server(func(a *actor) error {
@@ -226,10 +235,28 @@ func runSendBuffer(r *runner) error {
 			if err := a.setInt(c, "TCP_QUICKACK 0", unix.IPPROTO_TCP, unix.TCP_QUICKACK, 0); err != nil {
 				return err
 			}
+			close(quiet)
 			if err := a.receive(c, request); err != nil {
 				return err
 			}
-			// The bulk data arrives while the server is not reading.
+			if _, err := await(a, bulkNext); err != nil {
+				return err
+			}
+			// Every segment the server sends from here on
+			// acknowledges bulk data: the request's ACK has reached
+			// the client already.
+			sent, err := a.segmentsSent(c)
+			if err != nil {
+				return err
+			}
+			if err := a.waitUnread(c, 1); err != nil {
+				return err
+			}
+			if err := a.waitSentAfter(c, sent); err != nil {
+				return err
+			}
+			// The bulk data keeps arriving while the server is not
+			// reading.
 			if err := a.pause(bulkHold); err != nil {
 				return err
 			}
@@ -268,15 +295,21 @@ func runSendBuffer(r *runner) error {
 				}
 				return a.failed(calls.Connect, fmt.Errorf("%v: %w", addr, err))
 			}
+			if _, err := await(a, quiet); err != nil {
+				return err
+			}
 			if err := a.pause(gap); err != nil {
 				return err
 			}
 			if err := a.send(c, request); err != nil {
 				return err
 			}
-			if err := a.pause(ackWait); err != nil {
+			// The request's ACK comes on its own, a delayed ACK,
+			// long after write() returned.
+			if err := a.waitAcked(c); err != nil {
 				return err
 			}
+			close(bulkNext)
 			if err := a.send(c, bulk); err != nil {
 				return err
 			}
