@@ -375,8 +375,14 @@ func runUnreadDataClose(r *runner) error {
 			if _, err := await(a, written); err != nil {
 				return err
 			}
-			// Let the request settle in the receive buffer, and keep
-			// the RST apart from it in time.
+			// Close only once the request is in the receive buffer,
+			// unread: write() returning says nothing of when the
+			// bytes arrive (over a slow link, half a round trip
+			// later), and a close() before they came would send FIN,
+			// not RST. Then keep the RST apart from them in time.
+			if err := a.waitUnread(c, len(request)); err != nil {
+				return err
+			}
 			if err := a.pause(gap); err != nil {
 				return err
 			}
