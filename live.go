@@ -105,6 +105,10 @@ func runDemo(c *cli.Context) error {
 		return err
 	}
 	opts := demo.Options{IPv6: c.Bool("ipv6"), Port: c.Int("port")}
+	if names, err = linkScenarios(c, names); err != nil {
+		outs.abort()
+		return err
+	}
 	link, err := slowLink(c, names)
 	if err != nil {
 		outs.abort()

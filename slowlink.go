@@ -1,11 +1,13 @@
 package main
 
 import (
+	"fmt"
 	"strconv"
 	"strings"
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/socktrace/socktrace/demo"
 	"github.com/socktrace/socktrace/internal/slowlink"
 )
 
@@ -24,6 +26,29 @@ func slowLink(c *cli.Context, names []string) (*slowlink.Link, error) {
 		return nil, usagef("--rtt %v is out of range: use 0 to 10s", rtt)
 	}
 	return slowlink.Create(slowlink.Config{RTT: rtt, Loss: loss, IPv6: c.Bool("ipv6")})
+}
+
+// linkScenarios checks the scenarios against --rtt and --loss: one that
+// needs client and server on one host (self-connect) cannot run across
+// the link. Named on its own, it is a usage error; under --scenario all it
+// is left out, with a note on stderr, and the others run.
+func linkScenarios(c *cli.Context, names []string) ([]string, error) {
+	if !c.IsSet("rtt") && !c.IsSet("loss") {
+		return names, nil
+	}
+	kept := names[:0:0]
+	for _, name := range names {
+		sc, _ := demo.Lookup(name)
+		switch {
+		case !sc.OneHost:
+			kept = append(kept, name)
+		case c.String("scenario") != "all":
+			return nil, usagef("--scenario %s runs on one host (a socket connects to itself): it cannot run across the slow link of --rtt and --loss; run it without them", name)
+		default:
+			fmt.Fprintf(c.App.ErrWriter, "socktrace: skipping scenario %s with --rtt/--loss: it runs on one host (a socket connects to itself), so nothing of it would cross the slow link\n", name)
+		}
+	}
+	return kept, nil
 }
 
 // parseLoss reads --loss: "5%", "5" (percent) or "" (none).

@@ -29,6 +29,11 @@ type Scenario struct {
 	// Datagrams says the scenario sends UDP (and provokes ICMP), so that
 	// a capture must take more than TCP.
 	Datagrams bool
+	// OneHost says the scenario needs client and server on one host: a
+	// self-connect is one socket talking to itself, which cannot be
+	// split across a slow link's two namespaces (Options.ClientNS), and
+	// whose packets would never cross the link if it ran on one end.
+	OneHost bool
 
 	run func(*runner) error
 }
@@ -90,6 +95,7 @@ var scenarios = []Scenario{
 		Summary:     "a socket bound to a port connects to that same port: a simultaneous open with itself",
 		SummaryKo:   "포트에 결합한 소켓이 바로 그 포트로 연결 요청: 자기 자신과의 동시 열기",
 		Connections: 1,
+		OneHost:     true,
 		run:         runSelfConnect,
 	},
 	{
@@ -210,6 +216,9 @@ func Run(ctx context.Context, name string, opts Options) error {
 	}
 	if opts.Port < 0 || opts.Port > 65535 {
 		return fmt.Errorf("port %d is out of range: use 1-65535, or 0 to let the kernel choose", opts.Port)
+	}
+	if sc.OneHost && (opts.ClientNS != "" || opts.ServerNS != "") {
+		return fmt.Errorf("scenario %s runs on one host: it cannot run across a slow link", sc.Name)
 	}
 	r := newRunner(ctx, sc.Name, opts)
 	err := r.run(sc.run)

@@ -734,3 +734,21 @@ func TestFixedPortAllTwice(t *testing.T) {
 		})
 	}
 }
+
+// TestOneHostRefusesLink: a scenario that runs on one host is refused,
+// before it makes any socket, when asked to run across a slow link.
+func TestOneHostRefusesLink(t *testing.T) {
+	for _, sc := range Scenarios() {
+		if !sc.OneHost {
+			continue
+		}
+		checkNoLeak(t)
+		err := Run(context.Background(), sc.Name, Options{ClientNS: "client", ServerNS: "server"})
+		if err == nil || !strings.Contains(err.Error(), "cannot run across a slow link") {
+			t.Errorf("%s across a link: %v; want a refusal", sc.Name, err)
+		}
+	}
+	if sc, _ := Lookup("self-connect"); !sc.OneHost {
+		t.Error("self-connect is not marked OneHost")
+	}
+}
