@@ -11,9 +11,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
-	"time"
 
 	"github.com/socktrace/socktrace/capture"
 	"github.com/socktrace/socktrace/decode"
@@ -115,22 +113,18 @@ func watchWhile(t *testing.T, args []string, act func()) (int, []byte, string) {
 	t.Helper()
 	var out, errOut bytes.Buffer
 	code := -1
-	var wg sync.WaitGroup
-	wg.Add(1)
 	before := boundPacketSockets()
+	exited := make(chan struct{})
 	go func() {
-		defer wg.Done()
+		defer close(exited)
 		code = run(append([]string{"socktrace", "watch"}, args...), &out, &errOut)
 	}()
-	deadline := time.Now().Add(20 * time.Second)
-	for boundPacketSockets() <= before {
-		if time.Now().After(deadline) {
-			t.Fatalf("watch did not start capturing within 20 s: %s", errOut.String())
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
+	// A test that fails in act must not leave watch capturing into the
+	// next test.
+	t.Cleanup(func() { <-exited })
+	waitWatchCapturing(t, before, exited, &errOut)
 	act()
-	wg.Wait()
+	<-exited
 	return code, out.Bytes(), errOut.String()
 }
 

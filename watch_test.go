@@ -10,7 +10,6 @@ import (
 	"os/exec"
 	"runtime"
 	"strconv"
-	"sync"
 	"testing"
 	"time"
 
@@ -25,37 +24,34 @@ func watchOnce(t *testing.T, iface, filter string, inNS func(func()), connect fu
 	t.Helper()
 	var out, errOut bytes.Buffer
 	code := -1
-	var wg sync.WaitGroup
-	wg.Add(1)
 	before := boundPacketSockets()
+	exited := make(chan struct{})
 	go inNS(func() {
-		defer wg.Done()
+		defer close(exited)
 		code = run([]string{"socktrace", "watch", "--iface", iface, "--format", "json", "-c", "1", "--duration", "20s", filter}, &out, &errOut)
 	})
+	// A test that fails before watch ends must not leave it capturing
+	// into the next test.
+	t.Cleanup(func() { <-exited })
 	// Connect once the capture is bound to its interface (it attaches
 	// its filter before it binds): a fixed pause was too short on a
 	// loaded machine, and watch then waited out its --duration.
-	deadline := time.Now().Add(20 * time.Second)
-	for boundPacketSockets() <= before {
-		if time.Now().After(deadline) {
-			t.Fatalf("watch did not start capturing within 20 s: %s", errOut.String())
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
+	waitWatchCapturing(t, before, exited, &errOut)
 	connect()
-	wg.Wait()
+	<-exited
 	if code != 0 {
 		t.Fatalf("watch: exit %d: %s", code, errOut.String())
 	}
 	return parseReport(t, out.Bytes())
 }
 
-// boundPacketSockets counts this process's AF_PACKET sockets that are
-// bound to an interface. It asks the sockets themselves, not
-// /proc/net/packet, which lists only the reading thread's network namespace.
-func boundPacketSockets() int {
+// boundPacketSockets returns the inodes of this process's AF_PACKET
+// sockets that are bound to an interface. It asks the sockets themselves,
+// not /proc/net/packet, which lists only the reading thread's network
+// namespace.
+func boundPacketSockets() map[uint64]bool {
 	fds, _ := os.ReadDir("/proc/self/fd")
-	n := 0
+	inodes := make(map[uint64]bool)
 	for _, e := range fds {
 		fd, err := strconv.Atoi(e.Name())
 		if err != nil {
@@ -64,13 +60,38 @@ func boundPacketSockets() int {
 		if domain, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_DOMAIN); err != nil || domain != unix.AF_PACKET {
 			continue
 		}
-		if sa, err := unix.Getsockname(fd); err == nil {
-			if ll, ok := sa.(*unix.SockaddrLinklayer); ok && ll.Protocol != 0 { // bound (to an interface, or to all: -i any)
-				n++
-			}
+		sa, err := unix.Getsockname(fd)
+		if ll, ok := sa.(*unix.SockaddrLinklayer); err != nil || !ok || ll.Protocol == 0 {
+			continue // not bound (bound: to an interface, or to all: -i any)
+		}
+		var st unix.Stat_t
+		if unix.Fstat(fd, &st) == nil {
+			inodes[st.Ino] = true
 		}
 	}
-	return n
+	return inodes
+}
+
+// waitWatchCapturing waits until this process has a bound AF_PACKET socket
+// that was not among before: the capture of the watch the test started.
+// Sockets are told apart by inode, not counted, so that another
+// capture's socket closing meanwhile cannot hide the new one. It waits
+// on that event or on the watch's end (exited, after which errOut is
+// read), never on a clock: watch's own --duration bounds the wait.
+func waitWatchCapturing(t *testing.T, before map[uint64]bool, exited <-chan struct{}, errOut *bytes.Buffer) {
+	t.Helper()
+	for {
+		for ino := range boundPacketSockets() {
+			if !before[ino] {
+				return
+			}
+		}
+		select {
+		case <-exited:
+			t.Fatalf("watch ended before it captured: %s", errOut.String())
+		case <-time.After(2 * time.Millisecond):
+		}
+	}
 }
 
 // exchange accepts one connection on ln, reads a request, answers and
