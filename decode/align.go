@@ -39,6 +39,7 @@ type socketCalls struct {
 	hasKey  bool // the socket's 4-tuple is known
 	closed  bool
 	gave    bool // a listening socket that gave its calls to an accepted one
+	waitLinks
 }
 
 func (sc *socketCalls) bound() bool { return sc.conn != nil && sc.conn.gen == sc.gen }
@@ -78,6 +79,11 @@ func (t *Tracker) ObserveCall(ev calls.Event) {
 	if sc.bound() {
 		t.attach(sc.conn, ev)
 	} else {
+		if sc.waiting {
+			// Its first call may be new (its calls were given up or
+			// given away): the connection under its key may take it now.
+			t.waits.markDue(sc)
+		}
 		if roomFor(len(sc.pending), &ev) {
 			sc.pending = append(sc.pending, ev)
 		} else {
@@ -116,6 +122,9 @@ func (t *Tracker) acceptedFrom(listener *socketCalls, ev calls.Event) {
 			sc.pending = append(sc.pending, p)
 		}
 		listener.pending = listener.pending[:0]
+		if listener.waiting {
+			t.waits.markDue(listener)
+		}
 	}
 	sc.pending = append(sc.pending, ev)
 	if ev.Local.IsValid() && ev.Remote.IsValid() {
@@ -125,43 +134,62 @@ func (t *Tracker) acceptedFrom(listener *socketCalls, ev calls.Event) {
 	t.settle()
 }
 
+// wait has sc wait for its connection; when maxWaiting already do, the
+// oldest is given up.
 func (t *Tracker) wait(sc *socketCalls) {
-	if len(t.waiting) >= maxWaiting {
-		old := t.waiting[0]
-		t.waiting = slices.Delete(t.waiting, 0, 1)
+	if t.waits.n >= maxWaiting {
+		old := t.waits.oldest
+		t.waits.remove(old)
 		t.release(old)
 	}
-	t.waiting = append(t.waiting, sc)
+	t.waits.push(sc)
 }
 
-// settle binds waiting sockets whose connection has appeared.
+// settle binds waiting sockets whose connection has appeared. Only the due
+// ones can have (waitQueue), so the cost is theirs, not that of every
+// socket waiting.
 func (t *Tracker) settle() {
-	n := 0
-	for _, sc := range t.waiting {
-		if c := t.conns.get(&sc.key, sc.key.hash()); c != nil && sc.belongsTo(c) {
-			sc.conn, sc.gen = c, c.gen
-			// Calls made before the socket had addresses (socket, bind,
-			// setsockopt) are on the same side as the ones after.
-			side := calls.Side("")
-			for i := range sc.pending {
-				if s := sideOfCall(c, &sc.pending[i]); s != "" {
-					side = s
-				}
-			}
-			for _, ev := range sc.pending {
-				if ev.Side == "" {
-					ev.Side = side
-				}
-				t.attach(c, ev)
-			}
-			sc.pending = sc.pending[:0]
+	q := &t.waits
+	if t.scanAll {
+		for sc := q.oldest; sc != nil; sc = sc.newer {
+			q.markDue(sc)
+		}
+	}
+	if len(q.due) == 0 {
+		return
+	}
+	q.sortDue()
+	for _, sc := range q.due {
+		sc.due = false
+		if !sc.waiting {
+			continue // given up since it was due
+		}
+		c := t.conns.get(&sc.key, sc.h)
+		if c == nil || !sc.belongsTo(c) {
 			continue
 		}
-		t.waiting[n] = sc
-		n++
+		q.remove(sc)
+		sc.conn, sc.gen = c, c.gen
+		// Calls made before the socket had addresses (socket, bind,
+		// setsockopt) are on the same side as the ones after.
+		side := calls.Side("")
+		for i := range sc.pending {
+			if s := sideOfCall(c, &sc.pending[i]); s != "" {
+				side = s
+			}
+		}
+		for _, ev := range sc.pending {
+			if ev.Side == "" {
+				ev.Side = side
+			}
+			t.attach(c, ev)
+		}
+		sc.pending = sc.pending[:0]
 	}
-	clear(t.waiting[n:])
-	t.waiting = t.waiting[:n]
+	// Handlers are not called back into the tracker, so nothing was
+	// made due while binding.
+	clear(q.due)
+	q.due = q.due[:0]
 }
 
 // belongsTo reports whether the socket's calls can be c's: not when c is a
@@ -187,10 +215,12 @@ func (t *Tracker) release(sc *socketCalls) {
 
 // flushCalls reports every call still waiting; the input has ended.
 func (t *Tracker) flushCalls() {
-	for _, sc := range t.waiting {
+	for sc := t.waits.oldest; sc != nil; sc = t.waits.oldest {
+		t.waits.remove(sc)
 		t.release(sc)
 	}
-	t.waiting = t.waiting[:0]
+	clear(t.waits.due)
+	t.waits.due = t.waits.due[:0]
 	for id, sc := range t.sockets {
 		if !sc.bound() {
 			t.release(sc)
@@ -276,6 +306,11 @@ func (t *Tracker) makeRoomForSocket() {
 		delete(t.sockets, id)
 		if !sc.bound() {
 			t.release(sc)
+			if sc.waiting {
+				// With no calls left, a finished connection
+				// under its key may take it now (belongsTo).
+				t.waits.markDue(sc)
+			}
 		}
 		t.stats.SocketsGivenUp++
 		return

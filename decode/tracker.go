@@ -137,7 +137,8 @@ type Tracker struct {
 
 	// Socket calls waiting for, or tied to, their connections.
 	sockets map[socketID]*socketCalls
-	waiting []*socketCalls
+	waits   waitQueue
+	scanAll bool // tests: settle looks at every waiting socket, as it once did
 
 	lingering int // connections in the table that finished
 	// tombs remembers connections the table let go: finished ones until
@@ -297,9 +298,7 @@ func (t *Tracker) Observe(s *Segment) {
 	}
 	if c == nil {
 		c = t.open(k, h, s)
-		if len(t.waiting) > 0 {
-			t.settle()
-		}
+		t.settle()
 	} else {
 		t.unlink(c)
 	}
@@ -310,7 +309,13 @@ func (t *Tracker) Observe(s *Segment) {
 		from = Server
 	}
 	st := &t.step
+	lingered := c.lingering
 	c.apply(s, from, st)
+	if lingered && !c.lingering {
+		// Reopened (a refused SYN tried again): sockets its finish
+		// kept waiting may be its own after all.
+		t.keysChanged(c)
+	}
 	t.remember(c, from, s, k)
 	t.h.Segment(c, st)
 	if c == t.headLive {
@@ -426,6 +431,7 @@ func (t *Tracker) resume(k connKey, h uint64, tb *tomb, s *Segment) *Connection 
 		c.setState(Side(side), tb.state[side])
 	}
 	t.conns.put(&k, h, c, -1)
+	t.waits.keyChanged(h)
 	if evs, ok := t.kernelWaiting[k]; ok {
 		// The kernel reported on the socket before its first packet
 		// (a connect() enters SYN_SENT before the SYN leaves).
@@ -600,6 +606,7 @@ func (t *Tracker) open(k connKey, h uint64, s *Segment) *Connection {
 		c.setState(Server, Established)
 	}
 	t.conns.put(&k, h, c, -1)
+	t.waits.keyChanged(h)
 	if k.tun != 0 {
 		t.aliasPlain(c, k)
 	}

@@ -102,6 +102,7 @@ func (t *Tracker) lookupTunneled(plain connKey, plainHash uint64, s *Segment) (*
 	}
 	c.paths.aliases = append(c.paths.aliases, k)
 	t.conns.put(&k, h, c, int32(len(c.paths.aliases)-1))
+	t.waits.keyChanged(h)
 	t.aliases++
 	return c, k, h
 }
@@ -118,6 +119,7 @@ func (t *Tracker) aliasPlain(c *Connection, k connKey) {
 	if t.conns.get(&plain, h) == nil {
 		c.paths.aliases = append(c.paths.aliases, plain)
 		t.conns.put(&plain, h, c, int32(len(c.paths.aliases)-1))
+		t.waits.keyChanged(h)
 		t.aliases++
 	}
 }
