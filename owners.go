@@ -461,10 +461,17 @@ type ownerHandler struct {
 	kept     map[int]bool
 	keptPair map[sockKey]bool
 	leftOut  int64
+	// named holds the processes of each open connection kept, by its two
+	// addresses (client, server), as decided at its first segment: the
+	// table forgets the oldest sockets first, and a storm of other
+	// connections (everyone's are recorded) can make it forget one still
+	// open, whose later packets would lose their comments.
+	named map[sockKey][2]decode.Owner
 }
 
 func newOwnerHandler(next decode.Handler, table *ownerTable, filter *procFilter) *ownerHandler {
-	return &ownerHandler{next: next, table: table, filter: filter, kept: make(map[int]bool), keptPair: make(map[sockKey]bool)}
+	return &ownerHandler{next: next, table: table, filter: filter, kept: make(map[int]bool), keptPair: make(map[sockKey]bool),
+		named: make(map[sockKey][2]decode.Owner)}
 }
 
 func (h *ownerHandler) Segment(c *decode.Connection, st *decode.Step) {
@@ -473,16 +480,45 @@ func (h *ownerHandler) Segment(c *decode.Connection, st *decode.Step) {
 		keep = h.decide(c)
 		h.kept[c.ID] = keep
 		h.keptPair[sockKey{c.Client, c.Server}] = keep
+		if keep {
+			h.named[sockKey{c.Client, c.Server}] = [2]decode.Owner{c.Owner(decode.Client), c.Owner(decode.Server)}
+		}
 	}
 	if keep {
 		h.next.Segment(c, st)
 	}
 }
 
+// packetComments are the comments naming the processes of a packet from
+// src to dst: the table's, or, when it has forgotten them, those its
+// connection was given at its first segment.
+func (h *ownerHandler) packetComments(src, dst netip.AddrPort) []string {
+	if comments := h.table.packetComments(src, dst); len(comments) > 0 {
+		return comments
+	}
+	var sender, receiver decode.Owner
+	if o, ok := h.named[sockKey{src, dst}]; ok {
+		sender, receiver = o[decode.Client], o[decode.Server]
+	} else if o, ok := h.named[sockKey{dst, src}]; ok {
+		sender, receiver = o[decode.Server], o[decode.Client]
+	} else {
+		return nil
+	}
+	var comments []string
+	if sender.Known() {
+		comments = append(comments, processComment(&sender, "sent", src))
+	}
+	if receiver.Known() {
+		comments = append(comments, processComment(&receiver, "received", dst))
+	}
+	return comments
+}
+
 func (h *ownerHandler) Ended(c *decode.Connection) {
 	keep, ok := h.kept[c.ID]
 	delete(h.kept, c.ID)
 	delete(h.keptPair, sockKey{c.Client, c.Server})
+	delete(h.named, sockKey{c.Client, c.Server})
 	if !ok {
 		keep = h.decide(c)
 	}

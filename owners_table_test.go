@@ -3,6 +3,7 @@ package main
 import (
 	"net/netip"
 	"testing"
+	"time"
 
 	"github.com/socktrace/socktrace/calls"
 	"github.com/socktrace/socktrace/decode"
@@ -69,5 +70,39 @@ func TestAttributeAddsALateName(t *testing.T) {
 	}
 	if got := c.Owner(decode.Server); got.Known() {
 		t.Errorf("server %+v, want unknown", got)
+	}
+}
+
+// TestCommentsOutliveTheTable: the processes of an open connection kept
+// by watch stay in its packets' comments when the table has forgotten
+// them: every process's connections are recorded, and a storm of them
+// cycles the table (TestWatchProcessFilter/pid once wrote packets 3 to 8
+// of its connection with no comment at all).
+func TestCommentsOutliveTheTable(t *testing.T) {
+	client, server := netip.MustParseAddrPort("127.0.0.1:40000"), netip.MustParseAddrPort("127.0.0.1:8080")
+	tab := newOwnerTable()
+	tab.put(sockKey{client, server}, decode.Owner{PID: 42, Comm: "curl", UID: 1000, User: "alice"}, true)
+	h := newOwnerHandler(discard{}, tab, nil)
+	tr := decode.NewTracker(h, decode.TrackerConfig{})
+	now := time.Unix(1_700_000_000, 0)
+	tr.Observe(&decode.Segment{Time: now, Src: client, Dst: server, Flags: decode.SYN, Seq: 100, Window: 512})
+	// A storm: the table forgets the oldest sockets first.
+	for i := range maxOwnedSockets {
+		other := netip.AddrPortFrom(netip.MustParseAddr("127.0.0.2"), uint16(1024+i%60000))
+		tab.put(sockKey{other, netip.AddrPortFrom(netip.MustParseAddr("127.0.0.3"), uint16(1+i/60000))}, decode.Owner{PID: 7, Comm: "storm"}, true)
+	}
+	if _, ok := tab.get(sockKey{client, server}); ok {
+		t.Fatal("the table still has the connection: the storm did not cycle it")
+	}
+	for _, dir := range []struct {
+		src, dst netip.AddrPort
+		want     string
+	}{
+		{client, server, "socktrace process: curl[42] (user alice) sent it from 127.0.0.1:40000"},
+		{server, client, "socktrace process: curl[42] (user alice) received it at 127.0.0.1:40000"},
+	} {
+		if c := h.packetComments(dir.src, dir.dst); len(c) != 1 || c[0] != dir.want {
+			t.Errorf("%v → %v: comments %q, want %q", dir.src, dir.dst, c, dir.want)
+		}
 	}
 }

@@ -180,7 +180,7 @@ func watch(c *cli.Context) error {
 			var comments []string
 			keep := true
 			if table != nil && decode.Decode(&p, &seg) == nil {
-				comments = table.packetComments(seg.Src, seg.Dst)
+				comments = named.packetComments(seg.Src, seg.Dst)
 				keep = named.keepsPacket(seg.Src, seg.Dst)
 			} else if procs != nil {
 				keep = false
