@@ -6,6 +6,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -26,12 +28,25 @@ import (
 // (run − plain): the "true" case is the fixed part (start-up: loading the
 // BPF programs or starting the ptrace helper, opening the capture; the
 // end: draining it, detaching); the per-connection cost is the rest
-// divided by the connections. The numbers are in docs/performance.md.
+// divided by the connections. The prog- metrics are the program's own
+// time, measured inside it (ELAPSED_FILE: from its first socket call to
+// its last close), so they leave out socktrace's start-up and end and say
+// what tracing costs the program while it runs; prog-ebpf-x is the
+// overhead issue 12 asks to keep within 1.1×. The numbers are in
+// docs/performance.md.
 //
 //	true               no connections: the fixed cost
 //	go-conns-2000      2000 loopback connections (Go net)
 //	python-2000        2000 connections made by Python (the program issue
-//	                   12 measured ptrace on; skipped without python3)
+//	                   12 measured ptrace on; skipped without python3).
+//	                   Its client outruns the accepting thread, the
+//	                   listen queue (128) overflows and the kernel drops
+//	                   SYNs, so its time is mostly 1 s SYN retransmission
+//	                   timeouts: bimodal and noisy, traced or not
+//	python-2000-reply  the same, but the server sends one byte and the
+//	                   client reads it before closing, so at most one
+//	                   connection waits to be accepted: its time is the
+//	                   sockets' work
 //	go-conns-10000-data 10,000 connections, 1 KiB each way
 func BenchmarkRunOverhead(b *testing.B) {
 	if os.Geteuid() != 0 {
@@ -58,14 +73,22 @@ func BenchmarkRunOverhead(b *testing.B) {
 		}
 		benchRun(b, bin, py, "-c", pythonConns, "2000")
 	})
+	b.Run("python-2000-reply", func(b *testing.B) {
+		py, err := exec.LookPath("python3")
+		if err != nil {
+			b.Skip("python3 not installed")
+		}
+		benchRun(b, bin, py, "-c", pythonReply, "2000")
+	})
 	b.Run("go-conns-10000-data", func(b *testing.B) { benchRun(b, bin, conns, "10000", "data") })
 }
 
 // pythonConns makes n loopback connections from Python (calls'
 // BenchmarkRecordOverhead runs the same program).
 const pythonConns = `
-import socket, sys, threading
+import os, socket, sys, threading, time
 n = int(sys.argv[1])
+t0 = time.perf_counter()
 ls = socket.socket(); ls.bind(("127.0.0.1", 0)); ls.listen(128)
 def serve():
     for _ in range(n):
@@ -74,6 +97,27 @@ t = threading.Thread(target=serve); t.start()
 for _ in range(n):
     c = socket.create_connection(ls.getsockname()); c.close()
 t.join(); ls.close()
+if os.environ.get("ELAPSED_FILE"):
+    open(os.environ["ELAPSED_FILE"], "w").write("%d\n" % int((time.perf_counter() - t0) * 1e9))
+`
+
+// pythonReply is pythonConns with a one-byte reply from the server, read
+// by the client before it closes: the client cannot outrun the accepting
+// thread, so no SYN is dropped and the time is the sockets' work.
+const pythonReply = `
+import os, socket, sys, threading, time
+n = int(sys.argv[1])
+t0 = time.perf_counter()
+ls = socket.socket(); ls.bind(("127.0.0.1", 0)); ls.listen(128)
+def serve():
+    for _ in range(n):
+        c, _ = ls.accept(); c.sendall(b"x"); c.close()
+t = threading.Thread(target=serve); t.start()
+for _ in range(n):
+    c = socket.create_connection(ls.getsockname()); c.recv(1); c.close()
+t.join(); ls.close()
+if os.environ.get("ELAPSED_FILE"):
+    open(os.environ["ELAPSED_FILE"], "w").write("%d\n" % int((time.perf_counter() - t0) * 1e9))
 `
 
 // childrenCPU is the user+system time of the children reaped so far.
@@ -85,30 +129,42 @@ func childrenCPU() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
-// timed runs argv to its end and returns its wall and CPU times.
-func timed(b *testing.B, argv ...string) (wall, cpu time.Duration) {
+// timed runs argv to its end and returns its wall and CPU times, and the
+// program's own time as it wrote it to ELAPSED_FILE (0 when it did not).
+func timed(b *testing.B, argv ...string) (wall, cpu, own time.Duration) {
 	b.Helper()
+	elapsed := filepath.Join(b.TempDir(), "elapsed")
 	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.Env = append(os.Environ(), "ELAPSED_FILE="+elapsed)
 	cmd.Stderr = os.Stderr
 	before := childrenCPU()
 	start := time.Now()
 	if err := cmd.Run(); err != nil {
 		b.Fatalf("%s: %v", argv[0], err)
 	}
-	return time.Since(start), childrenCPU() - before
+	wall, cpu = time.Since(start), childrenCPU()-before
+	if text, err := os.ReadFile(elapsed); err == nil {
+		ns, err := strconv.ParseInt(strings.TrimSpace(string(text)), 10, 64)
+		if err != nil {
+			b.Fatalf("%s: ELAPSED_FILE: %v", argv[0], err)
+		}
+		own = time.Duration(ns)
+	}
+	return wall, cpu, own
 }
 
 func benchRun(b *testing.B, bin string, argv ...string) {
-	var wall, cpu [3]time.Duration // plain, ebpf, ptrace
+	var wall, cpu, own [3]time.Duration // plain, ebpf, ptrace
 	for i := 0; i < b.N; i++ {
 		for k, prefix := range [][]string{
 			nil,
 			{bin, "run", "--tracer", "ebpf", "--"},
 			{bin, "run", "--tracer", "ptrace", "--"},
 		} {
-			w, c := timed(b, append(prefix, argv...)...)
+			w, c, o := timed(b, append(prefix, argv...)...)
 			wall[k] += w
 			cpu[k] += c
+			own[k] += o
 		}
 	}
 	n := float64(b.N)
@@ -121,4 +177,11 @@ func benchRun(b *testing.B, bin string, argv ...string) {
 	b.ReportMetric(ms(cpu[0]), "plain-cpu-ms")
 	b.ReportMetric(ms(cpu[1]), "ebpf-cpu-ms")
 	b.ReportMetric(ms(cpu[2]), "ptrace-cpu-ms")
+	if own[0] > 0 {
+		b.ReportMetric(ms(own[0]), "prog-plain-ms")
+		b.ReportMetric(ms(own[1]), "prog-ebpf-ms")
+		b.ReportMetric(ms(own[2]), "prog-ptrace-ms")
+		b.ReportMetric(float64(own[1])/float64(own[0]), "prog-ebpf-x")
+		b.ReportMetric(float64(own[2])/float64(own[0]), "prog-ptrace-x")
+	}
 }
