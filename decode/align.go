@@ -67,7 +67,7 @@ func (t *Tracker) ObserveCall(ev calls.Event) {
 	sc := t.sockets[id]
 	if sc == nil || sc.closed {
 		t.makeRoomForSocket()
-		sc = &socketCalls{}
+		sc = t.newSocketCalls()
 		t.sockets[id] = sc
 	}
 	if ev.Call == calls.Accept && ev.Result >= 0 {
@@ -102,8 +102,38 @@ func (t *Tracker) ObserveCall(ev calls.Event) {
 			// socket, or one whose connect() never reached the wire.
 			t.release(sc)
 		}
+		t.recycle(sc)
 	}
 	t.settle()
+}
+
+// maxSpareSockets bounds the socketCalls kept for reuse.
+const maxSpareSockets = 1024
+
+// newSocketCalls returns an empty socketCalls, a recycled one if any.
+func (t *Tracker) newSocketCalls() *socketCalls {
+	if n := len(t.spareSockets); n > 0 {
+		sc := t.spareSockets[n-1]
+		t.spareSockets[n-1] = nil
+		t.spareSockets = t.spareSockets[:n-1]
+		return sc
+	}
+	return &socketCalls{}
+}
+
+// recycle keeps a closed socket's socketCalls for the sockets to come
+// when nothing refers to it any longer: not while it waits for its
+// connection (the queue links it), nor while calls are pending. A traced
+// run makes two or three sockets a connection; reusing them and their
+// pending lists spares as many allocations.
+func (t *Tracker) recycle(sc *socketCalls) {
+	if sc.waiting || sc.due || len(sc.pending) > 0 || len(t.spareSockets) >= maxSpareSockets {
+		return
+	}
+	pending := sc.pending[:0]
+	clear(pending[:cap(pending)]) // the calls' strings are not held
+	*sc = socketCalls{pending: pending}
+	t.spareSockets = append(t.spareSockets, sc)
 }
 
 // acceptedFrom starts the socket accept() returned, giving it the
@@ -111,7 +141,7 @@ func (t *Tracker) ObserveCall(ev calls.Event) {
 func (t *Tracker) acceptedFrom(listener *socketCalls, ev calls.Event) {
 	id := socketID{ev.PID, ev.Result}
 	t.makeRoomForSocket()
-	sc := &socketCalls{}
+	sc := t.newSocketCalls()
 	t.sockets[id] = sc
 	if !listener.gave {
 		listener.gave = true
@@ -255,7 +285,8 @@ func (t *Tracker) attach(c *Connection, ev calls.Event) {
 	if !c.keepCall(&ev) {
 		// Not kept, but still handed on: the JSON report streams it.
 		if ch, ok := t.h.(CallHandler); ok {
-			ch.Call(c, &ev)
+			t.dropped = ev
+			ch.Call(c, &t.dropped)
 		}
 		return
 	}

@@ -139,6 +139,13 @@ type Tracker struct {
 	sockets map[socketID]*socketCalls
 	waits   waitQueue
 	scanAll bool // tests: settle looks at every waiting socket, as it once did
+	// dropped is a call a connection had no room for, handed to the
+	// CallHandler from here: handing it the address of attach's own
+	// argument made every call attached escape to the heap.
+	dropped calls.Event
+	// spareSockets are socketCalls given back when their socket closed
+	// (recycle), their pending lists' room kept for the next sockets.
+	spareSockets []*socketCalls
 
 	lingering int // connections in the table that finished
 	// tombs remembers connections the table let go: finished ones until
