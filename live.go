@@ -241,18 +241,12 @@ func captureLive(ctx context.Context, ns, iface, expr string, stream *liveStream
 	var mu sync.Mutex
 	own := newOwnFilter(dc)
 	own.stream = stream
-	own.sink = st
+	if st != nil {
+		own.streamTo(st)
+	}
 	emit := func(ev calls.Event) {
 		mu.Lock()
-		own.noteCall(&ev)
-		switch {
-		case st != nil:
-			st.call(&ev)
-		case len(dc.events) < maxLiveEvents:
-			dc.events = append(dc.events, ev)
-		default:
-			dc.eventsOmitted++
-		}
+		own.called(&ev)
 		mu.Unlock()
 		stream.call(&ev)
 	}
@@ -282,10 +276,7 @@ func captureLive(ctx context.Context, ns, iface, expr string, stream *liveStream
 					return
 				case now := <-tick.C:
 					mu.Lock()
-					if own.grew {
-						own.recheck()
-					}
-					st.advance(now)
+					own.tick(now)
 					mu.Unlock()
 				}
 			}
@@ -300,9 +291,6 @@ func captureLive(ctx context.Context, ns, iface, expr string, stream *liveStream
 	readDone := make(chan error, 1)
 	go func() {
 		var p capture.Packet
-		var seg decode.Segment
-		var dd decode.DatagramDecoder
-		var dg decode.Datagram
 		for {
 			if err := src.ReadPacket(&p); err != nil {
 				if errors.Is(err, io.EOF) {
@@ -310,9 +298,6 @@ func captureLive(ctx context.Context, ns, iface, expr string, stream *liveStream
 				}
 				readDone <- err
 				return
-			}
-			if decode.Decode(&p, &seg) != nil && dd.Decode(&p, &dg) != nil {
-				continue // neither TCP nor a datagram: not ours
 			}
 			mu.Lock()
 			own.packet(&p)

@@ -35,6 +35,10 @@ const (
 // bounded limbo until a call names them or it grows too old; an unrelated
 // bulk transfer on the interface therefore costs a bounded amount of
 // memory, not one copy of every packet.
+//
+// A packet is decoded once, copied once (into the packetStore, whose slots
+// the limbo and the streamer hand along) and allocates nothing once the
+// store has grown to what the run holds at once.
 type ownFilter struct {
 	dc *liveCapture
 	// addrs are the endpoints the program's calls named, with when one
@@ -43,29 +47,35 @@ type ownFilter struct {
 	// pruneAt is the size of addrs at which the ones unused for
 	// addrIdle are forgotten: a program running for days names ever new
 	// ports.
-	pruneAt    int
-	grew       bool // addrs grew since limbo was last checked
-	limbo      []capture.Packet
-	limboBytes int
-	perFlow    map[flow]int // packets in limbo, by 4-tuple
-	seg        decode.Segment
-	dd         decode.DatagramDecoder
-	dg         decode.Datagram
-	stream     *liveStream // --write, streamed as packets are kept (nil: none)
+	pruneAt int
+	store   *packetStore
+	limbo   limbo
+	seg     decode.Segment
+	dd      decode.DatagramDecoder
+	dg      decode.Datagram
+	stream  *liveStream // --write, streamed as packets are kept (nil: none)
 	// sink, when set, takes the packets kept instead of dc.packets (a
 	// streaming run).
 	sink *streamer
-	// callClock is the latest time any call reported: a packet leaves
-	// the limbo for age only when the calls have moved limboAge past it.
-	// On a loaded machine the calls (from the tracer's ring buffer or
-	// ptrace stops) can lag the packets by seconds; aging by the packets'
-	// clock alone then threw a connection's every packet away before its
-	// connect() arrived ("0 connections" under eBPF at load 30).
-	callClock time.Time
+	// callClock is the latest time any call reported, in Unix
+	// nanoseconds: a packet leaves the limbo for age only when the calls
+	// have moved limboAge past it. On a loaded machine the calls (from
+	// the tracer's ring buffer or ptrace stops) can lag the packets by
+	// seconds; aging by the packets' clock alone then threw a
+	// connection's every packet away before its connect() arrived ("0
+	// connections" under eBPF at load 30).
+	callClock int64
 }
 
 func newOwnFilter(dc *liveCapture) *ownFilter {
-	return &ownFilter{dc: dc, addrs: make(map[netip.AddrPort]int64), perFlow: make(map[flow]int), pruneAt: minPruneAddrs}
+	return &ownFilter{dc: dc, addrs: make(map[netip.AddrPort]int64), pruneAt: minPruneAddrs, store: new(packetStore), limbo: newLimbo()}
+}
+
+// streamTo has the packets kept, and the calls, go to st (a streaming
+// run), which takes the kept packets' slots from the filter's store.
+func (f *ownFilter) streamTo(st *streamer) {
+	f.sink = st
+	st.store = f.store
 }
 
 // Bounds on the endpoints remembered: past minPruneAddrs (or twice what
@@ -76,51 +86,84 @@ func newOwnFilter(dc *liveCapture) *ownFilter {
 const (
 	minPruneAddrs = 1 << 16
 	addrIdle      = 30 * time.Second
+	// addrUseStep is how stale an endpoint's last use is let grow before
+	// a packet kept marks it again: a map write for every packet would
+	// cost more than forgetting an endpoint a second late.
+	addrUseStep = int64(time.Second)
 )
 
 // flow is a 4-tuple, its ends in a fixed order.
 type flow struct{ a, b netip.AddrPort }
 
-// flowOf is p's 4-tuple, as the last call of mine decoded it.
-func (f *ownFilter) flowOf(p *capture.Packet) flow {
-	var x, y netip.AddrPort
-	if decode.Decode(p, &f.seg) == nil {
-		x, y = f.seg.Src, f.seg.Dst
-	} else if f.dd.Decode(p, &f.dg) == nil {
-		x, y = f.dg.Src, f.dg.Dst
-	}
+func makeFlow(x, y netip.AddrPort) flow {
 	if x.Compare(y) > 0 {
 		x, y = y, x
 	}
 	return flow{x, y}
 }
 
+// called takes a call as the tracer reports it.
+func (f *ownFilter) called(ev *calls.Event) {
+	f.noteCall(ev)
+	switch {
+	case f.sink != nil:
+		f.sink.call(ev)
+	case len(f.dc.events) < maxLiveEvents:
+		f.dc.events = append(f.dc.events, *ev)
+	default:
+		f.dc.eventsOmitted++
+	}
+}
+
+// tick has a streaming run's connections that have ended be explained,
+// as time moves on also when no packet or call comes to say so.
+func (f *ownFilter) tick(now time.Time) {
+	f.sink.advance(now)
+}
+
 // noteCall learns the addresses a call used, and how far the calls'
-// clock has come.
+// clock has come; the packets waiting for an endpoint it names for the
+// first time leave the limbo when both of theirs are known now.
 func (f *ownFilter) noteCall(ev *calls.Event) {
 	for _, t := range [...]time.Time{ev.Enter, ev.Exit} {
-		if t.After(f.callClock) {
-			f.callClock = t
+		if !t.IsZero() {
+			f.callClock = max(f.callClock, t.UnixNano())
 		}
 	}
-	now := f.callClock.UnixNano()
+	now := f.callClock
 	for _, a := range [...]netip.AddrPort{ev.Local, ev.Remote} {
 		if !a.IsValid() {
 			continue
 		}
-		if _, ok := f.addrs[a]; !ok {
-			f.grew = true
+		used, ok := f.addrs[a]
+		if ok && now-used <= addrUseStep {
+			continue
 		}
 		f.addrs[a] = now
+		if !ok && f.limbo.live > 0 {
+			f.limbo.flowsOf(a, f.claimIfMine)
+		}
 	}
 	if len(f.addrs) >= f.pruneAt {
 		f.prune()
 	}
 }
 
+// claimIfMine keeps the packets of a flow waiting in the limbo when both
+// its endpoints are known.
+func (f *ownFilter) claimIfMine(fi int32, fl flow) {
+	if _, ok := f.addrs[fl.a]; !ok {
+		return
+	}
+	if _, ok := f.addrs[fl.b]; !ok {
+		return
+	}
+	f.limbo.claim(fi, f.store.size, f.keepSlot)
+}
+
 // prune forgets the endpoints unused for addrIdle.
 func (f *ownFilter) prune() {
-	old := f.callClock.Add(-addrIdle).UnixNano()
+	old := f.callClock - int64(addrIdle)
 	for a, used := range f.addrs {
 		if used < old {
 			delete(f.addrs, a)
@@ -130,85 +173,77 @@ func (f *ownFilter) prune() {
 }
 
 // known reports whether a was named by a call, and marks it used at t.
-func (f *ownFilter) known(a netip.AddrPort, t time.Time) bool {
+func (f *ownFilter) known(a netip.AddrPort, t int64) bool {
 	used, ok := f.addrs[a]
-	if ok && t.UnixNano() > used {
-		f.addrs[a] = t.UnixNano()
+	if ok && t-used > addrUseStep {
+		f.addrs[a] = t
 	}
 	return ok
-}
-
-// mine reports whether p belongs to the program by the addresses known.
-func (f *ownFilter) mine(p *capture.Packet) bool {
-	t := p.Timestamp
-	switch {
-	case decode.Decode(p, &f.seg) == nil:
-		return f.known(f.seg.Src, t) && f.known(f.seg.Dst, t)
-	case f.dd.Decode(p, &f.dg) == nil:
-		return (f.known(f.dg.Src, t) && f.known(f.dg.Dst, t)) || (f.dg.Quoted && f.known(f.dg.QuotedSrc, t) && f.known(f.dg.QuotedDst, t))
-	}
-	return false
 }
 
 // packet takes one captured packet (its Data is the ring's, valid until
 // the next read).
 func (f *ownFilter) packet(p *capture.Packet) {
-	if f.grew {
-		f.recheck()
+	var src, dst netip.AddrPort
+	var quoted bool
+	var qsrc, qdst netip.AddrPort
+	switch {
+	case decode.Decode(p, &f.seg) == nil:
+		src, dst = f.seg.Src, f.seg.Dst
+	case f.dd.Decode(p, &f.dg) == nil:
+		src, dst = f.dg.Src, f.dg.Dst
+		quoted, qsrc, qdst = f.dg.Quoted, f.dg.QuotedSrc, f.dg.QuotedDst
+	default:
+		return // neither TCP nor a datagram: not ours
 	}
-	if f.mine(p) {
-		f.keep(p, false)
+	t := p.Timestamp.UnixNano()
+	if (f.known(src, t) && f.known(dst, t)) || (quoted && f.known(qsrc, t) && f.known(qdst, t)) {
+		f.keep(p)
 		return
 	}
-	fl := f.flowOf(p)
-	if f.perFlow[fl] >= maxLimboPerFlow {
+	// An ICMP error waits for the connection it quotes.
+	fl := makeFlow(src, dst)
+	if quoted {
+		fl = makeFlow(qsrc, qdst)
+	}
+	if f.limbo.count(fl) >= maxLimboPerFlow {
 		f.dc.unrelated++ // a flow this busy, and still no call names it
 		return
 	}
-	f.perFlow[fl]++
-	q := *p
-	q.Data = bytes.Clone(p.Data)
-	q.Comments = nil
-	f.limbo = append(f.limbo, q)
-	f.limboBytes += len(q.Data)
+	if f.limbo.full() {
+		f.dropOldest()
+	}
+	slot := f.store.put(p)
+	f.limbo.add(fl, slot, f.store.size(slot), t)
 	// Let the oldest go: too many, too large, or too old to be waiting
 	// for a call.
-	drop := 0
-	for drop < len(f.limbo) && (len(f.limbo)-drop > maxLimbo || f.limboBytes > maxLimboBytes ||
-		f.tooOld(p.Timestamp, f.limbo[drop].Timestamp)) {
-		f.limboBytes -= len(f.limbo[drop].Data)
-		f.forget(&f.limbo[drop])
-		drop++
+	for f.limbo.live > 0 {
+		old := f.limbo.oldest()
+		if f.limbo.live <= maxLimbo && f.limbo.bytes <= maxLimboBytes && !f.tooOld(t, old.at) {
+			break
+		}
+		f.dropOldest()
 	}
-	if drop > 0 {
-		f.dc.unrelated += int64(drop)
-		clear(f.limbo[:drop])
-		// Resliced, not shifted: a full limbo drops one packet for each
-		// that comes, and moving the 16k others each time was most of
-		// run's CPU time. append copies what is left when it next
-		// grows.
-		f.limbo = f.limbo[drop:]
-	}
+}
+
+// dropOldest lets the limbo's oldest packet go as no one's.
+func (f *ownFilter) dropOldest() {
+	f.store.release(f.limbo.dropOldest(f.store.size))
+	f.dc.unrelated++
 }
 
 // tooOld reports whether a packet captured at t has waited long enough
 // for a call to claim it: both the capture (now) and the calls have moved
 // limboAge past it.
-func (f *ownFilter) tooOld(now, t time.Time) bool {
-	return now.Sub(t) > limboAge && f.callClock.Sub(t) > limboAge
+func (f *ownFilter) tooOld(now, t int64) bool {
+	return now-t > int64(limboAge) && f.callClock-t > int64(limboAge)
 }
 
-// keep adds a packet of the program's to the capture; owned says its Data
-// is already a copy (a packet from the limbo), not the ring's.
-func (f *ownFilter) keep(p *capture.Packet, owned bool) {
+// keep adds a packet of the program's, straight from the capture ring, to
+// the capture.
+func (f *ownFilter) keep(p *capture.Packet) {
 	if f.sink != nil {
-		q := new(capture.Packet)
-		*q = *p
-		if !owned {
-			q.Data = bytes.Clone(p.Data)
-		}
-		q.Comments = nil
-		f.sink.packet(q)
+		f.sink.packet(f.store.put(p))
 		return
 	}
 	if len(f.dc.packets) == maxLivePackets {
@@ -216,50 +251,35 @@ func (f *ownFilter) keep(p *capture.Packet, owned bool) {
 		return
 	}
 	q := *p
-	if !owned {
-		q.Data = bytes.Clone(p.Data)
-	}
+	q.Data = bytes.Clone(p.Data)
 	q.Comments = nil
 	f.dc.packets = append(f.dc.packets, q)
 	f.stream.packet(&q, capture.DefaultSnapLen)
 }
 
-// recheck moves the limbo's packets that new addresses made the
-// program's into the capture.
-func (f *ownFilter) recheck() {
-	f.grew = false
-	n := 0
-	for i := range f.limbo {
-		p := &f.limbo[i]
-		if f.mine(p) {
-			f.keep(p, true)
-			f.limboBytes -= len(p.Data)
-			f.forget(p)
-			continue
-		}
-		f.limbo[n] = *p
-		n++
+// keepSlot adds a packet of the program's that waited in the limbo to the
+// capture.
+func (f *ownFilter) keepSlot(slot int32) {
+	if f.sink != nil {
+		f.sink.packet(slot)
+		return
 	}
-	clear(f.limbo[n:])
-	f.limbo = f.limbo[:n]
+	if len(f.dc.packets) == maxLivePackets {
+		f.dc.overflow++
+		f.store.release(slot)
+		return
+	}
+	var q capture.Packet
+	f.store.take(slot, &q)
+	f.dc.packets = append(f.dc.packets, q)
+	f.stream.packet(&q, capture.DefaultSnapLen)
 }
 
 // finish settles the limbo once the calls are all in, and puts the kept
 // packets back in time order (a packet that waited joins late).
 func (f *ownFilter) finish() {
-	f.recheck()
-	f.dc.unrelated += int64(len(f.limbo))
-	f.limbo, f.limboBytes = nil, 0
-	clear(f.perFlow)
+	f.limbo.each(f.claimIfMine)
+	f.dc.unrelated += int64(f.limbo.live)
+	f.limbo.reset(f.store.release)
 	slices.SortStableFunc(f.dc.packets, func(a, b capture.Packet) int { return a.Timestamp.Compare(b.Timestamp) })
-}
-
-// forget takes a packet leaving the limbo off its flow's count.
-func (f *ownFilter) forget(p *capture.Packet) {
-	fl := f.flowOf(p)
-	if f.perFlow[fl] <= 1 {
-		delete(f.perFlow, fl)
-	} else {
-		f.perFlow[fl]--
-	}
 }

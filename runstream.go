@@ -53,13 +53,15 @@ const (
 	itemPacket
 )
 
+// streamItem is an item held: a packet (its slot in the packetStore), a
+// call or a kernel event (its index in the streamer's tables). It holds
+// no pointer, so that the heap is not the garbage collector's to scan and
+// moving items costs no write barrier.
 type streamItem struct {
-	at   time.Time
-	kind uint8
+	at   int64 // Unix nanoseconds
 	seq  uint64
-	pkt  *capture.Packet
-	call *calls.Event
-	kev  *calls.KernelEvent
+	idx  int32
+	kind uint8
 }
 
 // streamHeap is a min-heap of items by time (then kind, then arrival).
@@ -69,8 +71,8 @@ type streamItem struct {
 type streamHeap []streamItem
 
 func (h streamHeap) less(i, j int) bool {
-	if c := h[i].at.Compare(h[j].at); c != 0 {
-		return c < 0
+	if h[i].at != h[j].at {
+		return h[i].at < h[j].at
 	}
 	if h[i].kind != h[j].kind {
 		return h[i].kind < h[j].kind
@@ -96,7 +98,6 @@ func (h *streamHeap) pop() streamItem {
 	it := q[0]
 	last := len(q) - 1
 	q[0] = q[last]
-	q[last] = streamItem{}
 	q = q[:last]
 	for i := 0; ; {
 		least, l, r := i, 2*i+1, 2*i+2
@@ -116,6 +117,34 @@ func (h *streamHeap) pop() streamItem {
 	return it
 }
 
+// heldTable holds values by index, reusing the indexes given back: the
+// calls and kernel events the streamer holds are copied in, not
+// allocated one by one.
+type heldTable[T any] struct {
+	items []T
+	free  []int32
+}
+
+func (t *heldTable[T]) put(v *T) int32 {
+	if n := len(t.free); n > 0 {
+		i := t.free[n-1]
+		t.free = t.free[:n-1]
+		t.items[i] = *v
+		return i
+	}
+	t.items = append(t.items, *v)
+	return int32(len(t.items) - 1)
+}
+
+// take returns the value at i and gives the index back.
+func (t *heldTable[T]) take(i int32) T {
+	v := t.items[i]
+	var zero T
+	t.items[i] = zero // what it points to is not held any longer
+	t.free = append(t.free, i)
+	return v
+}
+
 // streamer feeds a live run's packets, calls and kernel events to its
 // tracker in time order as they come. Not safe for concurrent use: the
 // capture (captureLive) calls it under its lock.
@@ -123,7 +152,11 @@ type streamer struct {
 	tracker *decode.Tracker
 	counts  decode.Counts
 	held    streamHeap
-	bytes   int // packet bytes held
+	store   *packetStore // the packets' (ownFilter.streamTo)
+	calls   heldTable[calls.Event]
+	kernels heldTable[calls.KernelEvent]
+	pkt     capture.Packet // the packet being fed
+	bytes   int            // packet bytes held
 	seq     uint64
 	// progress is how far the tracer has caught up (zero: it does not
 	// say); fed is how far the tracker has been fed.
@@ -138,33 +171,32 @@ type streamer struct {
 }
 
 func newStreamer(t *decode.Tracker) *streamer {
-	return &streamer{tracker: t}
+	return &streamer{tracker: t, store: new(packetStore)}
 }
 
 func (s *streamer) push(it streamItem) {
 	s.seq++
 	it.seq = s.seq
 	s.held.push(it)
-	if it.pkt != nil {
-		s.bytes += len(it.pkt.Data)
-	}
 	for len(s.held) > maxStreamHeld || s.bytes > maxStreamHeldBytes {
 		s.forced++
 		s.pop()
 	}
 }
 
-// packet takes a packet of the program's; its Data is the streamer's now.
-func (s *streamer) packet(p *capture.Packet) {
-	s.push(streamItem{at: p.Timestamp, kind: itemPacket, pkt: p})
+// packet takes a packet of the program's, held in the store's slot; the
+// slot is the streamer's now.
+func (s *streamer) packet(slot int32) {
+	s.bytes += s.store.size(slot)
+	s.push(streamItem{at: s.store.at(slot), kind: itemPacket, idx: slot})
 }
 
 func (s *streamer) call(ev *calls.Event) {
-	s.push(streamItem{at: ev.Enter, kind: itemCall, call: ev})
+	s.push(streamItem{at: ev.Enter.UnixNano(), kind: itemCall, idx: s.calls.put(ev)})
 }
 
 func (s *streamer) kernel(ev *calls.KernelEvent) {
-	s.push(streamItem{at: ev.Time, kind: itemKernel, kev: ev})
+	s.push(streamItem{at: ev.Time.UnixNano(), kind: itemKernel, idx: s.kernels.put(ev)})
 }
 
 // caughtUp records the tracer's progress (calls.TraceOptions.Progress).
@@ -182,7 +214,8 @@ func (s *streamer) advance(now time.Time) {
 	if !s.progress.IsZero() && s.progress.Before(upTo) {
 		upTo = s.progress
 	}
-	for len(s.held) > 0 && !s.held[0].at.After(upTo) {
+	limit := upTo.UnixNano()
+	for len(s.held) > 0 && s.held[0].at <= limit {
 		s.pop()
 	}
 	if upTo.After(s.fed) {
@@ -208,14 +241,18 @@ func (s *streamer) pop() {
 	it := s.held.pop()
 	switch it.kind {
 	case itemPacket:
-		s.bytes -= len(it.pkt.Data)
-		s.tracker.ObservePacket(it.pkt, &s.counts)
-		s.pcap.packet(it.pkt)
+		s.bytes -= s.store.size(it.idx)
+		s.store.packet(it.idx, &s.pkt)
+		s.tracker.ObservePacket(&s.pkt, &s.counts)
+		s.pcap.packet(&s.pkt)
+		s.pkt.Data = nil
+		s.store.release(it.idx)
 	case itemCall:
-		s.tracker.ObserveCall(*it.call)
-		s.pcap.call(it.call)
+		ev := s.calls.take(it.idx)
+		s.tracker.ObserveCall(ev)
+		s.pcap.call(&ev)
 	case itemKernel:
-		s.tracker.ObserveKernel(*it.kev)
+		s.tracker.ObserveKernel(s.kernels.take(it.idx))
 	}
 }
 
@@ -225,13 +262,17 @@ func (s *streamer) pop() {
 // last packet waits for the calls after it until the next packet comes or
 // pcapLookAhead passes.
 type streamPcap struct {
-	out     *pcapOut
-	iface   string
-	err     error // the first write error; writing stops there
-	last    *capture.Packet
-	lastOut []calls.Event // calls for last
-	after   []calls.Event // calls after last, not yet placed
-	before  []calls.Event // calls for the next packet (none waits before it)
+	out   *pcapOut
+	iface string
+	err   error           // the first write error; writing stops there
+	last  *capture.Packet // &held while a packet waits (nil: none)
+	// held is a copy of the packet that waits, its bytes in heldData
+	// (reused): the streamer's are the store's, given back once fed.
+	held     capture.Packet
+	heldData []byte
+	lastOut  []calls.Event // calls for last
+	after    []calls.Event // calls after last, not yet placed
+	before   []calls.Event // calls for the next packet (none waits before it)
 	// omitted counts calls not written: past maxPcapComments waiting for
 	// a packet (a program opening and closing sockets that never reach
 	// the wire), or after the last packet.
@@ -279,7 +320,10 @@ func (w *streamPcap) packet(p *capture.Packet) {
 		w.after = w.after[:0]
 		w.writeLast()
 	}
-	w.last, w.lastOut = p, next
+	w.held = *p
+	w.heldData = append(w.heldData[:0], p.Data...)
+	w.held.Data = w.heldData
+	w.last, w.lastOut = &w.held, next
 }
 
 func (w *streamPcap) writeLast() {

@@ -4,6 +4,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"errors"
 	"fmt"
 	"os"
@@ -362,15 +363,15 @@ func TestStreamHeapOrder(t *testing.T) {
 	var seq uint64
 	for i := range 3000 {
 		// Times repeat (i%97) so that kind and arrival order decide.
-		it := streamItem{at: base.Add(time.Duration(i*7919%97) * time.Microsecond), kind: uint8(i * 31 % 3)}
+		it := streamItem{at: base.Add(time.Duration(i*7919%97) * time.Microsecond).UnixNano(), kind: uint8(i * 31 % 3)}
 		seq++
 		it.seq = seq
 		h.push(it)
 		want = append(want, it)
 	}
 	slices.SortFunc(want, func(a, b streamItem) int {
-		if c := a.at.Compare(b.at); c != 0 {
-			return c
+		if a.at != b.at {
+			return cmp.Compare(a.at, b.at)
 		}
 		if a.kind != b.kind {
 			return int(a.kind) - int(b.kind)
