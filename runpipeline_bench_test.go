@@ -31,13 +31,13 @@ type recordedItem struct {
 	call *calls.Event
 }
 
-// loadRunRecording reads testdata/run-conns.pcapng.gz: `socktrace run
+// loadRunRecording reads testdata/bench/run-conns.pcapng.gz: `socktrace run
 // --tracer ebpf --write` of calls/testdata/conns making 200 loopback
 // connections with 1 KiB each way (testdata/README.md), 2000 packets and
 // their calls in the packets' comments.
 func loadRunRecording(tb testing.TB) *runRecording {
 	tb.Helper()
-	f, err := os.Open("testdata/run-conns.pcapng.gz")
+	f, err := os.Open("testdata/bench/run-conns.pcapng.gz")
 	if err != nil {
 		tb.Fatal(err)
 	}
