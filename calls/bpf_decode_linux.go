@@ -81,13 +81,18 @@ var dataCallNames = map[uint32]string{
 	bpfCallRecvmsg:  "recvmsg",
 }
 
-// decodeRecord copies a raw ring buffer record into rec; false when it is
-// too short (never, unless the object and this code disagree).
+// kernelRecordSize is the size of a kernel record (KERNEL_RECORD_SIZE in
+// bpf/recorder.bpf.c): the fields of struct event before ExitNs.
+const kernelRecordSize = int(unsafe.Offsetof(recorderEvent{}.ExitNs))
+
+// decodeRecord copies a raw ring buffer record into rec, which must be
+// zero (a kernel record fills only its head); false when it is too short
+// (never, unless the object and this code disagree).
 func decodeRecord(raw []byte, rec *recorderEvent) bool {
-	if len(raw) < int(unsafe.Sizeof(*rec)) {
+	if len(raw) < kernelRecordSize {
 		return false
 	}
-	*rec = *(*recorderEvent)(unsafe.Pointer(&raw[0]))
+	copy(unsafe.Slice((*byte)(unsafe.Pointer(rec)), unsafe.Sizeof(*rec)), raw)
 	return true
 }
 
@@ -110,6 +115,17 @@ type decoder struct {
 	held map[uint64][]KernelEvent
 	// exitCodes: wait statuses of exited processes.
 	exitCodes map[uint32]int64
+
+	// evs and kevs hold what record returns, reused from one record to
+	// the next: the caller delivers them before the next record.
+	evs  []Event
+	kevs []KernelEvent
+	// details: the Detail strings of socket() and accept4() (a handful
+	// of distinct ones), made once rather than for every call; comm and
+	// commString the last process name seen, as a string.
+	details    map[[3]uint32]string
+	comm       [16]int8
+	commString string
 }
 
 type kernelRecord struct {
@@ -129,6 +145,36 @@ func (d *decoder) init() {
 	d.exitCodes = make(map[uint32]int64)
 	d.tuples = make(map[uint64][2]netip.AddrPort)
 	d.held = make(map[uint64][]KernelEvent)
+	d.details = make(map[[3]uint32]string)
+}
+
+// detail is the Detail of a socket() or an accept4() call with arguments
+// a and b, from the cache.
+func (d *decoder) detail(call, a, b uint32) string {
+	key := [3]uint32{call, a, b}
+	if s, ok := d.details[key]; ok {
+		return s
+	}
+	var s string
+	if call == bpfCallSocket {
+		s = socketDetail(int(a), int(b))
+	} else {
+		s = "accept4" + sockFlags(int(int32(a)), " ")
+	}
+	if len(d.details) >= 256 {
+		clear(d.details)
+	}
+	d.details[key] = s
+	return s
+}
+
+// name is the process name c as a string, allocated only when it is not
+// the last one seen.
+func (d *decoder) name(c *[16]int8) string {
+	if *c != d.comm || d.commString == "" {
+		d.comm, d.commString = *c, commString(c)
+	}
+	return d.commString
 }
 
 func (d *decoder) exited(pid uint32, status int64) {
@@ -206,9 +252,20 @@ func (d *decoder) remember(sock uint64, m sockMemo) {
 
 // record turns one call or kernel record into events (a call, and maybe a
 // connect's completion) or a kernel event.
+//
+// The slices returned are the decoder's own, valid until the next call.
 func (d *decoder) record(rec *recorderEvent, clock clockOffset) (evs []Event, kevs []KernelEvent) {
+	evs, kevs = d.evs[:0], d.kevs[:0]
+	defer func() {
+		if evs != nil {
+			d.evs = evs[:0]
+		}
+		if kevs != nil {
+			d.kevs = kevs[:0]
+		}
+	}()
 	if rec.Type != recCall {
-		return d.kernelRecord(rec, clock)
+		return d.kernelRecord(rec, clock, evs, kevs)
 	}
 	defer func() {
 		// A socket's first state changes can come before it has a port
@@ -228,7 +285,7 @@ func (d *decoder) record(rec *recorderEvent, clock clockOffset) (evs []Event, ke
 		Exit:  clock.wall(rec.ExitNs),
 		PID:   int(rec.Pid),
 		TID:   int(rec.Tid),
-		Comm:  commString(&rec.Comm),
+		Comm:  d.name(&rec.Comm),
 	}
 	if rec.Ret < 0 {
 		ev.Result, ev.Errno = -1, syscall.Errno(-rec.Ret)
@@ -244,14 +301,14 @@ func (d *decoder) record(rec *recorderEvent, clock clockOffset) (evs []Event, ke
 	switch rec.Call {
 	case bpfCallSocket:
 		ev.Call, ev.FD = Socket, -1
-		ev.Detail = socketDetail(int(rec.A), int(rec.B))
+		ev.Detail = d.detail(bpfCallSocket, rec.A, rec.B)
 		if ev.Errno == 0 {
 			ev.FD = ev.Result
 			delete(d.memos, rec.Sock) // a new socket where an old one was
 		}
 	case bpfCallBind:
 		if !givenOK {
-			return nil, nil // not an IP address: not a TCP bind
+			return evs, kevs // not an IP address: not a TCP bind
 		}
 		ev.Call, ev.Local = Bind, given
 		if ev.Errno == 0 && local != given {
@@ -265,7 +322,7 @@ func (d *decoder) record(rec *recorderEvent, clock clockOffset) (evs []Event, ke
 		}
 	case bpfCallConnect:
 		if !givenOK {
-			return nil, nil
+			return evs, kevs
 		}
 		ev.Call, ev.Side, ev.Remote, ev.Local = Connect, Client, given, local
 		if ev.Errno == 0 || ev.Errno == unix.EINPROGRESS {
@@ -284,11 +341,11 @@ func (d *decoder) record(rec *recorderEvent, clock clockOffset) (evs []Event, ke
 				d.connecting[rec.Sock] = ev
 			}
 		}
-		return evs, nil
+		return evs, kevs
 	case bpfCallAccept, bpfCallAccept4:
 		ev.Call, ev.Side, ev.Local = Accept, Server, local
 		if rec.Call == bpfCallAccept4 {
-			ev.Detail = "accept4" + sockFlags(int(int32(rec.A)), " ")
+			ev.Detail = d.detail(bpfCallAccept4, rec.A, 0)
 		}
 		if ev.Errno == 0 {
 			ev.Remote = peerOf(rec)
@@ -326,9 +383,9 @@ func (d *decoder) record(rec *recorderEvent, clock clockOffset) (evs []Event, ke
 		}
 		ev.Detail = dataCallNames[rec.Call]
 	default:
-		return nil, nil
+		return evs, kevs
 	}
-	return append(evs, ev), nil
+	return append(evs, ev), kevs
 }
 
 // completed is the second connect event of a non-blocking connect: Exit
@@ -355,10 +412,11 @@ var kernelKinds = map[uint32]KernelKind{
 	recSockError:        KernelError,
 }
 
-func (d *decoder) kernelRecord(rec *recorderEvent, clock clockOffset) ([]Event, []KernelEvent) {
+// kernelRecord appends what a kernel record yields to evs and kevs.
+func (d *decoder) kernelRecord(rec *recorderEvent, clock clockOffset, evs []Event, kevs []KernelEvent) ([]Event, []KernelEvent) {
 	kind, ok := kernelKinds[rec.Type]
 	if !ok {
-		return nil, nil
+		return evs, kevs
 	}
 	kev := KernelEvent{
 		Kind:   kind,
@@ -371,7 +429,6 @@ func (d *decoder) kernelRecord(rec *recorderEvent, clock clockOffset) ([]Event, 
 	if rec.Rport != 0 {
 		kev.Remote = addrOf(rec.Family, &rec.Raddr, rec.Rport)
 	}
-	var kevs []KernelEvent
 	if kev.Local.Port() != 0 {
 		if len(d.tuples) >= mapBound {
 			clear(d.tuples)
@@ -387,7 +444,6 @@ func (d *decoder) kernelRecord(rec *recorderEvent, clock clockOffset) ([]Event, 
 	} else if t, ok := d.tuples[rec.Sock]; ok {
 		kev.Local, kev.Remote = t[0], t[1]
 	}
-	var evs []Event
 	switch rec.Type {
 	case recState:
 		kev.From, kev.To = TCPState(rec.A), TCPState(rec.B)

@@ -40,7 +40,8 @@ import (
 // falls that far behind, the kernel side counts what it could not write
 // (TraceStats.Dropped); nothing is lost silently. The kernel side does not
 // wake the reader for each record: the reader polls every progressEvery,
-// and is woken early when the ring is a quarter full.
+// more often while records flow, and is woken early when the ring's fill
+// crosses a quarter.
 
 // ErrBPFUnavailable is returned (wrapped, with the reason) by Record and
 // RecordPID when the kernel does not let socktrace use eBPF: no CAP_BPF
@@ -347,20 +348,7 @@ func (r *Recorder) load(all bool) error {
 			return fmt.Errorf("calls: fill nr_kinds: %w", err)
 		}
 	}
-	if err := ensureTracefs(); err != nil {
-		return unavailable("%v", err)
-	}
-	for _, tp := range []struct {
-		name string
-		prog *ebpf.Program
-	}{{"sys_enter", r.objs.SysEnter}, {"sys_exit", r.objs.SysExit}} {
-		l, err := link.Tracepoint("raw_syscalls", tp.name, tp.prog, nil)
-		if err != nil {
-			return unavailable("attaching to tracepoint raw_syscalls:%s: %v", tp.name, err)
-		}
-		r.links = append(r.links, l)
-	}
-	for _, p := range []*ebpf.Program{r.objs.ProcessFork, r.objs.ProcessExit, r.objs.SetState,
+	for _, p := range []*ebpf.Program{r.objs.SysEnter, r.objs.SysExit, r.objs.ProcessFork, r.objs.ProcessExit, r.objs.SetState,
 		r.objs.Retransmit, r.objs.RetransmitSynack, r.objs.SendReset, r.objs.ReceiveReset, r.objs.ErrorReport} {
 		l, err := link.AttachTracing(link.TracingOptions{Program: p, AttachType: ebpf.AttachTraceRawTp})
 		if err != nil {
@@ -377,13 +365,15 @@ func (r *Recorder) load(all bool) error {
 }
 
 // lazyMaps are the hash maps created without preallocation. (socks and
-// listeners are LRU maps, which are always preallocated.)
-var lazyMaps = []string{"procs", "pendings"}
+// listeners are LRU maps, which are always preallocated; pendings is task
+// storage, never preallocated.)
+var lazyMaps = []string{"procs"}
 
-// wakeupFraction: the kernel side wakes the reader when the ring buffer is
-// this fraction full; otherwise the reader finds the records when it
-// polls, every progressEvery. A wake-up per record cost socktrace more CPU
-// than reading the record (docs/performance.md).
+// wakeupFraction: the kernel side wakes the reader when the ring buffer's
+// fill crosses this fraction (once per crossing); otherwise the reader
+// finds the records when it polls (pollEvery). A wake-up per record cost
+// more CPU than reading the record, in socktrace and in the traced
+// program (docs/performance.md).
 const wakeupFraction = 4
 
 // firstLine keeps the first line of a verifier error (the full log is
@@ -391,27 +381,6 @@ const wakeupFraction = 4
 func firstLine(err error) string {
 	s, _, _ := strings.Cut(err.Error(), "\n")
 	return s
-}
-
-// ensureTracefs mounts tracefs at /sys/kernel/tracing when no tracefs is
-// mounted anywhere: the raw_syscalls tracepoints are found through it.
-func ensureTracefs() error {
-	b, err := os.ReadFile("/proc/self/mountinfo")
-	if err == nil {
-		for _, line := range strings.Split(string(b), "\n") {
-			if _, after, ok := strings.Cut(line, " - "); ok && strings.HasPrefix(after, "tracefs ") {
-				return nil
-			}
-		}
-	}
-	var st unix.Statfs_t
-	if unix.Statfs("/sys/kernel/tracing", &st) == nil && st.Type == unix.TRACEFS_MAGIC {
-		return nil
-	}
-	if err := unix.Mount("tracefs", "/sys/kernel/tracing", "tracefs", 0, ""); err != nil && !errors.Is(err, unix.EBUSY) {
-		return fmt.Errorf("tracefs is not mounted and mounting it at /sys/kernel/tracing failed: %v", err)
-	}
-	return nil
 }
 
 func (r *Recorder) close() {
@@ -561,10 +530,29 @@ func (r *Recorder) finished() bool {
 	return len(r.alive) == 0
 }
 
-// progressEvery is how often the reader polls the ring buffer (the kernel
-// side wakes it only when the ring is a quarter full), reports Progress
-// and notices processes gone without a record.
-const progressEvery = 50 * time.Millisecond
+// progressEvery is how often the reader polls the ring buffer while it is
+// quiet (the kernel side wakes it only when the ring crosses a quarter
+// full), reports Progress and notices processes gone without a record.
+// While records flow (a poll found busyBytes or more) it polls every
+// busyPollEvery, so that the ring stays far from full without the kernel
+// side waking it.
+const (
+	progressEvery = 50 * time.Millisecond
+	busyPollEvery = 10 * time.Millisecond
+)
+
+// pollEvery is the reader's next poll interval after a poll that read n
+// bytes of records from a ring of ring bytes.
+func pollEvery(n, ring int) time.Duration {
+	if n >= ring/busyFraction {
+		return busyPollEvery
+	}
+	return progressEvery
+}
+
+// busyFraction: a poll that read this fraction of the ring or more means
+// records are flowing.
+const busyFraction = 32
 
 // While records flow, Progress is reported every progressStep of their
 // time, progressMargin behind the latest.
@@ -579,6 +567,8 @@ func (r *Recorder) readLoop() {
 	var rec ringbuf.Record
 	deadline := time.Now().Add(progressEvery)
 	r.rd.SetDeadline(deadline)
+	ring := r.objs.Events.MaxEntries()
+	read := 0 // bytes of records read since the last poll
 	for {
 		var before time.Time
 		if r.opts.Progress != nil {
@@ -587,6 +577,7 @@ func (r *Recorder) readLoop() {
 		err := r.rd.ReadInto(&rec)
 		switch {
 		case err == nil:
+			read += len(rec.RawSample) + 8 // and the record's header
 			r.handle(rec.RawSample)
 			if r.opts.Progress != nil && r.lastMono > r.reportedMono+uint64(progressStep) {
 				// Records come in the order they were written, each
@@ -607,8 +598,9 @@ func (r *Recorder) readLoop() {
 				}
 				r.opts.Progress(before)
 			}
-			deadline = time.Now().Add(progressEvery)
+			deadline = time.Now().Add(pollEvery(read, int(ring)))
 			r.rd.SetDeadline(deadline)
+			read = 0
 			// A safety net for exits the ring buffer had no room for:
 			// once a record was lost, forget processes that are gone at
 			// every poll. (Not only when the count grows: a process that

@@ -16,14 +16,9 @@ import (
 type recorderEvent struct {
 	_        structs.HostLayout
 	EnterNs  uint64
-	ExitNs   uint64
 	Sock     uint64
-	Ret      int64
 	Type     uint32
-	Call     uint32
 	Pid      uint32
-	Tid      uint32
-	Fd       int32
 	A        uint32
 	B        uint32
 	Family   uint16
@@ -33,6 +28,11 @@ type recorderEvent struct {
 	AddrOk   uint8
 	Laddr    [16]uint8
 	Raddr    [16]uint8
+	ExitNs   uint64
+	Ret      int64
+	Call     uint32
+	Tid      uint32
+	Fd       int32
 	Sockaddr [28]uint8
 	Comm     [16]int8
 }
@@ -66,7 +66,6 @@ const (
 	recorderMapNrKinds           = "nr_kinds"
 	recorderMapPendings          = "pendings"
 	recorderMapProcs             = "procs"
-	recorderMapScratch           = "scratch"
 	recorderMapSocks             = "socks"
 	recorderProgErrorReport      = "error_report"
 	recorderProgProcessExit      = "process_exit"
@@ -147,7 +146,6 @@ type recorderMapSpecs struct {
 	NrKinds   *ebpf.MapSpec `ebpf:"nr_kinds"`
 	Pendings  *ebpf.MapSpec `ebpf:"pendings"`
 	Procs     *ebpf.MapSpec `ebpf:"procs"`
-	Scratch   *ebpf.MapSpec `ebpf:"scratch"`
 	Socks     *ebpf.MapSpec `ebpf:"socks"`
 }
 
@@ -186,7 +184,6 @@ type recorderMaps struct {
 	NrKinds   *ebpf.Map `ebpf:"nr_kinds"`
 	Pendings  *ebpf.Map `ebpf:"pendings"`
 	Procs     *ebpf.Map `ebpf:"procs"`
-	Scratch   *ebpf.Map `ebpf:"scratch"`
 	Socks     *ebpf.Map `ebpf:"socks"`
 }
 
@@ -198,7 +195,6 @@ func (m *recorderMaps) Close() error {
 		m.NrKinds,
 		m.Pendings,
 		m.Procs,
-		m.Scratch,
 		m.Socks,
 	)
 }

@@ -264,15 +264,18 @@ func socketDetail(domain, typ int) string {
 }
 
 func sockFlags(flags int, sep string) string {
-	var b strings.Builder
-	if flags&unix.SOCK_NONBLOCK != 0 {
-		b.WriteString(sep + "SOCK_NONBLOCK")
-		sep = "|"
+	var names string
+	switch flags & (unix.SOCK_NONBLOCK | unix.SOCK_CLOEXEC) {
+	case 0:
+		return ""
+	case unix.SOCK_NONBLOCK:
+		names = "SOCK_NONBLOCK"
+	case unix.SOCK_CLOEXEC:
+		names = "SOCK_CLOEXEC"
+	default:
+		names = "SOCK_NONBLOCK|SOCK_CLOEXEC"
 	}
-	if flags&unix.SOCK_CLOEXEC != 0 {
-		b.WriteString(sep + "SOCK_CLOEXEC")
-	}
-	return b.String()
+	return sep + names
 }
 
 func shutdownHow(how int) string {

@@ -47,6 +47,18 @@ enum bpf_map_type {
 	BPF_MAP_TYPE_PERCPU_ARRAY = 6,
 	BPF_MAP_TYPE_LRU_HASH = 9,
 	BPF_MAP_TYPE_RINGBUF = 27,
+	BPF_MAP_TYPE_TASK_STORAGE = 29,
+};
+
+/* Map flags (uapi bpf.h): task storage must be created without
+ * preallocation. */
+enum {
+	BPF_F_NO_PREALLOC = 1,
+};
+
+/* bpf_task_storage_get's flags. */
+enum {
+	BPF_LOCAL_STORAGE_GET_F_CREATE = 1,
 };
 
 enum {
@@ -112,6 +124,7 @@ struct file {
 struct in6_addr {
 	union {
 		u8 u6_addr8[16];
+		__be32 u6_addr32[4]; /* its alignment: 4-byte loads, not 16 of 1 */
 	} in6_u;
 };
 
@@ -156,23 +169,21 @@ struct request_sock {
 
 struct sk_buff;
 
-struct trace_entry {
-	unsigned short type;
-	unsigned char flags;
-	unsigned char preempt_count;
-	int pid;
+/* The registers a system call was entered with (the tp_btf sys_enter and
+ * sys_exit tracepoints' first argument). Each architecture has its own
+ * layout: these two flavors (CO-RE ignores the ___suffix) name the fields
+ * of each, and bpf_core_field_exists says which one the running kernel
+ * has. */
+struct pt_regs;
+
+struct pt_regs___x86_64 {
+	unsigned long di, si, dx, r10, r8, r9;
+	unsigned long orig_ax; /* the system call's number */
 };
 
-struct trace_event_raw_sys_enter {
-	struct trace_entry ent;
-	long id;
-	unsigned long args[6];
-};
-
-struct trace_event_raw_sys_exit {
-	struct trace_entry ent;
-	long id;
-	long ret;
+struct pt_regs___arm64 {
+	u64 regs[31];
+	s32 syscallno;
 };
 
 #pragma clang attribute pop

@@ -23,15 +23,32 @@
  * kernel events (which run in softirq, in whatever process happens to be
  * on the CPU) are filtered by these maps, never by the current pid.
  *
- * The calls are caught at raw_syscalls:sys_enter/sys_exit, whose
- * arguments are the same on every architecture; user space fills
- * `nr_kinds` with this architecture's system call numbers.
+ * The calls are caught at the raw_syscalls sys_enter/sys_exit
+ * tracepoints (as tp_btf programs: the registers, read per architecture
+ * with CO-RE, see syscall_args); user space fills `nr_kinds` with this
+ * architecture's system call numbers.
  *
- * Wake-ups. A record is submitted without waking the reader
- * (BPF_RB_NO_WAKEUP) unless the ring holds wakeup_bytes or more: the
- * reader polls the ring every few tens of milliseconds instead, so that a
- * storm of records costs socktrace one wake-up per poll, not one per
- * record, and the traced program keeps the CPU.
+ * Wake-ups. Every record is submitted without waking the reader
+ * (BPF_RB_NO_WAKEUP): the reader polls the ring on a timer, more often
+ * while records flow. Waking it costs an irq_work per record, which on a
+ * virtual machine is an APIC write and so a VM exit, and it is useless
+ * exactly when the reader is behind. The one exception is the record that
+ * makes the ring cross wakeup_bytes: it wakes the reader early, once per
+ * crossing (two CPUs racing past the mark can both miss it; the timer
+ * reads the ring anyway).
+ *
+ * Cost. Every system call of every process goes through sys_enter and
+ * sys_exit, and every TCP state change on the machine through set_state,
+ * so their common paths are short: sys_enter looks the call's number up
+ * (an array the verifier inlines) before the process; sys_exit looks only
+ * at the thread's own pending call (task storage, empty for any thread
+ * that is not in a socket call of a traced process). Kernel structures are
+ * read with direct loads through BTF pointers (bpf_get_current_task_btf,
+ * the tp_btf arguments, bpf_rdonly_cast), which the JIT compiles inline,
+ * rather than one bpf_probe_read_kernel call per field. A socket is added
+ * to `socks` only when it is not there yet. Kernel records (state changes,
+ * retransmissions, resets, errors) are the first KERNEL_RECORD_SIZE bytes
+ * of struct event: half a call's record, without its call fields.
  */
 #include "kernel.h"
 #include <bpf/bpf_helpers.h>
@@ -92,18 +109,14 @@ enum call_kind {
 
 /*
  * One record. Addresses are in network byte order, IPv4 in the first four
- * bytes; ports in host byte order.
+ * bytes; ports in host byte order. Kernel records are the fields before
+ * exit_ns only (KERNEL_RECORD_SIZE); calls, forks and exits are whole.
  */
 struct event {
 	u64 enter_ns;  /* CLOCK_MONOTONIC (bpf_ktime_get_ns); the time of a kernel event */
-	u64 exit_ns;   /* 0 for kernel events */
 	u64 sock;      /* the struct sock's address: an identity while it lives */
-	s64 ret;
 	u32 type;
-	u32 call;
 	u32 pid;
-	u32 tid;
-	s32 fd;
 	u32 a, b;      /* per call: socket domain/type, listen backlog, accept4
 	                  flags, shutdown how, linger onoff/linger; per record */
 	u16 family;
@@ -111,20 +124,28 @@ struct event {
 	u8 state;      /* the socket's TCP state when it was read */
 	u8 addr_ok;    /* sockaddr holds the bind/connect address */
 	u8 laddr[16], raddr[16];
+	/* Calls, forks and exits only. */
+	u64 exit_ns;   /* 0 for kernel events */
+	s64 ret;
+	u32 call;
+	u32 tid;
+	s32 fd;
 	u8 sockaddr[28]; /* raw struct sockaddr_in/in6 given to bind or connect */
 	char comm[16];   /* the process's (thread group leader's) name */
 };
 
+#define KERNEL_RECORD_SIZE __builtin_offsetof(struct event, exit_ns)
+
 /* Makes struct event part of the object's BTF, for bpf2go's Go type. */
 const struct event *unused_event __attribute__((unused));
 
-/* What sys_enter leaves for sys_exit, by thread. */
+/* What sys_enter leaves for sys_exit, in the thread's task storage. */
 struct pending {
 	u64 enter_ns;
 	u64 sock;
 	u64 args[6];
-	u32 kind;
-	u32 nr; /* the system call's number: its exit must be the same call's */
+	u32 kind; /* CALL_NONE: no call pending */
+	u32 nr;   /* the system call's number: its exit must be the same call's */
 	s32 fd;
 	u16 family, lport, rport;
 	u8 state;
@@ -136,7 +157,7 @@ struct pending {
 
 /* Set by user space before loading. */
 volatile const u32 trace_all = 0;
-/* Wake the reader once the ring holds this much (0: at every record). */
+/* Wake the reader when the ring's fill crosses this (0: never). */
 volatile const u64 wakeup_bytes = 0;
 
 struct {
@@ -168,20 +189,16 @@ struct {
 	__type(value, u32);
 } nr_kinds SEC(".maps");
 
+/* The socket call each thread is in. Task storage rather than a hash by
+ * tid: it is found through the task itself (no hashing, no allocation or
+ * free per call once the thread has one), a thread that makes no socket
+ * call has none, and it goes away with its thread. */
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 16384);
-	__type(key, u32);
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
 	__type(value, struct pending);
 } pendings SEC(".maps");
-
-/* Per-CPU scratch space: struct pending is too big for the BPF stack. */
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, u32);
-	__type(value, struct pending);
-} scratch SEC(".maps");
 
 /* Tracked sockets (struct sock address) → owning tgid. LRU: sockets the
  * recorder never sees closed (process killed) age out. */
@@ -200,6 +217,10 @@ struct {
 	__type(value, u32);
 } listeners SEC(".maps");
 
+/* A pointer read from memory (a scalar to the verifier) made a BTF
+ * pointer of its type, so that its fields are read with direct loads. */
+extern void *bpf_rdonly_cast(const void *obj, u32 btf_id) __ksym;
+
 static __always_inline void count_drop(void)
 {
 	u32 zero = 0;
@@ -208,12 +229,17 @@ static __always_inline void count_drop(void)
 		(*n)++;
 }
 
-static __always_inline void submit(void *e)
+/* Submits a record of size bytes, waking the reader only if it is the
+ * one that takes the ring past wakeup_bytes (a record takes its size and
+ * an 8-byte header, both multiples of 8). */
+static __always_inline void submit(void *e, u64 size)
 {
-	u64 flags = 0;
-	if (wakeup_bytes)
-		flags = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= wakeup_bytes ?
-			BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
+	u64 flags = BPF_RB_NO_WAKEUP;
+	if (wakeup_bytes) {
+		u64 avail = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA);
+		if (avail >= wakeup_bytes && avail < wakeup_bytes + size + 8)
+			flags = BPF_RB_FORCE_WAKEUP;
+	}
 	bpf_ringbuf_submit(e, flags);
 }
 
@@ -223,49 +249,57 @@ static __always_inline bool traced(u32 tgid)
 }
 
 /* The struct sock of descriptor fd of the current process, when it is a
- * TCP socket; 0 otherwise. */
+ * TCP socket; 0 otherwise. Only the descriptor table's slot is read with
+ * a helper (an index into it is not a field); the rest are direct loads,
+ * which read 0 where a pointer is NULL. */
 static __always_inline struct sock *fd_sock(int fd)
 {
-	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
-	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
-	if (!fdt || fd < 0 || (unsigned int)fd >= BPF_CORE_READ(fdt, max_fds))
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct fdtable *fdt = task->files->fdt;
+	if (fd < 0 || (unsigned int)fd >= fdt->max_fds)
 		return 0;
-	struct file **fds = BPF_CORE_READ(fdt, fd);
-	struct file *f = 0;
-	bpf_probe_read_kernel(&f, sizeof(f), &fds[fd]);
-	if (!f)
+	struct file **fds = fdt->fd;
+	struct file *slot = 0;
+	bpf_probe_read_kernel(&slot, sizeof(slot), &fds[fd]);
+	if (!slot)
 		return 0;
-	if ((BPF_CORE_READ(f, f_inode, i_mode) & S_IFMT) != S_IFSOCK)
+	struct file *f = bpf_rdonly_cast(slot, bpf_core_type_id_kernel(struct file));
+	if ((f->f_inode->i_mode & S_IFMT) != S_IFSOCK)
 		return 0;
-	struct socket *so = BPF_CORE_READ(f, private_data);
-	if (!so)
-		return 0;
-	struct sock *sk = BPF_CORE_READ(so, sk);
+	struct socket *so = bpf_rdonly_cast(f->private_data, bpf_core_type_id_kernel(struct socket));
+	struct sock *sk = so->sk;
 	if (!sk)
 		return 0;
-	u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
-	u16 proto = BPF_CORE_READ(sk, sk_protocol);
-	u16 type = BPF_CORE_READ(sk, sk_type);
+	u16 family = sk->__sk_common.skc_family;
+	u16 proto = sk->sk_protocol;
+	u16 type = sk->sk_type;
 	if ((family != AF_INET && family != AF_INET6) || type != SOCK_STREAM ||
 	    (proto != IPPROTO_TCP && proto != IPPROTO_MPTCP))
 		return 0;
 	return sk;
 }
 
+/* A socket address kept in a record or a pending call, as a BTF pointer. */
+static __always_inline struct sock *sock_at(u64 addr)
+{
+	return bpf_rdonly_cast((void *)addr, bpf_core_type_id_kernel(struct sock));
+}
+
 /* Fills the address fields of a record from sock_common, which full,
- * request and time-wait sockets all begin with. */
+ * request and time-wait sockets all begin with; skc is a BTF pointer. */
 #define READ_ADDRS(dst, skc)                                                           \
 	do {                                                                           \
-		(dst)->family = BPF_CORE_READ(skc, skc_family);                        \
-		(dst)->lport = BPF_CORE_READ(skc, skc_num);                            \
-		(dst)->rport = bpf_ntohs(BPF_CORE_READ(skc, skc_dport));               \
-		(dst)->state = BPF_CORE_READ(skc, skc_state);                          \
+		(dst)->family = (skc)->skc_family;                                     \
+		(dst)->lport = (skc)->skc_num;                                         \
+		(dst)->rport = bpf_ntohs((skc)->skc_dport);                            \
+		(dst)->state = (skc)->skc_state;                                       \
 		if ((dst)->family == AF_INET6) {                                       \
-			BPF_CORE_READ_INTO(&(dst)->laddr, skc, skc_v6_rcv_saddr.in6_u.u6_addr8); \
-			BPF_CORE_READ_INTO(&(dst)->raddr, skc, skc_v6_daddr.in6_u.u6_addr8);     \
+			__builtin_memcpy((dst)->laddr, &(skc)->skc_v6_rcv_saddr, 16);  \
+			__builtin_memcpy((dst)->raddr, &(skc)->skc_v6_daddr, 16);      \
 		} else {                                                               \
-			BPF_CORE_READ_INTO((u32 *)&(dst)->laddr, skc, skc_rcv_saddr);      \
-			BPF_CORE_READ_INTO((u32 *)&(dst)->raddr, skc, skc_daddr);          \
+			__be32 l = (skc)->skc_rcv_saddr, r = (skc)->skc_daddr;         \
+			__builtin_memcpy((dst)->laddr, &l, 4);                         \
+			__builtin_memcpy((dst)->raddr, &r, 4);                         \
 		}                                                                      \
 	} while (0)
 
@@ -273,41 +307,67 @@ static __always_inline struct sock *fd_sock(int fd)
  * is released (skc_num is cleared when a listener is shut down). */
 static __always_inline u16 sock_port(struct sock *sk, u16 skc_num)
 {
-	u16 sport = bpf_ntohs(BPF_CORE_READ((struct inet_sock *)sk, inet_sport));
+	struct inet_sock *inet = bpf_rdonly_cast(sk, bpf_core_type_id_kernel(struct inet_sock));
+	u16 sport = bpf_ntohs(inet->inet_sport);
 	return sport ? sport : skc_num;
 }
 
+/* Ties a socket to its process, unless it already is (a lookup is far
+ * cheaper than an LRU update, and most calls are on known sockets). */
 static __always_inline void track(struct sock *sk, u32 tgid)
 {
 	u64 key = (u64)sk;
+	u32 *owner = bpf_map_lookup_elem(&socks, &key);
+	if (owner && *owner == tgid)
+		return;
 	bpf_map_update_elem(&socks, &key, &tgid, BPF_ANY);
-}
-
-static __always_inline void leader_comm(char *comm)
-{
-	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
-	struct task_struct *leader = BPF_CORE_READ(task, group_leader);
-	bpf_probe_read_kernel_str(comm, 16, &leader->comm);
 }
 
 /* Is the current system call an i386 one on a 64-bit kernel? Its numbers
  * are not this architecture's: skip it (the ptrace tracer handles them). */
-static __always_inline bool compat_call(void)
+static __always_inline bool compat_call(struct task_struct *task)
 {
 	if (!bpf_core_field_exists(struct thread_info, status))
 		return false;
-	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
-	return (BPF_CORE_READ(task, thread_info.status) & TS_COMPAT) != 0;
+	return (task->thread_info.status & TS_COMPAT) != 0;
 }
 
-SEC("tracepoint/raw_syscalls/sys_enter")
-int sys_enter(struct trace_event_raw_sys_enter *ctx)
+/* The six arguments of the system call entered with regs. */
+static __always_inline void syscall_args(struct pt_regs *regs, u64 *args)
 {
-	u64 id = bpf_get_current_pid_tgid();
-	u32 tgid = id >> 32, tid = (u32)id;
-	if (!traced(tgid))
-		return 0;
-	long nr = BPF_CORE_READ(ctx, id);
+	if (bpf_core_field_exists(struct pt_regs___x86_64, di)) {
+		struct pt_regs___x86_64 *r = (void *)regs;
+		args[0] = r->di;
+		args[1] = r->si;
+		args[2] = r->dx;
+		args[3] = r->r10;
+		args[4] = r->r8;
+		args[5] = r->r9;
+	} else {
+		struct pt_regs___arm64 *r = (void *)regs;
+		for (int i = 0; i < 6; i++)
+			args[i] = r->regs[i];
+	}
+}
+
+/* The number of the system call that is returning (what the
+ * raw_syscalls:sys_exit tracepoint calls its id): -1 after rt_sigreturn,
+ * which restores the registers of the interrupted code. */
+static __always_inline long syscall_nr(struct pt_regs *regs)
+{
+	if (bpf_core_field_exists(struct pt_regs___x86_64, orig_ax))
+		return (long)((struct pt_regs___x86_64 *)(void *)regs)->orig_ax;
+	return ((struct pt_regs___arm64 *)(void *)regs)->syscallno;
+}
+
+/* The system call tracepoints are attached as tp_btf (raw) programs: they
+ * get the registers and the number as they are, where a classic
+ * tracepoint program gets a copy of all six arguments that the kernel
+ * makes, in a perf buffer, for every system call of every process. */
+SEC("tp_btf/sys_enter")
+int BPF_PROG(sys_enter, struct pt_regs *regs, long nr)
+{
+	/* The call first: an array lookup, where the process is a hash's. */
 	if (nr < 0 || nr >= MAX_NR)
 		return 0;
 	u32 key = nr;
@@ -315,37 +375,48 @@ int sys_enter(struct trace_event_raw_sys_enter *ctx)
 	if (!kindp || *kindp == CALL_NONE)
 		return 0;
 	u32 kind = *kindp;
-	if (compat_call())
+	u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	if (!traced(tgid))
+		return 0;
+	struct task_struct *task = bpf_get_current_task_btf();
+	if (compat_call(task))
 		return 0;
 
-	u32 zero = 0;
-	struct pending *p = bpf_map_lookup_elem(&scratch, &zero);
+	u64 args[6];
+	syscall_args(regs, args);
+	u64 arg0 = args[0], arg1 = args[1], arg2 = args[2];
+	struct sock *sk = 0;
+	if (kind == CALL_SOCKET) {
+		u32 domain = arg0, type = arg1;
+		if ((domain != AF_INET && domain != AF_INET6) || (type & 0xf) != SOCK_STREAM)
+			return 0;
+	} else {
+		if (kind == CALL_SETSOCKOPT && ((s32)arg1 != SOL_SOCKET || (s32)arg2 != SO_LINGER))
+			return 0;
+		sk = fd_sock((s32)arg0);
+		if (!sk)
+			return 0;
+		track(sk, tgid);
+	}
+
+	struct pending *p = bpf_task_storage_get(&pendings, task, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
 	if (!p)
 		return 0;
 	__builtin_memset(p, 0, sizeof(*p));
 	p->enter_ns = bpf_ktime_get_ns();
 	p->kind = kind;
 	p->nr = nr;
-	for (int i = 0; i < 6; i++)
-		p->args[i] = BPF_CORE_READ(ctx, args[i]);
-	p->fd = (s32)p->args[0];
-
-	if (kind == CALL_SOCKET) {
-		u32 domain = p->args[0], type = p->args[1];
-		if ((domain != AF_INET && domain != AF_INET6) || (type & 0xf) != SOCK_STREAM)
-			return 0;
-		p->fd = -1;
-	} else {
-		if (kind == CALL_SETSOCKOPT &&
-		    ((s32)p->args[1] != SOL_SOCKET || (s32)p->args[2] != SO_LINGER))
-			return 0;
-		struct sock *sk = fd_sock(p->fd);
-		if (!sk)
-			return 0;
-		p->sock = (u64)sk;
-		track(sk, tgid);
-		/* Close and shutdown are resolved now: after the call the
-		 * socket may be gone. The others are read again at exit. */
+	p->args[0] = arg0;
+	p->args[1] = arg1;
+	p->args[2] = arg2;
+	p->args[3] = args[3];
+	p->args[4] = args[4];
+	p->args[5] = args[5];
+	p->fd = kind == CALL_SOCKET ? -1 : (s32)arg0;
+	p->sock = (u64)sk;
+	if (kind == CALL_CLOSE || kind == CALL_SHUTDOWN) {
+		/* Resolved now: after the call the socket may be gone. The
+		 * others are read at exit. */
 		struct sock_common *skc = &sk->__sk_common;
 		READ_ADDRS(p, skc);
 		p->lport = sock_port(sk, p->lport);
@@ -353,8 +424,8 @@ int sys_enter(struct trace_event_raw_sys_enter *ctx)
 	if (kind == CALL_BIND || kind == CALL_CONNECT) {
 		/* sockaddr_in6 is 28 bytes, sockaddr_in 16: read what the
 		 * length allows (the verifier wants constant sizes). */
-		u64 len = p->args[2];
-		void *uaddr = (void *)p->args[1];
+		u64 len = arg2;
+		void *uaddr = (void *)arg1;
 		if (len >= 28 && bpf_probe_read_user(p->sockaddr, 28, uaddr) == 0)
 			p->addr_ok = 1;
 		else if (len >= 16 && bpf_probe_read_user(p->sockaddr, 16, uaddr) == 0)
@@ -364,19 +435,17 @@ int sys_enter(struct trace_event_raw_sys_enter *ctx)
 	}
 	if (kind == CALL_SETSOCKOPT && p->args[4] >= 8)
 		bpf_probe_read_user(p->linger, 8, (void *)p->args[3]);
-	bpf_map_update_elem(&pendings, &tid, p, BPF_ANY);
 	return 0;
 }
 
-SEC("tracepoint/raw_syscalls/sys_exit")
-int sys_exit(struct trace_event_raw_sys_exit *ctx)
+SEC("tp_btf/sys_exit")
+int BPF_PROG(sys_exit, struct pt_regs *regs, long ret)
 {
-	u64 id = bpf_get_current_pid_tgid();
-	u32 tgid = id >> 32, tid = (u32)id;
-	if (!traced(tgid))
-		return 0;
-	struct pending *p = bpf_map_lookup_elem(&pendings, &tid);
-	if (!p)
+	/* Only a thread in a socket call of a traced process has a pending
+	 * call: every other exit ends here, without a map lookup. */
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct pending *p = bpf_task_storage_get(&pendings, task, 0, 0);
+	if (!p || p->kind == CALL_NONE)
 		return 0;
 	/* Only the exit of the call that was entered. A call interrupted by
 	 * a signal stays pending (below), and the exits that come before it
@@ -384,26 +453,27 @@ int sys_exit(struct trace_event_raw_sys_exit *ctx)
 	 * is the interrupted call's restored register (the system call's
 	 * number: accept4 "returned" 288), and those of any call the signal
 	 * handler makes. */
-	if (BPF_CORE_READ(ctx, id) != p->nr)
+	if (syscall_nr(regs) != p->nr)
 		return 0;
-	long ret = BPF_CORE_READ(ctx, ret);
 	/* ERESTARTSYS and friends: interrupted by a signal, the kernel
 	 * restarts the call; keep the pending call (and its entry time). */
 	if (ret == -512 || ret == -513 || ret == -514 || ret == -516)
 		return 0;
+	u32 kind = p->kind;
+	p->kind = CALL_NONE;
 
 	struct event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
 	if (!e) {
 		count_drop();
-		bpf_map_delete_elem(&pendings, &tid);
 		return 0;
 	}
+	u64 id = bpf_get_current_pid_tgid();
 	e->type = REC_CALL;
-	e->call = p->kind;
+	e->call = kind;
 	e->enter_ns = p->enter_ns;
 	e->exit_ns = bpf_ktime_get_ns();
-	e->pid = tgid;
-	e->tid = tid;
+	e->pid = id >> 32;
+	e->tid = (u32)id;
 	e->ret = ret;
 	e->fd = p->fd;
 	e->sock = p->sock;
@@ -417,10 +487,10 @@ int sys_exit(struct trace_event_raw_sys_exit *ctx)
 	e->state = p->state;
 	__builtin_memcpy(e->laddr, p->laddr, sizeof(e->laddr));
 	__builtin_memcpy(e->raddr, p->raddr, sizeof(e->raddr));
-	leader_comm(e->comm);
+	__builtin_memcpy(e->comm, task->group_leader->comm, sizeof(e->comm));
 
-	struct sock *sk = (struct sock *)p->sock;
-	switch (p->kind) {
+	struct sock *sk = p->sock ? sock_at(p->sock) : 0;
+	switch (kind) {
 	case CALL_SOCKET:
 		e->a = p->args[0];
 		e->b = p->args[1];
@@ -428,7 +498,7 @@ int sys_exit(struct trace_event_raw_sys_exit *ctx)
 			sk = fd_sock(ret);
 			e->sock = (u64)sk;
 			if (sk)
-				track(sk, tgid);
+				track(sk, e->pid);
 		}
 		break;
 	case CALL_LISTEN:
@@ -437,10 +507,11 @@ int sys_exit(struct trace_event_raw_sys_exit *ctx)
 	case CALL_ACCEPT:
 	case CALL_ACCEPT4:
 		e->a = p->args[3];
+		/* A failed accept reports the listener's addresses. */
 		if (ret >= 0) {
 			sk = fd_sock(ret);
 			if (sk)
-				track(sk, tgid);
+				track(sk, e->pid);
 			e->sock = (u64)sk;
 		}
 		break;
@@ -454,25 +525,25 @@ int sys_exit(struct trace_event_raw_sys_exit *ctx)
 	}
 	/* Everything but close and shutdown: the addresses after the call
 	 * (connect's local address, bind's port, the accepted connection). */
-	if (sk && p->kind != CALL_CLOSE && p->kind != CALL_SHUTDOWN) {
+	if (sk && kind != CALL_CLOSE && kind != CALL_SHUTDOWN) {
 		struct sock_common *skc = &sk->__sk_common;
 		READ_ADDRS(e, skc);
 		e->lport = sock_port(sk, e->lport);
 	}
-	if (p->kind == CALL_LISTEN && ret == 0 && sk) {
+	if (kind == CALL_LISTEN && ret == 0 && sk) {
 		u16 port = e->lport;
+		u32 tgid = e->pid;
 		bpf_map_update_elem(&listeners, &port, &tgid, BPF_ANY);
 	}
-	submit(e);
-	bpf_map_delete_elem(&pendings, &tid);
+	submit(e, sizeof(*e));
 	return 0;
 }
 
 SEC("tp_btf/sched_process_fork")
 int BPF_PROG(process_fork, struct task_struct *parent, struct task_struct *child)
 {
-	u32 ptgid = BPF_CORE_READ(parent, tgid);
-	u32 ctgid = BPF_CORE_READ(child, tgid);
+	u32 ptgid = parent->tgid;
+	u32 ctgid = child->tgid;
 	if (ptgid == ctgid || trace_all)
 		return 0; /* a new thread, or everything traced anyway */
 	if (!bpf_map_lookup_elem(&procs, &ptgid))
@@ -489,21 +560,20 @@ int BPF_PROG(process_fork, struct task_struct *parent, struct task_struct *child
 	e->enter_ns = bpf_ktime_get_ns();
 	e->pid = ptgid;
 	e->a = ctgid;
-	BPF_CORE_READ_INTO(&e->comm, child, comm);
-	submit(e);
+	__builtin_memcpy(e->comm, child->comm, sizeof(e->comm));
+	submit(e, sizeof(*e));
 	return 0;
 }
 
 SEC("tp_btf/sched_process_exit")
 int BPF_PROG(process_exit, struct task_struct *task)
 {
-	u32 tgid = BPF_CORE_READ(task, tgid);
-	u32 tid = BPF_CORE_READ(task, pid);
-	/* A thread killed in a call never reaches sys_exit. */
-	bpf_map_delete_elem(&pendings, &tid);
+	/* (A thread killed in a call never reaches sys_exit: its pending
+	 * call goes with its task storage.) */
 	if (trace_all)
 		return 0;
-	if (BPF_CORE_READ(task, signal, live.counter) != 0)
+	u32 tgid = task->tgid;
+	if (task->signal->live.counter != 0)
 		return 0; /* other threads live on */
 	if (!bpf_map_lookup_elem(&procs, &tgid))
 		return 0;
@@ -519,12 +589,12 @@ int BPF_PROG(process_exit, struct task_struct *task)
 	e->pid = tgid;
 	/* The status wait(2) would report: exit_group's code, or this
 	 * thread's own. */
-	struct signal_struct *sig = BPF_CORE_READ(task, signal);
-	if (BPF_CORE_READ(sig, flags) & SIGNAL_GROUP_EXIT)
-		e->ret = BPF_CORE_READ(sig, group_exit_code);
+	struct signal_struct *sig = task->signal;
+	if (sig->flags & SIGNAL_GROUP_EXIT)
+		e->ret = sig->group_exit_code;
 	else
-		e->ret = BPF_CORE_READ(task, exit_code);
-	submit(e);
+		e->ret = task->exit_code;
+	submit(e, sizeof(*e));
 	return 0;
 }
 
@@ -536,7 +606,7 @@ static __always_inline u32 sock_owner(const struct sock *sk)
 	u32 *owner = bpf_map_lookup_elem(&socks, &key);
 	if (owner)
 		return *owner;
-	u16 port = BPF_CORE_READ(sk, __sk_common.skc_num);
+	u16 port = sk->__sk_common.skc_num;
 	owner = bpf_map_lookup_elem(&listeners, &port);
 	if (!owner)
 		return trace_all ? 0xffffffff : 0;
@@ -545,33 +615,39 @@ static __always_inline u32 sock_owner(const struct sock *sk)
 	return tgid;
 }
 
+/* A kernel record: the head of struct event only. */
 static __always_inline int kernel_record(const struct sock *sk, u32 type, u32 a, u32 b)
 {
 	u32 owner = sock_owner(sk);
 	if (!owner)
 		return 0;
-	struct event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	struct event *e = bpf_ringbuf_reserve(&events, KERNEL_RECORD_SIZE, 0);
 	if (!e) {
 		count_drop();
 		return 0;
 	}
-	__builtin_memset(e, 0, sizeof(*e));
-	e->type = type;
 	e->enter_ns = bpf_ktime_get_ns();
 	e->sock = (u64)sk;
+	e->type = type;
 	e->pid = owner == 0xffffffff ? 0 : owner;
 	e->a = a;
 	e->b = b;
+	e->addr_ok = 0;
 	const struct sock_common *skc = &sk->__sk_common;
+	if (skc->skc_family != AF_INET6) {
+		/* Only four bytes of each address are read. */
+		__builtin_memset(e->laddr, 0, sizeof(e->laddr));
+		__builtin_memset(e->raddr, 0, sizeof(e->raddr));
+	}
 	READ_ADDRS(e, skc);
-	submit(e);
+	submit(e, KERNEL_RECORD_SIZE);
 	return 0;
 }
 
 SEC("tp_btf/inet_sock_set_state")
 int BPF_PROG(set_state, const struct sock *sk, int oldstate, int newstate)
 {
-	u16 proto = BPF_CORE_READ(sk, sk_protocol);
+	u16 proto = sk->sk_protocol;
 	if (proto != IPPROTO_TCP && proto != IPPROTO_MPTCP)
 		return 0;
 	kernel_record(sk, REC_STATE, oldstate, newstate);
@@ -579,7 +655,7 @@ int BPF_PROG(set_state, const struct sock *sk, int oldstate, int newstate)
 		u64 key = (u64)sk;
 		bpf_map_delete_elem(&socks, &key);
 		if (oldstate == TCP_LISTEN) {
-			u16 port = BPF_CORE_READ(sk, __sk_common.skc_num);
+			u16 port = sk->__sk_common.skc_num;
 			bpf_map_delete_elem(&listeners, &port);
 		}
 	}
@@ -598,18 +674,18 @@ int BPF_PROG(retransmit_synack, const struct sock *sk, const struct request_sock
 	/* sk is the listener; the 4-tuple is the request's. */
 	if (!sock_owner(sk))
 		return 0;
-	struct event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	struct event *e = bpf_ringbuf_reserve(&events, KERNEL_RECORD_SIZE, 0);
 	if (!e) {
 		count_drop();
 		return 0;
 	}
-	__builtin_memset(e, 0, sizeof(*e));
+	__builtin_memset(e, 0, KERNEL_RECORD_SIZE);
 	e->type = REC_RETRANSMIT_SYNACK;
 	e->enter_ns = bpf_ktime_get_ns();
 	e->sock = (u64)req;
 	const struct sock_common *skc = &req->__req_common;
 	READ_ADDRS(e, skc);
-	submit(e);
+	submit(e, KERNEL_RECORD_SIZE);
 	return 0;
 }
 
@@ -631,8 +707,8 @@ int BPF_PROG(receive_reset, struct sock *sk)
 SEC("tp_btf/inet_sk_error_report")
 int BPF_PROG(error_report, const struct sock *sk)
 {
-	u16 proto = BPF_CORE_READ(sk, sk_protocol);
+	u16 proto = sk->sk_protocol;
 	if (proto != IPPROTO_TCP && proto != IPPROTO_MPTCP)
 		return 0;
-	return kernel_record(sk, REC_SOCK_ERROR, BPF_CORE_READ(sk, sk_err), 0);
+	return kernel_record(sk, REC_SOCK_ERROR, sk->sk_err, 0);
 }
