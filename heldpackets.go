@@ -19,7 +19,7 @@ import (
 // at once, and the garbage collector has little to scan: the slots hold
 // one pointer each, to bytes it does not look into.
 type packetStore struct {
-	slots []heldPacket
+	slots chunked[heldPacket]
 	free  []int32
 	// spare are the buffers given back, by size class (bufClass); their
 	// capacity, spareBytes, is bounded by maxSpareBytes: past it a
@@ -62,10 +62,9 @@ func (s *packetStore) put(p *capture.Packet) int32 {
 		i = s.free[n-1]
 		s.free = s.free[:n-1]
 	} else {
-		s.slots = append(s.slots, heldPacket{})
-		i = int32(len(s.slots) - 1)
+		i = s.slots.grow()
 	}
-	h := &s.slots[i]
+	h := s.slots.at(i)
 	h.data = append(s.buffer(len(p.Data)), p.Data...)
 	h.at = p.Timestamp.UnixNano()
 	h.length = int32(min(p.Length, 1<<31-1))
@@ -90,15 +89,15 @@ func (s *packetStore) buffer(n int) []byte {
 }
 
 // at is when the packet in slot i was captured, in Unix nanoseconds.
-func (s *packetStore) at(i int32) int64 { return s.slots[i].at }
+func (s *packetStore) at(i int32) int64 { return s.slots.at(i).at }
 
 // size is the number of bytes the packet in slot i holds.
-func (s *packetStore) size(i int32) int { return len(s.slots[i].data) }
+func (s *packetStore) size(i int32) int { return len(s.slots.at(i).data) }
 
 // packet fills p with the packet in slot i; p.Data is the slot's, valid
 // until the slot is released.
 func (s *packetStore) packet(i int32, p *capture.Packet) {
-	h := &s.slots[i]
+	h := s.slots.at(i)
 	*p = capture.Packet{
 		Timestamp: time.Unix(0, h.at),
 		LinkType:  h.linkType,
@@ -111,13 +110,13 @@ func (s *packetStore) packet(i int32, p *capture.Packet) {
 // and releases the slot.
 func (s *packetStore) take(i int32, p *capture.Packet) {
 	s.packet(i, p)
-	s.slots[i].data = nil
+	s.slots.at(i).data = nil
 	s.release(i)
 }
 
 // release frees slot i, and its buffer, for the packets to come.
 func (s *packetStore) release(i int32) {
-	h := &s.slots[i]
+	h := s.slots.at(i)
 	b := h.data[:0]
 	h.data = nil
 	s.free = append(s.free, i)
@@ -130,4 +129,4 @@ func (s *packetStore) release(i int32) {
 }
 
 // held is the number of packets the store holds.
-func (s *packetStore) held() int { return len(s.slots) - len(s.free) }
+func (s *packetStore) held() int { return s.slots.len() - len(s.free) }

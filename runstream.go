@@ -121,29 +121,58 @@ func (h *streamHeap) pop() streamItem {
 // calls and kernel events the streamer holds are copied in, not
 // allocated one by one.
 type heldTable[T any] struct {
-	items []T
+	items chunked[T]
 	free  []int32
 }
 
 func (t *heldTable[T]) put(v *T) int32 {
+	var i int32
 	if n := len(t.free); n > 0 {
-		i := t.free[n-1]
+		i = t.free[n-1]
 		t.free = t.free[:n-1]
-		t.items[i] = *v
-		return i
+	} else {
+		i = t.items.grow()
 	}
-	t.items = append(t.items, *v)
-	return int32(len(t.items) - 1)
+	*t.items.at(i) = *v
+	return i
 }
 
 // take returns the value at i and gives the index back.
 func (t *heldTable[T]) take(i int32) T {
-	v := t.items[i]
+	p := t.items.at(i)
+	v := *p
 	var zero T
-	t.items[i] = zero // what it points to is not held any longer
+	*p = zero // what it points to is not held any longer
 	t.free = append(t.free, i)
 	return v
 }
+
+// chunked is an array that grows by chunks of chunkLen: growing never
+// copies what it holds (a slice grown by append copies it all each time,
+// by a quarter at a time once large, and touches fresh pages for it:
+// run's tables grew to tens of thousands of calls in the first second,
+// and that copying was a tenth of a short run's CPU).
+type chunked[T any] struct {
+	chunks [][]T
+	n      int32
+}
+
+const chunkLen = 512
+
+// grow adds an item (zero) at the end and returns its index.
+func (c *chunked[T]) grow() int32 {
+	i := c.n
+	if int(i)/chunkLen == len(c.chunks) {
+		c.chunks = append(c.chunks, make([]T, chunkLen))
+	}
+	c.n++
+	return i
+}
+
+func (c *chunked[T]) at(i int32) *T { return &c.chunks[i/chunkLen][i%chunkLen] }
+
+// len is the number of items.
+func (c *chunked[T]) len() int { return int(c.n) }
 
 // streamer feeds a live run's packets, calls and kernel events to its
 // tracker in time order as they come. Not safe for concurrent use: the
@@ -171,7 +200,7 @@ type streamer struct {
 }
 
 func newStreamer(t *decode.Tracker) *streamer {
-	return &streamer{tracker: t, store: new(packetStore)}
+	return &streamer{tracker: t, store: new(packetStore), held: make(streamHeap, 0, 1024)}
 }
 
 func (s *streamer) push(it streamItem) {
