@@ -38,21 +38,29 @@ type heldPacket struct {
 }
 
 const (
-	maxSpareBytes = 32 << 20
+	maxSpareBytes = 16 << 20
 	// Buffers are made 128 bytes (a handshake segment in its link
-	// header), twice that, and so on up to 256 KiB (the snap length);
-	// a packet takes the least that holds it.
+	// header), then in four steps to each power of two, up to 256 KiB
+	// (the snap length): a packet takes the least that holds it, and
+	// wastes at most a quarter of its buffer.
 	minBufShift = 7
-	bufClasses  = 12
+	maxBufShift = 18
+	bufClasses  = (maxBufShift-minBufShift)*4 + 1
 )
 
-// bufClass is the size class of a buffer for n bytes (bufClasses: none,
-// too large to keep).
-func bufClass(n int) int {
+// bufClass is the size class of a buffer for n bytes, and the class's
+// size (bufClasses: none, too large to keep).
+func bufClass(n int) (class, size int) {
 	if n <= 1<<minBufShift {
-		return 0
+		return 0, 1 << minBufShift
 	}
-	return min(bits.Len(uint(n-1))-minBufShift, bufClasses)
+	k := bits.Len(uint(n-1)) - 1 // 1<<k < n <= 1<<(k+1)
+	if k >= maxBufShift {
+		return bufClasses, n
+	}
+	step := 1 << (k - 2)
+	j := (n - 1<<k + step - 1) / step // 1..4
+	return (k-minBufShift)*4 + j, 1<<k + j*step
 }
 
 // put copies p into a slot and returns the slot's number.
@@ -74,7 +82,7 @@ func (s *packetStore) put(p *capture.Packet) int32 {
 
 // buffer returns an empty buffer with room for n bytes.
 func (s *packetStore) buffer(n int) []byte {
-	c := bufClass(n)
+	c, size := bufClass(n)
 	if c == bufClasses {
 		return make([]byte, 0, n)
 	}
@@ -85,7 +93,7 @@ func (s *packetStore) buffer(n int) []byte {
 		s.spareBytes -= cap(b)
 		return b
 	}
-	return make([]byte, 0, 1<<(c+minBufShift))
+	return make([]byte, 0, size)
 }
 
 // at is when the packet in slot i was captured, in Unix nanoseconds.
@@ -120,8 +128,8 @@ func (s *packetStore) release(i int32) {
 	b := h.data[:0]
 	h.data = nil
 	s.free = append(s.free, i)
-	c := bufClass(cap(b))
-	if b == nil || c == bufClasses || cap(b) != 1<<(c+minBufShift) || s.spareBytes+cap(b) > maxSpareBytes {
+	c, size := bufClass(cap(b))
+	if b == nil || c == bufClasses || cap(b) != size || s.spareBytes+cap(b) > maxSpareBytes {
 		return
 	}
 	s.spare[c] = append(s.spare[c], b)

@@ -69,3 +69,29 @@ func TestPacketStoreKeepsPackets(t *testing.T) {
 		t.Errorf("%d bytes kept spare, bound %d", s.spareBytes, maxSpareBytes)
 	}
 }
+
+// TestBufClass: each size gets the least class that holds it, a class's
+// size is a buffer of its own class, and no buffer wastes more than a
+// quarter of itself (but the smallest).
+func TestBufClass(t *testing.T) {
+	last := -1
+	for n := 0; n <= 1<<maxBufShift; n++ {
+		c, size := bufClass(n)
+		if c == bufClasses || size < n {
+			t.Fatalf("bufClass(%d) = %d, %d", n, c, size)
+		}
+		if c < last {
+			t.Fatalf("bufClass(%d) = %d, below %d's class", n, c, n-1)
+		}
+		last = c
+		if c2, size2 := bufClass(size); c2 != c || size2 != size {
+			t.Fatalf("bufClass(%d) = %d, %d; of its size: %d, %d", n, c, size, c2, size2)
+		}
+		if n > 1<<minBufShift && size-n > size/4 {
+			t.Fatalf("bufClass(%d): %d bytes, %d wasted", n, size, size-n)
+		}
+	}
+	if c, _ := bufClass(1<<maxBufShift + 1); c != bufClasses {
+		t.Errorf("a buffer past 256 KiB is of class %d, not kept (%d)", c, bufClasses)
+	}
+}
