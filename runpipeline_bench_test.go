@@ -86,48 +86,83 @@ func loadRunRecording(tb testing.TB) *runRecording {
 // connection), the streamer holds packets and calls and feeds the tracker
 // in time order, the tracker explains each connection as JSON (thrown
 // away). One op is one pass over the recording (200 connections, 2000
-// packets, their calls), its times shifted past the previous pass's, into
-// one long-running pipeline, as a run that streams for days. allocs/op
-// over the 200 connections is the figure to watch; the tracker's own
-// allocations per connection are part of it.
+// packets, their calls), its times shifted past the previous pass's:
+//
+//	steady  into one long-running pipeline, as a run that streams for
+//	        days (what it allocates per connection once it has grown);
+//	fresh   into a new pipeline each time, as a short run (the growing
+//	        included: a new connection's buffers, the tables' first chunks).
+//
+// allocs/op over the 200 connections is the figure to watch; the
+// tracker's own allocations per connection are part of it.
 func BenchmarkRunPipeline(b *testing.B) {
 	rec := loadRunRecording(b)
-	out := report.NewJSON(io.Discard)
-	tracker := decode.NewTracker(out, decode.TrackerConfig{})
+	b.Run("steady", func(b *testing.B) {
+		p := newBenchPipeline()
+		b.ReportAllocs()
+		for i := range b.N {
+			p.feed(rec, time.Duration(i)*(rec.span+10*time.Second))
+		}
+		b.StopTimer()
+		p.end(b)
+		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*rec.packets), "ns/packet")
+	})
+	b.Run("fresh", func(b *testing.B) {
+		b.ReportAllocs()
+		for range b.N {
+			p := newBenchPipeline()
+			p.feed(rec, 0)
+			p.end(b)
+		}
+		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*rec.packets), "ns/packet")
+	})
+}
+
+// benchPipeline is run's analysis as captureLive puts it together.
+type benchPipeline struct {
+	tracker  *decode.Tracker
+	st       *streamer
+	own      *ownFilter
+	lastTick time.Time
+}
+
+func newBenchPipeline() *benchPipeline {
+	tracker := decode.NewTracker(report.NewJSON(io.Discard), decode.TrackerConfig{})
 	st := newStreamer(tracker)
-	dc := &liveCapture{}
-	own := newOwnFilter(dc)
+	own := newOwnFilter(&liveCapture{})
 	own.streamTo(st)
+	return &benchPipeline{tracker: tracker, st: st, own: own}
+}
+
+// feed hands the pipeline the recording, its times shifted, as the
+// capture's reader, the recorder and the ticker would.
+func (bp *benchPipeline) feed(rec *runRecording, shift time.Duration) {
 	var p capture.Packet
-	var lastTick time.Time
-	b.ReportAllocs()
-	b.ResetTimer()
-	for i := range b.N {
-		shift := time.Duration(i) * (rec.span + 10*time.Second)
-		for _, it := range rec.items {
-			at := it.at.Add(shift)
-			if it.pkt != nil {
-				p = *it.pkt
-				p.Timestamp = p.Timestamp.Add(shift)
-				own.packet(&p)
-			} else {
-				ev := *it.call // as the recorder hands each call over
-				ev.Enter, ev.Exit = ev.Enter.Add(shift), ev.Exit.Add(shift)
-				own.called(&ev)
-				st.caughtUp(ev.Exit)
-			}
-			if at.Sub(lastTick) >= 50*time.Millisecond {
-				lastTick = at
-				own.tick(at)
-			}
+	for _, it := range rec.items {
+		at := it.at.Add(shift)
+		if it.pkt != nil {
+			p = *it.pkt
+			p.Timestamp = p.Timestamp.Add(shift)
+			bp.own.packet(&p)
+		} else {
+			ev := *it.call // as the recorder hands each call over
+			ev.Enter, ev.Exit = ev.Enter.Add(shift), ev.Exit.Add(shift)
+			bp.own.called(&ev)
+			bp.st.caughtUp(ev.Exit)
+		}
+		if at.Sub(bp.lastTick) >= 50*time.Millisecond {
+			bp.lastTick = at
+			bp.own.tick(at)
 		}
 	}
-	b.StopTimer()
-	own.finish()
-	st.drain()
-	tracker.Flush()
-	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*rec.packets), "ns/packet")
-	if st.counts.TCP == 0 {
+}
+
+// end settles what is held, as the end of a run does.
+func (bp *benchPipeline) end(b *testing.B) {
+	bp.own.finish()
+	bp.st.drain()
+	bp.tracker.Flush()
+	if bp.st.counts.TCP == 0 {
 		b.Fatal("no packet reached the tracker")
 	}
 }

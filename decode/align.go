@@ -290,6 +290,13 @@ func (t *Tracker) attach(c *Connection, ev calls.Event) {
 		}
 		return
 	}
+	if len(c.Calls) < tracedCalls && cap(c.Calls) < tracedCalls {
+		// A traced connection has a few dozen calls, observed and
+		// inferred: room for them at once, not doubling from one (six
+		// allocations a connection of a traced run). A replay without
+		// calls never comes here.
+		c.Calls = slices.Grow(c.Calls, tracedCalls-len(c.Calls))
+	}
 	c.Calls = append(c.Calls, ev)
 	if ch, ok := t.h.(CallHandler); ok {
 		ch.Call(c, &c.Calls[len(c.Calls)-1])
@@ -305,6 +312,9 @@ func (t *Tracker) attach(c *Connection, ev calls.Event) {
 const (
 	maxCalls     = 1000
 	maxLifeCalls = 100
+	// tracedCalls is the room a connection is given for its calls at its
+	// first observed one.
+	tracedCalls = 32
 )
 
 // keepCall reports whether ev has room in c.Calls; when not, it is counted

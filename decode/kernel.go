@@ -1,6 +1,8 @@
 package decode
 
 import (
+	"slices"
+
 	"github.com/socktrace/socktrace/calls"
 )
 
@@ -14,8 +16,9 @@ import (
 // Bounds: kernel events kept per connection (a connection makes about a
 // dozen), and connections whose events wait for their first packet.
 const (
-	maxKernelEvents  = 64
-	maxKernelWaiting = 4096
+	maxKernelEvents   = 64
+	maxKernelWaiting  = 4096
+	firstKernelEvents = 16
 )
 
 // ObserveKernel gives a kernel event to its connection, by 4-tuple. An
@@ -29,6 +32,11 @@ func (t *Tracker) ObserveKernel(ev calls.KernelEvent) {
 	k := makeKey(ev.Local, ev.Remote)
 	if c := t.conns.get(&k, k.hash()); c != nil {
 		if len(c.KernelEvents) < maxKernelEvents {
+			if cap(c.KernelEvents) < firstKernelEvents {
+				// Room for a connection's usual events at once (about
+				// ten, both sides), not doubling from one.
+				c.KernelEvents = slices.Grow(c.KernelEvents, firstKernelEvents-len(c.KernelEvents))
+			}
 			c.KernelEvents = append(c.KernelEvents, ev)
 		}
 		return
