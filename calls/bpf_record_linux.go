@@ -7,10 +7,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -65,8 +65,7 @@ type Recorder struct {
 	ownChild bool // the root is our child: reap it for its exit code
 	// all is set for Watch: every process is recorded, none is ours to
 	// wait for, and only the context ends the recording.
-	all    bool
-	report *os.File // the exec helper's report pipe
+	all bool
 
 	mu        sync.Mutex
 	alive     map[uint32]bool // traced processes not yet exited
@@ -289,6 +288,16 @@ func (p *Preloaded) recorder(ctx context.Context, opts TraceOptions, name string
 	return p.r, nil
 }
 
+// loadError is an ErrBPFUnavailable error that keeps its cause (such as
+// an *ebpf.VerifierError: the kernel rejected a program) for errors.As.
+type loadError struct {
+	unavailable error
+	cause       error
+}
+
+func (e *loadError) Error() string   { return e.unavailable.Error() }
+func (e *loadError) Unwrap() []error { return []error{e.unavailable, e.cause} }
+
 func unavailable(format string, args ...any) error {
 	return fmt.Errorf("%w: %s", ErrBPFUnavailable, fmt.Sprintf(format, args...))
 }
@@ -322,8 +331,19 @@ func (r *Recorder) load(all bool) error {
 	// procs and pendings took most of the time it takes to start
 	// recording (docs/performance.md). Kernels before 6.1 allow only
 	// preallocated hash maps in tracing programs: then they are.
+	if all {
+		// watch records every process for as long as it runs: sockets
+		// whose end it never sees (a killed process's unconnected
+		// ones) must age out rather than fill the maps, and its start
+		// is on no program's clock.
+		for _, name := range agingMaps {
+			spec.Maps[name].Type = ebpf.LRUHash
+		}
+	}
 	for _, name := range lazyMaps {
-		spec.Maps[name].Flags |= unix.BPF_F_NO_PREALLOC
+		if spec.Maps[name].Type == ebpf.Hash {
+			spec.Maps[name].Flags |= unix.BPF_F_NO_PREALLOC
+		}
 	}
 	err = spec.LoadAndAssign(&r.objs, nil)
 	if err != nil && !errors.Is(err, unix.EPERM) && !errors.Is(err, unix.EACCES) {
@@ -334,9 +354,9 @@ func (r *Recorder) load(all bool) error {
 	}
 	if err != nil {
 		if errors.Is(err, unix.EPERM) || errors.Is(err, unix.EACCES) {
-			return unavailable("the kernel refused to load BPF programs (needs CAP_BPF and CAP_PERFMON, or root; kernel.unprivileged_bpf_disabled, lockdown): %v", err)
+			return &loadError{unavailable("the kernel refused to load BPF programs (needs CAP_BPF and CAP_PERFMON, or root; kernel.unprivileged_bpf_disabled, lockdown): %v", err), err}
 		}
-		return unavailable("loading the BPF programs: %v", firstLine(err))
+		return &loadError{unavailable("loading the BPF programs: %v", firstLine(err)), err}
 	}
 	for nr, kind := range bpfCallNumbers {
 		if all && (kind == bpfCallSocket || kind == bpfCallSetsockopt || dataCallNames[uint32(kind)] != "") {
@@ -364,10 +384,14 @@ func (r *Recorder) load(all bool) error {
 	return nil
 }
 
-// lazyMaps are the hash maps created without preallocation. (socks and
-// listeners are LRU maps, which are always preallocated; pendings is task
-// storage, never preallocated.)
-var lazyMaps = []string{"procs"}
+// lazyMaps are the hash maps created without preallocation (pendings is
+// task storage, never preallocated).
+var lazyMaps = []string{"procs", "socks", "listeners"}
+
+// agingMaps are made LRU maps for Watch (always preallocated: 25-90 ms of
+// start-up for socks' 65536 entries, which Record and RecordPID do not
+// pay).
+var agingMaps = []string{"socks", "listeners"}
 
 // wakeupFraction: the kernel side wakes the reader when the ring buffer's
 // fill crosses this fraction (once per crossing); otherwise the reader
@@ -397,10 +421,6 @@ func (r *Recorder) close() {
 		r.rd.Close()
 	}
 	r.objs.Close()
-	if r.report != nil {
-		r.report.Close()
-		r.report = nil
-	}
 }
 
 func (r *Recorder) addProc(tgid uint32) error {
@@ -413,44 +433,49 @@ func (r *Recorder) addProc(tgid uint32) error {
 	return nil
 }
 
-// startChild starts the exec helper without a filter, puts its pid in the
-// process map and lets it exec the command.
+// startChild starts the command, traced from its first instruction: the
+// thread that forks it is marked in the adopters map, and the kernel
+// side's fork hook puts the child in the process map before the child
+// first runs. (No exec helper: a re-exec of this binary cost some 30 ms
+// of every run.) When the command cannot be executed, startChild returns
+// an *ExecError.
 func (r *Recorder) startChild(path string, argv []string) error {
-	goR, goW, err := os.Pipe()
-	if err != nil {
-		return fmt.Errorf("calls: record %s: %w", r.name, err)
+	env := r.opts.Env
+	if env == nil {
+		env = os.Environ()
 	}
-	defer goW.Close()
-	repR, repW, err := os.Pipe()
-	if err != nil {
-		goR.Close()
-		return fmt.Errorf("calls: record %s: %w", r.name, err)
-	}
-	henv := r.opts.helperEnviron(helperExecPlain)
 	stdio := r.opts.stdio()
-	pid, err := syscall.ForkExec("/proc/self/exe", append([]string{helperArgv0, path}, argv...), &syscall.ProcAttr{
+	attr := &syscall.ProcAttr{
 		Dir:   r.opts.Dir,
-		Env:   henv,
-		Files: []uintptr{stdio[0].Fd(), stdio[1].Fd(), stdio[2].Fd(), goR.Fd(), repW.Fd()},
-	})
-	goR.Close()
-	repW.Close()
+		Env:   env,
+		Files: []uintptr{stdio[0].Fd(), stdio[1].Fd(), stdio[2].Fd()},
+	}
+	// The fork must come from the marked thread: no other goroutine
+	// runs on it meanwhile, and none of its forks is adopted.
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	tid := uint32(unix.Gettid())
+	if err := r.objs.Adopters.Put(tid, uint8(1)); err != nil {
+		return fmt.Errorf("calls: record %s: %w", r.name, err)
+	}
+	pid, err := syscall.ForkExec(path, argv, attr)
+	if derr := r.objs.Adopters.Delete(tid); derr != nil && err == nil {
+		unix.Kill(pid, unix.SIGKILL)
+		reap(pid)
+		return fmt.Errorf("calls: record %s: %w", r.name, derr)
+	}
+	runtime.KeepAlive(stdio)
 	if err != nil {
-		repR.Close()
-		return fmt.Errorf("calls: record %s: start exec helper: %w", r.name, err)
+		// ForkExec has reaped the child that could not exec.
+		if errors.Is(err, unix.ENOENT) {
+			err = fmt.Errorf("%w: %w", exec.ErrNotFound, err)
+		}
+		return &ExecError{Name: r.name, Err: err}
 	}
-	r.rootPid, r.ownChild, r.report = pid, true, repR
-	if err := r.addProc(uint32(pid)); err != nil {
-		unix.Kill(pid, unix.SIGKILL)
-		reap(pid)
-		return err
-	}
-	if _, err := goW.Write([]byte{1}); err != nil {
-		unix.Kill(pid, unix.SIGKILL)
-		reap(pid)
-		return fmt.Errorf("calls: record %s: release exec helper: %w", r.name, err)
-	}
-	return nil
+	r.rootPid, r.ownChild = pid, true
+	// Already in the process map (the fork hook); Put again, so that a
+	// fork record lost to a full ring cannot leave it out.
+	return r.addProc(uint32(pid))
 }
 
 func reap(pid int) (unix.WaitStatus, error) {
@@ -700,21 +725,11 @@ func (r *Recorder) finish(err error) {
 	code, cancelled := r.rootCode, r.cancelled
 	r.mu.Unlock()
 	r.code, r.err = code, err
-	if r.ownChild {
-		if kind, errno := readHelperReport(r.report); kind == reportExecError {
-			if errno == 0 {
-				errno = unix.ENOEXEC
-			}
-			var eerr error = errno
-			if errno == unix.ENOENT {
-				eerr = fmt.Errorf("%w: %w", exec.ErrNotFound, errno)
-			}
-			e := &ExecError{Name: r.name, Err: eerr}
-			r.code, r.err = e.ExitCode(), e
-		}
-	} else if !cancelled {
+	switch {
+	case r.ownChild: // reapRoot's code
+	case !cancelled:
 		r.code = r.dec.exitCode(uint32(r.rootPid))
-	} else {
+	default:
 		r.code = 0
 	}
 	if cancelled && r.err == nil {
@@ -728,22 +743,6 @@ func (r *Recorder) finish(err error) {
 	// on with its report. Nothing is delivered after this.
 	go r.close()
 	close(r.done)
-}
-
-// readHelperReport reads what the exec helper wrote before exec (or exit).
-func readHelperReport(f *os.File) (kind byte, errno unix.Errno) {
-	if f == nil {
-		return 0, 0
-	}
-	b, _ := io.ReadAll(io.LimitReader(f, 64))
-	for i := 0; i+5 <= len(b); i += 5 {
-		k := b[i]
-		e := unix.Errno(uint32(b[i+1]) | uint32(b[i+2])<<8 | uint32(b[i+3])<<16 | uint32(b[i+4])<<24)
-		if k == reportExecError || kind == 0 {
-			kind, errno = k, e
-		}
-	}
-	return kind, errno
 }
 
 // droppedNow sums the kernel side's per-CPU count of records that did not

@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"sort"
 	"strconv"
@@ -18,6 +19,7 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/cilium/ebpf"
 	"github.com/socktrace/socktrace/internal/freeport"
 )
 
@@ -31,6 +33,26 @@ func requireBPF(t testing.TB) {
 	if os.Geteuid() != 0 {
 		t.Skip("eBPF recording needs root (CAP_BPF and CAP_PERFMON)")
 	}
+	// The tests skip where eBPF is unavailable; a verifier rejection is
+	// a bug in the recorder (or a kernel it must learn to handle), not
+	// a reason to skip.
+	bpfProbe.Do(func() {
+		r, err := loadedRecorder(0, false)
+		if err == nil {
+			r.close()
+		}
+		bpfProbe.err = err
+	})
+	var verr *ebpf.VerifierError
+	if errors.As(bpfProbe.err, &verr) {
+		t.Fatalf("the kernel's verifier rejected the recorder: %v\n%+v", bpfProbe.err, verr)
+	}
+}
+
+// bpfProbe is requireBPF's one load of the recorder per test binary.
+var bpfProbe struct {
+	sync.Once
+	err error
 }
 
 // recorded is a traced run with the kernel events as well.
@@ -484,6 +506,64 @@ func TestRecordNotFound(t *testing.T) {
 	var ee *ExecError
 	if !errors.As(err, &ee) || ee.ExitCode() != 127 {
 		t.Fatalf("Record(missing) = %v, want *ExecError with exit code 127", err)
+	}
+}
+
+// TestRecordExecFails: a command found by LookPath that execve refuses is
+// an *ExecError with the shell's exit code, as under ptrace
+// (TestTraceExecFails). The recorder forks the command itself (no exec
+// helper), so Record reports it at once.
+func TestRecordExecFails(t *testing.T) {
+	requireBPF(t)
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "bad") // not a binary, and no #! line
+	noInterp := filepath.Join(dir, "nointerp")
+	if err := os.WriteFile(bad, []byte{0, 1, 2, 3}, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(noInterp, []byte("#!/nonexistent/interpreter\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		path string
+		code int
+		want error
+	}{
+		{bad, 126, syscall.ENOEXEC},
+		{noInterp, 127, exec.ErrNotFound},
+	} {
+		r, err := Record(context.Background(), []string{tc.path}, TraceOptions{})
+		if err == nil {
+			_, err = r.Wait()
+		}
+		var ee *ExecError
+		if !errors.As(err, &ee) || ee.ExitCode() != tc.code || !errors.Is(err, tc.want) {
+			t.Errorf("Record(%s) = %v; want an *ExecError (%v) with exit code %d", filepath.Base(tc.path), err, tc.want, tc.code)
+		}
+	}
+}
+
+// TestRecordFirstCall: the command is traced from its first instruction
+// (the fork hook adopts it before it runs), so a socket made in its first
+// user code, a package variable's initializer, is recorded with its close.
+func TestRecordFirstCall(t *testing.T) {
+	prog := testProgram(t, "firstcall")
+	res := runRecorded(t, context.Background(), []string{prog}, nil)
+	if res.code != 0 || res.err != nil || len(res.lines) != 1 {
+		t.Fatalf("exit %d, %v, output %q", res.code, res.err, res.lines)
+	}
+	fd, _ := strconv.Atoi(res.lines[0])
+	var socket, closed bool
+	for _, e := range res.events {
+		switch {
+		case e.Call == Socket && e.Result == fd:
+			socket = true
+		case e.Call == Close && e.FD == fd && socket:
+			closed = true
+		}
+	}
+	if !socket || !closed {
+		t.Errorf("the first socket (fd %d): socket recorded %v, close %v; events %v", fd, socket, closed, res.events)
 	}
 }
 

@@ -60,6 +60,7 @@ type recorderPending struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
+	recorderMapAdopters          = "adopters"
 	recorderMapDropped           = "dropped"
 	recorderMapEvents            = "events"
 	recorderMapListeners         = "listeners"
@@ -140,6 +141,7 @@ type recorderProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type recorderMapSpecs struct {
+	Adopters  *ebpf.MapSpec `ebpf:"adopters"`
 	Dropped   *ebpf.MapSpec `ebpf:"dropped"`
 	Events    *ebpf.MapSpec `ebpf:"events"`
 	Listeners *ebpf.MapSpec `ebpf:"listeners"`
@@ -178,6 +180,7 @@ func (o *recorderObjects) Close() error {
 //
 // It can be passed to loadRecorderObjects or ebpf.CollectionSpec.LoadAndAssign.
 type recorderMaps struct {
+	Adopters  *ebpf.Map `ebpf:"adopters"`
 	Dropped   *ebpf.Map `ebpf:"dropped"`
 	Events    *ebpf.Map `ebpf:"events"`
 	Listeners *ebpf.Map `ebpf:"listeners"`
@@ -189,6 +192,7 @@ type recorderMaps struct {
 
 func (m *recorderMaps) Close() error {
 	return _RecorderClose(
+		m.Adopters,
 		m.Dropped,
 		m.Events,
 		m.Listeners,

@@ -7,9 +7,10 @@
  * records into calls.Event and calls.KernelEvent values.
  *
  * Which processes. A tgid is traced when it is in the `procs` map: user
- * space puts the traced command (or the --pid process) there, and the
- * sched_process_fork hook adds every child of a traced process before the
- * child runs, so nothing the tree does is missed; sched_process_exit
+ * space puts the --pid process there; the sched_process_fork hook adds
+ * the command, forked by a socktrace thread marked in `adopters`, and
+ * every child of a traced process, each before it first runs, so nothing
+ * the tree does is missed; sched_process_exit
  * removes a process when its last thread exits. (A cgroup would filter as
  * well, but it means moving the program into a cgroup of ours, which
  * changes its resource limits and is impossible for --pid without
@@ -181,6 +182,15 @@ struct {
 	__type(value, u8);
 } procs SEC(".maps");
 
+/* Threads of socktrace about to start the traced command, by tid: the
+ * process such a thread forks is traced from birth (process_fork). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 64);
+	__type(key, u32);
+	__type(value, u8);
+} adopters SEC(".maps");
+
 /* System call number → call_kind, for this architecture. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
@@ -200,18 +210,23 @@ struct {
 	__type(value, struct pending);
 } pendings SEC(".maps");
 
-/* Tracked sockets (struct sock address) → owning tgid. LRU: sockets the
- * recorder never sees closed (process killed) age out. */
+/* Tracked sockets (struct sock address) → owning tgid. An entry goes when
+ * its socket's state changes to CLOSE (every connected or listening
+ * socket ends so, whoever closes it) or when a socket that never left
+ * CLOSE is closed. A plain hash, created without preallocation by user
+ * space (BPF_F_NO_PREALLOC, see lazyMaps): an LRU map is always
+ * preallocated, which took 25-90 ms of the start for 65536 entries. */
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 65536);
 	__type(key, u64);
 	__type(value, u32);
 } socks SEC(".maps");
 
-/* Local ports of tracked listening sockets → owning tgid. */
+/* Local ports of tracked listening sockets → owning tgid (gone when the
+ * listener's state changes to CLOSE). */
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 4096);
 	__type(key, u16);
 	__type(value, u32);
@@ -530,6 +545,13 @@ int BPF_PROG(sys_exit, struct pt_regs *regs, long ret)
 		READ_ADDRS(e, skc);
 		e->lport = sock_port(sk, e->lport);
 	}
+	if (kind == CALL_CLOSE && ret == 0 && p->state == TCP_CLOSE) {
+		/* Never connected: no state change will say it is gone. (If
+		 * another descriptor still holds it, its next call tracks it
+		 * again.) */
+		u64 key = p->sock;
+		bpf_map_delete_elem(&socks, &key);
+	}
 	if (kind == CALL_LISTEN && ret == 0 && sk) {
 		u16 port = e->lport;
 		u32 tgid = e->pid;
@@ -546,8 +568,15 @@ int BPF_PROG(process_fork, struct task_struct *parent, struct task_struct *child
 	u32 ctgid = child->tgid;
 	if (ptgid == ctgid || trace_all)
 		return 0; /* a new thread, or everything traced anyway */
-	if (!bpf_map_lookup_elem(&procs, &ptgid))
-		return 0;
+	/* A child of a traced process, or the command itself, forked by a
+	 * thread of socktrace that user space marked just before: this runs
+	 * in the parent before the child is first scheduled, so the child
+	 * is traced from its first instruction. */
+	if (!bpf_map_lookup_elem(&procs, &ptgid)) {
+		u32 ptid = parent->pid;
+		if (!bpf_map_lookup_elem(&adopters, &ptid))
+			return 0;
+	}
 	u8 one = 1;
 	bpf_map_update_elem(&procs, &ctgid, &one, BPF_ANY);
 	struct event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
