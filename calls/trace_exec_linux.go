@@ -44,10 +44,6 @@ import (
 //	      then maybe 'F' (filter not installed: the tracer must stop at
 //	      every syscall instead); on exec failure 'E', and exit 127.
 //
-// With helperEnv=helperExecPlain the helper does the same without the
-// filter: the eBPF recorder (bpf_record_linux.go) uses the "go" pipe to put
-// the helper's pid in its process map before the command runs.
-//
 // With helperEnv=helperWake the process is the attach waker: it blocks
 // reading fd 0 and exits at EOF, which wakes the tracer's wait4.
 const (
@@ -66,9 +62,6 @@ const (
 	reportExecError = 'E'
 )
 
-// helperExecPlain is the exec helper without the seccomp filter.
-const helperExecPlain = "exec-plain-v1"
-
 func init() {
 	v, ok := syscall.Getenv(helperEnv)
 	if !ok {
@@ -77,8 +70,6 @@ func init() {
 	switch v {
 	case helperExec:
 		runExecHelper(true)
-	case helperExecPlain:
-		runExecHelper(false)
 	case helperWake:
 		var b [16]byte
 		for {
