@@ -583,8 +583,11 @@ func TestRecordMatchesPtrace(t *testing.T) {
 		racy func(string) bool
 	}{
 		{"blocking", nil, false, nil}, // client and server threads race for descriptors
-		// The client goroutine's close races with main's return.
-		{"forking", nil, true, func(s string) bool { return strings.HasPrefix(s, "close ") && strings.Contains(s, "side=client") }},
+		// The client goroutine's close races with main's return, and
+		// its socket() with main's accept for the lowest free
+		// descriptor (seen under go test -count=3 beside go test ./...:
+		// 6 and 9 swapped; ptrace slows the program enough to hide it).
+		{"forking", nil, false, func(s string) bool { return strings.HasPrefix(s, "close ") && strings.Contains(s, "side=client") }},
 		{"threaded", []string{"4"}, false, nil},
 		// The accept goroutine and main's socket() race for the lowest
 		// free descriptor (seen once under load: 6 and 9 swapped).
