@@ -38,7 +38,7 @@ type heldPacket struct {
 }
 
 const (
-	maxSpareBytes = 16 << 20
+	maxSpareBytes = 8 << 20
 	// Buffers are made 128 bytes (a handshake segment in its link
 	// header), then in four steps to each power of two, up to 256 KiB
 	// (the snap length): a packet takes the least that holds it, and

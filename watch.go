@@ -281,13 +281,23 @@ func watchProcesses(ctx context.Context, mine func(netip.AddrPort) bool, queue *
 const maxQueued = 1 << 16
 
 // recorderQueue holds the recorder's reports until the tracker takes
-// them.
+// them. The tracker takes them before every packet: the lists it took are
+// given back, emptied, for the reports that come next (a new list each
+// time grew from nothing, a few allocations for every packet that
+// followed a call).
 type recorderQueue struct {
 	mu      sync.Mutex
 	calls   []calls.Event
 	kernels []calls.KernelEvent
 	omitted int64
+	// spareCalls and spareKernels are the lists the tracker took last.
+	spareCalls   []calls.Event
+	spareKernels []calls.KernelEvent
 }
+
+// maxSpareQueued bounds the room kept in the lists given back: a burst
+// does not stay held after it.
+const maxSpareQueued = 4096
 
 func (q *recorderQueue) call(ev calls.Event) {
 	q.mu.Lock()
@@ -307,11 +317,17 @@ func (q *recorderQueue) kernel(ev calls.KernelEvent) {
 	q.mu.Unlock()
 }
 
-// drain gives what waits to the tracker (its owner's lock held).
+// drain gives what waits to the tracker (its owner's lock held: one
+// drain at a time).
 func (q *recorderQueue) drain(t *decode.Tracker) {
 	q.mu.Lock()
+	if len(q.calls) == 0 && len(q.kernels) == 0 {
+		q.mu.Unlock()
+		return
+	}
 	evs, kevs := q.calls, q.kernels
-	q.calls, q.kernels = nil, nil
+	q.calls, q.kernels = q.spareCalls, q.spareKernels
+	q.spareCalls, q.spareKernels = nil, nil
 	q.mu.Unlock()
 	for _, ev := range evs {
 		t.ObserveCall(ev)
@@ -319,6 +335,16 @@ func (q *recorderQueue) drain(t *decode.Tracker) {
 	for _, ev := range kevs {
 		t.ObserveKernel(ev)
 	}
+	clear(evs) // their strings are not held
+	if cap(evs) > maxSpareQueued {
+		evs = nil
+	}
+	if cap(kevs) > maxSpareQueued {
+		kevs = nil
+	}
+	q.mu.Lock()
+	q.spareCalls, q.spareKernels = evs[:0], kevs[:0]
+	q.mu.Unlock()
 }
 
 // addrFilter says whether an address is one of iface's: the reports of
