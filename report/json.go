@@ -2,6 +2,7 @@ package report
 
 import (
 	"io"
+	"math/bits"
 	"net/netip"
 	"strconv"
 	"time"
@@ -19,7 +20,20 @@ type JSON struct {
 	w   io.Writer
 	buf []byte // lines not yet written; a line is built at its end
 	tc  timeCache
-	err error
+	// ends are the client's and server's addresses of the last
+	// connection written, as text: its calls name them again and again.
+	ends [2]jsonAddr
+	// plain are strings written lately that needed no escaping: the
+	// calls' sides, names and details, the same few again and again.
+	plain     [16]string
+	plainNext int
+	err       error
+}
+
+// jsonAddr is an address and its quoted text.
+type jsonAddr struct {
+	a    netip.AddrPort
+	text []byte
 }
 
 // jsonBufSize is how much output is gathered before a write. A line
@@ -182,9 +196,9 @@ func (j *JSON) writeConnection(c *connRec) {
 	b = append(b, `{"type":"connection","id":`...)
 	b = appendInt(b, int64(c.id))
 	b = append(b, `,"client":`...)
-	b = appendAddr(b, c.client)
+	b = j.ends[0].set(b, c.client)
 	b = append(b, `,"server":`...)
-	b = appendAddr(b, c.server)
+	b = j.ends[1].set(b, c.server)
 	b = append(b, `,"start":`...)
 	b = j.tc.appendTime(b, c.start)
 	b = append(b, `,"end":`...)
@@ -395,10 +409,10 @@ func (j *JSON) appendCallFields(b []byte, ev *calls.Event) []byte {
 	if ev.Side == "" {
 		b = append(b, "null"...)
 	} else {
-		b = appendString(b, string(ev.Side))
+		b = j.appendString(b, string(ev.Side))
 	}
 	b = append(b, `,"call":`...)
-	b = appendString(b, string(ev.Call))
+	b = j.appendString(b, string(ev.Call))
 	b = append(b, `,"fd":`...)
 	if ev.FD < 0 {
 		b = append(b, "null"...)
@@ -433,15 +447,15 @@ func (j *JSON) appendCallFields(b []byte, ev *calls.Event) []byte {
 	}
 	if ev.Local.IsValid() {
 		b = append(b, `,"local":`...)
-		b = appendAddr(b, ev.Local)
+		b = j.appendAddr(b, ev.Local)
 	}
 	if ev.Remote.IsValid() {
 		b = append(b, `,"remote":`...)
-		b = appendAddr(b, ev.Remote)
+		b = j.appendAddr(b, ev.Remote)
 	}
 	if ev.Detail != "" {
 		b = append(b, `,"detail":`...)
-		b = appendString(b, ev.Detail)
+		b = j.appendString(b, ev.Detail)
 	}
 	if ev.TID != 0 {
 		b = append(b, `,"tid":`...)
@@ -520,6 +534,37 @@ type timeCache struct {
 	scratch [32]byte
 }
 
+// appendString writes s as the package's appendString does, without
+// looking at each byte of a string it wrote lately: a string compares
+// equal to itself at once.
+func (j *JSON) appendString(b []byte, s string) []byte {
+	for i := range j.plain {
+		if p := j.plain[i]; len(p) == len(s) && p == s {
+			b = append(b, '"')
+			b = append(b, s...)
+			return append(b, '"')
+		}
+	}
+	if needsEscape(s) {
+		return appendString(b, s)
+	}
+	j.plain[j.plainNext] = s
+	j.plainNext = (j.plainNext + 1) % len(j.plain)
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"')
+}
+
+// needsEscape reports whether s has a byte appendString changes.
+func needsEscape(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' {
+			return true
+		}
+	}
+	return false
+}
+
 // appendString writes s as a JSON string, neutralised first (package
 // internal/neutral): control bytes, invalid UTF-8 and invisible runes become
 // visible escapes such as \\x1b, so that even `jq -r` prints nothing a
@@ -527,14 +572,7 @@ type timeCache struct {
 func appendString(b []byte, s string) []byte {
 	b = append(b, '"')
 	// Most strings (addresses, details, names) need no escaping at all.
-	safe := true
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' {
-			safe = false
-			break
-		}
-	}
-	if safe {
+	if !needsEscape(s) {
 		b = append(b, s...)
 		return append(b, '"')
 	}
@@ -547,6 +585,26 @@ func appendString(b []byte, s string) []byte {
 		}
 	}
 	return append(b, '"')
+}
+
+// set writes a as appendAddr does and keeps it, with its text.
+func (t *jsonAddr) set(b []byte, a netip.AddrPort) []byte {
+	n := len(b)
+	b = appendAddr(b, a)
+	t.a, t.text = a, append(t.text[:0], b[n:]...)
+	return b
+}
+
+// appendAddr writes a as appendAddr does, copying the text of the last
+// connection's client or server when a is one of them, as a connection's
+// calls mostly are.
+func (j *JSON) appendAddr(b []byte, a netip.AddrPort) []byte {
+	for i := range j.ends {
+		if e := &j.ends[i]; e.a == a && len(e.text) > 0 {
+			return append(b, e.text...)
+		}
+	}
+	return appendAddr(b, a)
 }
 
 // appendAddr writes "ip:port", with IPv6 in brackets.
@@ -592,8 +650,10 @@ func appendUint(b []byte, v uint64) []byte {
 	if v < 10 {
 		return append(b, byte('0'+v))
 	}
-	n := 2
-	for x := v; x >= 100; x /= 10 {
+	// The number of digits from the number of bits: bits.Len64(v)*1233>>12
+	// is log10(2^len), one too few when v is past that power of ten.
+	n := bits.Len64(v) * 1233 >> 12
+	if v >= pow10[n] {
 		n++
 	}
 	l := len(b)
@@ -616,6 +676,10 @@ func appendUint(b []byte, v uint64) []byte {
 	}
 	return b
 }
+
+// pow10[i] is 10^i, for appendUint's count of digits.
+var pow10 = [...]uint64{1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10,
+	1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19}
 
 // digitPairs holds "00" to "99" back to back.
 const digitPairs = "00010203040506070809" +
