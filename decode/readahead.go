@@ -22,7 +22,8 @@ import (
 // that of Run without ReadAhead, packet for packet.
 
 // readBatchLen is how many packets a batch holds; readBatchBytes how many
-// bytes of packet data, past which it is handed over sooner.
+// bytes of packet data, and of comments, past which it is handed over
+// sooner.
 const (
 	readBatchLen   = 1024
 	readBatchBytes = 512 << 10
@@ -36,7 +37,11 @@ type readBatch struct {
 	raw      []rawPacket
 	data     []byte   // the packets' bytes, which segs and raw point into
 	comments []string // raw's comments
-	err      error    // what ended the reading after this batch (io.EOF: the end)
+	// commentBytes is the length of comments' strings: a packet may
+	// carry megabytes of socket calls, and they count towards the
+	// batch's bytes as the packets' data does.
+	commentBytes int
+	err          error // what ended the reading after this batch (io.EOF: the end)
 }
 
 // rawPacket is a packet the tracker takes whole, before segs[at].
@@ -50,12 +55,19 @@ func (b *readBatch) reset() {
 	// strings of their own, are let go.
 	clear(b.comments)
 	b.segs, b.raw, b.data, b.comments, b.err = b.segs[:0], b.raw[:0], b.data[:0], b.comments[:0], nil
+	b.commentBytes = 0
 }
 
-// full reports whether the batch should be handed over before a packet of
-// n more bytes.
-func (b *readBatch) full(n int) bool {
-	return len(b.segs)+len(b.raw) >= readBatchLen || len(b.data)+n > cap(b.data)
+// full reports whether the batch should be handed over before p.
+func (b *readBatch) full(p *capture.Packet) bool {
+	if len(b.segs)+len(b.raw) >= readBatchLen || len(b.data)+len(p.Data) > cap(b.data) {
+		return true
+	}
+	n := b.commentBytes
+	for _, c := range p.Comments {
+		n += len(c)
+	}
+	return n > readBatchBytes
 }
 
 // add copies p into the batch and decodes the copy.
@@ -77,6 +89,9 @@ func (b *readBatch) add(p *capture.Packet) {
 		b.segs = b.segs[:len(b.segs)-1]
 	} else {
 		k := len(b.comments)
+		for _, c := range cp.Comments {
+			b.commentBytes += len(c)
+		}
 		b.comments = append(b.comments, cp.Comments...)
 		cp.Comments = b.comments[k:len(b.comments):len(b.comments)]
 	}
@@ -151,7 +166,7 @@ func readAhead(ctx context.Context, src capture.Source, opts RunOptions, free <-
 		if opts.Match != nil && !opts.Match(&p) {
 			continue
 		}
-		if b.full(len(p.Data)) && len(b.segs)+len(b.raw) > 0 {
+		if b.full(&p) && len(b.segs)+len(b.raw) > 0 {
 			full <- b
 			b = <-free
 		}

@@ -75,12 +75,17 @@ type jsonBatch struct {
 	// the writer leaves them in the batch, and the tracker's side takes
 	// them out when the batch comes back empty.
 	kept []*decode.Connection
+	// keptEvents counts the kept connections' calls, which count
+	// towards batchEvents as copied ones do: a connection may hold
+	// a thousand calls.
+	keptEvents int
 }
 
 func (b *jsonBatch) reset() {
 	b.items, b.segs, b.conns, b.calls = b.items[:0], b.segs[:0], b.conns[:0], b.calls[:0]
 	b.states, b.events = b.states[:0], b.events[:0]
 	b.dgrams = b.dgrams[:0]
+	b.keptEvents = 0
 }
 
 // NewAsyncJSON returns a JSON report on w that formats on its own
@@ -127,7 +132,7 @@ func (a *AsyncJSON) write() {
 
 func (a *AsyncJSON) add(kind itemKind, i int) {
 	a.cur.items = append(a.cur.items, jsonItem{kind, i})
-	if len(a.cur.items) == batchItems || len(a.cur.events) >= batchEvents || len(a.cur.kept) >= batchKept {
+	if len(a.cur.items) == batchItems || len(a.cur.events)+a.cur.keptEvents >= batchEvents || len(a.cur.kept) >= batchKept {
 		a.full <- a.cur
 		a.next()
 	}
@@ -178,6 +183,7 @@ func (a *AsyncJSON) Keep(c *decode.Connection) *decode.Connection {
 	}
 	b := a.cur
 	b.kept = append(b.kept, c)
+	b.keptEvents += len(c.Calls)
 	a.add(itemKept, len(b.kept)-1)
 	return done
 }
