@@ -291,10 +291,12 @@ func (t *Tracker) attach(c *Connection, ev calls.Event) {
 		return
 	}
 	if len(c.Calls) < tracedCalls && cap(c.Calls) < tracedCalls {
-		// A traced connection has a few dozen calls, observed and
-		// inferred: room for them at once, not doubling from one (six
-		// allocations a connection of a traced run). A replay without
-		// calls never comes here.
+		// A traced connection has a dozen calls, observed and inferred:
+		// room for them at once, not doubling from one (five allocations
+		// a connection of a traced run). No more room than doubling
+		// would end with: run's heap is bounded (main.go's memory limit)
+		// and a short run holds every connection until it ends. A replay
+		// without calls never comes here.
 		c.Calls = slices.Grow(c.Calls, tracedCalls-len(c.Calls))
 	}
 	c.Calls = append(c.Calls, ev)
@@ -314,7 +316,7 @@ const (
 	maxLifeCalls = 100
 	// tracedCalls is the room a connection is given for its calls at its
 	// first observed one.
-	tracedCalls = 32
+	tracedCalls = 16
 )
 
 // keepCall reports whether ev has room in c.Calls; when not, it is counted
