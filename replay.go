@@ -185,18 +185,13 @@ func replay(c *cli.Context, args []string) error {
 	}
 	ctx := c.Context
 	tracker := decode.NewTracker(out, decode.TrackerConfig{})
-	// The JSON report of a replay is written in batches on a goroutine of
-	// its own (report.AsyncJSON): reading and decoding a batch ahead too,
-	// on a third, delays nothing a reader would see, and a 2-core machine
-	// then runs the three side by side.
-	readAhead := c.String("format") == "json"
 	var (
 		total  decode.Counts
 		runErr error
 		failed []error // files that ended with an error; the others go on
 	)
 	for i, file := range files {
-		n, err := replayFile(ctx, i, file, tracker, match, pcap, readAhead, c.App.ErrWriter)
+		n, err := replayFile(ctx, i, file, tracker, match, pcap, c.App.ErrWriter)
 		total.Add(n)
 		// Connections do not continue from one file into the next.
 		tracker.Flush()
@@ -267,9 +262,8 @@ func finishWith(ctx context.Context, out output, outs *outputs, t *decode.Tracke
 }
 
 // replayFile replays the input-th file into t, writing the packets that
-// pass match to pcap when it is not nil, reading and decoding on a
-// goroutine of its own when readAhead is set (decode.RunOptions).
-func replayFile(ctx context.Context, input int, file string, t *decode.Tracker, match func(*capture.Packet) bool, pcap *pcapOut, readAhead bool, stderr io.Writer) (decode.Counts, error) {
+// pass match to pcap when it is not nil.
+func replayFile(ctx context.Context, input int, file string, t *decode.Tracker, match func(*capture.Packet) bool, pcap *pcapOut, stderr io.Writer) (decode.Counts, error) {
 	src, err := capture.OpenFileContext(ctx, file)
 	if err != nil {
 		switch {
@@ -292,7 +286,7 @@ func replayFile(ctx context.Context, input int, file string, t *decode.Tracker, 
 	// Ctrl-C (or SIGTERM) must end a replay of a pipe or FIFO whose
 	// writer has stalled: the blocked read is interrupted.
 	stopInterrupt := context.AfterFunc(ctx, src.Interrupt)
-	n, err := decode.Run(ctx, source, t, decode.RunOptions{Match: match, Progress: &read, ReadAhead: readAhead})
+	n, err := decode.Run(ctx, source, t, decode.RunOptions{Match: match, Progress: &read})
 	stopInterrupt()
 	stopProgress()
 	if err != nil && ctx.Err() != nil && errors.Is(err, os.ErrDeadlineExceeded) {

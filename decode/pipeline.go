@@ -40,13 +40,6 @@ type RunOptions struct {
 	// Progress, if set, is advanced to the number of packets read every
 	// thousand or so packets, for a progress line on another goroutine.
 	Progress *atomic.Int64
-	// ReadAhead reads and decodes packets on a goroutine of its own, a
-	// batch ahead of the tracker, so that a replay uses a second core.
-	// Packets then reach the tracker a batch at a time (readBatchLen, or
-	// when the source ends, fails or ctx is done): for a file, not for
-	// a live capture or a pipe whose packets should show as they come.
-	// Match and src are then called on that goroutine.
-	ReadAhead bool
 }
 
 // Run reads src to its end, decodes each packet that opts.Match accepts
@@ -55,9 +48,6 @@ type RunOptions struct {
 // io.EOF; every packet read before an error has been applied. Run does not
 // Flush t: the caller decides when the input ends.
 func Run(ctx context.Context, src capture.Source, t *Tracker, opts RunOptions) (Counts, error) {
-	if opts.ReadAhead {
-		return runReadAhead(ctx, src, t, opts)
-	}
 	var (
 		n Counts
 		p capture.Packet
