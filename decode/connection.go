@@ -44,8 +44,7 @@ func (k CloseKind) String() string { return closeNames[k] }
 // new Connection.
 //
 // A Tracker reuses Connection values: a Handler must not keep a
-// *Connection, or any slice in it, after its Ended method returns (a
-// Keeper is given the connection instead, until it gives it back).
+// *Connection, or any slice in it, after its Ended method returns.
 type Connection struct {
 	ID             int // 1, 2, ... in order of first packet
 	Client, Server netip.AddrPort

@@ -21,20 +21,6 @@ type Handler interface {
 	Ended(c *Connection)
 }
 
-// A Keeper is a Handler that takes each ended connection away instead of
-// copying what it needs out of it in Ended: the JSON report of a replay
-// formats connections on a goroutine of its own, and copying a
-// connection's calls and states cost its tracker a tenth of its time.
-type Keeper interface {
-	Handler
-	// Keep is called in place of Ended. The handler owns c from then
-	// on, and may read it on another goroutine until it gives it back:
-	// Keep returns a connection it kept earlier and is done with, for
-	// the tracker to reuse, or nil. The tracker never writes to c again
-	// unless it is given back.
-	Keep(c *Connection) (done *Connection)
-}
-
 // TrackerConfig tunes a Tracker. The zero value is usable.
 type TrackerConfig struct {
 	// MemoryBudget is what the connection table may take, in bytes: a
@@ -121,7 +107,6 @@ type lingerEntry struct {
 // hands each step and each ended connection to its Handler.
 type Tracker struct {
 	h          Handler
-	keeper     Keeper // h, when it keeps ended connections
 	cfg        TrackerConfig
 	conns      connTable
 	head       *Connection // most recently active
@@ -278,10 +263,8 @@ func NewTracker(h Handler, cfg TrackerConfig) *Tracker {
 	}
 	// Tombs take what the table leaves of the budget.
 	left := cfg.MemoryBudget - int64(cfg.MaxConnections)*ConnectionCost
-	t := &Tracker{h: h, cfg: cfg, nextID: 1,
+	return &Tracker{h: h, cfg: cfg, nextID: 1,
 		maxTombs: int(max(left/tombCost, 64))}
-	t.keeper, _ = h.(Keeper)
-	return t
 }
 
 // Stats returns the counts so far.
@@ -665,18 +648,6 @@ func (t *Tracker) end(c *Connection) {
 	t.unlink(c)
 	c.finishCalls()
 	t.stats.CallsOmitted += int64(c.CallsOmitted)
-	if t.keeper != nil {
-		// What still points at c (the lingering queue, sockets' calls,
-		// the recent segments) tells a reused connection by its
-		// generation: bump it now, as reset would, so that none of it
-		// takes c for live while the keeper has it.
-		c.gen++
-		if done := t.keeper.Keep(c); done != nil {
-			done.reset()
-			t.free = append(t.free, done)
-		}
-		return
-	}
 	t.h.Ended(c)
 	c.reset()
 	t.free = append(t.free, c)

@@ -19,9 +19,6 @@ type AsyncJSON struct {
 	cur        *jsonBatch
 	free, full chan *jsonBatch
 	done       chan struct{}
-	// spare holds connections the writer is done with, taken from the
-	// batches it gave back, for Keep to give back to the tracker.
-	spare []*decode.Connection
 }
 
 // batchItems is how many lines a batch holds: large enough that handing a
@@ -35,12 +32,6 @@ const batchItems = 1024
 // grow every batch to megabytes.
 const batchEvents = 2048
 
-// batchKept is how many kept connections a batch holds before it is
-// handed over: they are the tracker's until the writer gives them back, so
-// that at the end of the input, when all connections end at once, the
-// connections in flight stay a few hundred.
-const batchKept = 256
-
 type itemKind uint8
 
 const (
@@ -48,7 +39,6 @@ const (
 	itemConnection
 	itemCall
 	itemDatagram
-	itemKept // a connection the tracker gave away (Keep)
 )
 
 type jsonItem struct {
@@ -71,21 +61,12 @@ type jsonBatch struct {
 	dgrams []dgramLine
 	states []decode.State // the connections' state lists
 	events []calls.Event  // the connections' calls
-	// kept are the connections Keep took, to write and then give back:
-	// the writer leaves them in the batch, and the tracker's side takes
-	// them out when the batch comes back empty.
-	kept []*decode.Connection
-	// keptEvents counts the kept connections' calls, which count
-	// towards batchEvents as copied ones do: a connection may hold
-	// a thousand calls.
-	keptEvents int
 }
 
 func (b *jsonBatch) reset() {
 	b.items, b.segs, b.conns, b.calls = b.items[:0], b.segs[:0], b.conns[:0], b.calls[:0]
 	b.states, b.events = b.states[:0], b.events[:0]
 	b.dgrams = b.dgrams[:0]
-	b.keptEvents = 0
 }
 
 // NewAsyncJSON returns a JSON report on w that formats on its own
@@ -102,7 +83,7 @@ func NewAsyncJSON(w io.Writer) *AsyncJSON {
 	for range batches {
 		a.free <- &jsonBatch{items: make([]jsonItem, 0, batchItems), segs: make([]segRec, 0, batchItems)}
 	}
-	a.next()
+	a.cur = <-a.free
 	go a.write()
 	return a
 }
@@ -120,9 +101,6 @@ func (a *AsyncJSON) write() {
 				a.j.writeCall(b.calls[it.i].id, &b.calls[it.i].ev)
 			case itemDatagram:
 				a.j.writeDatagram(&b.dgrams[it.i])
-			case itemKept:
-				r := makeConnRec(b.kept[it.i])
-				a.j.writeConnection(&r)
 			}
 		}
 		b.reset()
@@ -132,20 +110,10 @@ func (a *AsyncJSON) write() {
 
 func (a *AsyncJSON) add(kind itemKind, i int) {
 	a.cur.items = append(a.cur.items, jsonItem{kind, i})
-	if len(a.cur.items) == batchItems || len(a.cur.events)+a.cur.keptEvents >= batchEvents || len(a.cur.kept) >= batchKept {
+	if len(a.cur.items) == batchItems || len(a.cur.events) >= batchEvents {
 		a.full <- a.cur
-		a.next()
+		a.cur = <-a.free
 	}
-}
-
-// next takes an empty batch to fill, and the connections the writer wrote
-// from it, to give back.
-func (a *AsyncJSON) next() {
-	b := <-a.free
-	a.spare = append(a.spare, b.kept...)
-	clear(b.kept)
-	b.kept = b.kept[:0]
-	a.cur = b
 }
 
 // Segment implements decode.Handler.
@@ -170,22 +138,6 @@ func (a *AsyncJSON) Ended(c *decode.Connection) {
 	r.calls = b.events[n:len(b.events):len(b.events)]
 	b.conns = append(b.conns, r)
 	a.add(itemConnection, len(b.conns)-1)
-}
-
-// Keep implements decode.Keeper: the connection is written from itself on
-// the writer's goroutine, not copied, and given back once written.
-func (a *AsyncJSON) Keep(c *decode.Connection) *decode.Connection {
-	var done *decode.Connection
-	if n := len(a.spare); n > 0 {
-		done = a.spare[n-1]
-		a.spare[n-1] = nil
-		a.spare = a.spare[:n-1]
-	}
-	b := a.cur
-	b.kept = append(b.kept, c)
-	b.keptEvents += len(c.Calls)
-	a.add(itemKept, len(b.kept)-1)
-	return done
 }
 
 // Call implements decode.CallHandler.
