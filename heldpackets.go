@@ -19,8 +19,7 @@ import (
 // at once, and the garbage collector has little to scan: the slots hold
 // one pointer each, to bytes it does not look into.
 type packetStore struct {
-	slots chunked[heldPacket]
-	free  []int32
+	slots heldTable[heldPacket]
 	// spare are the buffers given back, by size class (bufClass); their
 	// capacity, spareBytes, is bounded by maxSpareBytes: past it a
 	// buffer is let go, so that a burst does not stay held after it (the
@@ -68,13 +67,7 @@ func bufClass(n int) (class, size int) {
 
 // put copies p into a slot and returns the slot's number.
 func (s *packetStore) put(p *capture.Packet) int32 {
-	var i int32
-	if n := len(s.free); n > 0 {
-		i = s.free[n-1]
-		s.free = s.free[:n-1]
-	} else {
-		i = s.slots.grow()
-	}
+	i := s.slots.slot()
 	h := s.slots.at(i)
 	h.data = append(s.buffer(len(p.Data)), p.Data...)
 	h.at = p.Timestamp.UnixNano()
@@ -130,7 +123,7 @@ func (s *packetStore) release(i int32) {
 	h := s.slots.at(i)
 	b := h.data[:0]
 	h.data = nil
-	s.free = append(s.free, i)
+	s.slots.release(i)
 	c, size := bufClass(cap(b))
 	if b == nil || c == bufClasses || cap(b) != size || s.spareBytes+cap(b) > maxSpareBytes {
 		return
@@ -140,4 +133,4 @@ func (s *packetStore) release(i int32) {
 }
 
 // held is the number of packets the store holds.
-func (s *packetStore) held() int { return s.slots.len() - len(s.free) }
+func (s *packetStore) held() int { return s.slots.held() }

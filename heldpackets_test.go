@@ -53,8 +53,8 @@ func TestPacketStoreKeepsPackets(t *testing.T) {
 			t.Fatalf("round %d: %d slots held after all were given back", round, s.held())
 		}
 	}
-	if s.slots.len() != len(sizes) {
-		t.Errorf("%d slots for %d packets at once", s.slots.len(), len(sizes))
+	if s.slots.items.len() != len(sizes) {
+		t.Errorf("%d slots for %d packets at once", s.slots.items.len(), len(sizes))
 	}
 	// A burst far past the spare bound leaves no more than the bound.
 	var slots []int32

@@ -126,16 +126,29 @@ type heldTable[T any] struct {
 }
 
 func (t *heldTable[T]) put(v *T) int32 {
-	var i int32
-	if n := len(t.free); n > 0 {
-		i = t.free[n-1]
-		t.free = t.free[:n-1]
-	} else {
-		i = t.items.grow()
-	}
+	i := t.slot()
 	*t.items.at(i) = *v
 	return i
 }
+
+// slot returns an index to fill: one given back, or a new one.
+func (t *heldTable[T]) slot() int32 {
+	if n := len(t.free); n > 0 {
+		i := t.free[n-1]
+		t.free = t.free[:n-1]
+		return i
+	}
+	return t.items.grow()
+}
+
+// at is the value at index i, in place.
+func (t *heldTable[T]) at(i int32) *T { return t.items.at(i) }
+
+// release gives index i back; the caller has cleared what it must.
+func (t *heldTable[T]) release(i int32) { t.free = append(t.free, i) }
+
+// held is the number of indexes in use.
+func (t *heldTable[T]) held() int { return t.items.len() - len(t.free) }
 
 // take returns the value at i and gives the index back.
 func (t *heldTable[T]) take(i int32) T {
@@ -143,7 +156,7 @@ func (t *heldTable[T]) take(i int32) T {
 	v := *p
 	var zero T
 	*p = zero // what it points to is not held any longer
-	t.free = append(t.free, i)
+	t.release(i)
 	return v
 }
 
