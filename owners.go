@@ -48,6 +48,11 @@ type ownerTable struct {
 	order  []sockKey // insertion order, a ring of maxOwnedSockets
 	next   int
 	users  map[int]userOf // uid and user name by pid, for the recorder's calls
+	// callComms are the process names the recorder's calls carried, by
+	// pid: a kernel event gives a pid alone, and when the recorder is
+	// read late its process may have exited, leaving nothing in /proc to
+	// name it; the socket call that came before the event still does.
+	callComms map[int]string
 	// listeners are the addresses listening sockets were bound to:
 	// they tell a connection's server when its handshake was not seen.
 	listeners map[netip.AddrPort]bool
@@ -77,7 +82,7 @@ type cachedComments struct {
 
 func newOwnerTable() *ownerTable {
 	t := &ownerTable{owners: make(map[sockKey]decode.Owner), users: make(map[int]userOf), comments: make(map[sockKey]cachedComments),
-		listeners: make(map[netip.AddrPort]bool)}
+		listeners: make(map[netip.AddrPort]bool), callComms: make(map[int]string)}
 	t.advanced = sync.NewCond(&t.mu)
 	return t
 }
@@ -185,6 +190,9 @@ func (t *ownerTable) listening(a netip.AddrPort) bool {
 // start a socket's connection and name its holder; any other call on a
 // connected socket names it when nothing else did.
 func (t *ownerTable) observeCall(ev *calls.Event) {
+	if ev.PID != 0 && ev.Comm != "" && !ev.Inferred {
+		t.learnComm(ev.PID, ev.Comm)
+	}
 	if ev.Call == calls.Listen && ev.Errno == 0 && ev.Local.IsValid() {
 		t.addListener(ev.Local)
 		return
@@ -252,8 +260,22 @@ func (t *ownerTable) waitClock(at time.Time, max time.Duration) bool {
 // maxUsersCached bounds the pid → user cache.
 const maxUsersCached = 4096
 
-// userOf is the uid, user name and comm of the process pid ("" when it
-// has gone), cached by pid.
+// learnComm remembers the name a call of the process pid carried.
+func (t *ownerTable) learnComm(pid int, comm string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.callComms[pid] == comm {
+		return
+	}
+	if len(t.callComms) >= maxUsersCached {
+		clear(t.callComms)
+	}
+	t.callComms[pid] = comm
+}
+
+// userOf is the uid, user name and comm of the process pid, cached by
+// pid; when it has gone, the comm its last call carried, if any, and no
+// user.
 func (t *ownerTable) userOf(pid int) (uint32, string, string) {
 	t.mu.Lock()
 	u, ok := t.users[pid]
@@ -263,7 +285,9 @@ func (t *ownerTable) userOf(pid int) (uint32, string, string) {
 	}
 	p, err := sockdiag.ReadProcess(pid)
 	if err != nil {
-		return 0, "", ""
+		t.mu.Lock()
+		defer t.mu.Unlock()
+		return 0, "", t.callComms[pid]
 	}
 	t.mu.Lock()
 	if len(t.users) >= maxUsersCached {
@@ -554,7 +578,11 @@ func (h *ownerHandler) decide(c *decode.Connection) bool {
 	if f.matches(&client) || f.matches(&server) {
 		return true
 	}
-	if client.Known() && server.Known() {
+	// Both named, and neither is the process asked for. A name may be
+	// missing, though (a pid from a kernel event, read after the process
+	// exited, with no call of its seen): then it is not known yet that
+	// the process is not one of the names asked for.
+	if client.Known() && server.Known() && (f.comms == nil || client.Comm != "" && server.Comm != "") {
 		return false
 	}
 	// Not named yet: the recorder's report may still be on its way, or

@@ -106,3 +106,42 @@ func TestCommentsOutliveTheTable(t *testing.T) {
 		}
 	}
 }
+
+// TestKernelEventNamedAfterExit: a kernel event names its socket's
+// process by pid alone; when the recorder is read after the process has
+// exited, /proc no longer names it, and the name its earlier socket call
+// carried does. Under load, TestWatchProcessFilter once saw
+// "socktrace process: [12898]" on every packet of stwfirst's connection,
+// and --comm left that connection out.
+func TestKernelEventNamedAfterExit(t *testing.T) {
+	const gone = 1 << 30 // above any pid_max: never in /proc
+	k := sockKey{netip.MustParseAddrPort("127.0.0.1:40000"), netip.MustParseAddrPort("127.0.0.1:80")}
+	established := calls.KernelEvent{Kind: calls.KernelState, PID: gone, From: calls.TCPSynSent, To: calls.TCPEstablished, Local: k.local, Remote: k.remote}
+	for _, tc := range []struct {
+		name     string
+		calls    []calls.Event
+		wantComm string
+	}{
+		{"no call seen", nil, ""},
+		{"its socket call seen", []calls.Event{{Call: calls.Socket, PID: gone, Comm: "stwgone"}}, "stwgone"},
+		{"another process's call", []calls.Event{{Call: calls.Socket, PID: gone + 1, Comm: "other"}}, ""},
+		{"renamed: the latest name", []calls.Event{{Call: calls.Socket, PID: gone, Comm: "python3"}, {Call: calls.Socket, PID: gone, Comm: "stwgone"}}, "stwgone"},
+		{"an inferred call names nothing", []calls.Event{{Call: calls.Socket, PID: gone, Comm: "guess", Inferred: true}}, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tab := newOwnerTable()
+			for i := range tc.calls {
+				tab.observeCall(&tc.calls[i])
+			}
+			ev := established
+			tab.observeKernel(&ev)
+			got, ok := tab.get(k)
+			if !ok || got.PID != gone || got.Comm != tc.wantComm {
+				t.Errorf("owner %+v (known: %v), want pid %d named %q", got, ok, gone, tc.wantComm)
+			}
+			if f := (procFilter{comms: map[string]bool{"stwgone": true}}); f.matches(&got) != (tc.wantComm == "stwgone") {
+				t.Errorf("--comm stwgone matches %+v: %v", got, f.matches(&got))
+			}
+		})
+	}
+}
