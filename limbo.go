@@ -1,6 +1,9 @@
 package main
 
-import "net/netip"
+import (
+	"net/netip"
+	"time"
+)
 
 // limbo holds, oldest first, the packets whose connection no call has
 // named yet (see ownFilter), by their slot in the packetStore. They are
@@ -11,6 +14,7 @@ import "net/netip"
 // the flows' addresses; the ring is allocated once, when the first packet
 // waits.
 type limbo struct {
+	limits limboLimits
 	// ring holds the packets in capture order: ring[head] is the oldest,
 	// n entries from it, claimed ones included (they leave the ring when
 	// they reach its head). Its size bounds the packets waiting.
@@ -44,8 +48,15 @@ type limboFlow struct {
 	prev, next  [2]int32
 }
 
-func newLimbo() limbo {
-	return limbo{byFlow: make(map[flow]int32), byAddr: make(map[netip.AddrPort]int32)}
+// limboLimits bound a limbo: the packets and bytes it holds, and how long
+// a packet waits for a call to claim it.
+type limboLimits struct {
+	packets, bytes int
+	age            time.Duration
+}
+
+func newLimbo(limits limboLimits) limbo {
+	return limbo{limits: limits, byFlow: make(map[flow]int32), byAddr: make(map[netip.AddrPort]int32)}
 }
 
 // count is the number of packets of fl waiting.
@@ -63,7 +74,7 @@ func (l *limbo) full() bool { return l.ring != nil && l.n == len(l.ring) }
 // the ring must not be full.
 func (l *limbo) add(fl flow, slot int32, size int, at int64) {
 	if l.ring == nil {
-		l.ring = make([]limboPacket, maxLimbo)
+		l.ring = make([]limboPacket, l.limits.packets)
 	}
 	fi, ok := l.byFlow[fl]
 	if !ok {
@@ -233,5 +244,5 @@ func (l *limbo) reset(drop func(slot int32)) {
 		l.n--
 		drop(p.slot)
 	}
-	*l = newLimbo()
+	*l = newLimbo(l.limits)
 }

@@ -29,7 +29,7 @@ func TestLimboAgainstList(t *testing.T) {
 	size := func(slot int32) int { return int(slot%7) + 1 }
 	for seed := range uint64(20) {
 		rng := rand.New(rand.NewPCG(seed, 1))
-		l := newLimbo()
+		l := newLimbo(farLimbo)
 		if seed%2 == 1 {
 			// A small ring: it fills, wraps around and drops.
 			l.ring = make([]limboPacket, 16)
@@ -115,7 +115,7 @@ func TestLimboAgainstList(t *testing.T) {
 // TestLimboIndexEmpties: once every flow has left, no endpoint is left
 // indexed (a run that streams for days must not grow the index).
 func TestLimboIndexEmpties(t *testing.T) {
-	l := newLimbo()
+	l := newLimbo(farLimbo)
 	srv := netip.MustParseAddrPort("127.0.0.1:8080")
 	size := func(int32) int { return 1 }
 	for i := range 1000 {

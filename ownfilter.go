@@ -16,17 +16,28 @@ const (
 	// maxLiveEvents bounds the calls kept: a program that opens and
 	// closes sockets in a loop makes two calls a socket, no packet.
 	maxLiveEvents = 1 << 16
-	// maxLimbo and maxLimboBytes bound the packets held while it is not
-	// yet known whose they are, and limboAge how long one is held: a
-	// connect()'s SYN reaches the ring before the call that names its
-	// local port returns.
-	maxLimbo      = 1 << 14
-	maxLimboBytes = 16 << 20
-	limboAge      = 2 * time.Second
 	// maxLimboPerFlow bounds the packets of one 4-tuple held: a flow's
 	// first packets (its handshake) are what a call will claim; a bulk
 	// transfer must not push every other flow out.
 	maxLimboPerFlow = 32
+)
+
+// The limbos: the packets held while it is not yet known whose they are
+// (a connect()'s SYN reaches the ring before the call that names its
+// local port returns), bounded in packets, bytes and how long one is held.
+var (
+	// farLimbo holds the packets of flows no call has named either
+	// endpoint of: other programs' traffic, mostly.
+	farLimbo = limboLimits{packets: 1 << 14, bytes: 16 << 20, age: 2 * time.Second}
+	// nearLimbo holds those of flows a call has named one endpoint of: a
+	// SYN to the program's listener from a client whose connect() names
+	// its port only when it returns, which may be after retransmissions
+	// of the SYN (Linux gives up after about 127 s, tcp_syn_retries 6).
+	// It has room of its own, so that other programs' traffic, however
+	// much of it passes the filter, cannot push these out: a storm on
+	// loopback once did, and the demo's backlog-full lesson showed the
+	// third client's last SYN only, without the two before it.
+	nearLimbo = limboLimits{packets: 1 << 12, bytes: 4 << 20, age: 130 * time.Second}
 )
 
 // ownFilter keeps, as packets arrive, those of the traced program's (or
@@ -49,7 +60,8 @@ type ownFilter struct {
 	// ports.
 	pruneAt int
 	store   *packetStore
-	limbo   limbo
+	limbo   limbo // farLimbo
+	near    limbo // nearLimbo
 	seg     decode.Segment
 	dd      decode.DatagramDecoder
 	dg      decode.Datagram
@@ -59,7 +71,7 @@ type ownFilter struct {
 	sink *streamer
 	// callClock is the latest time any call reported, in Unix
 	// nanoseconds: a packet leaves the limbo for age only when the calls
-	// have moved limboAge past it. On a loaded machine the calls (from
+	// have moved the limbo's age past it. On a loaded machine the calls (from
 	// the tracer's ring buffer or ptrace stops) can lag the packets by
 	// seconds; aging by the packets' clock alone then threw a
 	// connection's every packet away before its connect() arrived ("0
@@ -68,7 +80,8 @@ type ownFilter struct {
 }
 
 func newOwnFilter(dc *liveCapture) *ownFilter {
-	return &ownFilter{dc: dc, addrs: make(map[netip.AddrPort]int64), pruneAt: minPruneAddrs, store: new(packetStore), limbo: newLimbo()}
+	return &ownFilter{dc: dc, addrs: make(map[netip.AddrPort]int64), pruneAt: minPruneAddrs, store: new(packetStore),
+		limbo: newLimbo(farLimbo), near: newLimbo(nearLimbo)}
 }
 
 // streamTo has the packets kept, and the calls, go to st (a streaming
@@ -143,6 +156,9 @@ func (f *ownFilter) noteCall(ev *calls.Event) {
 		if !ok && f.limbo.live > 0 {
 			f.limbo.flowsOf(a, f.claimIfMine)
 		}
+		if !ok && f.near.live > 0 {
+			f.near.flowsOf(a, f.claimNearIfMine)
+		}
 	}
 	if len(f.addrs) >= f.pruneAt {
 		f.prune()
@@ -151,14 +167,35 @@ func (f *ownFilter) noteCall(ev *calls.Event) {
 
 // claimIfMine keeps the packets of a flow waiting in the limbo when both
 // its endpoints are known.
-func (f *ownFilter) claimIfMine(fi int32, fl flow) {
+func (f *ownFilter) claimIfMine(fi int32, fl flow) { f.claimFrom(&f.limbo, fi, fl) }
+
+func (f *ownFilter) claimNearIfMine(fi int32, fl flow) { f.claimFrom(&f.near, fi, fl) }
+
+func (f *ownFilter) claimFrom(l *limbo, fi int32, fl flow) {
 	if _, ok := f.addrs[fl.a]; !ok {
 		return
 	}
 	if _, ok := f.addrs[fl.b]; !ok {
 		return
 	}
-	f.limbo.claim(fi, f.store.size, f.keepSlot)
+	l.claim(fi, f.store.size, f.keepSlot)
+}
+
+// nearFlow reports whether a call has named one of a flow's endpoints, or
+// listens on every address at the port of one.
+func (f *ownFilter) nearFlow(fl flow) bool {
+	for _, a := range [...]netip.AddrPort{fl.a, fl.b} {
+		if _, ok := f.addrs[a]; ok {
+			return true
+		}
+		if _, ok := f.addrs[netip.AddrPortFrom(netip.IPv4Unspecified(), a.Port())]; ok {
+			return true
+		}
+		if _, ok := f.addrs[netip.AddrPortFrom(netip.IPv6Unspecified(), a.Port())]; ok {
+			return true
+		}
+	}
+	return false
 }
 
 // prune forgets the endpoints unused for addrIdle.
@@ -206,37 +243,47 @@ func (f *ownFilter) packet(p *capture.Packet) {
 	if quoted {
 		fl = makeFlow(qsrc, qdst)
 	}
-	if f.limbo.count(fl) >= maxLimboPerFlow {
+	l := &f.limbo
+	if f.nearFlow(fl) {
+		l = &f.near
+	}
+	if l.count(fl) >= maxLimboPerFlow {
 		f.dc.unrelated++ // a flow this busy, and still no call names it
 		return
 	}
-	if f.limbo.full() {
-		f.dropOldest()
+	if l.full() {
+		f.dropOldest(l)
 	}
 	slot := f.store.put(p)
-	f.limbo.add(fl, slot, f.store.size(slot), t)
-	// Let the oldest go: too many, too large, or too old to be waiting
-	// for a call.
-	for f.limbo.live > 0 {
-		old := f.limbo.oldest()
-		if f.limbo.live <= maxLimbo && f.limbo.bytes <= maxLimboBytes && !f.tooOld(t, old.at) {
+	l.add(fl, slot, f.store.size(slot), t)
+	// Both age, whichever the packet went to.
+	f.settle(&f.limbo, t)
+	f.settle(&f.near, t)
+}
+
+// settle lets the oldest packets of l go: too many, too large, or too old
+// to be waiting for a call.
+func (f *ownFilter) settle(l *limbo, now int64) {
+	for l.live > 0 {
+		old := l.oldest()
+		if l.live <= l.limits.packets && l.bytes <= l.limits.bytes && !f.tooOld(now, old.at, l.limits.age) {
 			break
 		}
-		f.dropOldest()
+		f.dropOldest(l)
 	}
 }
 
-// dropOldest lets the limbo's oldest packet go as no one's.
-func (f *ownFilter) dropOldest() {
-	f.store.release(f.limbo.dropOldest(f.store.size))
+// dropOldest lets l's oldest packet go as no one's.
+func (f *ownFilter) dropOldest(l *limbo) {
+	f.store.release(l.dropOldest(f.store.size))
 	f.dc.unrelated++
 }
 
 // tooOld reports whether a packet captured at t has waited long enough
 // for a call to claim it: both the capture (now) and the calls have moved
-// limboAge past it.
-func (f *ownFilter) tooOld(now, t int64) bool {
-	return now-t > int64(limboAge) && f.callClock-t > int64(limboAge)
+// age past it.
+func (f *ownFilter) tooOld(now, t int64, age time.Duration) bool {
+	return now-t > int64(age) && f.callClock-t > int64(age)
 }
 
 // keep adds a packet of the program's, straight from the capture ring, to
@@ -279,7 +326,9 @@ func (f *ownFilter) keepSlot(slot int32) {
 // packets back in time order (a packet that waited joins late).
 func (f *ownFilter) finish() {
 	f.limbo.each(f.claimIfMine)
-	f.dc.unrelated += int64(f.limbo.live)
+	f.near.each(f.claimNearIfMine)
+	f.dc.unrelated += int64(f.limbo.live + f.near.live)
 	f.limbo.reset(f.store.release)
+	f.near.reset(f.store.release)
 	slices.SortStableFunc(f.dc.packets, func(a, b capture.Packet) int { return a.Timestamp.Compare(b.Timestamp) })
 }
