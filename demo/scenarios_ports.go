@@ -4,6 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"os"
+	"strconv"
+	"strings"
 
 	"golang.org/x/sys/unix"
 
@@ -97,7 +100,14 @@ func runPortInUse(r *runner) error {
 				return err
 			}
 			err = a.tryBind(again, ls.local)
-			if err := a.expectErrno(calls.Bind, fmt.Sprintf("bind to %v with a connection in TIME_WAIT, without SO_REUSEADDR", ls.local), err, unix.EADDRINUSE); err != nil {
+			what := fmt.Sprintf("bind to %v with a connection in TIME_WAIT, without SO_REUSEADDR", ls.local)
+			if err == nil {
+				if n, max, ok := timeWaitTableFull(); ok {
+					what = fmt.Sprintf("bind to %v without SO_REUSEADDR after the connection closed: the kernel had no room to keep it in TIME_WAIT "+
+						"(%d connections are, at most %d: net.ipv4.tcp_max_tw_buckets); wait a minute for them to expire", ls.local, n, max)
+				}
+			}
+			if err := a.expectErrno(calls.Bind, what, err, unix.EADDRINUSE); err != nil {
 				return err
 			}
 			if err := a.close(again); err != nil {
@@ -290,4 +300,41 @@ func (a *actor) waitAcceptable(ls []*sock) (*sock, error) {
 			}
 		}
 	}
+}
+
+// timeWaitTableFull reports whether the kernel's table of connections in
+// TIME_WAIT is full (then it closes a connection at once instead, and
+// counts it in TcpExtTCPTimeWaitOverflow): how many it holds and at most.
+func timeWaitTableFull() (n, max int, full bool) {
+	b, err := os.ReadFile("/proc/sys/net/ipv4/tcp_max_tw_buckets")
+	if err != nil {
+		return 0, 0, false
+	}
+	if max, err = strconv.Atoi(strings.TrimSpace(string(b))); err != nil {
+		return 0, 0, false
+	}
+	b, err = os.ReadFile("/proc/net/sockstat")
+	if err != nil {
+		return 0, 0, false
+	}
+	n, ok := sockstatTimeWait(string(b))
+	return n, max, ok && n >= max-max/100
+}
+
+// sockstatTimeWait reads the count of TCP connections in TIME_WAIT from
+// /proc/net/sockstat: "TCP: inuse 5 orphan 0 tw 131072 alloc 9 mem 1".
+func sockstatTimeWait(sockstat string) (int, bool) {
+	for _, line := range strings.Split(sockstat, "\n") {
+		f := strings.Fields(line)
+		if len(f) == 0 || f[0] != "TCP:" {
+			continue
+		}
+		for i := 1; i+1 < len(f); i += 2 {
+			if f[i] == "tw" {
+				n, err := strconv.Atoi(f[i+1])
+				return n, err == nil
+			}
+		}
+	}
+	return 0, false
 }
