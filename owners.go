@@ -47,6 +47,13 @@ type ownerTable struct {
 	owners map[sockKey]decode.Owner
 	order  []sockKey // insertion order, a ring of maxOwnedSockets
 	next   int
+	// before holds the holders the start-up snapshot found, apart from
+	// owners: every process's new connections cycle owners (a storm of
+	// them once pushed out a connection that existed before watch, whose
+	// packets then lost "existed before watch started"), while these
+	// are few (at most maxSnapshotSockets) and stay until a new
+	// connection takes their 4-tuple.
+	before map[sockKey]decode.Owner
 	users  map[int]userOf // uid and user name by pid, for the recorder's calls
 	// callComms are the process names the recorder's calls carried, by
 	// pid: a kernel event gives a pid alone, and when the recorder is
@@ -81,7 +88,7 @@ type cachedComments struct {
 }
 
 func newOwnerTable() *ownerTable {
-	t := &ownerTable{owners: make(map[sockKey]decode.Owner), users: make(map[int]userOf), comments: make(map[sockKey]cachedComments),
+	t := &ownerTable{owners: make(map[sockKey]decode.Owner), before: make(map[sockKey]decode.Owner), users: make(map[int]userOf), comments: make(map[sockKey]cachedComments),
 		listeners: make(map[netip.AddrPort]bool), callComms: make(map[int]string)}
 	t.advanced = sync.NewCond(&t.mu)
 	return t
@@ -93,6 +100,11 @@ func newOwnerTable() *ownerTable {
 func (t *ownerTable) put(k sockKey, o decode.Owner, replace bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	if _, ok := t.before[k]; ok && replace {
+		// A new connection on the 4-tuple of one that existed before.
+		delete(t.before, k)
+		t.gen++
+	}
 	if old, ok := t.owners[k]; ok {
 		if old.PID == o.PID {
 			// The same process, learnt twice: keep what either knew.
@@ -131,11 +143,43 @@ func (t *ownerTable) put(k sockKey, o decode.Owner, replace bool) {
 	t.gen++
 }
 
+// putBefore records o, found by the start-up snapshot, as the holder of
+// the socket k, which existed before watch started.
+func (t *ownerTable) putBefore(k sockKey, o decode.Owner) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.before[k] = o
+	t.gen++
+}
+
 func (t *ownerTable) get(k sockKey) (decode.Owner, bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	return t.lookup(k)
+}
+
+// lookup is get with t.mu held: the holder the recorder named, marked as
+// older than watch when the snapshot found the socket (and with what the
+// snapshot knew of the same process), or else the snapshot's.
+func (t *ownerTable) lookup(k sockKey) (decode.Owner, bool) {
 	o, ok := t.owners[k]
-	return o, ok
+	b, old := t.before[k]
+	switch {
+	case !old:
+		return o, ok
+	case !ok:
+		return b, true
+	}
+	if o.PID == b.PID {
+		if o.Comm == "" {
+			o.Comm = b.Comm
+		}
+		if o.User == "" {
+			o.UID, o.User = b.UID, b.User
+		}
+	}
+	o.Before, o.State = true, b.State
+	return o, true
 }
 
 // attribute fills c's unknown owners from the table, and the name or user
@@ -326,7 +370,7 @@ func (t *ownerTable) snapshot(ctx context.Context) (named int, truncated bool, e
 			continue
 		}
 		p := ps[0] // the lowest pid: the parent of a socket shared over fork
-		t.put(sockKey{s.Local, s.Remote}, decode.Owner{PID: p.PID, Comm: p.Comm, UID: p.UID, User: p.User, Before: true, State: s.State}, false)
+		t.putBefore(sockKey{s.Local, s.Remote}, decode.Owner{PID: p.PID, Comm: p.Comm, UID: p.UID, User: p.User, Before: true, State: s.State})
 		named++
 	}
 	return named, truncated, nil
@@ -344,10 +388,10 @@ func (t *ownerTable) packetComments(src, dst netip.AddrPort) []string {
 		return cc.comments
 	}
 	var comments []string
-	if o, ok := t.owners[k]; ok {
+	if o, ok := t.lookup(k); ok {
 		comments = append(comments, processComment(&o, "sent", src))
 	}
-	if o, ok := t.owners[sockKey{dst, src}]; ok {
+	if o, ok := t.lookup(sockKey{dst, src}); ok {
 		comments = append(comments, processComment(&o, "received", dst))
 	}
 	if len(t.comments) >= maxCachedComments {

@@ -145,3 +145,37 @@ func TestKernelEventNamedAfterExit(t *testing.T) {
 		})
 	}
 }
+
+// TestSnapshotOutlivesChurn: a connection the start-up snapshot found
+// stays marked as older than watch however many other connections the
+// recorder names meanwhile (every process's are: a storm cycled the
+// table and TestWatchPreExistingConnection's packets lost "existed before
+// watch started"), keeps its mark when its process's calls name it
+// again, and loses it to a new connection on its 4-tuple.
+func TestSnapshotOutlivesChurn(t *testing.T) {
+	k := sockKey{netip.MustParseAddrPort("127.0.0.1:40000"), netip.MustParseAddrPort("127.0.0.1:80")}
+	snap := decode.Owner{PID: 42, Comm: "curl", UID: 1000, User: "alice", Before: true, State: calls.TCPEstablished}
+	tab := newOwnerTable()
+	tab.putBefore(k, snap)
+	for i := range 2 * maxOwnedSockets {
+		other := sockKey{netip.AddrPortFrom(k.local.Addr(), uint16(1000+i%60000)), netip.AddrPortFrom(netip.MustParseAddr("127.0.0.2"), uint16(1+i/60000))}
+		tab.put(other, decode.Owner{PID: 7, Comm: "storm"}, true)
+	}
+	if got, _ := tab.get(k); got != snap {
+		t.Errorf("after the storm: %+v, want %+v", got, snap)
+	}
+	// Its process's next call (read late: no name, no user).
+	tab.put(k, decode.Owner{PID: 42}, false)
+	if got, _ := tab.get(k); got != snap {
+		t.Errorf("after a call: %+v, want %+v", got, snap)
+	}
+	want := processCommentPrefix + "curl[42] (user alice) sent it from 127.0.0.1:40000; the connection existed before watch started (ESTABLISHED then)"
+	if c := tab.packetComments(k.local, k.remote); len(c) != 1 || c[0] != want {
+		t.Errorf("comments %q, want [%q]", c, want)
+	}
+	// A new connection on the same 4-tuple.
+	tab.put(k, decode.Owner{PID: 42, Comm: "curl"}, true)
+	if got, _ := tab.get(k); got.Before || got.State != 0 {
+		t.Errorf("a new connection on the 4-tuple: %+v, want it new", got)
+	}
+}
