@@ -14,9 +14,15 @@ import (
 // 1<<TCP_NEW_SYN_RECV).
 const allStates = 0xfff
 
+// heldStates leaves TIME_WAIT out: such a socket belongs to no process,
+// and a storm of short connections leaves tens of thousands of them
+// (up to net.ipv4.tcp_max_tw_buckets, 131072 here), which pushed the
+// sockets that processes hold past Dump's bound.
+const heldStates = allStates &^ (1 << unix.BPF_TCP_TIME_WAIT)
+
 // request is one inet_diag_req_v2 in a netlink message: a dump of every
 // socket of family, or (exact) the one socket of the 4-tuple id.
-func request(family uint8, local, remote netip.AddrPort, exact bool) []byte {
+func request(family uint8, local, remote netip.AddrPort, exact bool, states uint32) []byte {
 	b := make([]byte, nlmsgHdrLen+56)
 	binary.NativeEndian.PutUint32(b[0:4], uint32(len(b)))
 	binary.NativeEndian.PutUint16(b[4:6], sockDiagByFam)
@@ -29,7 +35,7 @@ func request(family uint8, local, remote netip.AddrPort, exact bool) []byte {
 	r := b[nlmsgHdrLen:]
 	r[0] = family
 	r[1] = unix.IPPROTO_TCP
-	binary.NativeEndian.PutUint32(r[4:8], allStates)
+	binary.NativeEndian.PutUint32(r[4:8], states)
 	if exact {
 		id := r[8:56]
 		binary.BigEndian.PutUint16(id[0:2], local.Port())
@@ -53,8 +59,9 @@ func putAddr(b []byte, a netip.Addr, family uint8) {
 	copy(b, a16[:])
 }
 
-// Dump lists the machine's TCP sockets (IPv4 and IPv6, every state), at
-// most max of them; truncated is set when there were more.
+// Dump lists the machine's TCP sockets that a process may hold (IPv4 and
+// IPv6, every state but TIME_WAIT), at most max of them; truncated is set
+// when there were more.
 func Dump(max int) (socks []Socket, truncated bool, err error) {
 	add := func(s Socket) bool {
 		if len(socks) >= max {
@@ -65,7 +72,7 @@ func Dump(max int) (socks []Socket, truncated bool, err error) {
 		return true
 	}
 	for _, family := range []uint8{afInet, afInet6} {
-		if err := exchange(request(family, netip.AddrPort{}, netip.AddrPort{}, false), add); err != nil {
+		if err := exchange(request(family, netip.AddrPort{}, netip.AddrPort{}, false, heldStates), add); err != nil {
 			return socks, truncated, err
 		}
 		if truncated {
@@ -83,7 +90,7 @@ func Find(local, remote netip.AddrPort) (s Socket, ok bool, err error) {
 	if local.Addr().Unmap().Is4() {
 		family = afInet
 	}
-	err = exchange(request(family, local, remote, true), func(got Socket) bool {
+	err = exchange(request(family, local, remote, true, allStates), func(got Socket) bool {
 		s, ok = got, true
 		return false
 	})
