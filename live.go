@@ -214,6 +214,9 @@ func captureWhileNS(ctx context.Context, ns, iface, expr string, stream *liveStr
 type liveSink struct {
 	kernel   func(calls.KernelEvent)
 	progress func(time.Time)
+	// backlog is how full the capture's ring is (capture.LiveSource's
+	// Backlog).
+	backlog func() float64
 }
 
 // captureLive is captureWhileNS, streaming when st is set: the packets
@@ -250,7 +253,7 @@ func captureLive(ctx context.Context, ns, iface, expr string, stream *liveStream
 		mu.Unlock()
 		stream.call(&ev)
 	}
-	var sink liveSink
+	sink := liveSink{backlog: src.Backlog}
 	tickDone := make(chan struct{})
 	stopTick := make(chan struct{})
 	if st != nil {

@@ -350,6 +350,9 @@ func main() {
 	// process. Notify rather than Ignore: an ignored SIGPIPE would be
 	// inherited by the program run traces.
 	signal.Notify(make(chan os.Signal, 1), syscall.SIGPIPE)
+	// run may lower socktrace's priority while the program it traces
+	// runs (yield.go): this process is socktrace alone.
+	yieldCPU = true
 	os.Exit(run(os.Args, os.Stdout, os.Stderr))
 }
 

@@ -124,6 +124,13 @@ func runProgram(c *cli.Context) error {
 		if err != nil {
 			return err
 		}
+		if rec, ok := tr.(*calls.Recorder); ok && yieldCPU {
+			// eBPF never stops the program, which can then have the
+			// CPU first (yield.go); ptrace stops it at every call
+			// until socktrace has looked, so socktrace must not wait.
+			stop := startYielding(rec.Backlog, sink.backlog)
+			defer stop()
+		}
 		exitCode, err = tr.Wait()
 		recorded = tr.Stats()
 		return err

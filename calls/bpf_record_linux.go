@@ -82,6 +82,9 @@ type Recorder struct {
 	// (closed set): its map is gone then.
 	droppedFinal atomic.Uint64
 	closed       atomic.Bool
+	// rdMu keeps Backlog off the reader's mapping once close unmaps it.
+	rdMu     sync.Mutex
+	rdClosed bool
 
 	// lastMono is the latest time a record was stamped with (readLoop's
 	// own), reportedMono the one last reported to Progress.
@@ -180,6 +183,19 @@ func (r *Recorder) Wait() (exitCode int, err error) {
 }
 
 // Stats reports what the recorder has done so far.
+// Backlog is how full the ring buffer is, from 0 to 1: what the kernel
+// has written and the reader has not read yet. At 1 the kernel drops
+// records (TraceStats counts them). It is safe to call from any
+// goroutine; once recording has ended it is 0.
+func (r *Recorder) Backlog() float64 {
+	r.rdMu.Lock()
+	defer r.rdMu.Unlock()
+	if r.rdClosed || r.rd == nil || r.rd.BufferSize() == 0 {
+		return 0
+	}
+	return float64(r.rd.AvailableBytes()) / float64(r.rd.BufferSize())
+}
+
 func (r *Recorder) Stats() TraceStats {
 	return TraceStats{
 		Events:  r.events.Load(),
@@ -420,6 +436,9 @@ func (r *Recorder) close() {
 	}
 	wg.Wait()
 	r.links = nil
+	r.rdMu.Lock()
+	r.rdClosed = true
+	r.rdMu.Unlock()
 	if r.rd != nil {
 		r.rd.Close()
 	}

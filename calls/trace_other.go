@@ -51,6 +51,8 @@ func (r *Recorder) Wait() (int, error) { return -1, errors.ErrUnsupported }
 // Stats is not supported on this platform.
 func (r *Recorder) Stats() TraceStats { return TraceStats{} }
 
+func (r *Recorder) Backlog() float64 { return 0 }
+
 // Watch is not supported on this platform.
 func Watch(ctx context.Context, opts TraceOptions) (*Recorder, error) {
 	return nil, fmt.Errorf("%w on %s/%s", ErrBPFUnavailable, runtime.GOOS, runtime.GOARCH)

@@ -799,6 +799,25 @@ func (s *LiveSource) updateStatsLocked() error {
 // Close ends the capture and frees the ring: frames still in it are lost
 // (call Stop and read to io.EOF first to keep them). A ReadPacket blocked
 // in another goroutine returns io.EOF promptly. Close is idempotent.
+// Backlog is how full the ring is, from 0 to 1: the share of its blocks
+// the kernel has handed over and the reader has not given back yet. At 1
+// the kernel drops what comes (LiveStats.Dropped). It is safe to call
+// from any goroutine; after Close it is 0.
+func (s *LiveSource) Backlog() float64 {
+	s.ctl.Lock()
+	defer s.ctl.Unlock()
+	if s.closed.Load() || s.ring == nil {
+		return 0
+	}
+	full := 0
+	for i := range s.numBlocks {
+		if atomic.LoadUint32(&s.blockHeader(i).Block_status)&unix.TP_STATUS_USER != 0 {
+			full++
+		}
+	}
+	return float64(full) / float64(s.numBlocks)
+}
+
 func (s *LiveSource) Close() error {
 	s.ctl.Lock()
 	defer s.ctl.Unlock()

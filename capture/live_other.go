@@ -44,6 +44,8 @@ func (s *LiveSource) Close() error { return nil }
 // Stats fails: live capture is implemented on Linux only.
 func (s *LiveSource) Stats() (LiveStats, error) { return LiveStats{}, errLiveUnsupported }
 
+func (s *LiveSource) Backlog() float64 { return 0 }
+
 // Interface returns "".
 func (s *LiveSource) Interface() string { return "" }
 
