@@ -18,6 +18,7 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/cilium/ebpf"
 	"github.com/socktrace/socktrace/internal/freeport"
@@ -707,5 +708,38 @@ func TestWatchEndsOnlyWithItsContext(t *testing.T) {
 				t.Errorf("finished() = %v, want %v", got, tc.want)
 			}
 		})
+	}
+}
+
+// TestRecordBacklog: while the reader is held, the records pile up in the
+// ring buffer and Backlog says so; once recording has ended it is 0.
+func TestRecordBacklog(t *testing.T) {
+	requireBPF(t)
+	prog := testProgram(t, "conns")
+	release := make(chan struct{})
+	var held sync.Once
+	r, err := Record(context.Background(), []string{prog, "200"}, TraceOptions{
+		Events: func(Event) { held.Do(func() { <-release }) }, // holds the reader at the first call
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for r.Backlog() == 0 {
+		if time.Now().After(deadline) {
+			close(release)
+			t.Fatal("no backlog 30 s after the start, with the reader held")
+		}
+		time.Sleep(time.Millisecond) // polling the ring, bounded
+	}
+	if b := r.Backlog(); b <= 0 || b > 1 {
+		t.Errorf("backlog %v, want in (0, 1]", b)
+	}
+	close(release)
+	if code, err := r.Wait(); code != 0 || err != nil {
+		t.Fatalf("exit %d, %v", code, err)
+	}
+	if b := r.Backlog(); b != 0 {
+		t.Errorf("backlog %v once recording ended, want 0", b)
 	}
 }

@@ -1206,3 +1206,40 @@ func TestLiveSnapLen(t *testing.T) {
 		t.Errorf("with snap length 100: captured %d of %d bytes, want 100 of %d", len(p.Data), p.Length, 14+20+8+1000)
 	}
 }
+
+// TestLiveBacklog: the ring's backlog is 0 while the kernel holds every
+// block, grows when it hands blocks over that the reader has not read,
+// falls back to 0 once they are read, and is 0 after Close.
+func TestLiveBacklog(t *testing.T) {
+	requireCapture(t)
+	src := openLo(t, LiveOptions{NumBlocks: 8, BlockTimeout: 5 * time.Millisecond})
+	tcpExchange(t)
+	// The retire timer hands the block with the exchange over.
+	deadline := time.Now().Add(10 * time.Second)
+	for src.Backlog() == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("no block handed over 10 s after the exchange")
+		}
+		time.Sleep(time.Millisecond) // polling the ring, bounded
+	}
+	if b := src.Backlog(); b <= 0 || b > 1 {
+		t.Fatalf("backlog %v, want in (0, 1]", b)
+	}
+	// Read until the reader waits for the kernel: every block given
+	// back (loopback may carry others' frames meanwhile, hence the
+	// deadline rather than an exact count).
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	var p Packet
+	for src.ReadPacketContext(ctx, &p) == nil {
+	}
+	if b := src.Backlog(); b > 0.5 {
+		t.Errorf("backlog %v after reading the ring, want it given back", b)
+	}
+	if err := src.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if b := src.Backlog(); b != 0 {
+		t.Errorf("backlog %v after Close, want 0", b)
+	}
+}
