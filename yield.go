@@ -49,8 +49,10 @@ var yieldCPU bool
 // it back while any of backlogs (how full a ring is, 0 to 1) is past
 // yieldUntil. stop restores the priority and returns once it has.
 func startYielding(backlogs ...func() float64) (stop func()) {
+	// ST_NO_YIELD keeps the normal priority, to measure what yielding
+	// buys (scripts/measure-run-overhead.sh).
 	base, err := unix.Getpriority(unix.PRIO_PROCESS, 0)
-	if err != nil || os.Geteuid() != 0 {
+	if err != nil || os.Geteuid() != 0 || os.Getenv("ST_NO_YIELD") != "" {
 		return func() {}
 	}
 	// The raw system call returns 20 - nice.
