@@ -197,6 +197,11 @@ func watch(c *cli.Context) error {
 	<-tickDone
 	if owners != nil {
 		owners.Wait() // no call comes after this
+		// Never silent: a storm on another process can fill the ring
+		// (watch records every process's calls).
+		if st := owners.Stats(); st.Dropped > 0 {
+			fmt.Fprintf(c.App.ErrWriter, "socktrace: %d kernel events lost (%d read): the eBPF ring buffer was full; some connections' processes are not named, and some of their calls and states are missing from the report\n", st.Dropped, st.Records)
+		}
 	}
 	mu.Lock()
 	defer mu.Unlock()
@@ -253,7 +258,11 @@ func (h *countEnded) Ended(c *decode.Connection) {
 // the recorder to catch up (ownerHandler) does not hold it back.
 func watchProcesses(ctx context.Context, mine func(netip.AddrPort) bool, queue *recorderQueue, table *ownerTable) (*calls.Recorder, error) {
 	return calls.Watch(ctx, calls.TraceOptions{
+		RingBufferSize: watchRingBufferSize,
 		Events: func(ev calls.Event) {
+			if hook := watchEventsHook; hook != nil {
+				hook(ev)
+			}
 			at := ev.Exit
 			if at.IsZero() {
 				at = ev.Enter
@@ -275,6 +284,15 @@ func watchProcesses(ctx context.Context, mine func(netip.AddrPort) bool, queue *
 		},
 	})
 }
+
+// watchRingBufferSize is the eBPF ring buffer's size for watch (0: the
+// recorder's default), and watchEventsHook, when set, sees each call
+// first, in the recorder's reading goroutine: tests shrink the one and
+// hold the reader with the other to make the ring overflow.
+var (
+	watchRingBufferSize int
+	watchEventsHook     func(calls.Event)
+)
 
 // maxQueued bounds the recorder's reports waiting for the tracker; past
 // it they are counted as omitted calls.
