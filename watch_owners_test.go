@@ -159,6 +159,11 @@ func watchPreExisting(t *testing.T, last bool) (lost bool) {
 	if !last && eventsLost(stderr) {
 		return true
 	}
+	defer func() {
+		if t.Failed() {
+			t.Logf("watch's stderr: %s", stderr)
+		}
+	}()
 	if code != 0 {
 		t.Fatalf("watch: exit %d: %s", code, stderr)
 	}
@@ -289,6 +294,11 @@ func TestWatchProcessFilter(t *testing.T) {
 				if !last && eventsLost(stderr) {
 					return true
 				}
+				defer func() {
+					if t.Failed() {
+						t.Logf("watch's stderr: %s", stderr)
+					}
+				}()
 				if code != 0 {
 					t.Fatalf("watch: exit %d: %s", code, stderr)
 				}
