@@ -28,7 +28,7 @@ const (
 var (
 	// farLimbo holds the packets of flows no call has named either
 	// endpoint of: other programs' traffic, mostly.
-	farLimbo = limboLimits{packets: 1 << 14, bytes: 16 << 20, age: 2 * time.Second}
+	farLimbo = limboLimits{packets: 1 << 14, bytes: 8 << 20, age: 2 * time.Second}
 	// nearLimbo holds those of flows a call has named one endpoint of: a
 	// SYN to the program's listener from a client whose connect() names
 	// its port only when it returns, which may be after retransmissions
@@ -36,13 +36,16 @@ var (
 	// It has room of its own, so that other programs' traffic, however
 	// much of it passes the filter, cannot push these out: a storm on
 	// loopback once did, and the demo's backlog-full lesson showed the
-	// third client's last SYN only, without the two before it. It is as
-	// large as the far one: a program's connections to its own listener
-	// all wait here until the recorder, seconds behind on a loaded
-	// machine, reports their connect() (with room for 4096 packets,
-	// TestRunMemoryIsBounded saw 13% of 1500 such connections lose
-	// packets and stay open).
-	nearLimbo = limboLimits{packets: 1 << 14, bytes: 16 << 20, age: 130 * time.Second}
+	// third client's last SYN only, without the two before it. It holds
+	// as many packets as the far one: a program's connections to its own
+	// listener all wait here until the recorder, seconds behind on a
+	// loaded machine, reports their connect() (with room for 4096
+	// packets, TestRunMemoryIsBounded saw 13% of 1500 such connections
+	// lose packets and stay open). The two share the 16 MiB one limbo
+	// had: with 16 MiB each, the other tests' loopback traffic in the
+	// far one and the program's own in the near one grew socktrace by
+	// up to 13.8 MiB in that test.
+	nearLimbo = limboLimits{packets: 1 << 14, bytes: 8 << 20, age: 130 * time.Second}
 )
 
 // ownFilter keeps, as packets arrive, those of the traced program's (or
