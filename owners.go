@@ -54,7 +54,12 @@ type ownerTable struct {
 	// are few (at most maxSnapshotSockets) and stay until a new
 	// connection takes their 4-tuple.
 	before map[sockKey]decode.Owner
-	users  map[int]userOf // uid and user name by pid, for the recorder's calls
+	// fresh holds the sockets the recorder named as new connections
+	// (connect, accept) while the snapshot was being read (snapshotting):
+	// the snapshot lists them too, but they are not older than watch.
+	fresh        map[sockKey]bool
+	snapshotting bool
+	users        map[int]userOf // uid and user name by pid, for the recorder's calls
 	// callComms are the process names the recorder's calls carried, by
 	// pid: a kernel event gives a pid alone, and when the recorder is
 	// read late its process may have exited, leaving nothing in /proc to
@@ -88,7 +93,7 @@ type cachedComments struct {
 }
 
 func newOwnerTable() *ownerTable {
-	t := &ownerTable{owners: make(map[sockKey]decode.Owner), before: make(map[sockKey]decode.Owner), users: make(map[int]userOf), comments: make(map[sockKey]cachedComments),
+	t := &ownerTable{owners: make(map[sockKey]decode.Owner), before: make(map[sockKey]decode.Owner), fresh: make(map[sockKey]bool), snapshotting: true, users: make(map[int]userOf), comments: make(map[sockKey]cachedComments),
 		listeners: make(map[netip.AddrPort]bool), callComms: make(map[int]string)}
 	t.advanced = sync.NewCond(&t.mu)
 	return t
@@ -104,6 +109,9 @@ func (t *ownerTable) put(k sockKey, o decode.Owner, replace bool) {
 		// A new connection on the 4-tuple of one that existed before.
 		delete(t.before, k)
 		t.gen++
+	}
+	if replace && t.snapshotting && len(t.fresh) < maxOwnedSockets {
+		t.fresh[k] = true
 	}
 	if old, ok := t.owners[k]; ok {
 		if old.PID == o.PID {
@@ -148,6 +156,9 @@ func (t *ownerTable) put(k sockKey, o decode.Owner, replace bool) {
 func (t *ownerTable) putBefore(k sockKey, o decode.Owner) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	if t.fresh[k] {
+		return // made while the snapshot was read: not older than watch
+	}
 	t.before[k] = o
 	t.gen++
 }
@@ -306,13 +317,24 @@ const maxUsersCached = 4096
 
 // learnComm remembers the name a call of the process pid carried.
 func (t *ownerTable) learnComm(pid int, comm string) {
+	if pid == 0 || comm == "" {
+		return
+	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.callComms[pid] == comm {
 		return
 	}
 	if len(t.callComms) >= maxUsersCached {
-		clear(t.callComms)
+		// Forget a quarter, at random (map order): clearing all would
+		// forget the pids just exited too, the ones this is for.
+		n := maxUsersCached / 4
+		for p := range t.callComms {
+			delete(t.callComms, p)
+			if n--; n == 0 {
+				break
+			}
+		}
 	}
 	t.callComms[pid] = comm
 }
@@ -347,6 +369,11 @@ func (t *ownerTable) userOf(pid int) (uint32, string, string) {
 // started, with its state then. It returns how many sockets it named and
 // whether there were more sockets than it reads.
 func (t *ownerTable) snapshot(ctx context.Context) (named int, truncated bool, err error) {
+	defer func() {
+		t.mu.Lock()
+		t.snapshotting, t.fresh = false, nil
+		t.mu.Unlock()
+	}()
 	socks, truncated, err := sockdiag.Dump(maxSnapshotSockets)
 	if err != nil {
 		return 0, truncated, fmt.Errorf("listing the sockets that exist already: %w", err)

@@ -123,14 +123,18 @@ func TestKernelEventNamedAfterExit(t *testing.T) {
 		wantComm string
 	}{
 		{"no call seen", nil, ""},
+		// watch learns the name of every call, socket() included,
+		// before it looks at the call's addresses (watchProcesses).
 		{"its socket call seen", []calls.Event{{Call: calls.Socket, PID: gone, Comm: "stwgone"}}, "stwgone"},
+		{"its bind seen", []calls.Event{{Call: calls.Bind, PID: gone, Comm: "stwgone", Local: netip.MustParseAddrPort("127.0.0.1:40000")}}, "stwgone"},
 		{"another process's call", []calls.Event{{Call: calls.Socket, PID: gone + 1, Comm: "other"}}, ""},
 		{"renamed: the latest name", []calls.Event{{Call: calls.Socket, PID: gone, Comm: "python3"}, {Call: calls.Socket, PID: gone, Comm: "stwgone"}}, "stwgone"},
-		{"an inferred call names nothing", []calls.Event{{Call: calls.Socket, PID: gone, Comm: "guess", Inferred: true}}, ""},
+		{"a call of no process names nothing", []calls.Event{{Call: calls.Socket, Comm: "guess"}}, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tab := newOwnerTable()
 			for i := range tc.calls {
+				tab.learnComm(tc.calls[i].PID, tc.calls[i].Comm)
 				tab.observeCall(&tc.calls[i])
 			}
 			ev := established
@@ -177,5 +181,25 @@ func TestSnapshotOutlivesChurn(t *testing.T) {
 	tab.put(k, decode.Owner{PID: 42, Comm: "curl"}, true)
 	if got, _ := tab.get(k); got.Before || got.State != 0 {
 		t.Errorf("a new connection on the 4-tuple: %+v, want it new", got)
+	}
+}
+
+// TestSnapshotSkipsConnectionsMadeMeanwhile: the recorder starts before
+// the snapshot is read, so a connection made meanwhile is named by both;
+// it is not older than watch. One that only a later call names is.
+func TestSnapshotSkipsConnectionsMadeMeanwhile(t *testing.T) {
+	made := sockKey{netip.MustParseAddrPort("127.0.0.1:40000"), netip.MustParseAddrPort("127.0.0.1:80")}
+	old := sockKey{netip.MustParseAddrPort("127.0.0.1:40001"), netip.MustParseAddrPort("127.0.0.1:80")}
+	tab := newOwnerTable()
+	tab.observeCall(&calls.Event{Call: calls.Connect, PID: 42, Comm: "curl", Local: made.local, Remote: made.remote})
+	tab.observeCall(&calls.Event{Call: calls.Write, PID: 42, Comm: "curl", Local: old.local, Remote: old.remote})
+	for _, k := range []sockKey{made, old} {
+		tab.putBefore(k, decode.Owner{PID: 42, Comm: "curl", Before: true, State: calls.TCPEstablished})
+	}
+	if got, _ := tab.get(made); got.Before {
+		t.Errorf("the connection made while the snapshot was read: %+v, want it new", got)
+	}
+	if got, _ := tab.get(old); !got.Before || got.State != calls.TCPEstablished {
+		t.Errorf("the older connection a call named first: %+v, want it older than watch", got)
 	}
 }

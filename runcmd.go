@@ -165,7 +165,7 @@ func runProgram(c *cli.Context) error {
 // runMemoryLimit is run's soft limit on the Go heap, in place of the 48
 // MiB main sets for every command. What run holds by design is more: up
 // to 32 MiB of packets and 131072 calls and events waiting for their time
-// (runstream.go), 16 MiB of packets waiting for a call (ownfilter.go), the
+// (runstream.go), 2 × 8 MiB of packets waiting for a call (ownfilter.go), the
 // tracker's budget, and a program making thousands of connections a
 // second keeps it near that. Under 48 MiB the collector then ran back to
 // back (gctrace: 45–58 cycles on 10k connections with data, against 10–12

@@ -268,6 +268,9 @@ func watchProcesses(ctx context.Context, mine func(netip.AddrPort) bool, queue *
 				at = ev.Enter
 			}
 			defer table.tick(at) // once the table has it
+			// Every call names its process, socket() too (which has no
+			// address yet): a kernel event later gives only the pid.
+			table.learnComm(ev.PID, ev.Comm)
 			if !mine(ev.Local) {
 				return
 			}

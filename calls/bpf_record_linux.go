@@ -182,7 +182,6 @@ func (r *Recorder) Wait() (exitCode int, err error) {
 	return r.code, r.err
 }
 
-// Stats reports what the recorder has done so far.
 // Backlog is how full the ring buffer is, from 0 to 1: what the kernel
 // has written and the reader has not read yet. At 1 the kernel drops
 // records (TraceStats counts them). It is safe to call from any
@@ -196,6 +195,7 @@ func (r *Recorder) Backlog() float64 {
 	return float64(r.rd.AvailableBytes()) / float64(r.rd.BufferSize())
 }
 
+// Stats reports what the recorder has done so far.
 func (r *Recorder) Stats() TraceStats {
 	return TraceStats{
 		Events:  r.events.Load(),
@@ -437,7 +437,7 @@ func (r *Recorder) close() {
 	wg.Wait()
 	r.links = nil
 	r.rdMu.Lock()
-	r.rdClosed = true
+	r.rdClosed = true // also when finish never ran (a failed start)
 	r.rdMu.Unlock()
 	if r.rd != nil {
 		r.rd.Close()
@@ -760,6 +760,10 @@ func (r *Recorder) finish(err error) {
 	// The count lives in a map that close frees: keep it for Stats.
 	r.droppedFinal.Store(r.droppedNow())
 	r.closed.Store(true)
+	// Recording has ended: what the ring still holds is no one's now.
+	r.rdMu.Lock()
+	r.rdClosed = true
+	r.rdMu.Unlock()
 	// Wait returns at once; the programs are detached meanwhile (some
 	// 30–60 ms of the kernel's RCU grace periods), while the caller goes
 	// on with its report. Nothing is delivered after this.

@@ -51,6 +51,7 @@ func (r *Recorder) Wait() (int, error) { return -1, errors.ErrUnsupported }
 // Stats is not supported on this platform.
 func (r *Recorder) Stats() TraceStats { return TraceStats{} }
 
+// Backlog is 0: there is no recorder here.
 func (r *Recorder) Backlog() float64 { return 0 }
 
 // Watch is not supported on this platform.

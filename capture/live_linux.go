@@ -796,9 +796,6 @@ func (s *LiveSource) updateStatsLocked() error {
 	return nil
 }
 
-// Close ends the capture and frees the ring: frames still in it are lost
-// (call Stop and read to io.EOF first to keep them). A ReadPacket blocked
-// in another goroutine returns io.EOF promptly. Close is idempotent.
 // Backlog is how full the ring is, from 0 to 1: the share of its blocks
 // the kernel has handed over and the reader has not given back yet. At 1
 // the kernel drops what comes (LiveStats.Dropped). It is safe to call
@@ -818,6 +815,9 @@ func (s *LiveSource) Backlog() float64 {
 	return float64(full) / float64(s.numBlocks)
 }
 
+// Close ends the capture and frees the ring: frames still in it are lost
+// (call Stop and read to io.EOF first to keep them). A ReadPacket blocked
+// in another goroutine returns io.EOF promptly. Close is idempotent.
 func (s *LiveSource) Close() error {
 	s.ctl.Lock()
 	defer s.ctl.Unlock()

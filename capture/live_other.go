@@ -44,6 +44,7 @@ func (s *LiveSource) Close() error { return nil }
 // Stats fails: live capture is implemented on Linux only.
 func (s *LiveSource) Stats() (LiveStats, error) { return LiveStats{}, errLiveUnsupported }
 
+// Backlog is 0: there is no live capture here.
 func (s *LiveSource) Backlog() float64 { return 0 }
 
 // Interface returns "".

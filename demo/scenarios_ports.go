@@ -313,7 +313,9 @@ func timeWaitTableFull() (n, max int, full bool) {
 	if max, err = strconv.Atoi(strings.TrimSpace(string(b))); err != nil {
 		return 0, 0, false
 	}
-	b, err = os.ReadFile("/proc/net/sockstat")
+	// The calling thread's network namespace: an actor of a slow-link
+	// scenario runs in one of its own.
+	b, err = os.ReadFile("/proc/thread-self/net/sockstat")
 	if err != nil {
 		return 0, 0, false
 	}
