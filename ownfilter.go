@@ -20,18 +20,22 @@ const (
 	// first packets (its handshake) are what a call will claim; a bulk
 	// transfer must not push every other flow out.
 	maxLimboPerFlow = 32
+	// maxListening bounds the listening addresses remembered (a program
+	// rarely has more than a few; past this, they are forgotten at once).
+	maxListening = 1 << 12
 )
 
 // The limbos: the packets held while it is not yet known whose they are
 // (a connect()'s SYN reaches the ring before the call that names its
 // local port returns), bounded in packets, bytes and how long one is held.
 var (
-	// farLimbo holds the packets of flows no call has named either
-	// endpoint of: other programs' traffic, mostly.
+	// farLimbo holds the packets of the other flows: other programs'
+	// traffic, mostly, and the program's own connections to servers
+	// elsewhere until connect() returns.
 	farLimbo = limboLimits{packets: 1 << 14, bytes: 8 << 20, age: 2 * time.Second}
-	// nearLimbo holds those of flows a call has named one endpoint of: a
-	// SYN to the program's listener from a client whose connect() names
-	// its port only when it returns, which may be after retransmissions
+	// nearLimbo holds those of flows to an address the program listens
+	// on (nearFlow): a SYN to its listener from a client whose connect()
+	// names its port only when it returns, which may be after retransmissions
 	// of the SYN (Linux gives up after about 127 s, tcp_syn_retries 6).
 	// It has room of its own, so that other programs' traffic, however
 	// much of it passes the filter, cannot push these out: a storm on
@@ -70,10 +74,13 @@ type ownFilter struct {
 	store   *packetStore
 	limbo   limbo // farLimbo
 	near    limbo // nearLimbo
-	seg     decode.Segment
-	dd      decode.DatagramDecoder
-	dg      decode.Datagram
-	stream  *liveStream // --write, streamed as packets are kept (nil: none)
+	// listening are the addresses the program's listen() calls named
+	// (at most maxListening): a flow to one waits in the near limbo.
+	listening map[netip.AddrPort]bool
+	seg       decode.Segment
+	dd        decode.DatagramDecoder
+	dg        decode.Datagram
+	stream    *liveStream // --write, streamed as packets are kept (nil: none)
 	// sink, when set, takes the packets kept instead of dc.packets (a
 	// streaming run).
 	sink *streamer
@@ -146,6 +153,12 @@ func (f *ownFilter) tick(now time.Time) {
 // clock has come; the packets waiting for an endpoint it names for the
 // first time leave the limbo when both of theirs are known now.
 func (f *ownFilter) noteCall(ev *calls.Event) {
+	if ev.Call == calls.Listen && ev.Errno == 0 && ev.Local.IsValid() {
+		if f.listening == nil || len(f.listening) >= maxListening {
+			f.listening = make(map[netip.AddrPort]bool)
+		}
+		f.listening[netip.AddrPortFrom(ev.Local.Addr().Unmap(), ev.Local.Port())] = true
+	}
 	for _, t := range [...]time.Time{ev.Enter, ev.Exit} {
 		if !t.IsZero() {
 			f.callClock = max(f.callClock, t.UnixNano())
@@ -189,17 +202,19 @@ func (f *ownFilter) claimFrom(l *limbo, fi int32, fl flow) {
 	l.claim(fi, f.store.size, f.keepSlot)
 }
 
-// nearFlow reports whether a call has named one of a flow's endpoints, or
-// listens on every address at the port of one.
+// nearFlow reports whether one of a flow's endpoints is an address the
+// program listens on (or it listens on every address at its port). Only
+// listeners: the program's other endpoints are ephemeral ports, which the
+// kernel hands to other programs once the program is done with them, and
+// their flows then waited in the near limbo for calls that never came
+// (socktrace grew by 13 MiB beside another test's storm).
 func (f *ownFilter) nearFlow(fl flow) bool {
+	if len(f.listening) == 0 {
+		return false
+	}
 	for _, a := range [...]netip.AddrPort{fl.a, fl.b} {
-		if _, ok := f.addrs[a]; ok {
-			return true
-		}
-		if _, ok := f.addrs[netip.AddrPortFrom(netip.IPv4Unspecified(), a.Port())]; ok {
-			return true
-		}
-		if _, ok := f.addrs[netip.AddrPortFrom(netip.IPv6Unspecified(), a.Port())]; ok {
+		if f.listening[a] || f.listening[netip.AddrPortFrom(netip.IPv4Unspecified(), a.Port())] ||
+			f.listening[netip.AddrPortFrom(netip.IPv6Unspecified(), a.Port())] {
 			return true
 		}
 	}

@@ -148,3 +148,27 @@ func TestOwnFilterNearFlowOutlivesStorm(t *testing.T) {
 		})
 	}
 }
+
+// TestOwnFilterNearIsForListeners: only a flow to an address the program
+// listens on waits in the near limbo; a flow of another program's on a
+// port the program used as a client (the kernel hands ephemeral ports on)
+// waits in the far one, and is let go as soon as it is old.
+func TestOwnFilterNearIsForListeners(t *testing.T) {
+	t0 := time.Unix(1_700_000_000, 0)
+	pkt := func(src, dst string) *capture.Packet {
+		data := tcpFrame(netip.MustParseAddrPort(src), netip.MustParseAddrPort(dst), 0x02)
+		return &capture.Packet{Timestamp: t0, LinkType: layers.LinkTypeEthernet, Data: data, Length: len(data)}
+	}
+	dc := &liveCapture{linkType: layers.LinkTypeEthernet}
+	f := newOwnFilter(dc)
+	f.noteCall(&calls.Event{Call: calls.Connect, Local: netip.MustParseAddrPort("127.0.0.1:40000"), Remote: netip.MustParseAddrPort("10.0.0.1:80"), Enter: t0, Exit: t0})
+	f.noteCall(&calls.Event{Call: calls.Listen, Local: netip.MustParseAddrPort("[::]:8080"), Enter: t0, Exit: t0})
+	f.packet(pkt("127.0.0.1:40000", "127.0.0.1:9999")) // another program, the port reused
+	if f.near.live != 0 || f.limbo.live != 1 {
+		t.Errorf("a flow on the program's old client port: near %d, far %d; want it in the far limbo", f.near.live, f.limbo.live)
+	}
+	f.packet(pkt("127.0.0.1:50000", "127.0.0.1:8080")) // to the program's listener (on every address)
+	if f.near.live != 1 {
+		t.Errorf("a SYN to the program's listener: near %d, want 1", f.near.live)
+	}
+}
