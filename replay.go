@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -183,6 +185,7 @@ func replay(c *cli.Context, args []string) error {
 			return err
 		}
 	}
+	defer replayGC()()
 	ctx := c.Context
 	tracker := decode.NewTracker(out, decode.TrackerConfig{})
 	var (
@@ -219,6 +222,24 @@ func replay(c *cli.Context, args []string) error {
 		runErr = err
 	}
 	return finish(ctx, out, outs, tracker, total, -1, runErr)
+}
+
+// replayGC lets the collector run only when the heap nears the memory
+// limit main sets (48 MiB), for the length of a replay, and returns what
+// puts it back. A replay allocates little (about 30 MB for 1M packets:
+// connections' calls, batches of JSON lines) and keeps about 20 MB live,
+// so with the default GOGC=100 the collector ran two or three times per
+// 1M packets, marking the whole table each time, for ~5 % of the CPU
+// (docs/performance.md, issue 14); with the limit alone it runs once the
+// heap reaches 48 MiB, or never for such a file, and peak memory stays
+// under the same bound. With GOGC or GOMEMLIMIT set, or without main's
+// limit (tests that call run), nothing changes.
+func replayGC() (restore func()) {
+	if os.Getenv("GOGC") != "" || os.Getenv("GOMEMLIMIT") != "" || debug.SetMemoryLimit(-1) == math.MaxInt64 {
+		return func() {}
+	}
+	old := debug.SetGCPercent(-1)
+	return func() { debug.SetGCPercent(old) }
 }
 
 // finish writes the report's summary — the packet counts, the tracker's
