@@ -488,12 +488,10 @@ func (tc *timeCache) appendTime(b []byte, t time.Time) []byte {
 	ns := uint32(t.Nanosecond())
 	var d [11]byte // nnnnnnnnnZ"
 	d[10], d[9] = '"', 'Z'
-	for i := 8; i > 1; i -= 2 {
-		q := ns % 100 * 2
-		ns /= 100
-		d[i], d[i-1] = digitPairs[q+1], digitPairs[q]
-	}
-	d[0] = byte('0' + ns)
+	r := ns % 1e8
+	d[0] = byte('0' + ns/1e8)
+	put4(d[1:5], r/10000)
+	put4(d[5:9], r%10000)
 	return append(b, d[:]...)
 }
 
@@ -643,9 +641,11 @@ func appendSides(b []byte, s decode.Sides) []byte {
 	return append(b, '"')
 }
 
-// appendUint writes v in decimal straight into b, two digits at a time:
-// lines are mostly numbers, and strconv.AppendUint formats into a buffer
-// of its own and copies.
+// appendUint writes v in decimal straight into b: lines are mostly
+// numbers, and strconv.AppendUint formats into a buffer of its own and
+// copies. Digits are made four at a time from the end, each four as two
+// independent pairs in 32-bit arithmetic, so that a 10-digit sequence
+// number takes two dependent divisions instead of five.
 func appendUint(b []byte, v uint64) []byte {
 	if v < 10 {
 		return append(b, byte('0'+v))
@@ -662,20 +662,42 @@ func appendUint(b []byte, v uint64) []byte {
 	} else {
 		b = append(b, digitPairs[:n]...)
 	}
-	i := l + n
-	for v >= 100 {
-		q := v % 100 * 2
-		v /= 100
-		i -= 2
-		b[i], b[i+1] = digitPairs[q], digitPairs[q+1]
+	d := b[l:]
+	i := len(d)
+	for v >= 10000 {
+		r := uint32(v % 10000)
+		v /= 10000
+		i -= 4
+		put4(d[i:i+4], r)
 	}
-	if v >= 10 {
-		b[i-2], b[i-1] = digitPairs[v*2], digitPairs[v*2+1]
-	} else {
-		b[i-1] = byte('0' + v)
+	r := uint32(v)
+	switch {
+	case r >= 1000:
+		put4(d[i-4:i], r)
+	case r >= 100:
+		*(*[2]byte)(d[i-2 : i]) = digits2[r%100]
+		d[i-3] = byte('0' + r/100)
+	case r >= 10:
+		*(*[2]byte)(d[i-2 : i]) = digits2[r]
+	default:
+		d[i-1] = byte('0' + r)
 	}
 	return b
 }
+
+// put4 writes r, below 10000, as exactly four digits into d.
+func put4(d []byte, r uint32) {
+	*(*[2]byte)(d[0:2]) = digits2[r/100%100]
+	*(*[2]byte)(d[2:4]) = digits2[r%100]
+}
+
+// digits2[i] is i as two digits, "00" to "99".
+var digits2 = func() (t [100][2]byte) {
+	for i := range t {
+		t[i] = [2]byte{digitPairs[2*i], digitPairs[2*i+1]}
+	}
+	return t
+}()
 
 // pow10[i] is 10^i, for appendUint's count of digits.
 var pow10 = [...]uint64{1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10,
