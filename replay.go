@@ -29,8 +29,8 @@ type output interface {
 
 // makeOutput makes the report writer --format asks for, writing to
 // files.report, with an HTML report beside it when --html asked for one. A
-// batch report (a replay) may format JSON on a goroutine of its own; a
-// live one writes each line as it comes, and text streams each segment as
+// batch report (a replay) writes JSON a batch of lines at a time; a live
+// one writes each line as it comes, and text streams each segment as
 // it arrives when stream is set.
 func makeOutput(c *cli.Context, files *outputs, batch, stream bool) (output, error) {
 	lang, err := language(c.String("lang"), c.Bool("ascii"))
@@ -64,7 +64,7 @@ func makeOutput(c *cli.Context, files *outputs, batch, stream bool) (output, err
 		out = report.NewText(w, report.TextOptions{Lang: lang, Ephemeral: eph, Stream: stream, Width: width, Explain: explain})
 	case "json":
 		if batch {
-			out = report.NewAsyncJSON(files.report)
+			out = report.NewBatchJSON(files.report)
 		} else {
 			out = report.NewJSON(files.report)
 		}

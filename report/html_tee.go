@@ -19,7 +19,14 @@ type Writer interface {
 // page beside whatever --format writes to stdout. Each writer copies what
 // it keeps, so sharing the tracker's reused values is safe. Summary calls
 // every writer and returns the first error.
-func Tee(ws ...Writer) Writer { return tee(ws) }
+func Tee(ws ...Writer) Writer {
+	for _, w := range ws {
+		if a, ok := w.(*BatchJSON); ok {
+			a.copyCalls = true // the others read the calls after it
+		}
+	}
+	return tee(ws)
+}
 
 type tee []Writer
 

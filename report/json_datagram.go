@@ -80,8 +80,8 @@ func (j *JSON) writeDatagram(r *dgramLine) {
 }
 
 // Datagram implements decode.DatagramHandler.
-func (a *AsyncJSON) Datagram(d *decode.Datagram) {
-	b := a.cur
+func (a *BatchJSON) Datagram(d *decode.Datagram) {
+	b := &a.b
 	b.dgrams = append(b.dgrams, makeDgramLine(d))
 	a.add(itemDatagram, len(b.dgrams)-1)
 }

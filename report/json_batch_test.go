@@ -36,13 +36,14 @@ func jsonOf(t *testing.T, path string, newReport func(*bytes.Buffer) handler) []
 	return out.Bytes()
 }
 
-// TestAsyncJSONMatchesJSON checks that the JSON written on its own
-// goroutine is byte for byte the JSON written in line, on every test
+// TestBatchJSONMatchesJSON checks that the JSON written a batch at a time
+// is byte for byte the JSON written in line, on every test
 // capture and on a generated one of 2000 connections with ports reused and
 // a table of 16 (connections evicted, resumed, ended in bursts), whose
-// batches fill many times. Run it with -race: the writer reads batches the
-// tracker filled.
-func TestAsyncJSONMatchesJSON(t *testing.T) {
+// batches fill many times and whose connections reuse the calls lists the
+// batches took. Teed with a JSON report after it (as --html is), the
+// batches copy the calls instead: both outputs must still be JSON's.
+func TestBatchJSONMatchesJSON(t *testing.T) {
 	big := filepath.Join(t.TempDir(), "big.pcap")
 	if err := gencap.WriteFile(big, gencap.Options{Connections: 2000, Interleave: 64, ClientPorts: 200}); err != nil {
 		t.Fatal(err)
@@ -53,9 +54,17 @@ func TestAsyncJSONMatchesJSON(t *testing.T) {
 	}
 	for _, f := range files {
 		want := jsonOf(t, f, func(b *bytes.Buffer) handler { return NewJSON(b) })
-		got := jsonOf(t, f, func(b *bytes.Buffer) handler { return NewAsyncJSON(b) })
+		got := jsonOf(t, f, func(b *bytes.Buffer) handler { return NewBatchJSON(b) })
 		if !bytes.Equal(got, want) {
-			t.Errorf("%s: AsyncJSON differs from JSON:\n%s", f, firstDiff(got, want))
+			t.Errorf("%s: BatchJSON differs from JSON:\n%s", f, firstDiff(got, want))
+		}
+		var second bytes.Buffer
+		got = jsonOf(t, f, func(b *bytes.Buffer) handler { return Tee(NewBatchJSON(b), NewJSON(&second)) })
+		if !bytes.Equal(got, want) {
+			t.Errorf("%s: BatchJSON in a tee differs from JSON:\n%s", f, firstDiff(got, want))
+		}
+		if !bytes.Equal(second.Bytes(), want) {
+			t.Errorf("%s: the JSON after BatchJSON in a tee differs from JSON alone:\n%s", f, firstDiff(second.Bytes(), want))
 		}
 	}
 }
