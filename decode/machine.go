@@ -29,7 +29,10 @@ func (c *Connection) apply(s *Segment, from Side, st *Step) {
 	st.Segment = s
 	st.From = from
 	st.Index = c.Packets
-	st.Before = [2]State{c.State(Client), c.State(Server)}
+	// Step's arrays are set an element at a time: an array literal is
+	// built on the stack by narrow stores and copied by wide loads,
+	// which stalls the CPU (~3 % of a replay for Passed alone).
+	st.Before[Client], st.Before[Server] = c.State(Client), c.State(Server)
 	mark := [2]int{len(c.States(Client)), len(c.States(Server))}
 
 	if s.Flags&SYN != 0 {
@@ -77,8 +80,9 @@ func (c *Connection) apply(s *Segment, from Side, st *Step) {
 	if c.lingering && st.Kind != StepRSTIgnored {
 		st.Kind = StepLate
 	}
-	st.After = [2]State{c.State(Client), c.State(Server)}
-	st.Passed = [2][]State{c.States(Client)[mark[Client]:], c.States(Server)[mark[Server]:]}
+	st.After[Client], st.After[Server] = c.State(Client), c.State(Server)
+	st.Passed[Client] = c.States(Client)[mark[Client]:]
+	st.Passed[Server] = c.States(Server)[mark[Server]:]
 	if c.inferring {
 		c.inferCalls(st)
 	}

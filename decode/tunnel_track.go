@@ -165,7 +165,10 @@ func (t *Tracker) remember(c *Connection, side Side, s *Segment, k connKey) {
 	path := k.tun
 	i := t.recentNext
 	t.recentNext = (t.recentNext + 1) % recentSegs
-	t.recent[i] = recentSeg{c: c, gen: c.gen, fromLow: s.Src == k.a, sig: segSig{seq: s.Seq, ack: s.Ack, length: int32(s.Len), window: s.Window, flags: s.Flags, path: path}}
+	// Field by field, not a struct literal: see connKey.set.
+	r := &t.recent[i]
+	r.c, r.gen, r.fromLow = c, c.gen, s.Src == k.a
+	r.sig.seq, r.sig.ack, r.sig.length, r.sig.window, r.sig.flags, r.sig.path = s.Seq, s.Ack, int32(s.Len), s.Window, s.Flags, path
 	if s.Tunnel == nil {
 		return
 	}

@@ -80,12 +80,22 @@ type segRec struct {
 }
 
 func makeSegRec(c *decode.Connection, st *decode.Step) segRec {
+	var r segRec
+	r.set(c, st)
+	return r
+}
+
+// set fills r field by field, in place: a record built as a literal and
+// copied into a batch's slice was written on the stack by narrow stores
+// and read back by wide loads, which the CPU cannot forward (a stall per
+// segment).
+func (r *segRec) set(c *decode.Connection, st *decode.Step) {
 	s := st.Segment
-	return segRec{
-		conn: c.ID, time: s.Time, relSeq: st.RelSeq, relAck: st.RelAck, absSeq: s.Seq, absAck: s.Ack,
-		len: s.Len, window: s.Window, flags: s.Flags, from: st.From, after: st.After, kind: st.Kind, truncated: s.Truncated,
-		reordered: st.Reordered, fragments: s.Fragments,
-	}
+	r.conn, r.time = c.ID, s.Time
+	r.relSeq, r.relAck, r.absSeq, r.absAck = st.RelSeq, st.RelAck, s.Seq, s.Ack
+	r.len, r.window, r.flags, r.from = s.Len, s.Window, s.Flags, st.From
+	r.after[decode.Client], r.after[decode.Server] = st.After[decode.Client], st.After[decode.Server]
+	r.kind, r.truncated, r.reordered, r.fragments = st.Kind, s.Truncated, st.Reordered, s.Fragments
 }
 
 // connRec is what a connection object says. Its slices alias the

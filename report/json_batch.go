@@ -133,8 +133,14 @@ func (a *BatchJSON) add(kind itemKind, i int) {
 // Segment implements decode.Handler.
 func (a *BatchJSON) Segment(c *decode.Connection, st *decode.Step) {
 	b := &a.b
-	b.segs = append(b.segs, makeSegRec(c, st))
-	a.add(itemSegment, len(b.segs)-1)
+	n := len(b.segs)
+	if n < cap(b.segs) {
+		b.segs = b.segs[:n+1]
+	} else {
+		b.segs = append(b.segs, segRec{})
+	}
+	b.segs[n].set(c, st)
+	a.add(itemSegment, n)
 }
 
 // Ended implements decode.Handler. The connection's state lists are
