@@ -237,7 +237,7 @@ func (j *JSON) writeConnection(c *connRec) {
 	}
 	b = append(b, `,"irtt_us":`...)
 	if c.hasIRTT {
-		b = strconv.AppendFloat(b, float64(c.irtt.Nanoseconds())/1e3, 'f', -1, 64)
+		b = appendMicros(b, c.irtt.Nanoseconds())
 	} else {
 		b = append(b, "null"...)
 	}
@@ -487,22 +487,30 @@ func appendOptInt(b []byte, v int) []byte {
 // second written ("2006-01-02T15:04:05.) is kept and only the nanoseconds
 // are written, two digits at a time.
 func (tc *timeCache) appendTime(b []byte, t time.Time) []byte {
-	if t.IsZero() {
+	sec, ns := t.Unix(), uint32(t.Nanosecond())
+	if sec == zeroTimeUnix && ns == 0 { // t.IsZero(), without reading t again
 		return append(b, "null"...)
 	}
-	sec := t.Unix()
 	if sec != tc.sec || !tc.valid {
 		tc.fill(sec)
 	}
 	b = append(b, tc.prefix[:tc.n]...)
-	ns := uint32(t.Nanosecond())
-	var d [11]byte // nnnnnnnnnZ"
-	d[10], d[9] = '"', 'Z'
+	// The nanoseconds go straight into b, as appendUint's digits do: an
+	// array built byte by byte on the stack and appended was read back
+	// by wide loads the CPU could not forward from the narrow stores.
+	l := len(b)
+	if cap(b)-l >= 11 {
+		b = b[:l+11]
+	} else {
+		b = append(b, `nnnnnnnnnZ"`...)
+	}
+	d := b[l : l+11]
 	r := ns % 1e8
 	d[0] = byte('0' + ns/1e8)
 	put4(d[1:5], r/10000)
 	put4(d[5:9], r%10000)
-	return append(b, d[:]...)
+	d[9], d[10] = 'Z', '"'
+	return b
 }
 
 // fill formats the second sec into the prefix. The date comes from the
@@ -530,6 +538,20 @@ func (tc *timeCache) fill(sec int64) {
 	tc.n = tc.dateLen + 9
 	tc.sec, tc.valid = sec, true
 }
+
+// appendMicros writes ns nanoseconds as microseconds, the shortest
+// decimal that reads back as float64(ns)/1e3. Whole microseconds (every
+// pcap's resolution) are the integer they are: strconv's shortest float
+// took ~5 % of the writer's time.
+func appendMicros(b []byte, ns int64) []byte {
+	if ns%1000 == 0 && ns > -1<<53 && ns < 1<<53 {
+		return appendInt(b, ns/1000)
+	}
+	return strconv.AppendFloat(b, float64(ns)/1e3, 'f', -1, 64)
+}
+
+// zeroTimeUnix is the zero time.Time's Unix seconds (year 1).
+var zeroTimeUnix = time.Time{}.Unix()
 
 // timeCache holds the text of the last second appendTime wrote.
 type timeCache struct {
@@ -634,6 +656,10 @@ func appendStates(b []byte, states []decode.State) []byte {
 	for i, s := range states {
 		if i > 0 {
 			b = append(b, ',')
+		}
+		if s != decode.Unknown && int(s) < len(stateJSON) {
+			b = append(b, stateJSON[s]...) // quoted already
+			continue
 		}
 		b = append(b, '"')
 		b = append(b, s.String()...)

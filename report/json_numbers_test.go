@@ -43,3 +43,24 @@ func TestJSONAppendStringRemembersOnlyPlain(t *testing.T) {
 		}
 	}
 }
+
+// TestAppendMicrosMatchesStrconv checks the integer shortcut for whole
+// microseconds against the float formatting it replaces, around zero, at
+// every scale up to the largest int64, and at the edges of float64's
+// exact integers.
+func TestAppendMicrosMatchesStrconv(t *testing.T) {
+	var ns []int64
+	for v := int64(-3000); v <= 3000; v++ {
+		ns = append(ns, v)
+	}
+	for p := int64(1000); p > 0 && p < math.MaxInt64/10; p *= 10 {
+		ns = append(ns, p, p-1, p+1, p+1000, -p, 7*p, 123456*p/1000)
+	}
+	ns = append(ns, 1<<53, 1<<53-1000, 1<<53+1000, -1<<53, -(1<<53)+1000, math.MaxInt64, math.MinInt64, math.MinInt64+808)
+	for _, v := range ns {
+		want := strconv.FormatFloat(float64(v)/1e3, 'f', -1, 64)
+		if got := string(appendMicros(nil, v)); got != want {
+			t.Fatalf("appendMicros(%d) = %s, want %s", v, got, want)
+		}
+	}
+}
