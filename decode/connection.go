@@ -46,6 +46,14 @@ func (k CloseKind) String() string { return closeNames[k] }
 // A Tracker reuses Connection values: a Handler must not keep a
 // *Connection, or any slice in it, after its Ended method returns.
 type Connection struct {
+	// key is what the tracker's table knows the connection by, and
+	// newer and older its place in the LRU list: first, beside the
+	// fields every segment reads, so that a lookup that compares the key
+	// and the segment's work share cache lines (at the end of this
+	// 1.2 KB struct the key cost a cache miss of its own per lookup).
+	key          connKey
+	newer, older *Connection // LRU list
+
 	ID             int // 1, 2, ... in order of first packet
 	Client, Server netip.AddrPort
 	// SelfConnect is set for a socket that connected to itself: client
@@ -146,13 +154,11 @@ type Connection struct {
 	observed          Sides // sides with observed (not inferred) calls
 	history           historyLog
 
-	// Tracker bookkeeping.
-	key          connKey
-	paths        *paths      // the tunnels it was seen in, if any (tunnel_track.go)
-	newer, older *Connection // LRU list
-	gen          uint64      // bumped on reuse, to spot stale queue entries
-	lingering    bool        // finished, kept a moment to absorb stragglers
-	finishedAt   time.Time
+	// Tracker bookkeeping (the key is at the top).
+	paths      *paths // the tunnels it was seen in, if any (tunnel_track.go)
+	gen        uint64 // bumped on reuse, to spot stale queue entries
+	lingering  bool   // finished, kept a moment to absorb stragglers
+	finishedAt time.Time
 }
 
 // State is the side's current state.
