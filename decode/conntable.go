@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"math/bits"
 	"math/rand/v2"
+	"net/netip"
 )
 
 // The tracker's table of open connections. Every packet looks its
@@ -35,7 +36,6 @@ func mix(x, y uint64) uint64 {
 // decoded packet has) collide and are told apart by comparing them.
 func (k *connKey) hash() uint64 {
 	a, b := k.a.Addr(), k.b.Addr()
-	a16, b16 := a.As16(), b.As16()
 	ports := uint64(k.a.Port())<<16 | uint64(k.b.Port())
 	if a.Is4() {
 		ports |= 1 << 32
@@ -43,14 +43,31 @@ func (k *connKey) hash() uint64 {
 	if b.Is4() {
 		ports |= 1 << 33
 	}
-	h := mix(binary.LittleEndian.Uint64(a16[:8])^keySeed[0], binary.LittleEndian.Uint64(a16[8:])^keySeed[1]) ^
-		mix(binary.LittleEndian.Uint64(b16[:8])^keySeed[2], binary.LittleEndian.Uint64(b16[8:])^keySeed[3]) ^
+	ahi, alo := addrWords(a)
+	bhi, blo := addrWords(b)
+	h := mix(ahi^keySeed[0], alo^keySeed[1]) ^
+		mix(bhi^keySeed[2], blo^keySeed[3]) ^
 		mix(ports^keySeed[4], k.tun^keySeed[5])
 	h = mix(h, 0x9e3779b97f4a7c15)
 	if h == 0 {
 		h = 1
 	}
 	return h
+}
+
+// addrWords returns a's 16 bytes (an IPv4 address in its IPv4-mapped
+// form) as two words. It reads each half of As16's array as it was
+// written: copying the array whole, as the hash once did, made a 16-byte
+// load of two 8-byte stores just made, which the CPU cannot forward
+// (perf annotate: half of the hash's time, ~3 % of a replay of the
+// parallel file). An IPv4 address takes the 4-byte path.
+func addrWords(a netip.Addr) (hi, lo uint64) {
+	if a.Is4() {
+		a4 := a.As4()
+		return 0, 0xffff<<32 | uint64(binary.BigEndian.Uint32(a4[:]))
+	}
+	a16 := a.As16()
+	return binary.BigEndian.Uint64(a16[:8]), binary.BigEndian.Uint64(a16[8:])
 }
 
 // connSlot is one place in a connTable: a key's hash (0 when the slot is
