@@ -129,8 +129,11 @@ type Tracker struct {
 	// packet, then need not read the connection (a cache miss) to know
 	// it has not yet lingered long enough. Anything that could change
 	// that (the connection ending, or taking a segment) clears it.
-	headLive   *Connection
-	headSince  time.Time
+	headLive  *Connection
+	headSince time.Time
+	// last is the connection of the last segment, while it is in the
+	// table: Observe looks at it before hashing.
+	last       *Connection
 	tombSeq    uint64
 	nextID     int
 	step       Step
@@ -286,10 +289,23 @@ func (t *Tracker) Observe(s *Segment) {
 	t.Expire(s.Time)
 	var k connKey
 	k.set(s.Src, s.Dst)
-	h := k.hash()
-	c := t.conns.get(&k, h)
-	if s.Tunnel != nil {
-		c, k, h = t.lookupTunneled(k, h, s)
+	var (
+		c *Connection
+		h uint64 // 0 until needed, when the last connection matched
+	)
+	if l := t.last; l != nil && l.key == k && s.Tunnel == nil && !t.sawTunnel {
+		// The same connection as the last segment's, half the time in
+		// a capture of short connections (its SYN, SYN-ACK and ACK
+		// come back to back): no hash, no probe of the table. A
+		// connection in the table is there under its own key, and
+		// without tunnels under no other.
+		c = l
+	} else {
+		h = k.hash()
+		c = t.conns.get(&k, h)
+		if s.Tunnel != nil {
+			c, k, h = t.lookupTunneled(k, h, s)
+		}
 	}
 	if c != nil && t.duplicate(c, s, k) {
 		return
@@ -315,6 +331,9 @@ func (t *Tracker) Observe(s *Segment) {
 		c = nil
 	}
 	if c == nil {
+		if h == 0 {
+			h = k.hash()
+		}
 		c = t.open(k, h, s)
 		t.settle()
 	} else {
@@ -335,6 +354,7 @@ func (t *Tracker) Observe(s *Segment) {
 		t.keysChanged(c)
 	}
 	t.remember(c, from, s, k)
+	t.last = c
 	t.h.Segment(c, st)
 	if c == t.headLive {
 		t.headLive = nil
@@ -653,6 +673,9 @@ func (t *Tracker) end(c *Connection) {
 	}
 	if c == t.headLive {
 		t.headLive = nil
+	}
+	if c == t.last {
+		t.last = nil
 	}
 	t.conns.del(&c.key, c.key.hash())
 	t.dropAliases(c)
