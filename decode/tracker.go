@@ -125,12 +125,12 @@ type Tracker struct {
 	linger     []lingerEntry // finished connections, oldest first, from lingerHead on
 	lingerHead int
 	// headLive, when not nil, is the connection of linger[lingerHead],
-	// found still lingering since headSince: Expire, which runs per
+	// found still lingering, due to end at headDue: Expire, which runs per
 	// packet, then need not read the connection (a cache miss) to know
 	// it has not yet lingered long enough. Anything that could change
 	// that (the connection ending, or taking a segment) clears it.
-	headLive  *Connection
-	headSince time.Time
+	headLive *Connection
+	headDue  time.Time
 	// last is the connection of the last segment, while it is in the
 	// table: Observe looks at it before hashing.
 	last       *Connection
@@ -503,9 +503,11 @@ func (t *Tracker) Expire(now time.Time) {
 				t.lingerHead++ // ended since, or took a segment that reopened it
 				continue
 			}
-			t.headLive, t.headSince = e.c, e.c.finishedAt
+			t.headLive, t.headDue = e.c, e.c.finishedAt.Add(t.cfg.Linger)
 		}
-		if now.Sub(t.headSince) < t.cfg.Linger {
+		// now < finishedAt+Linger, as now.Sub(finishedAt) < Linger
+		// but without Sub's overflow checks on every packet.
+		if now.Before(t.headDue) {
 			break
 		}
 		t.end(e.c)
