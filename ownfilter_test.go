@@ -36,6 +36,13 @@ func tcpFrame(src, dst netip.AddrPort, flags byte) []byte {
 	return b
 }
 
+// frameAt is a captured frame from src to dst with the given TCP flags, at
+// at past t0.
+func frameAt(t0 time.Time, at time.Duration, src, dst netip.AddrPort, flags byte) *capture.Packet {
+	data := tcpFrame(src, dst, flags)
+	return &capture.Packet{Timestamp: t0.Add(at), LinkType: layers.LinkTypeEthernet, Data: data, Length: len(data)}
+}
+
 // TestOwnFilterWaitsForLateCalls: a connection's packets wait in the
 // limbo until its call arrives, however long the capture has run on
 // meanwhile, as long as the calls have not moved past them; packets no
@@ -46,8 +53,7 @@ func TestOwnFilterWaitsForLateCalls(t *testing.T) {
 	other := netip.MustParseAddrPort("127.0.0.1:50000")
 	t0 := time.Unix(1_700_000_000, 0)
 	pkt := func(at time.Duration, src, dst netip.AddrPort, flags byte) *capture.Packet {
-		data := tcpFrame(src, dst, flags)
-		return &capture.Packet{Timestamp: t0.Add(at), LinkType: layers.LinkTypeEthernet, Data: data, Length: len(data)}
+		return frameAt(t0, at, src, dst, flags)
 	}
 	dc := &liveCapture{linkType: layers.LinkTypeEthernet}
 	f := newOwnFilter(dc)
@@ -101,8 +107,7 @@ func TestOwnFilterNearFlowOutlivesStorm(t *testing.T) {
 			srv := netip.MustParseAddrPort("127.0.0.1:8080")
 			t0 := time.Unix(1_700_000_000, 0)
 			pkt := func(at time.Duration, src, dst netip.AddrPort, flags byte) *capture.Packet {
-				data := tcpFrame(src, dst, flags)
-				return &capture.Packet{Timestamp: t0.Add(at), LinkType: layers.LinkTypeEthernet, Data: data, Length: len(data)}
+				return frameAt(t0, at, src, dst, flags)
 			}
 			dc := &liveCapture{linkType: layers.LinkTypeEthernet}
 			f := newOwnFilter(dc)
@@ -156,8 +161,7 @@ func TestOwnFilterNearFlowOutlivesStorm(t *testing.T) {
 func TestOwnFilterNearIsForListeners(t *testing.T) {
 	t0 := time.Unix(1_700_000_000, 0)
 	pkt := func(src, dst string) *capture.Packet {
-		data := tcpFrame(netip.MustParseAddrPort(src), netip.MustParseAddrPort(dst), 0x02)
-		return &capture.Packet{Timestamp: t0, LinkType: layers.LinkTypeEthernet, Data: data, Length: len(data)}
+		return frameAt(t0, 0, netip.MustParseAddrPort(src), netip.MustParseAddrPort(dst), 0x02)
 	}
 	dc := &liveCapture{linkType: layers.LinkTypeEthernet}
 	f := newOwnFilter(dc)

@@ -156,14 +156,9 @@ func watchPreExisting(t *testing.T, last bool) (lost bool) {
 	file := filepath.Join(t.TempDir(), "old.pcapng")
 	code, out, stderr := watchWhile(t, []string{"--iface", "lo", "--format", "json", "-c", "1", "--duration", "60s", "-w", file, "tcp port " + port},
 		func() { h.finish(t) })
-	if !last && eventsLost(stderr) {
+	if retry := watchAttemptLost(t, last, stderr); retry {
 		return true
 	}
-	defer func() {
-		if t.Failed() {
-			t.Logf("watch's stderr: %s", stderr)
-		}
-	}()
 	if code != 0 {
 		t.Fatalf("watch: exit %d: %s", code, stderr)
 	}
@@ -291,14 +286,9 @@ func TestWatchProcessFilter(t *testing.T) {
 						t.Error(err)
 					}
 				})
-				if !last && eventsLost(stderr) {
+				if retry := watchAttemptLost(t, last, stderr); retry {
 					return true
 				}
-				defer func() {
-					if t.Failed() {
-						t.Logf("watch's stderr: %s", stderr)
-					}
-				}()
 				if code != 0 {
 					t.Fatalf("watch: exit %d: %s", code, stderr)
 				}
@@ -456,6 +446,21 @@ func retryWhenEventsLost(t *testing.T, attempt func(last bool) (lost bool)) {
 
 // eventsLost says whether watch's stderr reports a ring buffer overflow.
 func eventsLost(stderr string) bool { return strings.Contains(stderr, "kernel events lost") }
+
+// watchAttemptLost says whether an attempt of retryWhenEventsLost should
+// be made again (watch lost events, and it was not the last); otherwise
+// it has watch's stderr logged if the test fails.
+func watchAttemptLost(t *testing.T, last bool, stderr string) bool {
+	if !last && eventsLost(stderr) {
+		return true
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("watch's stderr: %s", stderr)
+		}
+	})
+	return false
+}
 
 // TestWatchReportsLostEvents: when the eBPF ring buffer overflows, watch
 // says on stderr how many kernel events were lost (it records every
