@@ -156,11 +156,8 @@ func watchPreExisting(t *testing.T, last bool) (lost bool) {
 	file := filepath.Join(t.TempDir(), "old.pcapng")
 	code, out, stderr := watchWhile(t, []string{"--iface", "lo", "--format", "json", "-c", "1", "--duration", "60s", "-w", file, "tcp port " + port},
 		func() { h.finish(t) })
-	if retry := watchAttemptLost(t, last, stderr); retry {
+	if watchAttemptLost(t, last, code, stderr) {
 		return true
-	}
-	if code != 0 {
-		t.Fatalf("watch: exit %d: %s", code, stderr)
 	}
 	r := parseReport(t, out)
 	if len(r.conns) != 1 {
@@ -286,11 +283,8 @@ func TestWatchProcessFilter(t *testing.T) {
 						t.Error(err)
 					}
 				})
-				if retry := watchAttemptLost(t, last, stderr); retry {
+				if watchAttemptLost(t, last, code, stderr) {
 					return true
-				}
-				if code != 0 {
-					t.Fatalf("watch: exit %d: %s", code, stderr)
 				}
 				r := parseReport(t, out)
 				if len(r.conns) != 1 {
@@ -449,8 +443,10 @@ func eventsLost(stderr string) bool { return strings.Contains(stderr, "kernel ev
 
 // watchAttemptLost says whether an attempt of retryWhenEventsLost should
 // be made again (watch lost events, and it was not the last); otherwise
-// it has watch's stderr logged if the test fails.
-func watchAttemptLost(t *testing.T, last bool, stderr string) bool {
+// it fails the test if watch did, and has watch's stderr logged if the
+// test fails later.
+func watchAttemptLost(t *testing.T, last bool, code int, stderr string) bool {
+	t.Helper()
 	if !last && eventsLost(stderr) {
 		return true
 	}
@@ -459,6 +455,9 @@ func watchAttemptLost(t *testing.T, last bool, stderr string) bool {
 			t.Logf("watch's stderr: %s", stderr)
 		}
 	})
+	if code != 0 {
+		t.Fatalf("watch: exit %d: %s", code, stderr)
+	}
 	return false
 }
 

@@ -50,6 +50,18 @@ func requireCapture(t testing.TB) {
 	unix.Close(fd)
 }
 
+// loopbackListener listens on a port of 127.0.0.1 the kernel picks, until
+// the test ends, and returns the listener and its port.
+func loopbackListener(t testing.TB) (net.Listener, uint16) {
+	t.Helper()
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	return ln, uint16(ln.Addr().(*net.TCPAddr).Port)
+}
+
 // openLo opens a live capture on loopback and closes it when the test ends.
 func openLo(t testing.TB, opts LiveOptions) *LiveSource {
 	t.Helper()
@@ -151,12 +163,7 @@ func udpDstPort(data []byte) (uint16, bool) {
 // It returns the server's port.
 func tcpExchange(t *testing.T) uint16 {
 	t.Helper()
-	ln, err := net.Listen("tcp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	port := uint16(ln.Addr().(*net.TCPAddr).Port)
+	ln, port := loopbackListener(t)
 
 	done := make(chan error, 1)
 	go func() {
@@ -339,12 +346,7 @@ func TestLiveLoopbackTCP(t *testing.T) {
 func TestLiveUserFilter(t *testing.T) {
 	requireCapture(t)
 	// Learn the port first: the filter is set at open.
-	ln, err := net.Listen("tcp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	port := uint16(ln.Addr().(*net.TCPAddr).Port)
+	ln, port := loopbackListener(t)
 	go func() {
 		for {
 			c, err := ln.Accept()
@@ -1218,12 +1220,7 @@ func TestLiveSnapLen(t *testing.T) {
 // meanwhile.
 func TestLiveBacklog(t *testing.T) {
 	requireCapture(t)
-	ln, err := net.Listen("tcp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	port := uint16(ln.Addr().(*net.TCPAddr).Port)
+	ln, port := loopbackListener(t)
 	src := openLo(t, LiveOptions{NumBlocks: 8, BlockTimeout: 5 * time.Millisecond, Filter: portFilter(t, unix.IPPROTO_TCP, port)})
 	if b := src.Backlog(); b != 0 {
 		t.Fatalf("backlog %v before any frame, want 0", b)
