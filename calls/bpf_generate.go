@@ -9,4 +9,4 @@ package calls
 // the kernel types itself, so the object is the same on every machine with
 // the same clang (the version is pinned in bpf/clang-version).
 //
-//go:generate go tool bpf2go -go-package calls -output-stem recorder -tags linux -target bpfel -type event recorder bpf/recorder.bpf.c -- -I/usr/include -Wall -Werror
+//go:generate go tool bpf2go -go-package calls -output-stem recorder -tags linux -target bpfel -type event -type packet_record recorder bpf/recorder.bpf.c -- -I/usr/include -Wall -Werror

@@ -5,6 +5,7 @@ package calls
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
@@ -23,6 +24,8 @@ import (
 	"github.com/cilium/ebpf/ringbuf"
 	"github.com/cilium/ebpf/rlimit"
 	"golang.org/x/sys/unix"
+
+	"github.com/socktrace/socktrace/capture"
 )
 
 // How the eBPF recorder works
@@ -78,6 +81,13 @@ type Recorder struct {
 	cancelled bool
 
 	records, events atomic.Uint64
+	// The packet capture (opts.Packets): attached, segments delivered,
+	// and the kernel side's count of those lost when recording ended.
+	capturing           bool
+	packets             atomic.Uint64
+	packetsDroppedFinal atomic.Uint64
+	pktBuf              []byte
+	pkt                 capture.Packet
 	// droppedFinal is the kernel side's drop count when recording ended
 	// (closed set): its map is gone then.
 	droppedFinal atomic.Uint64
@@ -125,6 +135,12 @@ func record(ctx context.Context, argv []string, opts TraceOptions, pre *Preloade
 	if err != nil {
 		return nil, err
 	}
+	if opts.Packets != nil {
+		if err := r.startCapture(opts.CaptureInterface); err != nil {
+			r.close()
+			return nil, err
+		}
+	}
 	if err := r.startChild(path, argv); err != nil {
 		r.close()
 		return nil, err
@@ -153,9 +169,23 @@ func recordPID(ctx context.Context, pid int, opts TraceOptions, pre *Preloaded) 
 		return nil, err
 	}
 	r.rootPid = pid
+	if opts.Packets != nil {
+		if err := r.startCapture(opts.CaptureInterface); err != nil {
+			r.close()
+			return nil, err
+		}
+	}
 	if err := r.addProc(uint32(pid)); err != nil {
 		r.close()
 		return nil, err
+	}
+	if r.capturing {
+		// Its connections that are open already: their segments from
+		// now on, not from its next call on them.
+		if err := r.markOwnPorts(pid); err != nil {
+			r.close()
+			return nil, err
+		}
 	}
 	r.start()
 	return r, nil
@@ -198,9 +228,11 @@ func (r *Recorder) Backlog() float64 {
 // Stats reports what the recorder has done so far.
 func (r *Recorder) Stats() TraceStats {
 	return TraceStats{
-		Events:  r.events.Load(),
-		Records: r.records.Load(),
-		Dropped: r.droppedNow(),
+		Events:         r.events.Load(),
+		Records:        r.records.Load(),
+		Dropped:        r.droppedNow(),
+		Packets:        r.packets.Load(),
+		PacketsDropped: r.packetsDroppedNow(),
 	}
 }
 
@@ -221,6 +253,7 @@ func loadedRecorder(ringBufferSize int, all bool) (*Recorder, error) {
 	r := &Recorder{alive: make(map[uint32]bool), done: make(chan struct{}), code: -1, all: all}
 	r.opts.RingBufferSize = ringBufferSize
 	r.dec.init()
+	r.pktBuf = make([]byte, 0, sll2Len+PacketSnapLen)
 	if err := r.load(all); err != nil {
 		r.close()
 		return nil, err
@@ -339,6 +372,13 @@ func (r *Recorder) load(all bool) error {
 	}
 	ring := int(spec.Maps["events"].MaxEntries)
 	if err := spec.Variables["wakeup_bytes"].Set(uint64(ring / wakeupFraction)); err != nil {
+		return fmt.Errorf("calls: %w", err)
+	}
+	netns, err := netnsInode()
+	if err != nil {
+		return err
+	}
+	if err := spec.Variables["capture_netns"].Set(netns); err != nil {
 		return fmt.Errorf("calls: %w", err)
 	}
 	if all {
@@ -759,6 +799,7 @@ func (r *Recorder) finish(err error) {
 	}
 	// The count lives in a map that close frees: keep it for Stats.
 	r.droppedFinal.Store(r.droppedNow())
+	r.packetsDroppedFinal.Store(r.packetsDroppedNow())
 	r.closed.Store(true)
 	// Recording has ended: what the ring still holds is no one's now.
 	r.rdMu.Lock()
@@ -794,6 +835,10 @@ func (r *Recorder) droppedNow() uint64 {
 // handle decodes one record and delivers what it yields.
 func (r *Recorder) handle(raw []byte) {
 	r.records.Add(1)
+	if len(raw) >= 20 && binary.NativeEndian.Uint32(raw[16:20]) == recPacket {
+		r.handlePacket(raw)
+		return
+	}
 	var rec recorderEvent
 	if !decodeRecord(raw, &rec) {
 		return

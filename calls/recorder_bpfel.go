@@ -37,6 +37,22 @@ type recorderEvent struct {
 	Comm     [16]int8
 }
 
+type recorderPacketRecord struct {
+	_        structs.HostLayout
+	TimeNs   uint64
+	Sock     uint64
+	Type     uint32
+	Pid      uint32
+	Ifindex  uint32
+	WireLen  uint32
+	Protocol uint16
+	Hatype   uint16
+	PktType  uint8
+	Pad      uint8
+	CapLen   uint16
+	Data     [128]uint8
+}
+
 type recorderPending struct {
 	_        structs.HostLayout
 	EnterNs  uint64
@@ -56,31 +72,45 @@ type recorderPending struct {
 	Linger   [8]uint8
 }
 
+type recorderPortMark struct {
+	_       structs.HostLayout
+	Owner   uint32
+	Pad     uint32
+	UntilNs uint64
+}
+
 // Names of all BPF objects in the ELF.
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	recorderMapAdopters          = "adopters"
-	recorderMapDropped           = "dropped"
-	recorderMapEvents            = "events"
-	recorderMapListeners         = "listeners"
-	recorderMapNrKinds           = "nr_kinds"
-	recorderMapPendings          = "pendings"
-	recorderMapProcs             = "procs"
-	recorderMapSocks             = "socks"
-	recorderProgErrorReport      = "error_report"
-	recorderProgProcessExit      = "process_exit"
-	recorderProgProcessFork      = "process_fork"
-	recorderProgReceiveReset     = "receive_reset"
-	recorderProgRetransmit       = "retransmit"
-	recorderProgRetransmitSynack = "retransmit_synack"
-	recorderProgSendReset        = "send_reset"
-	recorderProgSetState         = "set_state"
-	recorderProgSysEnter         = "sys_enter"
-	recorderProgSysExit          = "sys_exit"
-	recorderVarTraceAll          = "trace_all"
-	recorderVarUnusedEvent       = "unused_event"
-	recorderVarWakeupBytes       = "wakeup_bytes"
+	recorderMapAdopters           = "adopters"
+	recorderMapDropped            = "dropped"
+	recorderMapEvents             = "events"
+	recorderMapListeners          = "listeners"
+	recorderMapNrKinds            = "nr_kinds"
+	recorderMapPacketsDropped     = "packets_dropped"
+	recorderMapPendings           = "pendings"
+	recorderMapPorts              = "ports"
+	recorderMapProcs              = "procs"
+	recorderMapSocks              = "socks"
+	recorderProgCaptureReceive    = "capture_receive"
+	recorderProgCaptureXmit       = "capture_xmit"
+	recorderProgErrorReport       = "error_report"
+	recorderProgProcessExit       = "process_exit"
+	recorderProgProcessFork       = "process_fork"
+	recorderProgReceiveReset      = "receive_reset"
+	recorderProgRetransmit        = "retransmit"
+	recorderProgRetransmitSynack  = "retransmit_synack"
+	recorderProgSendReset         = "send_reset"
+	recorderProgSetState          = "set_state"
+	recorderProgSysEnter          = "sys_enter"
+	recorderProgSysExit           = "sys_exit"
+	recorderVarCaptureIfindex     = "capture_ifindex"
+	recorderVarCaptureNetns       = "capture_netns"
+	recorderVarTraceAll           = "trace_all"
+	recorderVarUnusedEvent        = "unused_event"
+	recorderVarUnusedPacketRecord = "unused_packet_record"
+	recorderVarWakeupBytes        = "wakeup_bytes"
 )
 
 // loadRecorder returns the embedded CollectionSpec for recorder.
@@ -125,6 +155,8 @@ type recorderSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type recorderProgramSpecs struct {
+	CaptureReceive   *ebpf.ProgramSpec `ebpf:"capture_receive"`
+	CaptureXmit      *ebpf.ProgramSpec `ebpf:"capture_xmit"`
 	ErrorReport      *ebpf.ProgramSpec `ebpf:"error_report"`
 	ProcessExit      *ebpf.ProgramSpec `ebpf:"process_exit"`
 	ProcessFork      *ebpf.ProgramSpec `ebpf:"process_fork"`
@@ -141,23 +173,28 @@ type recorderProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type recorderMapSpecs struct {
-	Adopters  *ebpf.MapSpec `ebpf:"adopters"`
-	Dropped   *ebpf.MapSpec `ebpf:"dropped"`
-	Events    *ebpf.MapSpec `ebpf:"events"`
-	Listeners *ebpf.MapSpec `ebpf:"listeners"`
-	NrKinds   *ebpf.MapSpec `ebpf:"nr_kinds"`
-	Pendings  *ebpf.MapSpec `ebpf:"pendings"`
-	Procs     *ebpf.MapSpec `ebpf:"procs"`
-	Socks     *ebpf.MapSpec `ebpf:"socks"`
+	Adopters       *ebpf.MapSpec `ebpf:"adopters"`
+	Dropped        *ebpf.MapSpec `ebpf:"dropped"`
+	Events         *ebpf.MapSpec `ebpf:"events"`
+	Listeners      *ebpf.MapSpec `ebpf:"listeners"`
+	NrKinds        *ebpf.MapSpec `ebpf:"nr_kinds"`
+	PacketsDropped *ebpf.MapSpec `ebpf:"packets_dropped"`
+	Pendings       *ebpf.MapSpec `ebpf:"pendings"`
+	Ports          *ebpf.MapSpec `ebpf:"ports"`
+	Procs          *ebpf.MapSpec `ebpf:"procs"`
+	Socks          *ebpf.MapSpec `ebpf:"socks"`
 }
 
 // recorderVariableSpecs contains global variables before they are loaded into the kernel.
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type recorderVariableSpecs struct {
-	TraceAll    *ebpf.VariableSpec `ebpf:"trace_all"`
-	UnusedEvent *ebpf.VariableSpec `ebpf:"unused_event"`
-	WakeupBytes *ebpf.VariableSpec `ebpf:"wakeup_bytes"`
+	CaptureIfindex     *ebpf.VariableSpec `ebpf:"capture_ifindex"`
+	CaptureNetns       *ebpf.VariableSpec `ebpf:"capture_netns"`
+	TraceAll           *ebpf.VariableSpec `ebpf:"trace_all"`
+	UnusedEvent        *ebpf.VariableSpec `ebpf:"unused_event"`
+	UnusedPacketRecord *ebpf.VariableSpec `ebpf:"unused_packet_record"`
+	WakeupBytes        *ebpf.VariableSpec `ebpf:"wakeup_bytes"`
 }
 
 // recorderObjects contains all objects after they have been loaded into the kernel.
@@ -180,14 +217,16 @@ func (o *recorderObjects) Close() error {
 //
 // It can be passed to loadRecorderObjects or ebpf.CollectionSpec.LoadAndAssign.
 type recorderMaps struct {
-	Adopters  *ebpf.Map `ebpf:"adopters"`
-	Dropped   *ebpf.Map `ebpf:"dropped"`
-	Events    *ebpf.Map `ebpf:"events"`
-	Listeners *ebpf.Map `ebpf:"listeners"`
-	NrKinds   *ebpf.Map `ebpf:"nr_kinds"`
-	Pendings  *ebpf.Map `ebpf:"pendings"`
-	Procs     *ebpf.Map `ebpf:"procs"`
-	Socks     *ebpf.Map `ebpf:"socks"`
+	Adopters       *ebpf.Map `ebpf:"adopters"`
+	Dropped        *ebpf.Map `ebpf:"dropped"`
+	Events         *ebpf.Map `ebpf:"events"`
+	Listeners      *ebpf.Map `ebpf:"listeners"`
+	NrKinds        *ebpf.Map `ebpf:"nr_kinds"`
+	PacketsDropped *ebpf.Map `ebpf:"packets_dropped"`
+	Pendings       *ebpf.Map `ebpf:"pendings"`
+	Ports          *ebpf.Map `ebpf:"ports"`
+	Procs          *ebpf.Map `ebpf:"procs"`
+	Socks          *ebpf.Map `ebpf:"socks"`
 }
 
 func (m *recorderMaps) Close() error {
@@ -197,7 +236,9 @@ func (m *recorderMaps) Close() error {
 		m.Events,
 		m.Listeners,
 		m.NrKinds,
+		m.PacketsDropped,
 		m.Pendings,
+		m.Ports,
 		m.Procs,
 		m.Socks,
 	)
@@ -207,15 +248,20 @@ func (m *recorderMaps) Close() error {
 //
 // It can be passed to loadRecorderObjects or ebpf.CollectionSpec.LoadAndAssign.
 type recorderVariables struct {
-	TraceAll    *ebpf.Variable `ebpf:"trace_all"`
-	UnusedEvent *ebpf.Variable `ebpf:"unused_event"`
-	WakeupBytes *ebpf.Variable `ebpf:"wakeup_bytes"`
+	CaptureIfindex     *ebpf.Variable `ebpf:"capture_ifindex"`
+	CaptureNetns       *ebpf.Variable `ebpf:"capture_netns"`
+	TraceAll           *ebpf.Variable `ebpf:"trace_all"`
+	UnusedEvent        *ebpf.Variable `ebpf:"unused_event"`
+	UnusedPacketRecord *ebpf.Variable `ebpf:"unused_packet_record"`
+	WakeupBytes        *ebpf.Variable `ebpf:"wakeup_bytes"`
 }
 
 // recorderPrograms contains all programs after they have been loaded into the kernel.
 //
 // It can be passed to loadRecorderObjects or ebpf.CollectionSpec.LoadAndAssign.
 type recorderPrograms struct {
+	CaptureReceive   *ebpf.Program `ebpf:"capture_receive"`
+	CaptureXmit      *ebpf.Program `ebpf:"capture_xmit"`
 	ErrorReport      *ebpf.Program `ebpf:"error_report"`
 	ProcessExit      *ebpf.Program `ebpf:"process_exit"`
 	ProcessFork      *ebpf.Program `ebpf:"process_fork"`
@@ -230,6 +276,8 @@ type recorderPrograms struct {
 
 func (p *recorderPrograms) Close() error {
 	return _RecorderClose(
+		p.CaptureReceive,
+		p.CaptureXmit,
 		p.ErrorReport,
 		p.ProcessExit,
 		p.ProcessFork,

@@ -6,6 +6,8 @@ import (
 	"os"
 	"os/exec"
 	"time"
+
+	"github.com/socktrace/socktrace/capture"
 )
 
 // Tracing a program (Trace, Attach; Linux on amd64 and arm64).
@@ -85,6 +87,21 @@ type TraceOptions struct {
 	// made it is stopped, so it has nothing to catch up on.
 	Progress func(t time.Time)
 
+	// Packets, if set, receives the traced program's TCP segments, which
+	// the eBPF recorder (Record, RecordPID) then records in the kernel
+	// beside its calls: the segments of its sockets only, as an AF_PACKET
+	// capture on CaptureInterface would see them, each as a LINUX_SLL2
+	// frame with the first PacketSnapLen bytes from the network header on
+	// (Length is the whole frame's). It is called from the same goroutine
+	// as Events, in order with the calls, and Progress covers it too. The
+	// Packet and its Data are valid only during the call. The ptrace
+	// tracer and Watch ignore it: capture with package capture instead.
+	Packets func(*capture.Packet)
+	// CaptureInterface is the interface Packets captures on: "" or
+	// capture.AnyInterface for every interface of this network
+	// namespace.
+	CaptureInterface string
+
 	// RingBufferSize is the size in bytes of the eBPF recorder's ring
 	// buffer: a power of two, at least a page; 0 means 16 MiB. Smaller
 	// rings lose records sooner under a storm (counted in
@@ -126,6 +143,9 @@ type TraceStats struct {
 	// records the kernel side could not write because the buffer was
 	// full (lost events: reported, never silent).
 	Records, Dropped uint64
+	// The recorder's packet capture (TraceOptions.Packets): segments
+	// delivered, and those lost to a full ring buffer.
+	Packets, PacketsDropped uint64
 }
 
 // ErrPtraceNotPermitted is returned (wrapped) by Trace and Attach when the

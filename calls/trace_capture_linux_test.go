@@ -100,6 +100,7 @@ func parseTCPFrame(b []byte) (p tcpPacket, ok bool) {
 	}
 	var src, dst netip.Addr
 	var tcp []byte
+	var tcpLen int
 	switch binary.BigEndian.Uint16(b[12:14]) {
 	case 0x0800:
 		ip := b[14:]
@@ -112,14 +113,15 @@ func parseTCPFrame(b []byte) (p tcpPacket, ok bool) {
 			return p, false
 		}
 		src, dst = netip.AddrFrom4([4]byte(ip[12:16])), netip.AddrFrom4([4]byte(ip[16:20]))
-		tcp = ip[ihl:min(total, len(ip))]
+		tcp, tcpLen = ip[ihl:min(total, len(ip))], total-ihl
 	case 0x86dd:
 		ip := b[14:]
 		if len(ip) < 60 || ip[6] != 6 {
 			return p, false
 		}
 		src, dst = netip.AddrFrom16([16]byte(ip[8:24])), netip.AddrFrom16([16]byte(ip[24:40]))
-		tcp = ip[40 : 40+min(int(binary.BigEndian.Uint16(ip[4:6])), len(ip)-40)]
+		tcpLen = int(binary.BigEndian.Uint16(ip[4:6]))
+		tcp = ip[40 : 40+min(tcpLen, len(ip)-40)]
 	default:
 		return p, false
 	}
@@ -129,7 +131,9 @@ func parseTCPFrame(b []byte) (p tcpPacket, ok bool) {
 	p.src = netip.AddrPortFrom(src, binary.BigEndian.Uint16(tcp[0:2]))
 	p.dst = netip.AddrPortFrom(dst, binary.BigEndian.Uint16(tcp[2:4]))
 	p.flags = tcp[13]
-	p.payload = len(tcp) - int(tcp[12]>>4)*4
+	// From the IP header's length: the capture's snap length may have cut
+	// the payload.
+	p.payload = tcpLen - int(tcp[12]>>4)*4
 	return p, true
 }
 

@@ -167,7 +167,39 @@ struct request_sock {
 	struct sock_common __req_common;
 };
 
-struct sk_buff;
+struct ns_common {
+	unsigned int inum; /* the namespace's inode number (/proc/PID/ns/net) */
+};
+
+struct net {
+	struct ns_common ns;
+};
+
+typedef struct {
+	struct net *net;
+} possible_net_t;
+
+struct net_device {
+	unsigned int flags;
+	int ifindex;
+	unsigned short type; /* ARPHRD_* */
+	possible_net_t nd_net;
+};
+
+/* The fields of a packet the capture reads. In the kernel the header
+ * offsets and pkt_type sit in anonymous unions and structs; CO-RE finds
+ * them by name. */
+struct sk_buff {
+	struct net_device *dev;
+	struct sock *sk;
+	unsigned int len;
+	unsigned int data_len;
+	__u8 pkt_type : 3;
+	__be16 protocol;
+	__u16 network_header;
+	unsigned char *head;
+	unsigned char *data;
+};
 
 /* The registers a system call was entered with (the tp_btf sys_enter and
  * sys_exit tracepoints' first argument). Each architecture has its own

@@ -70,6 +70,7 @@ enum record_type {
 	REC_SOCK_ERROR = 7,     /* a = errno */
 	REC_FORK = 8,           /* pid = parent tgid, a = child tgid */
 	REC_EXIT = 9,           /* pid = tgid whose last thread exited, ret = wait status */
+	REC_PACKET = 10,        /* struct packet_record */
 };
 
 /* The calls (struct event.call, and the values of nr_kinds). */
@@ -103,8 +104,12 @@ enum call_kind {
 #define SOL_SOCKET 1
 #define SO_LINGER 13
 #define TS_COMPAT 0x0002
-#define TCP_LISTEN 10
+#define TCP_FIN_WAIT1 4
+#define TCP_FIN_WAIT2 5
+#define TCP_TIME_WAIT 6
 #define TCP_CLOSE 7
+#define TCP_LISTEN 10
+#define TCP_CLOSING 11
 #define MAX_NR 1024
 #define SIGNAL_GROUP_EXIT 0x00000004
 
@@ -232,6 +237,50 @@ struct {
 	__type(value, u32);
 } listeners SEC(".maps");
 
+/* The kernel-side packet capture (capture_xmit, capture_receive; see
+ * the comment above them). Local ports of the traced tree's TCP sockets,
+ * indexed by port: a packet is recorded when either of its ports is
+ * marked. An array, so that the check every TCP packet on the machine
+ * pays is two inlined lookups. */
+struct port_mark {
+	u32 owner;     /* the tgid that marked it; 0: never marked */
+	u32 pad;
+	u64 until_ns;  /* 0: marked; else marked until then (bpf_ktime_get_ns) */
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 65536);
+	__type(key, u32);
+	__type(value, struct port_mark);
+} ports SEC(".maps");
+
+/* Packets that did not fit in the ring buffer, per CPU. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, u32);
+	__type(value, u64);
+} packets_dropped SEC(".maps");
+
+/* Capture only on this interface (0: every interface); set by user space
+ * when the capture starts (a global, not a constant: the programs are
+ * loaded before the interface is known). */
+volatile u32 capture_ifindex = 0;
+
+/* Marks a local port as the traced tree's (see ports). */
+static __always_inline void mark_port(u16 port, u32 tgid)
+{
+	if (!port)
+		return;
+	u32 key = port;
+	struct port_mark *m = bpf_map_lookup_elem(&ports, &key);
+	if (!m || (m->owner == tgid && m->until_ns == 0))
+		return;
+	m->owner = tgid;
+	m->until_ns = 0;
+}
+
 /* A pointer read from memory (a scalar to the verifier) made a BTF
  * pointer of its type, so that its fields are read with direct loads. */
 extern void *bpf_rdonly_cast(const void *obj, u32 btf_id) __ksym;
@@ -331,6 +380,7 @@ static __always_inline u16 sock_port(struct sock *sk, u16 skc_num)
  * cheaper than an LRU update, and most calls are on known sockets). */
 static __always_inline void track(struct sock *sk, u32 tgid)
 {
+	mark_port(sk->__sk_common.skc_num, tgid);
 	u64 key = (u64)sk;
 	u32 *owner = bpf_map_lookup_elem(&socks, &key);
 	if (owner && *owner == tgid)
@@ -544,6 +594,7 @@ int BPF_PROG(sys_exit, struct pt_regs *regs, long ret)
 		struct sock_common *skc = &sk->__sk_common;
 		READ_ADDRS(e, skc);
 		e->lport = sock_port(sk, e->lport);
+		mark_port(e->lport, e->pid);
 	}
 	if (kind == CALL_CLOSE && ret == 0 && p->state == TCP_CLOSE) {
 		/* Never connected: no state change will say it is gone. (If
@@ -644,12 +695,10 @@ static __always_inline u32 sock_owner(const struct sock *sk)
 	return tgid;
 }
 
-/* A kernel record: the head of struct event only. */
-static __always_inline int kernel_record(const struct sock *sk, u32 type, u32 a, u32 b)
+/* A kernel record of a socket whose owner is known: the head of struct
+ * event only. */
+static __always_inline int owned_record(const struct sock *sk, u32 owner, u32 type, u32 a, u32 b)
 {
-	u32 owner = sock_owner(sk);
-	if (!owner)
-		return 0;
 	struct event *e = bpf_ringbuf_reserve(&events, KERNEL_RECORD_SIZE, 0);
 	if (!e) {
 		count_drop();
@@ -673,21 +722,57 @@ static __always_inline int kernel_record(const struct sock *sk, u32 type, u32 a,
 	return 0;
 }
 
+/* A kernel record of a socket of the traced tree's (or of any, in
+ * trace_all mode). */
+static __always_inline int kernel_record(const struct sock *sk, u32 type, u32 a, u32 b)
+{
+	u32 owner = sock_owner(sk);
+	if (!owner)
+		return 0;
+	return owned_record(sk, owner, type, a, b);
+}
+
+/* How long a port stays marked for the capture after its socket closed:
+ * an active closer's port sees its peer's last segments for TIME_WAIT's
+ * 60 s; any other only late segments (a retransmission in flight, the
+ * reset answering it). */
+#define LINGER_TIME_WAIT_NS (61ULL * 1000000000ULL)
+#define LINGER_NS (3ULL * 1000000000ULL)
+
 SEC("tp_btf/inet_sock_set_state")
 int BPF_PROG(set_state, const struct sock *sk, int oldstate, int newstate)
 {
 	u16 proto = sk->sk_protocol;
 	if (proto != IPPROTO_TCP && proto != IPPROTO_MPTCP)
 		return 0;
-	kernel_record(sk, REC_STATE, oldstate, newstate);
-	if (newstate == TCP_CLOSE) {
-		u64 key = (u64)sk;
-		bpf_map_delete_elem(&socks, &key);
-		if (oldstate == TCP_LISTEN) {
-			u16 port = sk->__sk_common.skc_num;
-			bpf_map_delete_elem(&listeners, &port);
-		}
+	u32 owner = sock_owner(sk);
+	if (owner)
+		owned_record(sk, owner, REC_STATE, oldstate, newstate);
+	u16 port = sk->__sk_common.skc_num;
+	if (newstate != TCP_CLOSE) {
+		if (owner && owner != 0xffffffff)
+			mark_port(port, owner);
+		return 0;
 	}
+	u64 key = (u64)sk;
+	bpf_map_delete_elem(&socks, &key);
+	if (oldstate == TCP_LISTEN) {
+		bpf_map_delete_elem(&listeners, &port);
+		/* Its accepted connections may live on: the port stays
+		 * marked (a run's few listening ports). */
+		return 0;
+	}
+	/* A connection's end: its port is let go after a while, unless a
+	 * listener has it (an accepted connection). Another socket of the
+	 * tree on the same port (SO_REUSEADDR) marks it again at its next
+	 * call, state change or segment sent. */
+	u32 pkey = port;
+	struct port_mark *m = owner && port ? bpf_map_lookup_elem(&ports, &pkey) : 0;
+	if (!m || m->until_ns || bpf_map_lookup_elem(&listeners, &port))
+		return 0;
+	bool active = oldstate == TCP_FIN_WAIT1 || oldstate == TCP_FIN_WAIT2 ||
+		      oldstate == TCP_CLOSING || oldstate == TCP_TIME_WAIT;
+	m->until_ns = bpf_ktime_get_ns() + (active ? LINGER_TIME_WAIT_NS : LINGER_NS);
 	return 0;
 }
 
@@ -740,4 +825,231 @@ int BPF_PROG(error_report, const struct sock *sk)
 	if (proto != IPPROTO_TCP && proto != IPPROTO_MPTCP)
 		return 0;
 	return kernel_record(sk, REC_SOCK_ERROR, sk->sk_err, 0);
+}
+
+/*
+ * The kernel-side packet capture: the TCP segments of the traced tree's
+ * sockets, recorded into the same ring as its calls, for `run`. An
+ * AF_PACKET capture costs the traced program more than recording its
+ * calls does: on loopback the kernel copies every segment into the
+ * capture's ring (tpacket_rcv) in the sending thread, and the capture
+ * takes every program's TCP segments, which user space then sorts out.
+ * Here the kernel looks at two ports per TCP segment and records only
+ * the traced tree's, with their first PKT_SNAP bytes from the network
+ * header on (the headers whole, the payload cut; the wire length kept).
+ *
+ * Where. At the two points an AF_PACKET capture sees a frame: a device's
+ * transmit (net_dev_start_xmit, where dev_queue_xmit_nit hands outgoing
+ * frames to packet sockets) and the receive path (netif_receive_skb,
+ * just before the packet sockets' taps), so the same segments are seen
+ * as tcpdump -i any sees them: GSO super-segments whole, tunnels'
+ * inner segments on the tunnel's device. Loopback's segments are taken
+ * once, on transmit (where the socket that sent them is known), and
+ * marked as received (PACKET_HOST), as an AF_PACKET capture that drops
+ * loopback's outgoing copies shows them. Only devices in socktrace's own
+ * network namespace (capture_netns), as a packet socket there would.
+ *
+ * Which. A segment is the tree's when one of its ports is marked in
+ * `ports`: a socket's local port is marked by its calls (track, the
+ * exit of bind, connect, accept, listen) and state changes; a connect's
+ * SYN leaves before either can (the port is chosen inside connect), so
+ * a segment sent by a socket in `socks` marks its port too. A closed
+ * connection's port is let go after a linger (set_state). A port another
+ * process uses as well (a listener's port, an ephemeral port reused
+ * towards another peer) lets its segments through too: user space keeps
+ * only those of the tree's connections, as it does with a packet
+ * socket's.
+ */
+#define PKT_SNAP 128
+#define ETH_P_IP 0x0800
+#define ETH_P_IPV6 0x86DD
+#define ETH_P_8021Q 0x8100
+#define ETH_P_8021AD 0x88A8
+#define IFF_LOOPBACK 0x8
+#define PACKET_HOST 0
+#define PACKET_OUTGOING 4
+#define IPPROTO_HOPOPTS 0
+#define IPPROTO_ROUTING 43
+#define IPPROTO_FRAGMENT 44
+#define IPPROTO_DSTOPTS 60
+
+struct packet_record {
+	u64 time_ns;    /* CLOCK_MONOTONIC, as the calls' */
+	u64 sock;       /* the sending socket, when the kernel knows it */
+	u32 type;       /* REC_PACKET, where struct event has its type */
+	u32 pid;        /* the tgid whose port it is */
+	u32 ifindex;
+	u32 wire_len;   /* bytes from the network header to the end */
+	u16 protocol;   /* ETH_P_IP or ETH_P_IPV6, network order */
+	u16 hatype;     /* the device's ARPHRD_ type */
+	u8 pkt_type;    /* PACKET_HOST, PACKET_OUTGOING, ... */
+	u8 pad;
+	u16 cap_len;    /* bytes of data that are the packet's */
+	u8 data[PKT_SNAP];
+};
+
+/* Makes struct packet_record part of the object's BTF, for bpf2go. */
+const struct packet_record *unused_packet_record __attribute__((unused));
+
+/* Network namespace the capture is in (its inode number), set by user space. */
+volatile const u32 capture_netns = 0;
+
+static __always_inline bool port_marked(u16 port, u32 *owner, u64 *now)
+{
+	u32 key = port;
+	struct port_mark *m = bpf_map_lookup_elem(&ports, &key);
+	if (!m || !m->owner)
+		return false;
+	if (m->until_ns) {
+		if (!*now)
+			*now = bpf_ktime_get_ns();
+		if (*now >= m->until_ns)
+			return false;
+	}
+	*owner = m->owner;
+	return true;
+}
+
+static __always_inline int capture(const struct sk_buff *skb, const struct net_device *dev,
+				   unsigned char *nh, __be16 proto, u8 pkt_type, bool xmit)
+{
+	if (capture_ifindex && dev->ifindex != capture_ifindex)
+		return 0;
+	if (dev->nd_net.net->ns.inum != capture_netns)
+		return 0;
+	/* The linear part's end: headers are there (the stack pulls them in
+	 * before it sends or takes a segment); bytes past it are not read. */
+	unsigned char *end = skb->data + (skb->len - skb->data_len);
+	if (!xmit) {
+		/* VLAN tags the device left in (up to two): the receive path
+		 * takes them off after this point, and never comes back here. */
+		for (int i = 0; i < 2; i++) {
+			if (proto != bpf_htons(ETH_P_8021Q) && proto != bpf_htons(ETH_P_8021AD))
+				break;
+			u16 tag[2];
+			if (nh + 4 > end || bpf_probe_read_kernel(tag, 4, nh))
+				return 0;
+			proto = tag[1];
+			nh += 4;
+		}
+	}
+	u8 h[40];
+	u32 tcp_off;
+	if (proto == bpf_htons(ETH_P_IP)) {
+		if (nh + 20 > end || bpf_probe_read_kernel(h, 20, nh))
+			return 0;
+		if ((h[0] >> 4) != 4 || h[9] != IPPROTO_TCP)
+			return 0;
+		/* A fragment after the first has no TCP header. */
+		if (((h[6] << 8) | h[7]) & 0x1fff)
+			return 0;
+		tcp_off = (h[0] & 0xf) * 4;
+		if (tcp_off < 20)
+			return 0;
+	} else if (proto == bpf_htons(ETH_P_IPV6)) {
+		if (nh + 40 > end || bpf_probe_read_kernel(h, 40, nh))
+			return 0;
+		if ((h[0] >> 4) != 6)
+			return 0;
+		u8 next = h[6];
+		tcp_off = 40;
+		/* Up to four extension headers before TCP. */
+		for (int i = 0; i < 4 && next != IPPROTO_TCP; i++) {
+			u8 x[4];
+			if (next != IPPROTO_HOPOPTS && next != IPPROTO_ROUTING &&
+			    next != IPPROTO_DSTOPTS && next != IPPROTO_FRAGMENT)
+				return 0;
+			if (nh + tcp_off + 4 > end || bpf_probe_read_kernel(x, 4, nh + tcp_off))
+				return 0;
+			if (next == IPPROTO_FRAGMENT) {
+				if (((x[2] << 8) | x[3]) & 0xfff8)
+					return 0;
+				tcp_off += 8;
+			} else {
+				tcp_off += (x[1] + 1) * 8;
+			}
+			next = x[0];
+		}
+		if (next != IPPROTO_TCP)
+			return 0;
+	} else {
+		return 0;
+	}
+	tcp_off &= 0xff;
+	u16 pp[2];
+	if (nh + tcp_off + 4 > end || bpf_probe_read_kernel(pp, 4, nh + tcp_off))
+		return 0;
+	u16 sport = bpf_ntohs(pp[0]), dport = bpf_ntohs(pp[1]);
+
+	u64 now = 0;
+	u32 owner = 0;
+	bool mine = port_marked(sport, &owner, &now) || port_marked(dport, &owner, &now);
+	struct sock *sk = xmit ? skb->sk : 0;
+	if (!mine && sk) {
+		u64 key = (u64)sk;
+		u32 *o = bpf_map_lookup_elem(&socks, &key);
+		if (!o)
+			return 0;
+		owner = *o;
+		mark_port(sport, owner);
+	}
+	if (!owner)
+		return 0;
+
+	struct packet_record *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	if (!e) {
+		u32 zero = 0;
+		u64 *n = bpf_map_lookup_elem(&packets_dropped, &zero);
+		if (n)
+			(*n)++;
+		return 0;
+	}
+	e->time_ns = bpf_ktime_get_ns();
+	e->sock = (u64)sk;
+	e->type = REC_PACKET;
+	e->pid = owner;
+	e->ifindex = dev->ifindex;
+	u32 wire = skb->len - (u32)(nh - skb->data);
+	e->wire_len = wire;
+	e->protocol = proto;
+	e->hatype = dev->type;
+	e->pkt_type = pkt_type;
+	e->pad = 0;
+	u64 cap = end - nh;
+	if (cap > wire)
+		cap = wire;
+	if (cap > PKT_SNAP)
+		cap = PKT_SNAP;
+	/* The verifier wants the size's bounds on the register the call
+	 * gets: keep clang from passing an unclamped copy. */
+	barrier_var(cap);
+	cap &= 0xff;
+	if (cap > PKT_SNAP)
+		cap = PKT_SNAP;
+	e->cap_len = cap;
+	if (bpf_probe_read_kernel(e->data, cap, nh))
+		e->cap_len = 0;
+	submit(e, sizeof(*e));
+	return 0;
+}
+
+SEC("tp_btf/net_dev_start_xmit")
+int BPF_PROG(capture_xmit, const struct sk_buff *skb, const struct net_device *dev)
+{
+	/* Unset (~0) for a frame that did not come down the stack (a packet
+	 * socket's own): no TCP segment of a socket. */
+	u16 off = skb->network_header;
+	if (off == 0xffff)
+		return 0;
+	u8 pkt_type = (dev->flags & IFF_LOOPBACK) ? PACKET_HOST : PACKET_OUTGOING;
+	return capture(skb, dev, skb->head + off, skb->protocol, pkt_type, true);
+}
+
+SEC("tp_btf/netif_receive_skb")
+int BPF_PROG(capture_receive, struct sk_buff *skb)
+{
+	const struct net_device *dev = skb->dev;
+	if (dev->flags & IFF_LOOPBACK)
+		return 0; /* taken on its way out */
+	return capture(skb, dev, skb->data, skb->protocol, BPF_CORE_READ_BITFIELD(skb, pkt_type), false);
 }

@@ -1,0 +1,225 @@
+package calls
+
+// The eBPF recorder's packet capture (TraceOptions.Packets): the traced
+// tree's TCP segments, recorded by the kernel side at the points where an
+// AF_PACKET capture would see them (bpf/recorder.bpf.c, capture_xmit and
+// capture_receive), into the same ring buffer as the calls. Each record
+// becomes a capture.Packet with a LINUX_SLL2 header, as a capture of every
+// interface (tcpdump -i any) gives them.
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+	"unsafe"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/link"
+	"github.com/gopacket/gopacket/layers"
+	"golang.org/x/sys/unix"
+
+	"github.com/socktrace/socktrace/capture"
+)
+
+const recPacket = 10
+
+// PacketSnapLen is how many bytes of each segment, from its network header
+// on, the recorder's packet capture keeps: the IP and TCP headers whole
+// (with options) and the start of the payload. The wire length is kept.
+const PacketSnapLen = int(unsafe.Sizeof(recorderPacketRecord{}.Data))
+
+// sll2Len is the length of a LINUX_SLL2 header.
+const sll2Len = 20
+
+// packetRecordHead is the size of a packet record before its data.
+const packetRecordHead = int(unsafe.Offsetof(recorderPacketRecord{}.Data))
+
+// startCapture attaches the packet capture, on interface iface only ("" or
+// capture.AnyInterface: every interface), before the traced program runs.
+func (r *Recorder) startCapture(iface string) error {
+	if iface != "" && iface != capture.AnyInterface {
+		ifi, err := net.InterfaceByName(iface)
+		if err != nil {
+			return fmt.Errorf("calls: capture on %s: %w", iface, err)
+		}
+		if err := r.objs.CaptureIfindex.Set(uint32(ifi.Index)); err != nil {
+			return fmt.Errorf("calls: capture on %s: %w", iface, err)
+		}
+	}
+	for _, p := range []*ebpf.Program{r.objs.CaptureXmit, r.objs.CaptureReceive} {
+		l, err := link.AttachTracing(link.TracingOptions{Program: p, AttachType: ebpf.AttachTraceRawTp})
+		if err != nil {
+			return unavailable("attaching %s: %v", p, err)
+		}
+		r.links = append(r.links, l)
+	}
+	r.capturing = true
+	return nil
+}
+
+// handlePacket turns a packet record into a capture.Packet for
+// opts.Packets.
+func (r *Recorder) handlePacket(raw []byte) {
+	if len(raw) < packetRecordHead || r.opts.Packets == nil {
+		return
+	}
+	// The ring's records are 8-byte aligned: read in place.
+	rec := (*recorderPacketRecord)(unsafe.Pointer(unsafe.SliceData(raw)))
+	n := min(int(rec.CapLen), PacketSnapLen, len(raw)-packetRecordHead)
+	if rec.TimeNs > r.lastMono {
+		r.lastMono = rec.TimeNs
+	}
+	r.packets.Add(1)
+	b := r.pktBuf[:0]
+	// LINUX_SLL2: protocol, reserved, interface index, ARPHRD type,
+	// packet type, link-layer address length (none: the kernel side
+	// reads from the network header on) and address.
+	b = binary.NativeEndian.AppendUint16(b, rec.Protocol) // already in network order
+	b = append(b, 0, 0)
+	b = binary.BigEndian.AppendUint32(b, rec.Ifindex)
+	b = binary.BigEndian.AppendUint16(b, rec.Hatype)
+	b = append(b, rec.PktType, 0)
+	b = append(b, 0, 0, 0, 0, 0, 0, 0, 0)
+	b = append(b, rec.Data[:n]...)
+	r.pktBuf = b
+	r.pkt = capture.Packet{
+		Timestamp: r.clock.wall(rec.TimeNs),
+		LinkType:  layers.LinkTypeLinuxSLL2,
+		Data:      b,
+		Length:    sll2Len + int(rec.WireLen),
+	}
+	r.opts.Packets(&r.pkt)
+}
+
+// packetsDroppedNow sums the kernel side's per-CPU count of segments that
+// did not fit in the ring buffer.
+func (r *Recorder) packetsDroppedNow() uint64 {
+	if r.closed.Load() {
+		return r.packetsDroppedFinal.Load()
+	}
+	if r.objs.PacketsDropped == nil {
+		return 0
+	}
+	var perCPU []uint64
+	if err := r.objs.PacketsDropped.Lookup(uint32(0), &perCPU); err != nil {
+		return 0
+	}
+	var n uint64
+	for _, v := range perCPU {
+		n += v
+	}
+	return n
+}
+
+// markOwnPorts marks the local ports of the TCP sockets process pid holds
+// now, for the capture: their segments are recorded from the start, before
+// any call of the process names them (RecordPID of a process with open
+// connections).
+func (r *Recorder) markOwnPorts(pid int) error {
+	inodes, err := socketInodes(pid)
+	if err != nil || len(inodes) == 0 {
+		return err
+	}
+	for _, table := range []string{"tcp", "tcp6"} {
+		path := fmt.Sprintf("/proc/%d/net/%s", pid, table)
+		f, err := os.Open(path)
+		if err != nil {
+			if errors.Is(err, os.ErrNotExist) {
+				continue // no IPv6
+			}
+			return fmt.Errorf("calls: record pid %d: %w", pid, err)
+		}
+		ports, err := ownPorts(f, inodes)
+		f.Close()
+		if err != nil {
+			return fmt.Errorf("calls: record pid %d: %s: %w", pid, path, err)
+		}
+		for _, port := range ports {
+			mark := recorderPortMark{Owner: uint32(pid)}
+			if err := r.objs.Ports.Put(uint32(port), &mark); err != nil {
+				return fmt.Errorf("calls: record pid %d: marking port %d: %w", pid, port, err)
+			}
+		}
+	}
+	return nil
+}
+
+// socketInodes lists the inode numbers of the sockets process pid has
+// open.
+func socketInodes(pid int) (map[uint64]bool, error) {
+	dir := fmt.Sprintf("/proc/%d/fd", pid)
+	d, err := os.Open(dir)
+	if err != nil {
+		return nil, fmt.Errorf("calls: record pid %d: %w", pid, err)
+	}
+	defer d.Close()
+	names, err := d.Readdirnames(-1)
+	if err != nil {
+		return nil, fmt.Errorf("calls: record pid %d: %w", pid, err)
+	}
+	inodes := make(map[uint64]bool)
+	for _, name := range names {
+		target, err := os.Readlink(dir + "/" + name)
+		if err != nil {
+			continue // closed meanwhile
+		}
+		if s, ok := strings.CutPrefix(target, "socket:["); ok {
+			if n, err := strconv.ParseUint(strings.TrimSuffix(s, "]"), 10, 64); err == nil {
+				inodes[n] = true
+			}
+		}
+	}
+	return inodes, nil
+}
+
+// ownPorts reads a /proc/net/tcp or tcp6 table and returns the local ports
+// of the sockets whose inode is in inodes.
+func ownPorts(f *os.File, inodes map[uint64]bool) ([]uint16, error) {
+	var ports []uint16
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 0, 4096), 64<<10)
+	first := true
+	for sc.Scan() {
+		if first { // the column names
+			first = false
+			continue
+		}
+		// sl local_address rem_address st tx_queue:rx_queue tr:tm->when
+		// retrnsmt uid timeout inode ...
+		fields := bytes.Fields(sc.Bytes())
+		if len(fields) < 10 {
+			continue
+		}
+		inode, err := strconv.ParseUint(string(fields[9]), 10, 64)
+		if err != nil || !inodes[inode] {
+			continue
+		}
+		_, portHex, ok := bytes.Cut(fields[1], []byte(":"))
+		if !ok {
+			continue
+		}
+		port, err := strconv.ParseUint(string(portHex), 16, 16)
+		if err != nil || port == 0 {
+			continue
+		}
+		ports = append(ports, uint16(port))
+	}
+	return ports, sc.Err()
+}
+
+// netnsInode is the inode number of this process's network namespace,
+// which the capture keeps to (an AF_PACKET socket sees its own
+// namespace's devices only).
+func netnsInode() (uint32, error) {
+	var st unix.Stat_t
+	if err := unix.Stat("/proc/thread-self/ns/net", &st); err != nil {
+		return 0, fmt.Errorf("calls: network namespace: %w", err)
+	}
+	return uint32(st.Ino), nil
+}

@@ -1,0 +1,282 @@
+//go:build linux && (amd64 || arm64)
+
+package calls
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gopacket/gopacket/layers"
+
+	"github.com/socktrace/socktrace/capture"
+)
+
+// The recorder's packet capture is checked against an AF_PACKET capture of
+// lo made at the same time (captureLoopback: the project's TPACKET_V3
+// ring, which tcpdump -i lo -Q in matches): for every connection of the
+// traced program, the same segments in each direction, with the same
+// flags and payload lengths; nothing of a connection the program did not
+// make, although the test process makes its own loopback connections all
+// along; and, one clock for calls and packets, each SYN inside its
+// connect.
+
+// recordWithPackets records argv with the packet capture on, beside an
+// AF_PACKET capture of lo, while the test process makes loopback
+// connections of its own.
+func recordWithPackets(t *testing.T, argv []string) (r *recorded, kernelPkts, wirePkts []tcpPacket, foreign map[netip.AddrPort]bool) {
+	t.Helper()
+	requireBPF(t)
+	stopCapture := captureLoopback(t)
+
+	// The test's own connections, before, during and after the program's.
+	stop := make(chan struct{})
+	var foreignMu sync.Mutex
+	foreign = make(map[netip.AddrPort]bool)
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	foreign[ln.Addr().(*net.TCPAddr).AddrPort()] = true
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	made := make(chan int, 1)
+	dialed := make(chan struct{}, 1)
+	go func() {
+		n := 0
+		defer func() { made <- n }()
+		// Paced, not a storm: a few hundred connections a second.
+		tick := time.NewTicker(2 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+			}
+			c, err := net.Dial("tcp4", ln.Addr().String())
+			if err != nil {
+				return
+			}
+			foreignMu.Lock()
+			foreign[c.LocalAddr().(*net.TCPAddr).AddrPort()] = true
+			foreignMu.Unlock()
+			c.Write([]byte("x"))
+			c.Close()
+			n++
+			select {
+			case dialed <- struct{}{}:
+			default:
+			}
+		}
+	}()
+	<-dialed // the test's connections are under way before the program starts
+
+	var mu sync.Mutex
+	res := &recorded{traced: &traced{}}
+	rd, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec, err := Record(context.Background(), argv, TraceOptions{
+		Events: func(e Event) {
+			mu.Lock()
+			res.events = append(res.events, e)
+			mu.Unlock()
+		},
+		Packets: func(p *capture.Packet) {
+			if p.LinkType != layers.LinkTypeLinuxSLL2 {
+				t.Errorf("packet link type %v, want LINUX_SLL2", p.LinkType)
+			}
+			tp, ok := parseSLL2TCP(p.Data, p.Length)
+			if !ok {
+				t.Errorf("packet %x (length %d) is not TCP in LINUX_SLL2", p.Data, p.Length)
+				return
+			}
+			tp.t = p.Timestamp
+			mu.Lock()
+			kernelPkts = append(kernelPkts, tp)
+			mu.Unlock()
+		},
+		Stdout: w,
+	})
+	w.Close()
+	if errors.Is(err, ErrBPFUnavailable) {
+		rd.Close()
+		t.Skipf("eBPF not available here: %v", err)
+	}
+	if err != nil {
+		rd.Close()
+		t.Fatalf("Record(%q): %v", argv, err)
+	}
+	out := make(chan []string)
+	go func() {
+		b, _ := readAll(rd)
+		rd.Close()
+		out <- strings.Split(strings.TrimSpace(string(b)), "\n")
+	}()
+	res.code, res.err = rec.Wait()
+	res.lines = <-out
+	res.rec = rec
+	close(stop)
+	n := <-made
+	ln.Close()
+	wirePkts = stopCapture()
+	st := rec.Stats()
+	t.Logf("exit %d, err %v; stats %+v; %d packets recorded, %d captured; the test made %d connections of its own",
+		res.code, res.err, st, len(kernelPkts), len(wirePkts), n)
+	if res.err != nil || res.code != 0 && res.code != 3 {
+		t.Fatalf("Wait = %d, %v", res.code, res.err)
+	}
+	if st.Packets != uint64(len(kernelPkts)) || st.PacketsDropped != 0 {
+		t.Errorf("stats say %d packets (%d dropped), %d delivered", st.Packets, st.PacketsDropped, len(kernelPkts))
+	}
+	return res, kernelPkts, wirePkts, foreign
+}
+
+func readAll(f *os.File) ([]byte, error) {
+	var b []byte
+	buf := make([]byte, 4096)
+	for {
+		n, err := f.Read(buf)
+		b = append(b, buf[:n]...)
+		if err != nil {
+			return b, nil
+		}
+	}
+}
+
+// parseSLL2TCP decodes a LINUX_SLL2 frame with IPv4 or IPv6 and TCP. The
+// payload length comes from the IP header: the recorder keeps only the
+// first PacketSnapLen bytes; length is the frame's length on the wire.
+func parseSLL2TCP(b []byte, length int) (p tcpPacket, ok bool) {
+	if len(b) < 20 {
+		return p, false
+	}
+	var src, dst netip.Addr
+	var tcp []byte
+	var tcpLen int
+	ip := b[20:]
+	switch binary.BigEndian.Uint16(b[0:2]) {
+	case 0x0800:
+		if len(ip) < 20 || ip[9] != 6 {
+			return p, false
+		}
+		ihl := int(ip[0]&0xf) * 4
+		total := int(binary.BigEndian.Uint16(ip[2:4]))
+		if len(ip) < ihl+20 || total != length-20 {
+			return p, false
+		}
+		src, dst = netip.AddrFrom4([4]byte(ip[12:16])), netip.AddrFrom4([4]byte(ip[16:20]))
+		tcp, tcpLen = ip[ihl:], total-ihl
+	case 0x86dd:
+		if len(ip) < 60 || ip[6] != 6 {
+			return p, false
+		}
+		payload := int(binary.BigEndian.Uint16(ip[4:6]))
+		if payload+40 != length-20 {
+			return p, false
+		}
+		src, dst = netip.AddrFrom16([16]byte(ip[8:24])), netip.AddrFrom16([16]byte(ip[24:40]))
+		tcp, tcpLen = ip[40:], payload
+	default:
+		return p, false
+	}
+	p.src = netip.AddrPortFrom(src, binary.BigEndian.Uint16(tcp[0:2]))
+	p.dst = netip.AddrPortFrom(dst, binary.BigEndian.Uint16(tcp[2:4]))
+	p.flags = tcp[13]
+	p.payload = tcpLen - int(tcp[12]>>4)*4
+	return p, true
+}
+
+// segments lists a conversation's segments from src, as flags and payload
+// lengths, in order.
+func segments(pkts []tcpPacket, src, dst netip.AddrPort) []string {
+	var out []string
+	for _, p := range pkts {
+		if p.src == src && p.dst == dst {
+			out = append(out, fmt.Sprintf("%#02x/%d", p.flags, p.payload))
+		}
+	}
+	return out
+}
+
+func TestRecordPackets(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		args []string
+	}{
+		{"blocking", nil},
+		{"nonblocking", nil},
+		{"threaded", []string{"4"}},
+		// Payloads longer than PacketSnapLen: the wire length is kept.
+		{"conns", []string{"20", "data"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			prog := testProgram(t, tc.name)
+			r, kernelPkts, wirePkts, foreign := recordWithPackets(t, append([]string{prog}, tc.args...))
+
+			// The program's connections, from its calls.
+			conns := make(map[[2]netip.AddrPort]bool)
+			for _, e := range r.events {
+				if (e.Call == Connect || e.Call == Accept) && e.Local.Port() != 0 && e.Remote.Port() != 0 {
+					conns[[2]netip.AddrPort{e.Local, e.Remote}] = true
+				}
+			}
+			if len(conns) == 0 {
+				t.Fatal("no connection in the calls")
+			}
+			for c := range conns {
+				for _, dir := range [][2]netip.AddrPort{{c[0], c[1]}, {c[1], c[0]}} {
+					got, want := segments(kernelPkts, dir[0], dir[1]), segments(wirePkts, dir[0], dir[1])
+					if len(want) == 0 || !slices.Equal(got, want) {
+						t.Errorf("%v > %v: recorded %v, captured %v", dir[0], dir[1], got, want)
+					}
+				}
+			}
+			seenForeign := 0
+			for _, p := range wirePkts {
+				if foreign[p.src] || foreign[p.dst] {
+					seenForeign++
+				}
+			}
+			if seenForeign == 0 {
+				t.Errorf("the AF_PACKET capture saw none of the test's own connections")
+			}
+			for _, p := range kernelPkts {
+				if foreign[p.src] || foreign[p.dst] {
+					t.Errorf("recorded a segment of a connection the program did not make: %v > %v", p.src, p.dst)
+				}
+			}
+			// One clock: a blocking connect's SYN leaves inside the call.
+			for _, e := range r.events {
+				if e.Call != Connect || e.Errno != 0 || e.Local.Port() == 0 {
+					continue
+				}
+				for _, p := range kernelPkts {
+					if p.src == e.Local && p.dst == e.Remote && p.flags&(tcpSYN|tcpACK) == tcpSYN {
+						before(t, e.Enter, "connect's entry", p.t, "its SYN")
+						before(t, p.t, "the SYN", e.Exit, "connect's return")
+						break
+					}
+				}
+			}
+		})
+	}
+}
