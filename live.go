@@ -56,6 +56,9 @@ type liveCapture struct {
 	events   []calls.Event
 	stats    capture.LiveStats
 	linkType layers.LinkType
+	// inKernel: the eBPF recorder captured the packets (the traced
+	// program's segments only), not a packet socket.
+	inKernel bool
 	overflow int64 // the program's packets past maxLivePackets, not kept
 	// unrelated counts packets of connections not the program's, let go
 	// as soon as they were known not to be (see ownFilter).
@@ -203,7 +206,7 @@ func captureWhileExpr(ctx context.Context, iface, expr string, stream *liveStrea
 // captureWhileNS is captureWhileExpr on an interface of the named
 // network namespace ("": this process's).
 func captureWhileNS(ctx context.Context, ns, iface, expr string, stream *liveStream, work func(ctx context.Context, emit func(calls.Event)) error) (*liveCapture, error) {
-	return captureLive(ctx, ns, iface, expr, stream, nil, func(ctx context.Context, emit func(calls.Event), _ liveSink) error {
+	return captureLive(ctx, ns, iface, expr, stream, nil, false, func(ctx context.Context, emit func(calls.Event), _ liveSink) error {
 		return work(ctx, emit)
 	})
 }
@@ -215,23 +218,31 @@ type liveSink struct {
 	kernel   func(calls.KernelEvent)
 	progress func(time.Time)
 	// backlog is how full the capture's ring is (capture.LiveSource's
-	// Backlog).
+	// Backlog; 0 when the recorder captures).
 	backlog func() float64
+	// packet takes the packets when the recorder captures them
+	// (captureLive's inKernel): calls.TraceOptions.Packets.
+	packet func(*capture.Packet)
 }
 
 // captureLive is captureWhileNS, streaming when st is set: the packets
 // kept, the calls and the kernel events go to st as they come (not to the
-// liveCapture), and st feeds its tracker as time moves on.
-func captureLive(ctx context.Context, ns, iface, expr string, stream *liveStream, st *streamer, work func(ctx context.Context, emit func(calls.Event), sink liveSink) error) (*liveCapture, error) {
+// liveCapture), and st feeds its tracker as time moves on. inKernel says
+// that work's eBPF recorder captures the packets (sink.packet, with
+// calls.TraceOptions.Packets): then no packet socket is opened, and
+// work sets the liveCapture's stats itself.
+func captureLive(ctx context.Context, ns, iface, expr string, stream *liveStream, st *streamer, inKernel bool, work func(ctx context.Context, emit func(calls.Event), sink liveSink) error) (*liveCapture, error) {
 	var src *capture.LiveSource
 	var err error
 	// Twice the default ring, as watch has: other programs' loopback
 	// traffic passes the filter too, and the demo must drop none of its
 	// own packets while they storm.
 	blocks := 2 * capture.DefaultNumBlocks
-	if ns == "" {
+	switch {
+	case inKernel:
+	case ns == "":
 		src, err = openLiveRing(iface, expr, blocks)
-	} else {
+	default:
 		err = slowlink.InNamespace(ns, func() error {
 			src, err = openLiveRing(iface, expr, blocks)
 			return err
@@ -240,7 +251,10 @@ func captureLive(ctx context.Context, ns, iface, expr string, stream *liveStream
 	if err != nil {
 		return nil, err
 	}
-	dc := &liveCapture{linkType: src.LinkType()}
+	dc := &liveCapture{linkType: layers.LinkTypeLinuxSLL2, inKernel: inKernel}
+	if src != nil {
+		dc.linkType = src.LinkType()
+	}
 	var mu sync.Mutex
 	own := newOwnFilter(dc)
 	own.stream = stream
@@ -253,7 +267,16 @@ func captureLive(ctx context.Context, ns, iface, expr string, stream *liveStream
 		mu.Unlock()
 		stream.call(&ev)
 	}
-	sink := liveSink{backlog: src.Backlog}
+	sink := liveSink{backlog: func() float64 { return 0 }}
+	if src != nil {
+		sink.backlog = src.Backlog
+	} else {
+		sink.packet = func(p *capture.Packet) {
+			mu.Lock()
+			own.packet(p)
+			mu.Unlock()
+		}
+	}
 	tickDone := make(chan struct{})
 	stopTick := make(chan struct{})
 	if st != nil {
@@ -292,39 +315,34 @@ func captureLive(ctx context.Context, ns, iface, expr string, stream *liveStream
 	// The reader copies every TCP packet; the ones of work's connections
 	// are picked out once its calls say which addresses they used.
 	readDone := make(chan error, 1)
-	go func() {
-		var p capture.Packet
-		for {
-			if err := src.ReadPacket(&p); err != nil {
-				if errors.Is(err, io.EOF) {
-					err = nil
-				}
-				readDone <- err
-				return
-			}
-			mu.Lock()
-			own.packet(&p)
-			mu.Unlock()
-		}
-	}()
+	if src == nil {
+		readDone <- nil
+	} else {
+		go readLive(src, readDone, &mu, own)
+	}
 
 	runErr := work(ctx, emit, sink)
-	// Let the last segments (a final ACK, a RST) reach the ring: the
-	// kernel hands a partly filled block over after its timeout.
-	select {
-	case <-time.After(3 * capture.DefaultBlockTimeout):
-	case <-ctx.Done():
-	}
-	if err := src.Stop(); err != nil && runErr == nil {
-		runErr = err
+	if src != nil {
+		// Let the last segments (a final ACK, a RST) reach the ring:
+		// the kernel hands a partly filled block over after its
+		// timeout.
+		select {
+		case <-time.After(3 * capture.DefaultBlockTimeout):
+		case <-ctx.Done():
+		}
+		if err := src.Stop(); err != nil && runErr == nil {
+			runErr = err
+		}
 	}
 	if err := <-readDone; err != nil && runErr == nil {
 		runErr = err
 	}
 	streamDone()
-	dc.stats, _ = src.Stats()
-	if err := src.Close(); err != nil && runErr == nil {
-		runErr = err
+	if src != nil {
+		dc.stats, _ = src.Stats()
+		if err := src.Close(); err != nil && runErr == nil {
+			runErr = err
+		}
 	}
 	close(stopTick)
 	<-tickDone
@@ -336,6 +354,24 @@ func captureLive(ctx context.Context, ns, iface, expr string, stream *liveStream
 		st.drain()
 	}
 	return dc, runErr
+}
+
+// readLive reads src to its end, handing each packet to own, and sends
+// how it ended on done.
+func readLive(src *capture.LiveSource, done chan<- error, mu *sync.Mutex, own *ownFilter) {
+	var p capture.Packet
+	for {
+		if err := src.ReadPacket(&p); err != nil {
+			if errors.Is(err, io.EOF) {
+				err = nil
+			}
+			done <- err
+			return
+		}
+		mu.Lock()
+		own.packet(&p)
+		mu.Unlock()
+	}
 }
 
 // openLive opens a live capture with a kernel filter and the default ring.

@@ -52,6 +52,13 @@ func runProgram(c *cli.Context) error {
 	if err := checkTracer(tracer); err != nil {
 		return err
 	}
+	captureHow := c.String("capture")
+	switch {
+	case captureHow != "auto" && captureHow != "ebpf" && captureHow != "afpacket":
+		return usagef("--capture takes auto, ebpf or afpacket, not %q", captureHow)
+	case captureHow == "ebpf" && tracer == "ptrace":
+		return usagef("--capture ebpf needs the calls recorded with eBPF, not --tracer ptrace")
+	}
 	outs, err := openOutputs(c, nil)
 	if err != nil {
 		return err
@@ -109,9 +116,15 @@ func runProgram(c *cli.Context) error {
 		pre = calls.Preload(runRingBufferSize)
 		defer pre.Close()
 	}
+	inKernel, err := captureInKernel(captureHow, tracer, pre, argv, pid, outs.pcap != nil)
+	if err != nil {
+		outs.abort()
+		return err
+	}
 	var recorded calls.TraceStats
-	dc, runErr := captureLive(ctx, "", iface, "tcp", nil, st, func(ctx context.Context, emit func(calls.Event), sink liveSink) error {
+	dc, runErr := captureLive(ctx, "", iface, "tcp", nil, st, inKernel, func(ctx context.Context, emit func(calls.Event), sink liveSink) error {
 		opts.Events, opts.Kernel, opts.Progress = emit, sink.kernel, sink.progress
+		opts.Packets, opts.CaptureInterface = sink.packet, iface
 		if hook := runEventsHook; hook != nil {
 			opts.Events = func(ev calls.Event) { hook(ev); emit(ev) }
 		}
@@ -139,6 +152,9 @@ func runProgram(c *cli.Context) error {
 		outs.abort()
 		return runErr
 	}
+	if dc.inKernel {
+		dc.stats = capture.LiveStats{Received: recorded.Packets, Dropped: recorded.PacketsDropped}
+	}
 	var execErr *calls.ExecError
 	if errors.As(runErr, &execErr) {
 		// The command never ran: there is nothing to explain.
@@ -160,6 +176,29 @@ func runProgram(c *cli.Context) error {
 		return cli.Exit(fmt.Sprintf("socktrace: %s exited with status %d", name, exitCode), exitCode)
 	}
 	return nil
+}
+
+// captureInKernel decides where run captures (--capture HOW): in the
+// kernel, with the eBPF recorder (only the program's own segments, cut
+// at calls.PacketSnapLen bytes; no packet socket, whose copy of every
+// segment into its ring costs the program as much as recording its calls
+// does), or with a packet socket. auto captures in the kernel when the
+// calls are recorded with eBPF (it waits for the recorder's loading to
+// know) and no -w file asks for whole packets.
+func captureInKernel(how, tracer string, pre *calls.Preloaded, argv []string, pid int, writing bool) (bool, error) {
+	if how == "afpacket" || pre == nil || how == "auto" && writing {
+		return false, nil
+	}
+	if _, ok := thirtyTwoBit(argv, pid); ok && tracer == "auto" {
+		return false, nil // traced with ptrace (startRecording says why)
+	}
+	if err := pre.Err(); err != nil {
+		if how == "ebpf" {
+			return false, fmt.Errorf("--capture ebpf: %w", err)
+		}
+		return false, nil // startRecording says why, and uses ptrace
+	}
+	return true, nil
 }
 
 // runMemoryLimit is run's soft limit on the Go heap, in place of the 48
@@ -201,7 +240,10 @@ func explainStream(c *cli.Context, out output, outs *outputs, iface string, dc *
 			runErr = &outputError{pcapErr}
 		}
 	}
-	if dc.stats.Dropped > 0 || st.forced > 0 {
+	if dc.inKernel && dc.stats.Dropped > 0 {
+		fmt.Fprintf(stderr, "socktrace: %d of the program's packets lost (%d recorded): the eBPF ring buffer was full; their segments are missing from the report\n", dc.stats.Dropped, dc.stats.Received)
+	}
+	if !dc.inKernel && dc.stats.Dropped > 0 || st.forced > 0 {
 		// Say whose packets were lost: the kernel's ring drops before
 		// anyone knows whose a packet is.
 		fmt.Fprintf(stderr, "socktrace: packets dropped by the kernel's ring: %d (whoever's they were: the ring holds everything the filter passes, other programs' traffic included); %d packets and calls fed out of order when more than %d waited; %d packets of other connections seen and not kept\n",

@@ -288,6 +288,14 @@ func Preload(ringBufferSize int) *Preloaded {
 	return p
 }
 
+// Err waits until the loading has ended and returns its error: nil when
+// the recorder is ready, one wrapping ErrBPFUnavailable when eBPF cannot
+// be used here (Record and RecordPID would fail with it).
+func (p *Preloaded) Err() error {
+	<-p.done
+	return p.err
+}
+
 // Record is Record with the preloaded recorder. It fails, as Record
 // does, when eBPF cannot be used: the error is the loading's.
 func (p *Preloaded) Record(ctx context.Context, argv []string, opts TraceOptions) (*Recorder, error) {

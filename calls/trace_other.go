@@ -78,3 +78,6 @@ func (p *Preloaded) RecordPID(ctx context.Context, pid int, opts TraceOptions) (
 
 // Close does nothing on this platform.
 func (p *Preloaded) Close() {}
+
+// Err reports that eBPF is unavailable here.
+func (p *Preloaded) Err() error { return ErrBPFUnavailable }
