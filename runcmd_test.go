@@ -2,8 +2,10 @@ package main
 
 import (
 	"bytes"
+	"fmt"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -86,6 +88,58 @@ func TestRunExitCodes(t *testing.T) {
 		code := run(append([]string{"socktrace", "run", "--iface", "lo", "--"}, tt.argv...), &out, &errOut)
 		if code != tt.code || !strings.Contains(errOut.String(), tt.want) {
 			t.Errorf("run %v: exit %d, stderr %q; want %d and %q", tt.argv, code, errOut.String(), tt.code, tt.want)
+		}
+	}
+}
+
+// TestRunCaptureModes runs the same program (calls/testdata/conns: 20
+// connections carrying 1 KiB each way, more than the in-kernel capture's
+// 128 bytes) with run's two captures, in the kernel (--capture ebpf) and
+// with a packet socket (--capture afpacket), and checks they tell the
+// same story: the same connections, each with the same bytes, its ten
+// or so packets, a whole history and states, its calls, and each SYN inside its
+// connect() (checkCausality). (TestRecordPackets, in calls, compares the
+// segments themselves.)
+func TestRunCaptureModes(t *testing.T) {
+	needCapture(t)
+	bin := filepath.Join(t.TempDir(), "conns")
+	if out, err := exec.Command("go", "build", "-o", bin, "./calls/testdata/conns").CombinedOutput(); err != nil {
+		t.Fatalf("build the test program: %v\n%s", err, out)
+	}
+	stories := make(map[string][]string)
+	for _, how := range []string{"ebpf", "afpacket"} {
+		var out, errOut bytes.Buffer
+		code := run([]string{"socktrace", "run", "--tracer", "ebpf", "--capture", how, "--format", "json", "--", bin, "20", "data"}, &out, &errOut)
+		if strings.Contains(errOut.String(), "eBPF") && code != 0 {
+			t.Skipf("eBPF not available here: %s", errOut.String())
+		}
+		if code != 0 {
+			t.Fatalf("--capture %s: exit %d: %s", how, code, errOut.String())
+		}
+		if strings.Contains(errOut.String(), "lost") || strings.Contains(errOut.String(), "dropped") {
+			t.Errorf("--capture %s lost something: %s", how, errOut.String())
+		}
+		r := parseReport(t, out.Bytes())
+		for _, c := range r.conns {
+			// Which side closes first, and whether an ACK waits to
+			// ride on data, are the program's and the kernel's races,
+			// not the capture's: the packets, history and states are
+			// checked for shape, the rest compared.
+			stories[how] = append(stories[how], fmt.Sprintf("%s/%s bytes %d/%d", c.Handshake, c.Close, c.BytesC2S, c.BytesS2C))
+			if c.Packets < 10 || c.Packets > 12 || !strings.HasPrefix(c.History, "ShADad") || len(c.States["client"]) != 6 || len(c.States["server"]) != 6 || len(c.Calls) < 10 {
+				t.Errorf("--capture %s: connection %s: %d packets, history %s, states %v, %d calls", how, c.Client, c.Packets, c.History, c.States, len(c.Calls))
+			}
+			checkCausality(t, c, r.segments)
+		}
+		slices.Sort(stories[how])
+	}
+	if len(stories["ebpf"]) != 20 || !slices.Equal(stories["ebpf"], stories["afpacket"]) {
+		t.Errorf("the captures disagree:\nebpf:     %q\nafpacket: %q", stories["ebpf"], stories["afpacket"])
+	}
+	for _, s := range stories["ebpf"] {
+		if !strings.Contains(s, "bytes 1024/1024") {
+			t.Errorf("connection %s: want 1024 bytes each way", s)
+			break
 		}
 	}
 }
