@@ -3,13 +3,16 @@
 package calls
 
 import (
+	"bufio"
 	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/netip"
 	"os"
+	"os/exec"
 	"slices"
 	"strings"
 	"sync"
@@ -279,4 +282,72 @@ func TestRecordPackets(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestRecordPIDPacketsOfOpenSockets: recording a running process captures
+// the segments of the sockets it already holds, before any call of it
+// names them: here a server listening since before the recording, to
+// which the test connects. The handshake is over before the server's
+// accept() returns, so only the ports marked at the start (markOwnPorts)
+// can have let its SYN through.
+func TestRecordPIDPacketsOfOpenSockets(t *testing.T) {
+	requireBPF(t)
+	cmd := exec.Command(testProgram(t, "server"))
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+	}()
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := netip.ParseAddrPort(strings.TrimSpace(strings.TrimPrefix(line, "server ")))
+	if err != nil {
+		t.Fatalf("%q: %v", line, err)
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	syns := make(chan netip.AddrPort, 16)
+	rec, err := RecordPID(ctx, cmd.Process.Pid, TraceOptions{
+		Packets: func(p *capture.Packet) {
+			tp, ok := parseSLL2TCP(p.Data, p.Length)
+			if ok && tp.dst == srv && tp.flags&(tcpSYN|tcpACK) == tcpSYN {
+				select {
+				case syns <- tp.src:
+				default:
+				}
+			}
+		},
+	})
+	if errors.Is(err, ErrBPFUnavailable) {
+		t.Skip(err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := net.Dial("tcp4", srv.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	client := c.LocalAddr().(*net.TCPAddr).AddrPort()
+	io.ReadAll(c) // "hi", then the server closes
+	c.Close()
+	select {
+	case from := <-syns:
+		if from != client {
+			t.Errorf("SYN from %v, want the test's %v", from, client)
+		}
+	case <-time.After(30 * time.Second):
+		t.Errorf("no SYN to the server's open listener %v was recorded (stats %+v)", srv, rec.Stats())
+	}
+	cancel()
+	rec.Wait()
 }
