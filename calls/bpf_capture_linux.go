@@ -196,8 +196,9 @@ func ownPorts(f *os.File, inodes map[uint64]bool) ([]uint16, error) {
 		if len(fields) < 10 {
 			continue
 		}
+		// A time-wait socket has inode 0: no process holds it.
 		inode, err := strconv.ParseUint(string(fields[9]), 10, 64)
-		if err != nil || !inodes[inode] {
+		if err != nil || inode == 0 || !inodes[inode] {
 			continue
 		}
 		_, portHex, ok := bytes.Cut(fields[1], []byte(":"))

@@ -351,3 +351,30 @@ func TestRecordPIDPacketsOfOpenSockets(t *testing.T) {
 	cancel()
 	rec.Wait()
 }
+
+// TestOwnPorts reads a /proc/net/tcp table as Linux 6.18 writes it
+// (copied from one, inodes changed): only the given inodes' local ports.
+func TestOwnPorts(t *testing.T) {
+	const table = `  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
+   0: 0100007F:9CE7 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 1001 1 0000000000000000 100 0 0 10 0
+   1: 0100007F:A1F0 0100007F:9CE7 01 00000000:00000000 00:00000000 00000000     0        0 1002 1 0000000000000000 20 4 30 10 -1
+   2: 0100007F:9CE7 0100007F:A1F0 01 00000000:00000000 00:00000000 00000000     0        0 1003 1 0000000000000000 20 4 30 10 -1
+   3: 0100007F:B000 0100007F:0050 06 00000000:00000000 03:00001770 00000000     0        0 0 0 0000000000000000
+garbage
+`
+	f, err := os.CreateTemp(t.TempDir(), "tcp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteString(table)
+	f.Seek(0, io.SeekStart)
+	got, err := ownPorts(f, map[uint64]bool{1001: true, 1002: true, 0: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 0x9CE7 = 40167 (the listener), 0xA1F0 = 41456 (a client); the
+	// TIME_WAIT line's inode 0 belongs to no process.
+	if want := []uint16{40167, 41456}; !slices.Equal(got, want) {
+		t.Errorf("ownPorts = %v, want %v", got, want)
+	}
+}
