@@ -14,6 +14,9 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/socktrace/socktrace/capture"
+	"github.com/socktrace/socktrace/capture/filter"
 )
 
 // cpuTime is the user+system time of who (RUSAGE_SELF, RUSAGE_CHILDREN:
@@ -205,13 +208,17 @@ func BenchmarkRecordOverhead(b *testing.B) {
 //	go test ./calls -run '^$' -bench RecordPerCall -benchtime 5x
 //
 // The metrics are nanoseconds per getppid and per write+read pair, as the
-// program itself measured them, and the recorded/plain differences.
+// program itself measured them, and the recorded/plain differences; then
+// the same recorded with the packet capture on (TraceOptions.Packets:
+// the data segments, and the ACKs the kernel sends for them, recorded
+// too), what it adds per write+read and per segment recorded.
 func BenchmarkRecordPerCall(b *testing.B) {
 	requireBPF(b)
 	prog := testProgram(b, "percall")
-	var plain, recorded [2]float64 // getppid, write+read
+	var plain, recorded, captured, afpacket [2]float64 // getppid, write+read
+	var packets float64
 	for i := 0; i < b.N; i++ {
-		for k := range 2 {
+		for k := range 4 {
 			out, err := os.CreateTemp(b.TempDir(), "percall")
 			if err != nil {
 				b.Fatal(err)
@@ -224,10 +231,26 @@ func BenchmarkRecordPerCall(b *testing.B) {
 					b.Fatal(err)
 				}
 			} else {
-				r, err := Record(context.Background(), argv, TraceOptions{Events: func(Event) {}, Kernel: func(KernelEvent) {}, Stdout: out})
+				opts := TraceOptions{Events: func(Event) {}, Kernel: func(KernelEvent) {}, Stdout: out}
+				if k == 2 {
+					opts.Packets = func(*capture.Packet) {}
+				}
+				stop := func() {}
+				if k == 3 {
+					// A packet socket on every interface, as run
+					// --capture afpacket opens, read as fast as it
+					// fills.
+					stop = capturePacketSocket(b)
+				}
+				r, err := Record(context.Background(), argv, opts)
 				skipOrFail(b, err)
-				if code, err := r.Wait(); code != 0 || err != nil {
+				code, err := r.Wait()
+				stop()
+				if code != 0 || err != nil {
 					b.Fatalf("recorded run: %d, %v", code, err)
+				}
+				if k == 2 {
+					packets += float64(r.Stats().Packets)
 				}
 			}
 			out.Close()
@@ -240,8 +263,13 @@ func BenchmarkRecordPerCall(b *testing.B) {
 				b.Fatalf("percall printed %q: %v", text, err)
 			}
 			sums := &plain
-			if k == 1 {
+			switch k {
+			case 1:
 				sums = &recorded
+			case 2:
+				sums = &captured
+			case 3:
+				sums = &afpacket
 			}
 			sums[0] += getppid
 			sums[1] += writeRead
@@ -254,4 +282,41 @@ func BenchmarkRecordPerCall(b *testing.B) {
 	b.ReportMetric(plain[1]/n, "plain-writeread-ns")
 	b.ReportMetric(recorded[1]/n, "ebpf-writeread-ns")
 	b.ReportMetric((recorded[1]-plain[1])/n, "added-writeread-ns")
+	b.ReportMetric((captured[1]-recorded[1])/n, "capture-added-writeread-ns")
+	// Segments per write+read (100,000 of them a run), and what each cost.
+	perPair := packets / n / 100000
+	b.ReportMetric(perPair, "segments/writeread")
+	if perPair > 0 {
+		b.ReportMetric((captured[1]-recorded[1])/n/perPair, "capture-added-ns/segment")
+		b.ReportMetric((afpacket[1]-recorded[1])/n/perPair, "afpacket-added-ns/segment")
+	}
+}
+
+// capturePacketSocket captures TCP on every interface with a packet
+// socket, reading everything, until stop.
+func capturePacketSocket(b *testing.B) (stop func()) {
+	linkType, err := capture.LiveFilterLinkType(capture.AnyInterface)
+	if err != nil {
+		b.Fatal(err)
+	}
+	prog, err := filter.Compile("tcp", linkType, capture.DefaultSnapLen)
+	if err != nil {
+		b.Fatal(err)
+	}
+	src, err := capture.OpenLive(capture.AnyInterface, capture.LiveOptions{Filter: prog})
+	if err != nil {
+		b.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		var p capture.Packet
+		for src.ReadPacket(&p) == nil {
+		}
+	}()
+	return func() {
+		src.Stop()
+		<-done
+		src.Close()
+	}
 }
