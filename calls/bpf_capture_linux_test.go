@@ -220,6 +220,17 @@ func segments(pkts []tcpPacket, src, dst netip.AddrPort) []string {
 	return out
 }
 
+// ipv6Pair is a Python program with one IPv6 loopback connection carrying
+// 300 bytes, more than PacketSnapLen.
+const ipv6Pair = `
+import socket
+s = socket.socket(socket.AF_INET6); s.bind(("::1", 0)); s.listen()
+c = socket.create_connection(s.getsockname()[:2]); a, _ = s.accept()
+c.sendall(b"x" * 300); n = 0
+while n < 300: n += len(a.recv(1000))
+c.close(); a.close(); s.close()
+`
+
 func TestRecordPackets(t *testing.T) {
 	for _, tc := range []struct {
 		name string
@@ -230,10 +241,20 @@ func TestRecordPackets(t *testing.T) {
 		{"threaded", []string{"4"}},
 		// Payloads longer than PacketSnapLen: the wire length is kept.
 		{"conns", []string{"20", "data"}},
+		{"ipv6", nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			prog := testProgram(t, tc.name)
-			r, kernelPkts, wirePkts, foreign := recordWithPackets(t, append([]string{prog}, tc.args...))
+			var argv []string
+			if tc.name == "ipv6" {
+				py, err := exec.LookPath("python3")
+				if err != nil {
+					t.Skip("python3 is not installed")
+				}
+				argv = []string{py, "-c", ipv6Pair}
+			} else {
+				argv = append([]string{testProgram(t, tc.name)}, tc.args...)
+			}
+			r, kernelPkts, wirePkts, foreign := recordWithPackets(t, argv)
 
 			// The program's connections, from its calls.
 			conns := make(map[[2]netip.AddrPort]bool)

@@ -201,6 +201,26 @@ struct sk_buff {
 	unsigned char *data;
 };
 
+/* Packet headers, read in place (bpf_rdonly_cast) by the capture. Their
+ * layout is the wire's; CO-RE only checks the names. */
+struct iphdr {
+	__u8 ihl : 4;
+	__u8 version : 4;
+	__be16 tot_len;
+	__be16 frag_off;
+	__u8 protocol;
+};
+
+struct ipv6hdr {
+	__be16 payload_len;
+	__u8 nexthdr;
+};
+
+struct tcphdr {
+	__be16 source;
+	__be16 dest;
+};
+
 /* The registers a system call was entered with (the tp_btf sys_enter and
  * sys_exit tracepoints' first argument). Each architecture has its own
  * layout: these two flavors (CO-RE ignores the ___suffix) name the fields
