@@ -920,6 +920,8 @@ static __always_inline int capture(const struct sk_buff *skb, const struct net_d
 	/* The linear part's end: headers are there (the stack pulls them in
 	 * before it sends or takes a segment); bytes past it are not read. */
 	unsigned char *end = skb->data + (skb->len - skb->data_len);
+	if (nh < skb->data)
+		return 0; /* not a frame the stack built as expected */
 	if (!xmit) {
 		/* VLAN tags the device left in (up to two): the receive path
 		 * takes them off after this point, and never comes back here. */
