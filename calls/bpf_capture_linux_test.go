@@ -13,11 +13,13 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/gopacket/gopacket/layers"
 
@@ -398,4 +400,60 @@ garbage
 	if want := []uint16{40167, 41456}; !slices.Equal(got, want) {
 		t.Errorf("ownPorts = %v, want %v", got, want)
 	}
+}
+
+// FuzzHandlePacket: a packet record of any length or content (the kernel
+// side writes them, but a reader must not trust a length) becomes a
+// LINUX_SLL2 frame within the record's bytes, or nothing.
+func FuzzHandlePacket(f *testing.F) {
+	rec := make([]byte, packetRecordHead+PacketSnapLen)
+	binary.NativeEndian.PutUint32(rec[16:20], recPacket)
+	binary.NativeEndian.PutUint16(rec[38:40], 60) // cap_len
+	f.Add(rec)
+	f.Add(rec[:packetRecordHead+10])
+	f.Add(rec[:packetRecordHead-1])
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		// The ring's records are 8-byte aligned: so is the copy.
+		buf := make([]uint64, (len(raw)+7)/8)
+		aligned := unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(buf))), len(buf)*8)[:len(raw)]
+		copy(aligned, raw)
+		r := &Recorder{pktBuf: make([]byte, 0, sll2Len+PacketSnapLen)}
+		got := -1
+		r.opts.Packets = func(p *capture.Packet) {
+			got = len(p.Data)
+			if p.LinkType != layers.LinkTypeLinuxSLL2 || len(p.Data) < sll2Len {
+				t.Errorf("frame %x", p.Data)
+			}
+		}
+		r.handlePacket(aligned)
+		if len(raw) < packetRecordHead && got != -1 {
+			t.Errorf("a %d-byte record gave a frame", len(raw))
+		}
+		if got > sll2Len+max(0, len(raw)-packetRecordHead) {
+			t.Errorf("a %d-byte record gave a %d-byte frame", len(raw), got)
+		}
+	})
+}
+
+// FuzzOwnPorts: any /proc/net/tcp text is read without a panic.
+func FuzzOwnPorts(f *testing.F) {
+	f.Add("  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n   0: 0100007F:9CE7 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 1001 1 0 100 0 0 10 0\n")
+	f.Add("x\n0: : : : : : : : : 1001\n")
+	f.Fuzz(func(t *testing.T, text string) {
+		p := filepath.Join(t.TempDir(), "tcp")
+		if err := os.WriteFile(p, []byte(text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		fh, err := os.Open(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer fh.Close()
+		ports, _ := ownPorts(fh, map[uint64]bool{1001: true})
+		for _, port := range ports {
+			if port == 0 {
+				t.Errorf("port 0 in %v", ports)
+			}
+		}
+	})
 }
