@@ -121,6 +121,9 @@ func runProgram(c *cli.Context) error {
 		outs.abort()
 		return err
 	}
+	if inKernel {
+		st.hold = inKernelStreamHold
+	}
 	var recorded calls.TraceStats
 	dc, runErr := captureLive(ctx, "", iface, "tcp", nil, st, inKernel, func(ctx context.Context, emit func(calls.Event), sink liveSink) error {
 		opts.Events, opts.Kernel, opts.Progress = emit, sink.kernel, sink.progress

@@ -20,6 +20,8 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/socktrace/socktrace/calls"
+	"github.com/socktrace/socktrace/decode"
+	"github.com/socktrace/socktrace/report"
 )
 
 // streamedProgram makes one connection to itself, closes both ends, says
@@ -400,5 +402,34 @@ func TestStreamHeapOrder(t *testing.T) {
 	}
 	if len(h) != 0 {
 		t.Errorf("%d items left", len(h))
+	}
+}
+
+// TestStreamerHold: an item is held streamHold (300 ms) when the packets
+// come from a packet socket, and only inKernelStreamHold when the recorder
+// brings everything and has said how far it has caught up.
+func TestStreamerHold(t *testing.T) {
+	now := time.Unix(1700000000, 0)
+	for _, tc := range []struct {
+		hold     time.Duration
+		progress time.Time
+		fed      bool
+	}{
+		{streamHold, now, false},
+		{streamHold, time.Time{}, false},
+		{inKernelStreamHold, now, true},
+		{inKernelStreamHold, now.Add(-150 * time.Millisecond), false}, // the recorder is behind
+		{inKernelStreamHold, time.Time{}, true},                       // it has not reported yet
+	} {
+		var out bytes.Buffer
+		st := newStreamer(decode.NewTracker(report.NewJSON(&out), decode.TrackerConfig{}))
+		st.hold = tc.hold
+		st.caughtUp(tc.progress)
+		ev := calls.Event{Call: calls.Connect, Enter: now.Add(-100 * time.Millisecond), Exit: now.Add(-99 * time.Millisecond)}
+		st.call(&ev)
+		st.advance(now)
+		if fed := len(st.held) == 0; fed != tc.fed {
+			t.Errorf("hold %v, progress %v: a call 100 ms old fed %v, want %v", tc.hold, tc.progress.Sub(now), fed, tc.fed)
+		}
 	}
 }
