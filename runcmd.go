@@ -246,11 +246,14 @@ func explainStream(c *cli.Context, out output, outs *outputs, iface string, dc *
 	if dc.inKernel && dc.stats.Dropped > 0 {
 		fmt.Fprintf(stderr, "socktrace: %d of the program's packets lost (%d recorded): the eBPF ring buffer was full; their segments are missing from the report\n", dc.stats.Dropped, dc.stats.Received)
 	}
-	if !dc.inKernel && dc.stats.Dropped > 0 || st.forced > 0 {
+	switch {
+	case !dc.inKernel && (dc.stats.Dropped > 0 || st.forced > 0):
 		// Say whose packets were lost: the kernel's ring drops before
 		// anyone knows whose a packet is.
 		fmt.Fprintf(stderr, "socktrace: packets dropped by the kernel's ring: %d (whoever's they were: the ring holds everything the filter passes, other programs' traffic included); %d packets and calls fed out of order when more than %d waited; %d packets of other connections seen and not kept\n",
 			dc.stats.Dropped, st.forced, maxStreamHeld, dc.unrelated)
+	case st.forced > 0:
+		fmt.Fprintf(stderr, "socktrace: %d packets and calls fed before their time when more than %d waited: some may be out of order\n", st.forced, maxStreamHeld)
 	}
 	st.tracker.Flush()
 	return finish(c.Context, out, outs, st.tracker, st.counts, int64(dc.stats.Dropped), runErr)
