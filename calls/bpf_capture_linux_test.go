@@ -38,20 +38,23 @@ import (
 // recordWithPackets records argv with the packet capture on, beside an
 // AF_PACKET capture of lo, while the test process makes loopback
 // connections of its own.
-func recordWithPackets(t *testing.T, argv []string) (r *recorded, kernelPkts, wirePkts []tcpPacket, foreign map[netip.AddrPort]bool) {
+//
+// foreign is the address of the test's own listener: every connection of
+// the test's goes to it, and its port is the test's alone. (Not the test's
+// client ports: Linux hands the same ephemeral port to connections to
+// different servers, so the program may reuse one.)
+func recordWithPackets(t *testing.T, argv []string) (r *recorded, kernelPkts, wirePkts []tcpPacket, foreign netip.AddrPort) {
 	t.Helper()
 	requireBPF(t)
 	stopCapture := captureLoopback(t)
 
 	// The test's own connections, before, during and after the program's.
 	stop := make(chan struct{})
-	var foreignMu sync.Mutex
-	foreign = make(map[netip.AddrPort]bool)
 	ln, err := net.Listen("tcp4", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	foreign[ln.Addr().(*net.TCPAddr).AddrPort()] = true
+	foreign = ln.Addr().(*net.TCPAddr).AddrPort()
 	go func() {
 		for {
 			c, err := ln.Accept()
@@ -79,9 +82,6 @@ func recordWithPackets(t *testing.T, argv []string) (r *recorded, kernelPkts, wi
 			if err != nil {
 				return
 			}
-			foreignMu.Lock()
-			foreign[c.LocalAddr().(*net.TCPAddr).AddrPort()] = true
-			foreignMu.Unlock()
 			c.Write([]byte("x"))
 			c.Close()
 			n++
@@ -278,7 +278,7 @@ func TestRecordPackets(t *testing.T) {
 			}
 			seenForeign := 0
 			for _, p := range wirePkts {
-				if foreign[p.src] || foreign[p.dst] {
+				if p.src == foreign || p.dst == foreign {
 					seenForeign++
 				}
 			}
@@ -286,7 +286,7 @@ func TestRecordPackets(t *testing.T) {
 				t.Errorf("the AF_PACKET capture saw none of the test's own connections")
 			}
 			for _, p := range kernelPkts {
-				if foreign[p.src] || foreign[p.dst] {
+				if p.src == foreign || p.dst == foreign {
 					t.Errorf("recorded a segment of a connection the program did not make: %v > %v", p.src, p.dst)
 				}
 			}
