@@ -440,6 +440,19 @@ int BPF_PROG(sys_enter, struct pt_regs *regs, long nr)
 	if (!kindp || *kindp == CALL_NONE)
 		return 0;
 	u32 kind = *kindp;
+	/* The arguments are registers: what they rule out (a UDP socket(),
+	 * setsockopt of anything but SO_LINGER: a Go program makes ten a
+	 * connection) is ruled out before the process's hash lookup. */
+	u64 args[6];
+	syscall_args(regs, args);
+	u64 arg0 = args[0], arg1 = args[1], arg2 = args[2];
+	if (kind == CALL_SOCKET) {
+		u32 domain = arg0, type = arg1;
+		if ((domain != AF_INET && domain != AF_INET6) || (type & 0xf) != SOCK_STREAM)
+			return 0;
+	}
+	if (kind == CALL_SETSOCKOPT && ((s32)arg1 != SOL_SOCKET || (s32)arg2 != SO_LINGER))
+		return 0;
 	u32 tgid = bpf_get_current_pid_tgid() >> 32;
 	if (!traced(tgid))
 		return 0;
@@ -447,17 +460,8 @@ int BPF_PROG(sys_enter, struct pt_regs *regs, long nr)
 	if (compat_call(task))
 		return 0;
 
-	u64 args[6];
-	syscall_args(regs, args);
-	u64 arg0 = args[0], arg1 = args[1], arg2 = args[2];
 	struct sock *sk = 0;
-	if (kind == CALL_SOCKET) {
-		u32 domain = arg0, type = arg1;
-		if ((domain != AF_INET && domain != AF_INET6) || (type & 0xf) != SOCK_STREAM)
-			return 0;
-	} else {
-		if (kind == CALL_SETSOCKOPT && ((s32)arg1 != SOL_SOCKET || (s32)arg2 != SO_LINGER))
-			return 0;
+	if (kind != CALL_SOCKET) {
 		sk = fd_sock((s32)arg0);
 		if (!sk)
 			return 0;
