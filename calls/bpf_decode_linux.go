@@ -328,9 +328,17 @@ func (d *decoder) record(rec *recorderEvent, clock clockOffset) (evs []Event, ke
 		if ev.Errno == 0 || ev.Errno == unix.EINPROGRESS {
 			d.remember(rec.Sock, sockMemo{side: Client, local: local, remote: given})
 		}
-		evs = append(evs, ev)
 		done, ended := d.ended[rec.Sock]
 		delete(d.ended, rec.Sock) // a blocking connect's, or this one's
+		if ended && ev.Errno != 0 && ev.Errno != unix.EINPROGRESS && ev.Local.Addr().IsUnspecified() &&
+			done.local.Port() == ev.Local.Port() && done.local.IsValid() && !done.local.Addr().IsUnspecified() {
+			// A connect that failed (refused, timed out): the kernel
+			// took back the address it had chosen when the handshake
+			// ended, but the state change that ended it still had it,
+			// and the connection's packets carry it.
+			ev.Local = done.local
+		}
+		evs = append(evs, ev)
 		if ev.Errno == unix.EINPROGRESS {
 			if ended {
 				evs = append(evs, completed(ev, done))

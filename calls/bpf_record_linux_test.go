@@ -743,3 +743,27 @@ func TestRecordBacklog(t *testing.T) {
 		t.Errorf("backlog %v once recording ended, want 0", b)
 	}
 }
+
+// TestRecordBlockingRefused: a blocking connect() refused by a RST reports
+// the local address the connection had (the kernel takes it back when
+// the handshake fails: the state change that ended it still had it), so
+// that the call lands on the connection its packets show.
+func TestRecordBlockingRefused(t *testing.T) {
+	prog := testProgram(t, "blocking")
+	r := runRecorded(t, context.Background(), []string{prog, "refused"}, nil)
+	if r.err != nil || r.code != 0 {
+		t.Fatalf("Wait = %d, %v", r.code, r.err)
+	}
+	srv := r.addr(t, "server")
+	connect := r.one(t, "connect", func(e *Event) bool { return e.Call == Connect && e.Remote == srv })
+	if connect.Errno != syscall.ECONNREFUSED || connect.Local.Addr() != netip.MustParseAddr("127.0.0.1") || connect.Local.Port() == 0 {
+		t.Errorf("connect: %+v; want ECONNREFUSED from 127.0.0.1 and its port", connect)
+	}
+	var reset bool
+	for _, k := range r.kernel {
+		reset = reset || k.Kind == KernelResetReceived && k.Local == connect.Local && k.Remote == srv
+	}
+	if !reset {
+		t.Errorf("no reset-received kernel event for %v > %v", connect.Local, srv)
+	}
+}

@@ -4,6 +4,10 @@
 //
 // It prints "server 127.0.0.1:PORT" and "client 127.0.0.1:PORT", the
 // server's listening address and the client's local address.
+//
+// With "refused" it only connects, blocking, to a port nothing listens on
+// (one it bound and closed), prints "server 127.0.0.1:PORT" and exits 0
+// when the connect fails with ECONNREFUSED.
 package main
 
 import (
@@ -22,6 +26,10 @@ func must(err error, what string) {
 
 func main() {
 	runtime.LockOSThread()
+	if len(os.Args) > 1 && os.Args[1] == "refused" {
+		refused()
+		return
+	}
 	ls, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM, 0)
 	must(err, "socket")
 	must(syscall.Bind(ls, &syscall.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}), "bind")
@@ -73,4 +81,23 @@ func main() {
 	must(err, "open")
 	f.Close()
 	os.Exit(3)
+}
+
+// refused connects to a closed port and expects ECONNREFUSED.
+func refused() {
+	s, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM, 0)
+	must(err, "socket")
+	must(syscall.Bind(s, &syscall.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}), "bind")
+	sa, err := syscall.Getsockname(s)
+	must(err, "getsockname")
+	port := sa.(*syscall.SockaddrInet4).Port
+	syscall.Close(s)
+	fmt.Printf("server 127.0.0.1:%d\n", port)
+	c, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM, 0)
+	must(err, "client socket")
+	if err := syscall.Connect(c, &syscall.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}, Port: port}); err != syscall.ECONNREFUSED {
+		fmt.Fprintf(os.Stderr, "blocking: connect to a closed port: %v, want ECONNREFUSED\n", err)
+		os.Exit(1)
+	}
+	syscall.Close(c)
 }
