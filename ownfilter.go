@@ -77,10 +77,17 @@ type ownFilter struct {
 	// listening are the addresses the program's listen() calls named
 	// (at most maxListening): a flow to one waits in the near limbo.
 	listening map[netip.AddrPort]bool
-	seg       decode.Segment
-	dd        decode.DatagramDecoder
-	dg        decode.Datagram
-	stream    *liveStream // --write, streamed as packets are kept (nil: none)
+	// unbound are the connections whose local address a call gave only
+	// as a wildcard with a port (a connect() that failed: the kernel
+	// takes the address it had chosen back), by local port and remote
+	// endpoint, with when they were named: a flow from any address at
+	// that port to that remote is the program's (its SYN and the RST
+	// that refused it). At most maxUnbound.
+	unbound map[unboundKey]int64
+	seg     decode.Segment
+	dd      decode.DatagramDecoder
+	dg      decode.Datagram
+	stream  *liveStream // --write, streamed as packets are kept (nil: none)
 	// sink, when set, takes the packets kept instead of dc.packets (a
 	// streaming run).
 	sink *streamer
@@ -119,6 +126,17 @@ const (
 	// cost more than forgetting an endpoint a second late.
 	addrUseStep = int64(time.Second)
 )
+
+// unboundKey is a connection of the program's whose local address is not
+// known, only its port.
+type unboundKey struct {
+	port   uint16
+	remote netip.AddrPort
+}
+
+// maxUnbound bounds ownFilter.unbound: past it, the ones unused for
+// addrIdle are forgotten, or all if none is.
+const maxUnbound = 1 << 14
 
 // flow is a 4-tuple, its ends in a fixed order.
 type flow struct{ a, b netip.AddrPort }
@@ -165,6 +183,10 @@ func (f *ownFilter) noteCall(ev *calls.Event) {
 		}
 	}
 	now := f.callClock
+	if ev.Local.IsValid() && ev.Local.Addr().IsUnspecified() && ev.Local.Port() != 0 &&
+		ev.Remote.IsValid() && !ev.Remote.Addr().IsUnspecified() && ev.Remote.Port() != 0 {
+		f.noteUnbound(unboundKey{ev.Local.Port(), unmapped(ev.Remote)}, now)
+	}
 	for _, a := range [...]netip.AddrPort{ev.Local, ev.Remote} {
 		if !a.IsValid() {
 			continue
@@ -193,13 +215,49 @@ func (f *ownFilter) claimIfMine(fi int32, fl flow) { f.claimFrom(&f.limbo, fi, f
 func (f *ownFilter) claimNearIfMine(fi int32, fl flow) { f.claimFrom(&f.near, fi, fl) }
 
 func (f *ownFilter) claimFrom(l *limbo, fi int32, fl flow) {
-	if _, ok := f.addrs[fl.a]; !ok {
-		return
-	}
-	if _, ok := f.addrs[fl.b]; !ok {
+	_, a := f.addrs[fl.a]
+	_, b := f.addrs[fl.b]
+	if !(a && b) && !f.unboundFlow(fl.a, fl.b) {
 		return
 	}
 	l.claim(fi, f.store.size, f.keepSlot)
+}
+
+// noteUnbound remembers a connection of the program's known only by its
+// local port and its remote end.
+func (f *ownFilter) noteUnbound(k unboundKey, now int64) {
+	if f.unbound == nil {
+		f.unbound = make(map[unboundKey]int64)
+	}
+	if _, ok := f.unbound[k]; !ok && len(f.unbound) >= maxUnbound {
+		old := now - int64(addrIdle)
+		for u, used := range f.unbound {
+			if used < old {
+				delete(f.unbound, u)
+			}
+		}
+		if len(f.unbound) >= maxUnbound {
+			clear(f.unbound)
+		}
+	}
+	f.unbound[k] = now
+}
+
+// unboundFlow reports whether the flow between x and y is one of the
+// program's connections known only by a local port and a remote end.
+func (f *ownFilter) unboundFlow(x, y netip.AddrPort) bool {
+	if len(f.unbound) == 0 {
+		return false
+	}
+	_, xy := f.unbound[unboundKey{x.Port(), unmapped(y)}]
+	_, yx := f.unbound[unboundKey{y.Port(), unmapped(x)}]
+	return xy || yx
+}
+
+// unmapped is a with an IPv4-mapped IPv6 address as IPv4, as packets
+// carry it.
+func unmapped(a netip.AddrPort) netip.AddrPort {
+	return netip.AddrPortFrom(a.Addr().Unmap(), a.Port())
 }
 
 // nearFlow reports whether one of a flow's endpoints is an address the
@@ -257,7 +315,7 @@ func (f *ownFilter) packet(p *capture.Packet) {
 		return // neither TCP nor a datagram: not ours
 	}
 	t := p.Timestamp.UnixNano()
-	if (f.known(src, t) && f.known(dst, t)) || (quoted && f.known(qsrc, t) && f.known(qdst, t)) {
+	if (f.known(src, t) && f.known(dst, t)) || (quoted && f.known(qsrc, t) && f.known(qdst, t)) || f.unboundFlow(src, dst) {
 		f.keep(p)
 		return
 	}

@@ -143,3 +143,56 @@ func TestRunCaptureModes(t *testing.T) {
 		}
 	}
 }
+
+// TestRunRefusedConnect: a blocking connect() refused by a RST (the seed
+// note's "connection refused") is a connection of its own under both
+// tracers: its SYN and the RST are kept although the kernel takes the
+// socket's local address back when the handshake fails (the call then
+// names it 0.0.0.0:PORT: ownFilter.unbound), and under eBPF the connect()
+// is on it (the recorder gives it the address its last state change had).
+func TestRunRefusedConnect(t *testing.T) {
+	needCapture(t)
+	bin := filepath.Join(t.TempDir(), "blocking")
+	if out, err := exec.Command("go", "build", "-o", bin, "./calls/testdata/blocking").CombinedOutput(); err != nil {
+		t.Fatalf("build the test program: %v\n%s", err, out)
+	}
+	for _, tracer := range []string{"ebpf", "ptrace"} {
+		t.Run(tracer, func(t *testing.T) {
+			var out, errOut bytes.Buffer
+			if code := run([]string{"socktrace", "run", "--tracer", tracer, "--format", "json", "--", bin, "refused"}, &out, &errOut); code != 0 {
+				if strings.Contains(errOut.String(), "eBPF") || strings.Contains(errOut.String(), "ptrace") {
+					t.Skipf("%s not available here: %s", tracer, errOut.String())
+				}
+				t.Fatalf("exit %d: %s", code, errOut.String())
+			}
+			r := parseReport(t, out.Bytes())
+			if len(r.conns) != 1 || r.conns[0].Handshake != "refused" || r.conns[0].Packets != 2 || r.conns[0].History != "Sr" {
+				t.Fatalf("connections %+v; want one refused, SYN and RST", r.conns)
+			}
+			if tracer != "ebpf" {
+				// The calls are on no connection (their address is
+				// 0.0.0.0:PORT): the close() after the failed connect()
+				// is said to be that, not a listener's (socket() and
+				// close() have no side, connect() has).
+				var text, errText bytes.Buffer
+				if code := run([]string{"socktrace", "run", "--tracer", tracer, "--", bin, "refused"}, &text, &errText); code != 0 {
+					t.Fatalf("exit %d: %s", code, errText.String())
+				}
+				if s := text.String(); !strings.Contains(s, "whose connect() failed") || strings.Contains(s, "close() of the listening socket") {
+					t.Errorf("the close() after the refused connect() is not explained as such:\n%s", s)
+				}
+				return
+			}
+			var connect *jsonCall
+			for i, c := range r.conns[0].Calls {
+				if c.Call == "connect" && !c.Inferred {
+					connect = &r.conns[0].Calls[i]
+				}
+			}
+			if connect == nil {
+				t.Fatalf("no connect() seen on the connection: %+v", r.conns[0].Calls)
+			}
+			checkCausality(t, r.conns[0], r.segments)
+		})
+	}
+}

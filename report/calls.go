@@ -453,7 +453,10 @@ func (t *Text) writeLooseCalls() {
 	connected := map[sock]bool{} // sockets that called connect()
 	for i := range t.loose {
 		ev := &t.loose[i]
-		id := sock{ev.PID, ev.Side, ev.FD}
+		// A socket's side is learnt at its connect() or accept(): its
+		// socket() and close() may have none, so the maps below key it
+		// without one.
+		id := sock{ev.PID, "", ev.FD}
 		who := string(ev.Side)
 		switch {
 		case ev.Side == calls.Server:
