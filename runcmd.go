@@ -123,6 +123,11 @@ func runProgram(c *cli.Context) error {
 	}
 	if inKernel {
 		st.hold = inKernelStreamHold
+		if st.pcap != nil {
+			// LINUX_SLL2's 20-byte header and the kernel side's
+			// bytes.
+			st.pcap.snapLen = 20 + calls.PacketSnapLen
+		}
 	}
 	var recorded calls.TraceStats
 	dc, runErr := captureLive(ctx, "", iface, "tcp", nil, st, inKernel, func(ctx context.Context, emit func(calls.Event), sink liveSink) error {
@@ -234,7 +239,7 @@ func explainStream(c *cli.Context, out output, outs *outputs, iface string, dc *
 	if pcap != nil {
 		pcapErr := st.pcap.err
 		if pcapErr == nil {
-			pcapErr = pcap.stats(iface, dc.linkType, capture.DefaultSnapLen, dc.stats)
+			pcapErr = pcap.stats(iface, dc.linkType, st.pcap.snapLen, dc.stats)
 		}
 		if err := pcap.close(); pcapErr == nil {
 			pcapErr = err

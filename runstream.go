@@ -317,6 +317,9 @@ func (s *streamer) pop() {
 type streamPcap struct {
 	out   *pcapOut
 	iface string
+	// snapLen is what the capture kept of each frame: the pcapng
+	// interface block says it.
+	snapLen int
 	err   error           // the first write error; writing stops there
 	last  *capture.Packet // &held while a packet waits (nil: none)
 	// held is a copy of the packet that waits, its bytes in heldData
@@ -336,7 +339,7 @@ type streamPcap struct {
 const maxPcapComments = 4096
 
 func newStreamPcap(out *pcapOut, iface string) *streamPcap {
-	return &streamPcap{out: out, iface: iface}
+	return &streamPcap{out: out, iface: iface, snapLen: capture.DefaultSnapLen}
 }
 
 func (w *streamPcap) call(ev *calls.Event) {
@@ -386,7 +389,7 @@ func (w *streamPcap) writeLast() {
 			slices.SortStableFunc(w.lastOut, func(a, b calls.Event) int { return a.Enter.Compare(b.Enter) })
 			comments = []string{calls.FormatCalls(w.lastOut, w.last.Timestamp)}
 		}
-		w.err = w.out.write(0, w.iface, w.last, capture.DefaultSnapLen, comments)
+		w.err = w.out.write(0, w.iface, w.last, w.snapLen, comments)
 	}
 	w.last, w.lastOut = nil, nil
 }
