@@ -320,8 +320,8 @@ type streamPcap struct {
 	// snapLen is what the capture kept of each frame: the pcapng
 	// interface block says it.
 	snapLen int
-	err   error           // the first write error; writing stops there
-	last  *capture.Packet // &held while a packet waits (nil: none)
+	err     error           // the first write error; writing stops there
+	last    *capture.Packet // &held while a packet waits (nil: none)
 	// held is a copy of the packet that waits, its bytes in heldData
 	// (reused): the streamer's are the store's, given back once fed.
 	held     capture.Packet
