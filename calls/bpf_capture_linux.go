@@ -120,7 +120,10 @@ func (r *Recorder) packetsDroppedNow() uint64 {
 // markOwnPorts marks the local ports of the TCP sockets process pid holds
 // now, for the capture: their segments are recorded from the start, before
 // any call of the process names them (RecordPID of a process with open
-// connections).
+// connections). Its listeners go into the listeners map too, as listen()
+// would have put them: otherwise the end of an accepted connection lets
+// the listener's port go (set_state), and the next connections'
+// handshakes are lost until accept() returns.
 func (r *Recorder) markOwnPorts(pid int) error {
 	inodes, err := socketInodes(pid)
 	if err != nil || len(inodes) == 0 {
@@ -135,7 +138,7 @@ func (r *Recorder) markOwnPorts(pid int) error {
 			}
 			return fmt.Errorf("calls: record pid %d: %w", pid, err)
 		}
-		ports, err := ownPorts(f, inodes)
+		ports, listening, err := ownPorts(f, inodes)
 		f.Close()
 		if err != nil {
 			return fmt.Errorf("calls: record pid %d: %s: %w", pid, path, err)
@@ -144,6 +147,13 @@ func (r *Recorder) markOwnPorts(pid int) error {
 			mark := recorderPortMark{Owner: uint32(pid)}
 			if err := r.objs.Ports.Put(uint32(port), &mark); err != nil {
 				return fmt.Errorf("calls: record pid %d: marking port %d: %w", pid, port, err)
+			}
+		}
+		// Its listeners, as listen() would have registered them: their
+		// accepted connections' ends must not let the port go.
+		for _, port := range listening {
+			if err := r.objs.Listeners.Put(port, uint32(pid)); err != nil {
+				return fmt.Errorf("calls: record pid %d: listener on port %d: %w", pid, port, err)
 			}
 		}
 	}
@@ -179,9 +189,8 @@ func socketInodes(pid int) (map[uint64]bool, error) {
 }
 
 // ownPorts reads a /proc/net/tcp or tcp6 table and returns the local ports
-// of the sockets whose inode is in inodes.
-func ownPorts(f *os.File, inodes map[uint64]bool) ([]uint16, error) {
-	var ports []uint16
+// of the sockets whose inode is in inodes, and those of them that listen.
+func ownPorts(f *os.File, inodes map[uint64]bool) (ports, listening []uint16, err error) {
 	sc := bufio.NewScanner(f)
 	sc.Buffer(make([]byte, 0, 4096), 64<<10)
 	first := true
@@ -210,8 +219,11 @@ func ownPorts(f *os.File, inodes map[uint64]bool) ([]uint16, error) {
 			continue
 		}
 		ports = append(ports, uint16(port))
+		if string(fields[3]) == "0A" {
+			listening = append(listening, uint16(port))
+		}
 	}
-	return ports, sc.Err()
+	return ports, listening, sc.Err()
 }
 
 // netnsInode is the inode number of this process's network namespace,

@@ -412,9 +412,12 @@ garbage
 	}
 	f.WriteString(table)
 	f.Seek(0, io.SeekStart)
-	got, err := ownPorts(f, map[uint64]bool{1001: true, 1002: true, 0: true})
+	got, listening, err := ownPorts(f, map[uint64]bool{1001: true, 1002: true, 0: true})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if want := []uint16{40167}; !slices.Equal(listening, want) {
+		t.Errorf("ownPorts' listening = %v, want %v", listening, want)
 	}
 	// 0x9CE7 = 40167 (the listener), 0xA1F0 = 41456 (a client); the
 	// TIME_WAIT line's inode 0 belongs to no process.
@@ -470,11 +473,77 @@ func FuzzOwnPorts(f *testing.F) {
 			t.Fatal(err)
 		}
 		defer fh.Close()
-		ports, _ := ownPorts(fh, map[uint64]bool{1001: true})
+		ports, _, _ := ownPorts(fh, map[uint64]bool{1001: true})
 		for _, port := range ports {
 			if port == 0 {
 				t.Errorf("port 0 in %v", ports)
 			}
 		}
 	})
+}
+
+// TestRecordPIDListenerPortKept: the port of a listener the process had
+// before the recording stays marked when one of its accepted connections
+// closes, as a listener's port registered by listen() does: the handshakes
+// of its next connections are recorded before accept() returns. (The Go
+// server closes first: its ends linger 61 s when let go.)
+func TestRecordPIDListenerPortKept(t *testing.T) {
+	requireBPF(t)
+	cmd := exec.Command(testProgram(t, "server"))
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+	}()
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := netip.ParseAddrPort(strings.TrimSpace(strings.TrimPrefix(line, "server ")))
+	if err != nil {
+		t.Fatalf("%q: %v", line, err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	closed := make(chan struct{}, 8)
+	rec, err := RecordPID(ctx, cmd.Process.Pid, TraceOptions{
+		Packets: func(*capture.Packet) {},
+		Kernel: func(k KernelEvent) {
+			if k.Kind == KernelState && k.To == TCPClose && k.PID == cmd.Process.Pid {
+				closed <- struct{}{}
+			}
+		},
+	})
+	if errors.Is(err, ErrBPFUnavailable) {
+		t.Skip(err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rec.Wait()
+	defer cancel()
+	c, err := net.Dial("tcp4", srv.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.ReadAll(c) // "hi", then the server closes
+	c.Close()
+	select {
+	case <-closed:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the kernel did not report the server's end of the connection closed")
+	}
+	var m recorderPortMark
+	if err := rec.objs.Ports.Lookup(uint32(srv.Port()), &m); err != nil {
+		t.Fatal(err)
+	}
+	if m.Owner == 0 || m.UntilNs != 0 {
+		t.Errorf("listener port %d after an accepted connection closed: %+v, want marked for good", srv.Port(), m)
+	}
 }
