@@ -21,6 +21,7 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/cilium/ebpf"
 	"github.com/gopacket/gopacket/layers"
 
 	"github.com/socktrace/socktrace/capture"
@@ -480,6 +481,105 @@ func FuzzOwnPorts(f *testing.F) {
 			}
 		}
 	})
+}
+
+// closedPorts is a Python program with one loopback connection to itself:
+// the client closes first (the active closer), then the accepted end, then
+// the listener (bound to port 0: Linux releases such a port, clearing
+// skc_num, before the tracepoint reports CLOSE). It prints the client's
+// and the listener's ports and waits for its stdin to close.
+const closedPorts = `
+import socket, sys
+s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen()
+c = socket.create_connection(s.getsockname()); a, _ = s.accept()
+cport, sport = c.getsockname()[1], s.getsockname()[1]
+c.close(); a.recv(10); a.close(); s.close()
+print(cport, sport, flush=True)
+sys.stdin.read()
+`
+
+// TestCapturePortRelease: once a connection of the program has closed, its
+// port is let go after the linger (set_state), not kept marked for the
+// rest of the recording; a listener's port stays marked, and its entry in
+// listeners goes with it. The ports are read from the maps while the
+// program waits, once the kernel has reported every socket closed.
+func TestCapturePortRelease(t *testing.T) {
+	requireBPF(t)
+	py, err := exec.LookPath("python3")
+	if err != nil {
+		t.Skip("python3 is not installed")
+	}
+	stdinR, stdinW, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stdinW.Close()
+	outR, outW, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer outR.Close()
+	// The maps are read while the reader waits in the callback of the
+	// third CLOSE (the client, the accepted end, the listener): the
+	// recorder cannot end and free them meanwhile, and the race detector
+	// sees the reads happen before it does.
+	closed, checked := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	check := func() { once.Do(func() { close(checked) }) }
+	n := 0 // the reader goroutine's
+	rec, err := Record(context.Background(), []string{py, "-c", closedPorts}, TraceOptions{
+		Stdin: stdinR, Stdout: outW,
+		Packets: func(*capture.Packet) {},
+		Kernel: func(k KernelEvent) {
+			if k.Kind == KernelState && k.To == TCPClose {
+				if n++; n == 3 {
+					close(closed)
+					<-checked
+				}
+			}
+		},
+	})
+	stdinR.Close()
+	outW.Close()
+	if errors.Is(err, ErrBPFUnavailable) {
+		t.Skip(err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rec.Wait()
+	defer stdinW.Close()
+	defer check()
+	line, err := bufio.NewReader(outR).ReadString('\n')
+	if err != nil {
+		t.Fatalf("the program printed %q: %v", line, err)
+	}
+	var cport, sport uint16
+	if _, err := fmt.Sscan(line, &cport, &sport); err != nil {
+		t.Fatalf("%q: %v", line, err)
+	}
+	select {
+	case <-closed:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the kernel did not report the three sockets closed")
+	}
+	var client, listener recorderPortMark
+	if err := rec.objs.Ports.Lookup(uint32(cport), &client); err != nil {
+		t.Fatal(err)
+	}
+	if err := rec.objs.Ports.Lookup(uint32(sport), &listener); err != nil {
+		t.Fatal(err)
+	}
+	if client.Owner == 0 || client.UntilNs == 0 {
+		t.Errorf("client port %d after its connection closed: %+v, want marked until a time", cport, client)
+	}
+	if listener.Owner == 0 || listener.UntilNs != 0 {
+		t.Errorf("listener port %d after it closed: %+v, want marked for good", sport, listener)
+	}
+	var owner uint32
+	if err := rec.objs.Listeners.Lookup(sport, &owner); !errors.Is(err, ebpf.ErrKeyNotExist) {
+		t.Errorf("listeners still holds closed listener port %d: owner %d, %v", sport, owner, err)
+	}
 }
 
 // TestRecordPIDListenerPortKept: the port of a listener the process had

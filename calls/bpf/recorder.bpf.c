@@ -752,7 +752,9 @@ int BPF_PROG(set_state, const struct sock *sk, int oldstate, int newstate)
 	u32 owner = sock_owner(sk);
 	if (owner)
 		owned_record(sk, owner, REC_STATE, oldstate, newstate);
-	u16 port = sk->__sk_common.skc_num;
+	/* Not skc_num: the tracepoint fires after tcp_set_state has
+	 * released the port (inet_put_port clears it) on the way to CLOSE. */
+	u16 port = sock_port((struct sock *)sk, sk->__sk_common.skc_num);
 	if (newstate != TCP_CLOSE) {
 		if (owner && owner != 0xffffffff)
 			mark_port(port, owner);
