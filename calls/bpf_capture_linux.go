@@ -37,8 +37,12 @@ const PacketSnapLen = int(unsafe.Sizeof(recorderPacketRecord{}.Data))
 // sll2Len is the length of a LINUX_SLL2 header.
 const sll2Len = 20
 
-// packetRecordHead is the size of a packet record before its data.
-const packetRecordHead = int(unsafe.Offsetof(recorderPacketRecord{}.Data))
+// packetRecordHead is the size of a packet record before its data, and
+// packetRecordSize its whole size.
+const (
+	packetRecordHead = int(unsafe.Offsetof(recorderPacketRecord{}.Data))
+	packetRecordSize = int(unsafe.Sizeof(recorderPacketRecord{}))
+)
 
 // startCapture attaches the packet capture, on interface iface only ("" or
 // capture.AnyInterface: every interface), before the traced program runs.
@@ -66,7 +70,10 @@ func (r *Recorder) startCapture(iface string) error {
 // handlePacket turns a packet record into a capture.Packet for
 // opts.Packets.
 func (r *Recorder) handlePacket(raw []byte) {
-	if len(raw) < packetRecordHead || r.opts.Packets == nil {
+	// The kernel side always submits the whole record. A shorter one is
+	// not cast: the struct would reach past the slice's memory (which
+	// checkptr, on with -race, rejects: FuzzHandlePacket's seeds).
+	if len(raw) < packetRecordSize || r.opts.Packets == nil {
 		return
 	}
 	// The ring's records are 8-byte aligned: read in place.

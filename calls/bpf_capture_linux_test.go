@@ -429,7 +429,9 @@ garbage
 
 // FuzzHandlePacket: a packet record of any length or content (the kernel
 // side writes them, but a reader must not trust a length) becomes a
-// LINUX_SLL2 frame within the record's bytes, or nothing.
+// LINUX_SLL2 frame within the record's bytes, or nothing (a record shorter
+// than the kernel side's whole one). Run with -race too: checkptr then
+// checks the cast.
 func FuzzHandlePacket(f *testing.F) {
 	rec := make([]byte, packetRecordHead+PacketSnapLen)
 	binary.NativeEndian.PutUint32(rec[16:20], recPacket)
@@ -451,7 +453,7 @@ func FuzzHandlePacket(f *testing.F) {
 			}
 		}
 		r.handlePacket(aligned)
-		if len(raw) < packetRecordHead && got != -1 {
+		if len(raw) < packetRecordSize && got != -1 {
 			t.Errorf("a %d-byte record gave a frame", len(raw))
 		}
 		if got > sll2Len+max(0, len(raw)-packetRecordHead) {
