@@ -768,6 +768,8 @@ int BPF_PROG(set_state, const struct sock *sk, int oldstate, int newstate)
 		 * marked (a run's few listening ports). */
 		return 0;
 	}
+	if (trace_all)
+		return 0; /* watch: no capture, no ports */
 	/* A connection's end: its port is let go after a while, unless a
 	 * listener has it (an accepted connection). Another socket of the
 	 * tree on the same port (SO_REUSEADDR) marks it again at its next
@@ -921,7 +923,8 @@ static __always_inline int capture(const struct sk_buff *skb, const struct net_d
 {
 	if (capture_ifindex && dev->ifindex != capture_ifindex)
 		return 0;
-	if (dev->nd_net.net->ns.inum != capture_netns)
+	/* (A kernel without network namespaces has no nd_net.net.) */
+	if (bpf_core_field_exists(dev->nd_net.net) && dev->nd_net.net->ns.inum != capture_netns)
 		return 0;
 	/* The linear part's end: headers are there (the stack pulls them in
 	 * before it sends or takes a segment); bytes past it are not read. */
@@ -986,15 +989,24 @@ static __always_inline int capture(const struct sk_buff *skb, const struct net_d
 	} else {
 		return 0;
 	}
-	tcp_off &= 0xff;
+	/* Extension headers that long are not a segment worth a guess;
+	 * the bound also tells the verifier. */
+	if (tcp_off > 200)
+		return 0;
 	if (nh + tcp_off + 4 > end)
 		return 0;
 	struct tcphdr *th = bpf_rdonly_cast(nh + tcp_off, bpf_core_type_id_kernel(struct tcphdr));
 	u16 sport = bpf_ntohs(th->source), dport = bpf_ntohs(th->dest);
 
+	/* The local end's port: the source on the way out, the destination
+	 * on the way in, so that a connection of another program's to a
+	 * remote port the tree also listens on is not taken. Loopback's
+	 * segments (taken on their way out) have both ends here. */
 	u64 now = 0;
 	u32 owner = 0;
-	bool mine = port_marked(sport, &owner, &now) || port_marked(dport, &owner, &now);
+	bool loopback = dev->flags & IFF_LOOPBACK;
+	bool mine = ((xmit || loopback) && port_marked(sport, &owner, &now)) ||
+		    ((!xmit || loopback) && port_marked(dport, &owner, &now));
 	struct sock *sk = xmit ? skb->sk : 0;
 	if (!mine && sk) {
 		u64 key = (u64)sk;
