@@ -59,13 +59,24 @@ func (r *Recorder) startCapture(iface string) error {
 	for _, p := range []*ebpf.Program{r.objs.CaptureXmit, r.objs.CaptureReceive} {
 		l, err := link.AttachTracing(link.TracingOptions{Program: p, AttachType: ebpf.AttachTraceRawTp})
 		if err != nil {
-			return unavailable("attaching %s: %v", p, err)
+			// Not ErrBPFUnavailable: the calls could be recorded,
+			// and a caller falling back to ptrace would then have
+			// no packets at all.
+			return fmt.Errorf("calls: attaching the packet capture (%s): %w", p, err)
 		}
 		r.links = append(r.links, l)
 	}
 	r.capturing = true
 	return nil
 }
+
+// captureLinger is how long the reader goes on once the traced processes
+// have exited, when it captures: the segments the kernel still sends or
+// takes for their connections (the peer's FIN and the last ACK of a
+// program that closed and exited) come after, as a packet socket's
+// reader waits for them (3 × capture.DefaultBlockTimeout).
+// (A variable: a test lengthens it.)
+var captureLinger = 3 * capture.DefaultBlockTimeout
 
 // handlePacket turns a packet record into a capture.Packet for
 // opts.Packets.

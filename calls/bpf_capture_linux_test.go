@@ -649,3 +649,84 @@ func TestRecordPIDListenerPortKept(t *testing.T) {
 		t.Errorf("listener port %d after an accepted connection closed: %+v, want marked for good", srv.Port(), m)
 	}
 }
+
+// quitter connects to argv[1], writes, closes and exits at once.
+const quitter = `
+import socket, sys
+host, port = sys.argv[1].rsplit(":", 1)
+c = socket.create_connection((host, int(port))); c.sendall(b"bye"); c.close()
+`
+
+// TestRecordPacketsAfterExit: the segments that come for a connection once
+// its program has closed it and exited (the peer's FIN, the last ACK) are
+// still captured: the reader lingers (captureLinger), and the port stays
+// marked. The test's server closes its end only once the program is gone.
+func TestRecordPacketsAfterExit(t *testing.T) {
+	requireBPF(t)
+	py, err := exec.LookPath("python3")
+	if err != nil {
+		t.Skip("python3 is not installed")
+	}
+	old := captureLinger
+	captureLinger = 2 * time.Second // the server's close must fit in it on a loaded machine
+	defer func() { captureLinger = old }()
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	pids := make(chan int, 1)
+	var mu sync.Mutex
+	var pkts []tcpPacket
+	served := make(chan error, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			served <- err
+			return
+		}
+		io.ReadAll(c) // to the program's FIN
+		pid := <-pids
+		for {
+			// Wait until the program is gone, then close.
+			if _, err := os.Stat(fmt.Sprintf("/proc/%d", pid)); err != nil {
+				break
+			}
+			time.Sleep(time.Millisecond)
+		}
+		served <- c.Close()
+	}()
+	var once sync.Once
+	rec, err := Record(context.Background(), []string{py, "-c", quitter, ln.Addr().String()}, TraceOptions{
+		Events: func(e Event) { once.Do(func() { pids <- e.PID }) },
+		Packets: func(p *capture.Packet) {
+			if tp, ok := parseSLL2TCP(p.Data, p.Length); ok {
+				mu.Lock()
+				pkts = append(pkts, tp)
+				mu.Unlock()
+			}
+		},
+	})
+	if errors.Is(err, ErrBPFUnavailable) {
+		t.Skip(err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code, err := rec.Wait(); code != 0 || err != nil {
+		t.Fatalf("Wait = %d, %v", code, err)
+	}
+	if err := <-served; err != nil {
+		t.Fatal(err)
+	}
+	srv := ln.Addr().(*net.TCPAddr).AddrPort()
+	var fins []string
+	for _, p := range pkts {
+		if p.flags&tcpFIN != 0 {
+			fins = append(fins, p.src.String())
+		}
+	}
+	if len(fins) != 2 || fins[1] != srv.String() {
+		t.Errorf("FINs from %v; want the program's, then the server's (%v), sent after the program exited", fins, srv)
+	}
+}

@@ -181,11 +181,10 @@ func recordPID(ctx context.Context, pid int, opts TraceOptions, pre *Preloaded) 
 	}
 	if r.capturing {
 		// Its connections that are open already: their segments from
-		// now on, not from its next call on them.
-		if err := r.markOwnPorts(pid); err != nil {
-			r.close()
-			return nil, err
-		}
+		// now on, not from its next call on them. At best: a process
+		// that exits meanwhile, or a /proc this process may not read
+		// (hidepid), leaves them to be marked by the calls.
+		_ = r.markOwnPorts(pid)
 	}
 	r.start()
 	return r, nil
@@ -713,6 +712,12 @@ func (r *Recorder) readLoop() {
 		if r.finished() {
 			break
 		}
+	}
+	if r.capturing {
+		// The segments that still come for the exited processes'
+		// connections (a peer's FIN after the program closed and
+		// left): their ports stay marked a while.
+		time.Sleep(captureLinger)
 	}
 	// Every record the exited processes made is in the buffer: drain it.
 	r.rd.Flush()
