@@ -88,7 +88,7 @@ var (
 		&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "write the report to `FILE` instead of stdout (as strace -o), apart from the program's own output"},
 		writeFlag, forceFlag,
 		&cli.StringFlag{Name: "tracer", Value: "auto", Usage: "record the calls with `TRACER`: ebpf (in the kernel, full speed), ptrace, or auto (ebpf where the kernel allows it, else ptrace)"},
-		&cli.StringFlag{Name: "capture", Value: "auto", Usage: "capture the packets with `HOW`: ebpf (in the kernel, only the program's own segments, their headers and the first bytes of payload: the cheapest for the program), afpacket (a packet socket on --iface, whole packets, as tcpdump), or auto (ebpf when the calls are recorded with eBPF and no -w file is written, else afpacket)"},
+		&cli.StringFlag{Name: "capture", Value: "auto", Usage: "capture the packets with `HOW`: ebpf (in the kernel, only the program's own segments, their headers and the first bytes of payload: the cheapest for the program), afpacket (a packet socket on --iface, whole packets, as tcpdump), or auto (ebpf when the calls are recorded with eBPF, on every interface, and no -w file is written, else afpacket)"},
 	})
 	watchFlags = flags(reportFlags, []cli.Flag{
 		&cli.StringFlag{Name: "iface", Aliases: []string{"i"}, Usage: "capture on interface `IF`, or any for all of them (required)"},

@@ -116,7 +116,7 @@ func runProgram(c *cli.Context) error {
 		pre = calls.Preload(runRingBufferSize)
 		defer pre.Close()
 	}
-	inKernel, err := captureInKernel(captureHow, tracer, pre, argv, pid, outs.pcap != nil)
+	inKernel, err := captureInKernel(captureHow, tracer, pre, argv, pid, outs.pcap != nil, iface, stderr)
 	if err != nil {
 		outs.abort()
 		return err
@@ -192,13 +192,21 @@ func runProgram(c *cli.Context) error {
 // segment into its ring costs the program as much as recording its calls
 // does), or with a packet socket. auto captures in the kernel when the
 // calls are recorded with eBPF (it waits for the recorder's loading to
-// know) and no -w file asks for whole packets.
-func captureInKernel(how, tracer string, pre *calls.Preloaded, argv []string, pid int, writing bool) (bool, error) {
-	if how == "afpacket" || pre == nil || how == "auto" && writing {
+// know), no -w file asks for whole packets, and the capture is of every
+// interface: the kernel side sees a received segment once, on the device
+// it arrived on, so on an interface stacked on another (a VLAN, a
+// macvlan, a bond) it would see none of them.
+func captureInKernel(how, tracer string, pre *calls.Preloaded, argv []string, pid int, writing bool, iface string, stderr io.Writer) (bool, error) {
+	every := iface == "" || iface == capture.AnyInterface
+	if how == "afpacket" || pre == nil || how == "auto" && (writing || !every) {
 		return false, nil
 	}
-	if _, ok := thirtyTwoBit(argv, pid); ok && tracer == "auto" {
-		return false, nil // traced with ptrace (startRecording says why)
+	if what, ok := thirtyTwoBit(argv, pid); ok && tracer == "auto" {
+		// Traced with ptrace (startRecording says why).
+		if how == "ebpf" {
+			fmt.Fprintf(stderr, "socktrace: %s is traced with ptrace, so its packets are captured with a packet socket, not in the kernel\n", what)
+		}
+		return false, nil
 	}
 	if err := pre.Err(); err != nil {
 		if how == "ebpf" {
