@@ -337,26 +337,7 @@ func TestRecordPackets(t *testing.T) {
 // can have let its SYN through.
 func TestRecordPIDPacketsOfOpenSockets(t *testing.T) {
 	requireBPF(t)
-	cmd := exec.Command(testProgram(t, "server"))
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-	}()
-	line, err := bufio.NewReader(stdout).ReadString('\n')
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := netip.ParseAddrPort(strings.TrimSpace(strings.TrimPrefix(line, "server ")))
-	if err != nil {
-		t.Fatalf("%q: %v", line, err)
-	}
+	cmd, srv := startServer(t)
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -591,26 +572,7 @@ func TestCapturePortRelease(t *testing.T) {
 // server closes first: its ends linger 61 s when let go.)
 func TestRecordPIDListenerPortKept(t *testing.T) {
 	requireBPF(t)
-	cmd := exec.Command(testProgram(t, "server"))
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-	}()
-	line, err := bufio.NewReader(stdout).ReadString('\n')
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := netip.ParseAddrPort(strings.TrimSpace(strings.TrimPrefix(line, "server ")))
-	if err != nil {
-		t.Fatalf("%q: %v", line, err)
-	}
+	cmd, srv := startServer(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	closed := make(chan struct{}, 8)
@@ -729,4 +691,31 @@ func TestRecordPacketsAfterExit(t *testing.T) {
 	if len(fins) != 2 || fins[1] != srv.String() {
 		t.Errorf("FINs from %v; want the program's, then the server's (%v), sent after the program exited", fins, srv)
 	}
+}
+
+// startServer starts testdata/server, which listens before anything
+// records it, and returns it and its address; the test's cleanup kills it.
+func startServer(t *testing.T) (*exec.Cmd, netip.AddrPort) {
+	t.Helper()
+	cmd := exec.Command(testProgram(t, "server"))
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+	})
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := netip.ParseAddrPort(strings.TrimSpace(strings.TrimPrefix(line, "server ")))
+	if err != nil {
+		t.Fatalf("%q: %v", line, err)
+	}
+	return cmd, srv
 }
