@@ -14,7 +14,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -23,6 +25,7 @@ import (
 
 	"github.com/cilium/ebpf"
 	"github.com/gopacket/gopacket/layers"
+	"golang.org/x/sys/unix"
 
 	"github.com/socktrace/socktrace/capture"
 )
@@ -718,4 +721,162 @@ func startServer(t *testing.T) (*exec.Cmd, netip.AddrPort) {
 		t.Fatalf("%q: %v", line, err)
 	}
 	return cmd, srv
+}
+
+// TestRecordPacketsLocalPortOnly: on a device other than loopback, a
+// segment is the program's by its local port only (the source on its way
+// out, the destination on its way in). Another program's connection to a
+// remote server whose port number is the one the traced program listens
+// on is not recorded. All of it happens in a network namespace of the
+// test's own, with a veth pair to a second one, where the remote server
+// listens.
+func TestRecordPacketsLocalPortOnly(t *testing.T) {
+	requireBPF(t)
+	if _, err := exec.LookPath("ip"); err != nil {
+		t.Skip("the ip command (iproute2) is needed to make network namespaces")
+	}
+	suffix := strconv.Itoa(os.Getpid() % 100000)
+	nsA, nsB, dev := "st-ca-"+suffix, "st-cb-"+suffix, "vsc"+suffix
+	ip := func(args ...string) {
+		t.Helper()
+		if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
+			t.Fatalf("ip %v: %v: %s", args, err, out)
+		}
+	}
+	ip("netns", "add", nsA)
+	t.Cleanup(func() { exec.Command("ip", "netns", "del", nsA).Run() })
+	ip("netns", "add", nsB)
+	t.Cleanup(func() { exec.Command("ip", "netns", "del", nsB).Run() })
+	ip("link", "add", dev, "netns", nsA, "type", "veth", "peer", "name", dev, "netns", nsB)
+	ip("-n", nsA, "addr", "add", "10.232.0.1/24", "dev", dev)
+	ip("-n", nsB, "addr", "add", "10.232.0.2/24", "dev", dev)
+	ip("-n", nsA, "link", "set", dev, "up")
+	ip("-n", nsA, "link", "set", "lo", "up")
+	ip("-n", nsB, "link", "set", dev, "up")
+
+	// The traced server, in A, listening on its loopback.
+	var mu sync.Mutex
+	var pkts []tcpPacket
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rec *Recorder
+	inNamespace(t, nsA, func() {
+		rec, err = Record(ctx, []string{testProgram(t, "server")}, TraceOptions{
+			Stdout: pw,
+			Packets: func(p *capture.Packet) {
+				if tp, ok := parseSLL2TCP(p.Data, p.Length); ok {
+					mu.Lock()
+					pkts = append(pkts, tp)
+					mu.Unlock()
+				}
+			},
+		})
+	})
+	pw.Close()
+	if errors.Is(err, ErrBPFUnavailable) {
+		t.Skip(err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rec.Wait()
+	defer cancel()
+	line, err := bufio.NewReader(pr).ReadString('\n')
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := netip.ParseAddrPort(strings.TrimSpace(strings.TrimPrefix(line, "server ")))
+	if err != nil {
+		t.Fatalf("%q: %v", line, err)
+	}
+
+	// Another program's server in B on the same port number, and a
+	// client in A (untraced) that talks to it over the veth pair.
+	remote := netip.AddrPortFrom(netip.MustParseAddr("10.232.0.2"), srv.Port())
+	var ln net.Listener
+	inNamespace(t, nsB, func() { ln, err = net.Listen("tcp4", remote.String()) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		if c, err := ln.Accept(); err == nil {
+			c.Write([]byte("hello"))
+			c.Close()
+		}
+	}()
+	dial := func(addr string) {
+		t.Helper()
+		var c net.Conn
+		inNamespace(t, nsA, func() { c, err = net.DialTimeout("tcp4", addr, 5*time.Second) })
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.ReadAll(c)
+		c.Close()
+	}
+	dial(remote.String())
+	// Then a connection to the traced server: its segments come after
+	// the other's in the ring, so once they are read, so would the
+	// other's have been.
+	dial(srv.String())
+	waitFor(t, "the segments of a connection to the traced server", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, p := range pkts {
+			if p.dst == srv && p.flags&tcpSYN != 0 {
+				return true
+			}
+		}
+		return false
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	for _, p := range pkts {
+		if p.src == remote || p.dst == remote {
+			t.Errorf("recorded %v > %v: another program's connection to a remote port the traced program listens on", p.src, p.dst)
+		}
+	}
+}
+
+// inNamespace runs f on an OS thread moved into the named network
+// namespace, and moves the thread back.
+func inNamespace(t *testing.T, name string, f func()) {
+	t.Helper()
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	self, err := os.Open(fmt.Sprintf("/proc/self/task/%d/ns/net", unix.Gettid()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer self.Close()
+	target, err := os.Open("/var/run/netns/" + name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer target.Close()
+	if err := unix.Setns(int(target.Fd()), unix.CLONE_NEWNET); err != nil {
+		t.Fatalf("setns %s: %v", name, err)
+	}
+	defer func() {
+		if err := unix.Setns(int(self.Fd()), unix.CLONE_NEWNET); err != nil {
+			runtime.LockOSThread() // this thread cannot go back: let it die
+		}
+	}()
+	f()
+}
+
+// waitFor polls cond until it holds, failing the test after 30 s.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(30 * time.Second); !cond(); {
+		if time.Now().After(deadline) {
+			t.Fatalf("no %s after 30 s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }
