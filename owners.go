@@ -207,10 +207,16 @@ func (t *ownerTable) attribute(c *decode.Connection) {
 		switch {
 		case !ok:
 		case !o.Known():
+			if learnt.Comm == "" {
+				learnt.Comm = t.commOf(learnt.PID)
+			}
 			c.SetOwner(decode.Side(side), learnt)
 		case learnt.PID == o.PID:
 			if o.Comm == "" {
 				o.Comm = learnt.Comm
+			}
+			if o.Comm == "" {
+				o.Comm = t.commOf(o.PID)
 			}
 			if o.User == "" {
 				o.UID, o.User = learnt.UID, learnt.User
@@ -310,6 +316,13 @@ func (t *ownerTable) waitClock(at time.Time, max time.Duration) bool {
 		t.advanced.Wait()
 	}
 	return true
+}
+
+// commOf is the name a call of process pid carried, if one did.
+func (t *ownerTable) commOf(pid int) string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.callComms[pid]
 }
 
 // maxUsersCached bounds the pid → user cache.
@@ -647,6 +660,14 @@ func (h *ownerHandler) decide(c *decode.Connection) bool {
 	}
 	client, server := c.Owner(decode.Client), c.Owner(decode.Server)
 	if f.matches(&client) || f.matches(&server) {
+		if h.recording && (client.Known() && client.Comm == "" || server.Known() && server.Comm == "") {
+			// Kept by its pid, but a name is missing: the pid came
+			// from a kernel event read after the process exited,
+			// and its connect() or accept(), which names it, is
+			// right behind in the recorder's ring.
+			h.table.waitClock(c.Start, recorderLag)
+			h.table.attribute(c)
+		}
 		return true
 	}
 	// Both named, and neither is the process asked for. A name may be

@@ -73,6 +73,30 @@ func TestAttributeAddsALateName(t *testing.T) {
 	}
 }
 
+// TestAttributeNamesFromCalls: a socket named by a kernel event only (a
+// pid, read after the process exited) gets the name the process's calls
+// carried, when the table's entry has none.
+func TestAttributeNamesFromCalls(t *testing.T) {
+	client, server := netip.MustParseAddrPort("127.0.0.1:40001"), netip.MustParseAddrPort("127.0.0.1:81")
+	tab := newOwnerTable()
+	tab.put(sockKey{client, server}, decode.Owner{PID: 44}, true)
+	c := &decode.Connection{Client: client, Server: server}
+	tab.attribute(c)
+	if got := c.Owner(decode.Client); got != (decode.Owner{PID: 44}) {
+		t.Fatalf("client %+v before any call named pid 44", got)
+	}
+	tab.learnComm(44, "stwfirst")
+	tab.attribute(c)
+	if got, want := c.Owner(decode.Client), (decode.Owner{PID: 44, Comm: "stwfirst"}); got != want {
+		t.Errorf("client %+v, want %+v", got, want)
+	}
+	c2 := &decode.Connection{Client: client, Server: server}
+	tab.attribute(c2)
+	if got, want := c2.Owner(decode.Client), (decode.Owner{PID: 44, Comm: "stwfirst"}); got != want {
+		t.Errorf("a connection attributed after the name was learnt: client %+v, want %+v", got, want)
+	}
+}
+
 // TestCommentsOutliveTheTable: the processes of an open connection kept
 // by watch stay in its packets' comments when the table has forgotten
 // them: every process's connections are recorded, and a storm of them
