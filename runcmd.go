@@ -124,9 +124,7 @@ func runProgram(c *cli.Context) error {
 	if inKernel {
 		st.hold = inKernelStreamHold
 		if st.pcap != nil {
-			// LINUX_SLL2's 20-byte header and the kernel side's
-			// bytes.
-			st.pcap.snapLen = 20 + calls.PacketSnapLen
+			st.pcap.snapLen = capture.SLL2HeaderLen + calls.PacketSnapLen
 		}
 	}
 	var recorded calls.TraceStats

@@ -34,9 +34,6 @@ const recPacket = 10
 // (with options) and the start of the payload. The wire length is kept.
 const PacketSnapLen = int(unsafe.Sizeof(recorderPacketRecord{}.Data))
 
-// sll2Len is the length of a LINUX_SLL2 header.
-const sll2Len = 20
-
 // packetRecordHead is the size of a packet record before its data, and
 // packetRecordSize its whole size.
 const (
@@ -110,7 +107,7 @@ func (r *Recorder) handlePacket(raw []byte) {
 		Timestamp: r.clock.wall(rec.TimeNs),
 		LinkType:  layers.LinkTypeLinuxSLL2,
 		Data:      b,
-		Length:    sll2Len + int(rec.WireLen),
+		Length:    capture.SLL2HeaderLen + int(rec.WireLen),
 	}
 	r.opts.Packets(&r.pkt)
 }
@@ -121,18 +118,7 @@ func (r *Recorder) packetsDroppedNow() uint64 {
 	if r.closed.Load() {
 		return r.packetsDroppedFinal.Load()
 	}
-	if r.objs.PacketsDropped == nil {
-		return 0
-	}
-	var perCPU []uint64
-	if err := r.objs.PacketsDropped.Lookup(uint32(0), &perCPU); err != nil {
-		return 0
-	}
-	var n uint64
-	for _, v := range perCPU {
-		n += v
-	}
-	return n
+	return sumPerCPU(r.objs.PacketsDropped)
 }
 
 // markOwnPorts marks the local ports of the TCP sockets process pid holds

@@ -428,11 +428,11 @@ func FuzzHandlePacket(f *testing.F) {
 		buf := make([]uint64, (len(raw)+7)/8)
 		aligned := unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(buf))), len(buf)*8)[:len(raw)]
 		copy(aligned, raw)
-		r := &Recorder{pktBuf: make([]byte, 0, sll2Len+PacketSnapLen)}
+		r := &Recorder{pktBuf: make([]byte, 0, capture.SLL2HeaderLen+PacketSnapLen)}
 		got := -1
 		r.opts.Packets = func(p *capture.Packet) {
 			got = len(p.Data)
-			if p.LinkType != layers.LinkTypeLinuxSLL2 || len(p.Data) < sll2Len {
+			if p.LinkType != layers.LinkTypeLinuxSLL2 || len(p.Data) < capture.SLL2HeaderLen {
 				t.Errorf("frame %x", p.Data)
 			}
 		}
@@ -440,7 +440,7 @@ func FuzzHandlePacket(f *testing.F) {
 		if len(raw) < packetRecordSize && got != -1 {
 			t.Errorf("a %d-byte record gave a frame", len(raw))
 		}
-		if got > sll2Len+max(0, len(raw)-packetRecordHead) {
+		if got > capture.SLL2HeaderLen+max(0, len(raw)-packetRecordHead) {
 			t.Errorf("a %d-byte record gave a %d-byte frame", len(raw), got)
 		}
 	})

@@ -252,7 +252,7 @@ func loadedRecorder(ringBufferSize int, all bool) (*Recorder, error) {
 	r := &Recorder{alive: make(map[uint32]bool), done: make(chan struct{}), code: -1, all: all}
 	r.opts.RingBufferSize = ringBufferSize
 	r.dec.init()
-	r.pktBuf = make([]byte, 0, sll2Len+PacketSnapLen)
+	r.pktBuf = make([]byte, 0, capture.SLL2HeaderLen+PacketSnapLen)
 	if err := r.load(all); err != nil {
 		r.close()
 		return nil, err
@@ -831,11 +831,17 @@ func (r *Recorder) droppedNow() uint64 {
 	if r.closed.Load() {
 		return r.droppedFinal.Load()
 	}
-	if r.objs.Dropped == nil {
+	return sumPerCPU(r.objs.Dropped)
+}
+
+// sumPerCPU sums the per-CPU counts of a one-entry per-CPU array (0 when
+// the map is not there, or cannot be read).
+func sumPerCPU(m *ebpf.Map) uint64 {
+	if m == nil {
 		return 0
 	}
 	var perCPU []uint64
-	if err := r.objs.Dropped.Lookup(uint32(0), &perCPU); err != nil {
+	if err := m.Lookup(uint32(0), &perCPU); err != nil {
 		return 0
 	}
 	var n uint64

@@ -84,6 +84,10 @@ type LiveStats struct {
 	QueueFreezes uint64
 }
 
+// SLL2HeaderLen is the length of a LINUX_SLL2 header, which a capture of
+// every interface puts before each frame's network header.
+const SLL2HeaderLen = 20
+
 // AnyInterface names every interface at once, as with tcpdump -i any:
 // frames are captured cooked, with a LINUX_SLL2 header naming the
 // interface, and loopback's outgoing copies are dropped as on lo.

@@ -58,8 +58,6 @@ const (
 	// blockHeaderOffset is where struct tpacket_hdr_v1 starts in a block:
 	// after the version and offset_to_priv words of tpacket_block_desc.
 	blockHeaderOffset = 8
-	// sll2HeaderLen is the length of a LINUX_SLL2 header.
-	sll2HeaderLen = 20
 	// maxFilterLen is BPF_MAXINSNS, the kernel's limit on a classic BPF
 	// program.
 	maxFilterLen = 4096
@@ -395,7 +393,7 @@ func (s *LiveSource) setup(loopback []int, tov time.Duration, filter []bpf.RawIn
 	if s.efd, err = unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK); err != nil {
 		return fmt.Errorf("capture on %s: creating an eventfd: %w", s.name, err)
 	}
-	s.buf = make([]byte, 0, s.snapLen+sll2HeaderLen)
+	s.buf = make([]byte, 0, s.snapLen+SLL2HeaderLen)
 
 	sa := unix.SockaddrLinklayer{Protocol: htons(unix.ETH_P_ALL), Ifindex: s.ifindex}
 	if err := unix.Bind(s.fd, &sa); err != nil {
@@ -634,7 +632,7 @@ func (s *LiveSource) next(p *Packet) error {
 	switch {
 	case s.cooked:
 		buf = appendSLL2(buf, s.ring[base+off+sllOffset:])
-		wire += sll2HeaderLen
+		wire += SLL2HeaderLen
 	case h.Status&unix.TP_STATUS_VLAN_VALID != 0 && n >= 12:
 		// The kernel (or the NIC) took the 802.1Q tag off and reported
 		// it beside the frame; put it back after the MAC addresses, as
