@@ -152,7 +152,7 @@ func benchRecord(b *testing.B, argv []string, byPID bool) {
 // most of the benchmark's time.
 var benchNoPtrace = flag.Bool("bench-no-ptrace", false, "BenchmarkRecordOverhead: measure plain and eBPF only")
 
-func skipOrFail(b *testing.B, err error) {
+func skipOrFail(b testing.TB, err error) {
 	b.Helper()
 	if errors.Is(err, ErrBPFUnavailable) || errors.Is(err, ErrPtraceNotPermitted) {
 		b.Skip(err)

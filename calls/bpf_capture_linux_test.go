@@ -14,7 +14,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -25,9 +24,9 @@ import (
 
 	"github.com/cilium/ebpf"
 	"github.com/gopacket/gopacket/layers"
-	"golang.org/x/sys/unix"
 
 	"github.com/socktrace/socktrace/capture"
+	"github.com/socktrace/socktrace/internal/slowlink"
 )
 
 // The recorder's packet capture is checked against an AF_PACKET capture of
@@ -127,17 +126,13 @@ func recordWithPackets(t *testing.T, argv []string) (r *recorded, kernelPkts, wi
 		Stdout: w,
 	})
 	w.Close()
-	if errors.Is(err, ErrBPFUnavailable) {
-		rd.Close()
-		t.Skipf("eBPF not available here: %v", err)
-	}
 	if err != nil {
 		rd.Close()
-		t.Fatalf("Record(%q): %v", argv, err)
 	}
+	skipOrFail(t, err)
 	out := make(chan []string)
 	go func() {
-		b, _ := readAll(rd)
+		b, _ := io.ReadAll(rd)
 		rd.Close()
 		out <- strings.Split(strings.TrimSpace(string(b)), "\n")
 	}()
@@ -158,18 +153,6 @@ func recordWithPackets(t *testing.T, argv []string) (r *recorded, kernelPkts, wi
 		t.Errorf("stats say %d packets (%d dropped), %d delivered", st.Packets, st.PacketsDropped, len(kernelPkts))
 	}
 	return res, kernelPkts, wirePkts, foreign
-}
-
-func readAll(f *os.File) ([]byte, error) {
-	var b []byte
-	buf := make([]byte, 4096)
-	for {
-		n, err := f.Read(buf)
-		b = append(b, buf[:n]...)
-		if err != nil {
-			return b, nil
-		}
-	}
 }
 
 // parseSLL2TCP decodes a LINUX_SLL2 frame with IPv4 or IPv6 and TCP. The
@@ -356,12 +339,7 @@ func TestRecordPIDPacketsOfOpenSockets(t *testing.T) {
 			}
 		},
 	})
-	if errors.Is(err, ErrBPFUnavailable) {
-		t.Skip(err)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
+	skipOrFail(t, err)
 	c, err := net.Dial("tcp4", srv.String())
 	if err != nil {
 		t.Fatal(err)
@@ -527,12 +505,7 @@ func TestCapturePortRelease(t *testing.T) {
 	})
 	stdinR.Close()
 	outW.Close()
-	if errors.Is(err, ErrBPFUnavailable) {
-		t.Skip(err)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
+	skipOrFail(t, err)
 	defer rec.Wait()
 	defer stdinW.Close()
 	defer check()
@@ -587,12 +560,7 @@ func TestRecordPIDListenerPortKept(t *testing.T) {
 			}
 		},
 	})
-	if errors.Is(err, ErrBPFUnavailable) {
-		t.Skip(err)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
+	skipOrFail(t, err)
 	defer rec.Wait()
 	defer cancel()
 	c, err := net.Dial("tcp4", srv.String())
@@ -672,12 +640,7 @@ func TestRecordPacketsAfterExit(t *testing.T) {
 			}
 		},
 	})
-	if errors.Is(err, ErrBPFUnavailable) {
-		t.Skip(err)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
+	skipOrFail(t, err)
 	if code, err := rec.Wait(); code != 0 || err != nil {
 		t.Fatalf("Wait = %d, %v", code, err)
 	}
@@ -712,15 +675,7 @@ func startServer(t *testing.T) (*exec.Cmd, netip.AddrPort) {
 		cmd.Process.Kill()
 		cmd.Wait()
 	})
-	line, err := bufio.NewReader(stdout).ReadString('\n')
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := netip.ParseAddrPort(strings.TrimSpace(strings.TrimPrefix(line, "server ")))
-	if err != nil {
-		t.Fatalf("%q: %v", line, err)
-	}
-	return cmd, srv
+	return cmd, serverAddr(t, stdout)
 }
 
 // TestRecordPacketsLocalPortOnly: on a device other than loopback, a
@@ -764,8 +719,9 @@ func TestRecordPacketsLocalPortOnly(t *testing.T) {
 		t.Fatal(err)
 	}
 	var rec *Recorder
-	inNamespace(t, nsA, func() {
-		rec, err = Record(ctx, []string{testProgram(t, "server")}, TraceOptions{
+	server := testProgram(t, "server")
+	nsErr := slowlink.InNamespace(nsA, func() (err error) {
+		rec, err = Record(ctx, []string{server}, TraceOptions{
 			Stdout: pw,
 			Packets: func(p *capture.Packet) {
 				if tp, ok := parseSLL2TCP(p.Data, p.Length); ok {
@@ -775,31 +731,19 @@ func TestRecordPacketsLocalPortOnly(t *testing.T) {
 				}
 			},
 		})
+		return err
 	})
 	pw.Close()
-	if errors.Is(err, ErrBPFUnavailable) {
-		t.Skip(err)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
+	skipOrFail(t, nsErr)
 	defer rec.Wait()
 	defer cancel()
-	line, err := bufio.NewReader(pr).ReadString('\n')
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := netip.ParseAddrPort(strings.TrimSpace(strings.TrimPrefix(line, "server ")))
-	if err != nil {
-		t.Fatalf("%q: %v", line, err)
-	}
+	srv := serverAddr(t, pr)
 
 	// Another program's server in B on the same port number, and a
 	// client in A (untraced) that talks to it over the veth pair.
 	remote := netip.AddrPortFrom(netip.MustParseAddr("10.232.0.2"), srv.Port())
 	var ln net.Listener
-	inNamespace(t, nsB, func() { ln, err = net.Listen("tcp4", remote.String()) })
-	if err != nil {
+	if err := slowlink.InNamespace(nsB, func() (err error) { ln, err = net.Listen("tcp4", remote.String()); return err }); err != nil {
 		t.Fatal(err)
 	}
 	defer ln.Close()
@@ -812,8 +756,7 @@ func TestRecordPacketsLocalPortOnly(t *testing.T) {
 	dial := func(addr string) {
 		t.Helper()
 		var c net.Conn
-		inNamespace(t, nsA, func() { c, err = net.DialTimeout("tcp4", addr, 5*time.Second) })
-		if err != nil {
+		if err := slowlink.InNamespace(nsA, func() (err error) { c, err = net.DialTimeout("tcp4", addr, 5*time.Second); return err }); err != nil {
 			t.Fatal(err)
 		}
 		io.ReadAll(c)
@@ -843,33 +786,6 @@ func TestRecordPacketsLocalPortOnly(t *testing.T) {
 	}
 }
 
-// inNamespace runs f on an OS thread moved into the named network
-// namespace, and moves the thread back.
-func inNamespace(t *testing.T, name string, f func()) {
-	t.Helper()
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	self, err := os.Open(fmt.Sprintf("/proc/self/task/%d/ns/net", unix.Gettid()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer self.Close()
-	target, err := os.Open("/var/run/netns/" + name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer target.Close()
-	if err := unix.Setns(int(target.Fd()), unix.CLONE_NEWNET); err != nil {
-		t.Fatalf("setns %s: %v", name, err)
-	}
-	defer func() {
-		if err := unix.Setns(int(self.Fd()), unix.CLONE_NEWNET); err != nil {
-			runtime.LockOSThread() // this thread cannot go back: let it die
-		}
-	}()
-	f()
-}
-
 // waitFor polls cond until it holds, failing the test after 30 s.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
@@ -879,4 +795,18 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
+}
+
+// serverAddr reads testdata/server's first line, "server ADDR".
+func serverAddr(t *testing.T, r io.Reader) netip.AddrPort {
+	t.Helper()
+	line, err := bufio.NewReader(r).ReadString('\n')
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := netip.ParseAddrPort(strings.TrimSpace(strings.TrimPrefix(line, "server ")))
+	if err != nil {
+		t.Fatalf("%q: %v", line, err)
+	}
+	return srv
 }
