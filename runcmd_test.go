@@ -196,3 +196,41 @@ func TestRunRefusedConnect(t *testing.T) {
 		})
 	}
 }
+
+// TestRunCloseNotLast: a close() that is not the last descriptor of its
+// socket sends nothing, and is not explained as ending the connection.
+// calls/testdata/forking is a forking server's shape: the parent accepts,
+// takes a dup of the connection (File()), closes both its descriptors
+// (close(9), close(11)) and hands the socket to a child, which answers
+// and shuts it down. Before, every close() was said to end the
+// connection ("FIN if all received data was read, RST otherwise"),
+// although the FIN came from the child's shutdown() long after; tcpdump
+// -i lo shows no segment at the parent's closes. Under both tracers.
+func TestRunCloseNotLast(t *testing.T) {
+	needCapture(t)
+	bin := filepath.Join(t.TempDir(), "forking")
+	if out, err := exec.Command("go", "build", "-o", bin, "./calls/testdata/forking").CombinedOutput(); err != nil {
+		t.Fatalf("build the test program: %v\n%s", err, out)
+	}
+	for _, tracer := range []string{"ebpf", "ptrace"} {
+		t.Run(tracer, func(t *testing.T) {
+			var out, errOut bytes.Buffer
+			if code := run([]string{"socktrace", "run", "--tracer", tracer, "--lang", "en", "--color", "never", "--", bin}, &out, &errOut); code != 0 {
+				if strings.Contains(errOut.String(), "eBPF") || strings.Contains(errOut.String(), "ptrace") {
+					t.Skipf("%s not available here: %s", tracer, errOut.String())
+				}
+				t.Fatalf("exit %d: %s", code, errOut.String())
+			}
+			// The explanations wrap: compare with the words joined.
+			text := strings.Join(strings.Fields(out.String()), " ")
+			// The parent's two closes, before the child was started.
+			if n := strings.Count(text, "close() releases descriptor"); n != 2 {
+				t.Errorf("%d close() calls explained as releasing one descriptor of several, want the parent's 2:\n%s", n, out.String())
+			}
+			// Only the client's close() ends its side of the connection.
+			if n := strings.Count(text, "the kernel ends the connection: FIN"); n != 1 {
+				t.Errorf("%d close() calls explained as ending the connection, want the client's 1:\n%s", n, out.String())
+			}
+		})
+	}
+}

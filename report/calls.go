@@ -305,6 +305,18 @@ func (t *Text) closeWhy(c *decode.Connection, ev *calls.Event) string {
 			return t.m("call.close.afterrst", t.side(st.from))
 		}
 	}
+	if x := laterUse(c, ev, side); x != nil {
+		// Not the socket's last descriptor: a dup() of it, or a copy a
+		// child inherited across fork() (a forking server's parent closes
+		// its copy at once), was used after this close() returned. The
+		// kernel ends the connection only at the last close, so this one
+		// sends nothing, SO_LINGER 0 or not.
+		who := fmt.Sprintf("%s[%d]", x.Comm, x.PID)
+		if x.Comm == "" {
+			who = fmt.Sprintf("[%d]", x.PID)
+		}
+		return t.m("call.close.notlast", ev.FD, who, x.FD, string(x.Call))
+	}
 	if t.sawLingerZero(c, side, ev.Enter) {
 		return t.m("call.close.linger0")
 	}
@@ -312,6 +324,33 @@ func (t *Text) closeWhy(c *decode.Connection, ev *calls.Event) string {
 		return t.m("call.close.afterfin")
 	}
 	return t.m("call.close")
+}
+
+// laterUse is a call seen on side's connected socket that entered after
+// the close() ev returned, or nil: proof that another descriptor (a
+// dup, or a copy inherited across fork or passed over a UNIX socket)
+// still referred to the socket when ev closed its own. Calls on the
+// listener (bind, listen, accept) are not on this socket.
+func laterUse(c *decode.Connection, ev *calls.Event, side decode.Side) *calls.Event {
+	end := ev.Exit
+	if end.IsZero() {
+		end = ev.Enter
+	}
+	for i := range c.Calls {
+		x := &c.Calls[i]
+		if x.Inferred || !x.Remote.IsValid() || sideOf(c, x) != side || x.Enter.Before(end) {
+			continue
+		}
+		switch x.Call {
+		case calls.Socket, calls.Bind, calls.Listen, calls.Accept, calls.Connect:
+			continue
+		}
+		if x.PID == ev.PID && x.FD == ev.FD && x.Enter.Equal(ev.Enter) {
+			continue // ev itself
+		}
+		return x
+	}
+	return nil
 }
 
 // sawLingerZero reports whether side was seen setting SO_LINGER 0 before

@@ -138,6 +138,7 @@ var english = map[msgID]string{
 	"call.close.failed":       "close() releases the descriptor of a socket whose connect() failed: there is no connection, so nothing is sent.",
 	"call.close.afterrst":     "close() releases the descriptor; the %s's RST had already ended the connection, so nothing is sent.",
 	"call.close.linger0":      "close() with SO_LINGER 0: the kernel aborts the connection with RST instead of FIN and discards unsent data.",
+	"call.close.notlast":      "close() releases descriptor %d only: another descriptor still refers to the socket (%s used its descriptor %d later, in %s(): a dup() of this one, or a copy inherited across fork() or passed over a UNIX socket), so the connection stays open and nothing is sent; the kernel ends it when the last descriptor is closed.",
 	"call.close.afterfin":     "close() releases the descriptor; this side's FIN went out already (shutdown), so close() sends nothing new unless data arrives.",
 	"call.bind":               "bind() ties the socket to %s: an IP address, a port and the protocol now define it.",
 	"call.listen":             "listen() makes the socket passive: from now on the kernel answers SYNs for port %d itself and queues each finished handshake (the backlog) until accept() takes it.",
