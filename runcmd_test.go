@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -230,6 +231,40 @@ func TestRunCloseNotLast(t *testing.T) {
 			// Only the client's close() ends its side of the connection.
 			if n := strings.Count(text, "the kernel ends the connection: FIN"); n != 1 {
 				t.Errorf("%d close() calls explained as ending the connection, want the client's 1:\n%s", n, out.String())
+			}
+		})
+	}
+}
+
+// TestRunCallNeverReturned: a call the process was still in when it
+// exited (calls/testdata/sockops blockedexit: a thread blocked in
+// accept(); strace -f shows "accept4(5, ... <unfinished ...>" and then
+// the exit) never returned and has no result. Under ptrace the tracer
+// reports it without an exit; it was written "accept(5) → 0 (0 µs)", a
+// descriptor 0 returned in no time. (The eBPF recorder reports a call at
+// its exit only: such a call is not in its report at all.)
+func TestRunCallNeverReturned(t *testing.T) {
+	needCapture(t)
+	bin := filepath.Join(t.TempDir(), "sockops")
+	if out, err := exec.Command("go", "build", "-o", bin, "./calls/testdata/sockops").CombinedOutput(); err != nil {
+		t.Fatalf("build the test program: %v\n%s", err, out)
+	}
+	returned := regexp.MustCompile(`accept\(\d+\) → 0 \(`)
+	never := regexp.MustCompile(`accept\(\d+\) … never returned`)
+	for _, tracer := range []string{"ebpf", "ptrace"} {
+		t.Run(tracer, func(t *testing.T) {
+			var out, errOut bytes.Buffer
+			if code := run([]string{"socktrace", "run", "--tracer", tracer, "--lang", "en", "--color", "never", "--", bin, "blockedexit"}, &out, &errOut); code != 0 {
+				if strings.Contains(errOut.String(), "eBPF") || strings.Contains(errOut.String(), "ptrace") {
+					t.Skipf("%s not available here: %s", tracer, errOut.String())
+				}
+				t.Fatalf("exit %d: %s", code, errOut.String())
+			}
+			if returned.Match(out.Bytes()) {
+				t.Errorf("an accept() that never returned is shown returning 0:\n%s", out.String())
+			}
+			if tracer == "ptrace" && !never.Match(out.Bytes()) {
+				t.Errorf("the accept() still blocked at the exit is not shown as never returning:\n%s", out.String())
 			}
 		})
 	}

@@ -48,13 +48,19 @@ func timeline(c *decode.Connection, steps []textStep) []entry {
 			es = append(es, entry{at: completionTime(c.Calls, ev), order: 3, call: ev, kind: callCompleted})
 			continue
 		}
+		if ev.Exit.IsZero() {
+			// Never returned: the process ended (or the trace stopped)
+			// while in the call. One line, without a result: it has
+			// none (a ptraced thread stopped at a call's entry when
+			// another exits the process never even makes it).
+			es = append(es, entry{at: ev.Enter, order: 0, call: ev, kind: callEnter})
+			continue
+		}
 		spans := false
-		if !ev.Exit.IsZero() {
-			for j := range steps {
-				if steps[j].time.After(ev.Enter) && steps[j].time.Before(ev.Exit) {
-					spans = true
-					break
-				}
+		for j := range steps {
+			if steps[j].time.After(ev.Enter) && steps[j].time.Before(ev.Exit) {
+				spans = true
+				break
 			}
 		}
 		if !spans {
@@ -118,6 +124,14 @@ func (t *Text) writeCall(c *decode.Connection, e *entry, start time.Time) {
 	case callEnter:
 		head = t.m("call.enter", callTitle(ev), "…")
 		why = t.callWhy(c, ev, false)
+		if ev.Exit.IsZero() {
+			head = t.m("call.enter", callTitle(ev), t.m("call.noexit"))
+			if ev.Call == calls.Close {
+				// Whatever close() would have sent, the exit's own
+				// closing of the descriptors sends.
+				why = t.m("call.close.noexit")
+			}
+		}
 	case callCompleted:
 		if ev.Detail == "failed" {
 			name := "?"
@@ -510,6 +524,9 @@ func (t *Text) writeLooseCalls() {
 			title += " " + t.m("loose.on", a)
 		}
 		head := t.m("call.instant", title, callResult(ev), duration(ev.Duration()))
+		if ev.Exit.IsZero() {
+			head = t.m("call.enter", title, t.m("call.noexit"))
+		}
 		if ev.Scenario != "" {
 			head += "; " + t.m("loose.scenario", ev.Scenario)
 		}

@@ -123,6 +123,7 @@ var english = map[msgID]string{
 	// Socket calls, seen by socktrace (the demo, a traced program).
 	"call.enter":              "%s %s",
 	"call.exit":               "%s returns %s after %s",
+	"call.noexit":             "… never returned: the process ended, or tracing stopped, while it was in the call",
 	"call.instant":            "%s → %s (%s)",
 	"call.socket":             "socket() creates an endpoint that has no address yet; the kernel returns it as descriptor %d.",
 	"call.setsockopt":         "setsockopt(%s) sets an option on the socket before it is used.",
@@ -139,6 +140,7 @@ var english = map[msgID]string{
 	"call.close.afterrst":     "close() releases the descriptor; the %s's RST had already ended the connection, so nothing is sent.",
 	"call.close.linger0":      "close() with SO_LINGER 0: the kernel aborts the connection with RST instead of FIN and discards unsent data.",
 	"call.close.notlast":      "close() releases descriptor %d only: another descriptor still refers to the socket (%s used its descriptor %d later, in %s(): a dup() of this one, or a copy inherited across fork() or passed over a UNIX socket), so the connection stays open and nothing is sent; the kernel ends it when the last descriptor is closed.",
+	"call.close.noexit":       "The process ended while in close(): its exit closes every descriptor it still held, this one too, with the effect close() has (FIN, or RST with data unread), if it was the socket's last descriptor.",
 	"call.close.afterfin":     "close() releases the descriptor; this side's FIN went out already (shutdown), so close() sends nothing new unless data arrives.",
 	"call.bind":               "bind() ties the socket to %s: an IP address, a port and the protocol now define it.",
 	"call.listen":             "listen() makes the socket passive: from now on the kernel answers SYNs for port %d itself and queues each finished handshake (the backlog) until accept() takes it.",

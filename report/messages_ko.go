@@ -122,6 +122,7 @@ var korean = map[msgID]string{
 	"call.close.afterrst":     "close(): 디스크립터를 반납합니다. %s의 RST가 이미 연결을 끝냈으므로 아무것도 보내지 않습니다.",
 	"call.close.linger0":      "SO_LINGER 0인 close(): 커널이 FIN 대신 RST로 연결을 중단하고 보내지 못한 데이터를 버립니다.",
 	"call.close.notlast":      "close(): 디스크립터 %d번만 반납합니다. 다른 디스크립터가 아직 이 소켓을 가리킵니다(%s가 나중에 디스크립터 %d번으로 %s()를 호출했습니다: 이 디스크립터의 dup()이거나, fork()로 물려받았거나 UNIX 소켓으로 건네받은 사본). 그래서 연결은 열린 채이고 아무것도 보내지 않습니다. 커널은 마지막 디스크립터가 닫힐 때 연결을 끝냅니다.",
+	"call.close.noexit":       "close() 도중에 프로세스가 끝났습니다: 종료가 남은 디스크립터를 모두 닫으므로 이것도 닫히고, 소켓의 마지막 디스크립터였다면 close()와 같은 효과(FIN, 또는 읽지 않은 데이터가 있으면 RST)가 납니다.",
 	"call.close.afterfin":     "close(): 디스크립터를 반납합니다. 이쪽의 FIN은 이미(shutdown으로) 나갔으므로, 데이터가 더 오지 않는 한 close()는 새로 보내는 것이 없습니다.",
 	"call.bind":               "결합 bind(): 소켓을 %s에 결합합니다. 이제 IP 주소, 포트, 프로토콜이 이 소켓을 정의합니다.",
 	"call.listen":             "주시 listen(): 소켓이 수동(passive) 소켓이 됩니다. 이제부터 커널이 포트 %d에 오는 SYN에 직접 응답하고, 끝난 핸드셰이크를 accept()가 가져갈 때까지 큐(백로그)에 쌓아 둡니다.",
@@ -148,6 +149,7 @@ var korean = map[msgID]string{
 	"call.close.listener":     "주시 중인 소켓 닫기 close(): 이 포트로 새 연결은 더 받지 않지만, 이미 수립된 연결은 계속됩니다.",
 	"call.enter":              "%s %s",
 	"call.exit":               "%s: %s 반환, %s 걸림",
+	"call.noexit":             "… 반환되지 않았습니다: 호출 중에 프로세스가 끝났거나 추적이 멈췄습니다",
 	"call.instant":            "%s → %s (%s)",
 
 	// Connection summary.

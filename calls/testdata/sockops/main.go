@@ -1,0 +1,198 @@
+// Command sockops is a test program: one TCP connection on loopback
+// between a server and a client of its own, made with raw system calls,
+// whose data or end goes through a call other than read/write/close,
+// named by its first argument: plain (write, close), dup (data and FIN
+// through dup and dup3 copies), closerange, exit (the exit closes),
+// vector (writev, readv), peek and peekclose (MSG_PEEK), sendfile,
+// splice, mmsg (sendmmsg, recvmmsg), linger (SO_LINGER 0), blockedexit (a
+// thread still in accept() when the process exits). Compare a run with
+// strace -f and tcpdump -i lo -nn.
+package main
+
+import (
+	"fmt"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+
+	"golang.org/x/sys/unix"
+)
+
+func must(err error, what string) {
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "sockops: %s: %v\n", what, err)
+		os.Exit(1)
+	}
+}
+
+// pair makes a listener, connects a client to it and accepts: the client's
+// and the server's descriptors, and the listener.
+func pair() (cfd, sfd, ls int) {
+	ls, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM, 0)
+	must(err, "socket")
+	must(unix.Bind(ls, &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}), "bind")
+	must(unix.Listen(ls, 8), "listen")
+	sa, err := unix.Getsockname(ls)
+	must(err, "getsockname")
+	cfd, err = unix.Socket(unix.AF_INET, unix.SOCK_STREAM, 0)
+	must(err, "client socket")
+	must(unix.Connect(cfd, &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}, Port: sa.(*unix.SockaddrInet4).Port}), "connect")
+	sfd, _, err = unix.Accept4(ls, 0)
+	must(err, "accept4")
+	return cfd, sfd, ls
+}
+
+var blockedTid = make(chan int, 1)
+
+// waitBlockedIn waits until thread tid is inside system call nr, as
+// /proc/self/task/TID/syscall says (its first field is the number of the
+// call the thread is blocked in).
+func waitBlockedIn(tid, nr int) {
+	path := fmt.Sprintf("/proc/self/task/%d/syscall", tid)
+	for {
+		b, err := os.ReadFile(path)
+		must(err, "read "+path)
+		if f := strings.Fields(string(b)); len(f) > 0 && f[0] == strconv.Itoa(nr) {
+			return
+		}
+		runtime.Gosched()
+	}
+}
+
+func readAll(fd int) int {
+	buf := make([]byte, 4096)
+	total := 0
+	for {
+		n, err := unix.Read(fd, buf)
+		if n <= 0 || err != nil {
+			return total
+		}
+		total += n
+	}
+}
+
+func main() {
+	runtime.LockOSThread()
+	mode := "plain"
+	if len(os.Args) > 1 {
+		mode = os.Args[1]
+	}
+	cfd, sfd, ls := pair()
+	switch mode {
+	case "plain":
+		_, err := unix.Write(cfd, []byte("ping"))
+		must(err, "write")
+		must(unix.Close(cfd), "close")
+		readAll(sfd)
+		must(unix.Close(sfd), "close")
+	case "dup":
+		// The client's data and FIN go through a dup of its descriptor;
+		// closing the original sends nothing.
+		d, err := unix.Dup(cfd)
+		must(err, "dup")
+		must(unix.Close(cfd), "close original")
+		_, err = unix.Write(d, []byte("ping"))
+		must(err, "write")
+		must(unix.Dup3(d, 100, 0), "dup3")
+		must(unix.Close(d), "close dup")
+		_, err = unix.Write(100, []byte("pong"))
+		must(err, "write")
+		must(unix.Close(100), "close dup3")
+		readAll(sfd)
+		must(unix.Close(sfd), "close")
+	case "closerange":
+		_, err := unix.Write(cfd, []byte("ping"))
+		must(err, "write")
+		must(unix.CloseRange(uint(cfd), uint(cfd), 0), "close_range")
+		readAll(sfd)
+		must(unix.Close(sfd), "close")
+	case "exit":
+		// The client's socket is closed by the exit, not by a call.
+		_, err := unix.Write(cfd, []byte("ping"))
+		must(err, "write")
+		os.Exit(0)
+	case "vector":
+		_, err := unix.Writev(cfd, [][]byte{[]byte("pi"), []byte("ng")})
+		must(err, "writev")
+		buf := make([]byte, 2)
+		_, err = unix.Readv(sfd, [][]byte{buf, make([]byte, 2)})
+		must(err, "readv")
+		must(unix.Close(cfd), "close")
+		readAll(sfd)
+		must(unix.Close(sfd), "close")
+	case "peek":
+		_, err := unix.Write(cfd, []byte("ping"))
+		must(err, "write")
+		buf := make([]byte, 4)
+		_, _, err = unix.Recvfrom(sfd, buf, unix.MSG_PEEK)
+		must(err, "recv peek")
+		_, _, err = unix.Recvfrom(sfd, buf, 0)
+		must(err, "recv")
+		must(unix.Close(cfd), "close")
+		readAll(sfd)
+		must(unix.Close(sfd), "close")
+	case "peekclose":
+		// The server only peeks at the data and closes: the data is
+		// unread, so the kernel resets the connection.
+		_, err := unix.Write(cfd, []byte("ping"))
+		must(err, "write")
+		buf := make([]byte, 4)
+		for {
+			n, _, err := unix.Recvfrom(sfd, buf, unix.MSG_PEEK)
+			must(err, "recv peek")
+			if n == 4 {
+				break
+			}
+		}
+		must(unix.Close(sfd), "close")
+		readAll(cfd)
+		must(unix.Close(cfd), "close")
+	case "blockedexit":
+		// A thread blocked in accept() when the process exits: the call
+		// never returns, and the exit closes the sockets.
+		go func() {
+			runtime.LockOSThread()
+			blockedTid <- unix.Gettid()
+			unix.Accept4(ls, 0)
+		}()
+		waitBlockedIn(<-blockedTid, unix.SYS_ACCEPT4)
+		os.Exit(0)
+	case "sendfile":
+		f, err := os.Open("/proc/self/exe")
+		must(err, "open")
+		_, err = unix.Sendfile(cfd, int(f.Fd()), nil, 3000)
+		must(err, "sendfile")
+		must(unix.Close(cfd), "close")
+		readAll(sfd)
+		must(unix.Close(sfd), "close")
+	case "splice":
+		var p [2]int
+		must(unix.Pipe(p[:]), "pipe")
+		_, err := unix.Write(p[1], []byte("ping"))
+		must(err, "write pipe")
+		_, err = unix.Splice(p[0], nil, cfd, nil, 4, 0)
+		must(err, "splice")
+		must(unix.Close(cfd), "close")
+		_, err = unix.Splice(sfd, nil, p[1], nil, 4, 0)
+		must(err, "splice in")
+		readAll(sfd)
+		must(unix.Close(sfd), "close")
+	case "mmsg":
+		// sendmmsg/recvmmsg have no wrapper in x/sys: raw system calls.
+		sendmmsg(cfd, "ping")
+		recvmmsg(sfd)
+		must(unix.Close(cfd), "close")
+		readAll(sfd)
+		must(unix.Close(sfd), "close")
+	case "linger":
+		must(unix.SetsockoptLinger(cfd, unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{Onoff: 1, Linger: 0}), "linger")
+		must(unix.Close(cfd), "close")
+		readAll(sfd)
+		must(unix.Close(sfd), "close")
+	default:
+		fmt.Fprintf(os.Stderr, "sockops: unknown mode %q\n", mode)
+		os.Exit(2)
+	}
+	must(unix.Close(ls), "close listener")
+}
