@@ -464,9 +464,10 @@ sys.stdin.read()
 
 // TestCapturePortRelease: once a connection of the program has closed, its
 // port is let go after the linger (set_state), not kept marked for the
-// rest of the recording; a listener's port stays marked, and its entry in
-// listeners goes with it. The ports are read from the maps while the
-// program waits, once the kernel has reported every socket closed.
+// rest of the recording; so is a listener's, once it and its accepted
+// connection have closed, and its entry in listeners goes with it. The
+// ports are read from the maps while the program waits, once the kernel
+// has reported every socket closed.
 func TestCapturePortRelease(t *testing.T) {
 	requireBPF(t)
 	py, err := exec.LookPath("python3")
@@ -529,11 +530,11 @@ func TestCapturePortRelease(t *testing.T) {
 	if err := rec.objs.Ports.Lookup(uint32(sport), &listener); err != nil {
 		t.Fatal(err)
 	}
-	if client.Owner == 0 || client.UntilNs == 0 {
-		t.Errorf("client port %d after its connection closed: %+v, want marked until a time", cport, client)
+	if client.Owner == 0 || client.UntilNs == 0 || client.Refs != 0 {
+		t.Errorf("client port %d after its connection closed: %+v, want marked until a time, held by none", cport, client)
 	}
-	if listener.Owner == 0 || listener.UntilNs != 0 {
-		t.Errorf("listener port %d after it closed: %+v, want marked for good", sport, listener)
+	if listener.Owner == 0 || listener.UntilNs == 0 || listener.Refs != 0 {
+		t.Errorf("listener port %d after it and its connection closed: %+v, want marked until a time, held by none", sport, listener)
 	}
 	var owner uint32
 	if err := rec.objs.Listeners.Lookup(sport, &owner); !errors.Is(err, ebpf.ErrKeyNotExist) {
@@ -809,4 +810,122 @@ func serverAddr(t *testing.T, r io.Reader) netip.AddrPort {
 		t.Fatalf("%q: %v", line, err)
 	}
 	return srv
+}
+
+// sharedPort: two accepted connections share their listener's port. It
+// prints the port; when the test says so, the listener and the first
+// connection close, and when it says so again, the second. The client ends close first, so that each accepted end closes
+// passively and reaches CLOSE within its close().
+const sharedPort = `
+import socket, sys
+ls = socket.socket(); ls.bind(("127.0.0.1", 0)); ls.listen()
+c1 = socket.create_connection(ls.getsockname()); a1, _ = ls.accept()
+c2 = socket.create_connection(ls.getsockname()); a2, _ = ls.accept()
+print(ls.getsockname()[1], flush=True)
+sys.stdin.readline()
+ls.close(); c1.close(); a1.recv(10); a1.close()
+sys.stdin.readline()
+c2.close(); a2.recv(10); a2.close()
+sys.stdin.read()
+`
+
+// TestCapturePortShared: a port two of the program's sockets hold stays
+// marked while either lives. The listener and one accepted connection
+// close; the other accepted connection, on the same local port, lives on
+// and must not lose the segments it receives to the closed ones' linger
+// (before, the first close started it, and once it ran out the survivor's
+// received segments were dropped until it next sent or called). Once the
+// survivor closes too, the port lingers. Read from the ports map while
+// the reader waits in the callback of the CLOSE that each step ends with.
+func TestCapturePortShared(t *testing.T) {
+	requireBPF(t)
+	py, err := exec.LookPath("python3")
+	if err != nil {
+		t.Skip("python3 is not installed")
+	}
+	stdinR, stdinW, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stdinW.Close()
+	outR, outW, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer outR.Close()
+	port := make(chan uint16, 1)
+	type step struct{ closed, checked chan struct{} }
+	steps := []step{{make(chan struct{}), make(chan struct{})}, {make(chan struct{}), make(chan struct{})}}
+	var once [2]sync.Once
+	check := func(i int) { once[i].Do(func() { close(steps[i].checked) }) }
+	var p uint16
+	closes := 0 // the reader goroutine's: CLOSEs of sockets on the port
+	rec, err := Record(context.Background(), []string{py, "-c", sharedPort}, TraceOptions{
+		Stdin: stdinR, Stdout: outW,
+		Packets: func(*capture.Packet) {},
+		Kernel: func(k KernelEvent) {
+			if k.Kind != KernelState || k.To != TCPClose {
+				return
+			}
+			if p == 0 {
+				// The program closes nothing before the test has
+				// read the port and sent it here.
+				p = <-port
+			}
+			if k.Local.Port() != p {
+				return
+			}
+			// The listener and a1, then a2.
+			switch closes++; closes {
+			case 2:
+				close(steps[0].closed)
+				<-steps[0].checked
+			case 3:
+				close(steps[1].closed)
+				<-steps[1].checked
+			}
+		},
+	})
+	stdinR.Close()
+	outW.Close()
+	skipOrFail(t, err)
+	defer rec.Wait()
+	defer close(port) // never leave the reader waiting for it
+	defer stdinW.Close()
+	defer check(1)
+	defer check(0)
+	line, err := bufio.NewReader(outR).ReadString('\n')
+	if err != nil {
+		t.Fatalf("the program printed %q: %v", line, err)
+	}
+	var lport uint16
+	if _, err := fmt.Sscan(line, &lport); err != nil {
+		t.Fatalf("%q: %v", line, err)
+	}
+	port <- lport
+	if _, err := io.WriteString(stdinW, "\n"); err != nil {
+		t.Fatal(err)
+	}
+	wait := func(i int, what string) recorderPortMark {
+		select {
+		case <-steps[i].closed:
+		case <-time.After(30 * time.Second):
+			t.Fatalf("the kernel did not report %s closed", what)
+		}
+		var m recorderPortMark
+		if err := rec.objs.Ports.Lookup(uint32(lport), &m); err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	if m := wait(0, "the listener and the first connection"); m.Owner == 0 || m.UntilNs != 0 || m.Refs != 1 {
+		t.Errorf("port %d with the second accepted connection open: %+v, want marked for good, held by 1", lport, m)
+	}
+	check(0)
+	if _, err := io.WriteString(stdinW, "\n"); err != nil {
+		t.Fatal(err)
+	}
+	if m := wait(1, "the second connection"); m.UntilNs == 0 || m.Refs != 0 {
+		t.Errorf("port %d after every socket on it closed: %+v, want marked until a time, held by none", lport, m)
+	}
 }

@@ -77,6 +77,14 @@ type recorderPortMark struct {
 	Owner   uint32
 	Pad     uint32
 	UntilNs uint64
+	Refs    uint64
+}
+
+type recorderSockOwn struct {
+	_     structs.HostLayout
+	Owner uint32
+	Pad   uint32
+	Port  uint64
 }
 
 // Names of all BPF objects in the ELF.

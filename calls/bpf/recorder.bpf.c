@@ -215,17 +215,28 @@ struct {
 	__type(value, struct pending);
 } pendings SEC(".maps");
 
-/* Tracked sockets (struct sock address) → owning tgid. An entry goes when
- * its socket's state changes to CLOSE (every connected or listening
+/* A tracked socket: its owner, and the local port it holds a count of in
+ * `ports` (0: none yet). */
+struct sock_own {
+	u32 owner;
+	u32 pad;
+	u64 port; /* 64 bits: the atomics of BPF's first instruction set */
+};
+
+/* Tracked sockets (struct sock address) → struct sock_own. An entry goes
+ * when its socket's state changes to CLOSE (every connected or listening
  * socket ends so, whoever closes it) or when a socket that never left
  * CLOSE is closed. A plain hash, created without preallocation by user
  * space (BPF_F_NO_PREALLOC, see lazyMaps): an LRU map is always
- * preallocated, which took 25-90 ms of the start for 65536 entries. */
+ * preallocated, which took 25-90 ms of the start for 65536 entries. (Not
+ * socket local storage, which would spare the hashing: a socket found
+ * through the descriptor table is an untrusted pointer, which
+ * bpf_sk_storage_get refuses.) */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 65536);
 	__type(key, u64);
-	__type(value, u32);
+	__type(value, struct sock_own);
 } socks SEC(".maps");
 
 /* Local ports of tracked listening sockets → owning tgid (gone when the
@@ -239,13 +250,18 @@ struct {
 
 /* The kernel-side packet capture (capture_xmit, capture_receive; see
  * the comment above them). Local ports of the traced tree's TCP sockets,
- * indexed by port: a packet is recorded when either of its ports is
- * marked. An array, so that the check every TCP packet on the machine
- * pays is two inlined lookups. */
+ * indexed by port: a packet is recorded when its local port is marked.
+ * An array, so that the check every TCP packet on the machine pays is two
+ * inlined lookups. A port is marked while tracked sockets hold it (refs
+ * counts them, each once: struct sock_own.port) and for a linger after
+ * the last of them closed; user space marks the ports of sockets a
+ * --pid process held before the recording (refs 0: they are let go only
+ * when one of them is tracked and closes). */
 struct port_mark {
 	u32 owner;     /* the tgid that marked it; 0: never marked */
 	u32 pad;
 	u64 until_ns;  /* 0: marked; else marked until then (bpf_ktime_get_ns) */
+	u64 refs;      /* tracked sockets holding the port (64 bits: see sock_own) */
 };
 
 struct {
@@ -268,17 +284,62 @@ struct {
  * loaded before the interface is known). */
 volatile u32 capture_ifindex = 0;
 
-/* Marks a local port as the traced tree's (see ports). */
-static __always_inline void mark_port(u16 port, u32 tgid)
+/* How long a port stays marked for the capture after the last socket
+ * holding it closed: an active closer's port sees its peer's last
+ * segments for TIME_WAIT's 60 s; any other only late segments (a
+ * retransmission in flight, the reset answering it). */
+#define LINGER_TIME_WAIT_NS (61ULL * 1000000000ULL)
+#define LINGER_NS (3ULL * 1000000000ULL)
+
+/* Takes a socket's count off its port; the last one out starts the
+ * port's linger, unless a listener has it (a --pid process's listener
+ * from before the recording, which holds no count). */
+static __always_inline void release_port(u16 port, bool active)
 {
-	if (!port)
-		return;
 	u32 key = port;
 	struct port_mark *m = bpf_map_lookup_elem(&ports, &key);
-	if (!m || (m->owner == tgid && m->until_ns == 0))
+	if (!m)
+		return;
+	u64 before = __sync_fetch_and_add(&m->refs, -1);
+	if (before == 0) {
+		/* Not counted after all (a count lost to a race): undo. */
+		__sync_fetch_and_add(&m->refs, 1);
+		return;
+	}
+	if (before != 1 || m->until_ns || bpf_map_lookup_elem(&listeners, &port))
+		return;
+	m->until_ns = bpf_ktime_get_ns() + (active ? LINGER_TIME_WAIT_NS : LINGER_NS);
+}
+
+/* Marks a local port as the traced tree's (see ports). */
+static __always_inline void mark_port(struct port_mark *m, u32 tgid)
+{
+	if (m->owner == tgid && m->until_ns == 0)
 		return;
 	m->owner = tgid;
 	m->until_ns = 0;
+}
+
+/* Counts socket o as holding local port `port` (once: a socket whose
+ * port changes moves its count) and marks the port. For a socket already
+ * counted, it only marks it again: a port let go in a race with another
+ * socket taking it (release_port) is healed by its next call, state
+ * change or segment. No capture when watching (trace_all): no ports. */
+static __always_inline void hold_port(struct sock_own *o, u16 port)
+{
+	if (!port || trace_all)
+		return;
+	u32 key = port;
+	struct port_mark *m = bpf_map_lookup_elem(&ports, &key);
+	if (!m)
+		return;
+	u64 old = o->port;
+	if (old != port && __sync_val_compare_and_swap(&o->port, old, port) == old) {
+		__sync_fetch_and_add(&m->refs, 1);
+		if (old)
+			release_port(old, false);
+	}
+	mark_port(m, o->owner);
 }
 
 /* A pointer read from memory (a scalar to the verifier) made a BTF
@@ -377,15 +438,25 @@ static __always_inline u16 sock_port(struct sock *sk, u16 skc_num)
 }
 
 /* Ties a socket to its process, unless it already is (a lookup is far
- * cheaper than an LRU update, and most calls are on known sockets). */
-static __always_inline void track(struct sock *sk, u32 tgid)
+ * cheaper than an update, and most calls are on known sockets), and
+ * returns its entry. A socket another process of the tree uses (a fork's
+ * child, a descriptor passed) changes owner in place: its port count
+ * stays its own. */
+static __always_inline struct sock_own *track(struct sock *sk, u32 tgid)
 {
-	mark_port(sk->__sk_common.skc_num, tgid);
 	u64 key = (u64)sk;
-	u32 *owner = bpf_map_lookup_elem(&socks, &key);
-	if (owner && *owner == tgid)
-		return;
-	bpf_map_update_elem(&socks, &key, &tgid, BPF_ANY);
+	struct sock_own *o = bpf_map_lookup_elem(&socks, &key);
+	if (!o) {
+		struct sock_own v = {.owner = tgid};
+		bpf_map_update_elem(&socks, &key, &v, BPF_NOEXIST);
+		o = bpf_map_lookup_elem(&socks, &key);
+		if (!o)
+			return 0;
+	}
+	if (o->owner != tgid)
+		o->owner = tgid;
+	hold_port(o, sk->__sk_common.skc_num);
+	return o;
 }
 
 /* Is the current system call an i386 one on a 64-bit kernel? Its numbers
@@ -559,6 +630,7 @@ int BPF_PROG(sys_exit, struct pt_regs *regs, long ret)
 	__builtin_memcpy(e->comm, task->group_leader->comm, sizeof(e->comm));
 
 	struct sock *sk = p->sock ? sock_at(p->sock) : 0;
+	struct sock_own *own = 0;
 	switch (kind) {
 	case CALL_SOCKET:
 		e->a = p->args[0];
@@ -567,7 +639,7 @@ int BPF_PROG(sys_exit, struct pt_regs *regs, long ret)
 			sk = fd_sock(ret);
 			e->sock = (u64)sk;
 			if (sk)
-				track(sk, e->pid);
+				own = track(sk, e->pid);
 		}
 		break;
 	case CALL_LISTEN:
@@ -580,7 +652,7 @@ int BPF_PROG(sys_exit, struct pt_regs *regs, long ret)
 		if (ret >= 0) {
 			sk = fd_sock(ret);
 			if (sk)
-				track(sk, e->pid);
+				own = track(sk, e->pid);
 			e->sock = (u64)sk;
 		}
 		break;
@@ -598,14 +670,26 @@ int BPF_PROG(sys_exit, struct pt_regs *regs, long ret)
 		struct sock_common *skc = &sk->__sk_common;
 		READ_ADDRS(e, skc);
 		e->lport = sock_port(sk, e->lport);
-		mark_port(e->lport, e->pid);
+		/* The port bind, connect or accept gave it. */
+		if (!own) {
+			u64 key = (u64)sk;
+			own = bpf_map_lookup_elem(&socks, &key);
+		}
+		if (own)
+			hold_port(own, e->lport);
 	}
 	if (kind == CALL_CLOSE && ret == 0 && p->state == TCP_CLOSE) {
 		/* Never connected: no state change will say it is gone. (If
 		 * another descriptor still holds it, its next call tracks it
 		 * again.) */
 		u64 key = p->sock;
-		bpf_map_delete_elem(&socks, &key);
+		struct sock_own *o = bpf_map_lookup_elem(&socks, &key);
+		if (o) {
+			u16 held = o->port;
+			bpf_map_delete_elem(&socks, &key);
+			if (held && !trace_all)
+				release_port(held, false);
+		}
 	}
 	if (kind == CALL_LISTEN && ret == 0 && sk) {
 		u16 port = e->lport;
@@ -682,21 +766,36 @@ int BPF_PROG(process_exit, struct task_struct *task)
 	return 0;
 }
 
-/* The owner of a socket the kernel reports on, or 0 when it is not one of
- * the traced tree's. A new connection of a tracked listener is adopted. */
-static __always_inline u32 sock_owner(const struct sock *sk)
+/* The entry of a socket the kernel reports on, or 0 when it is not one
+ * of the traced tree's. A new connection of a tracked listener is
+ * adopted. */
+static __always_inline struct sock_own *sock_entry(const struct sock *sk)
 {
 	u64 key = (u64)sk;
-	u32 *owner = bpf_map_lookup_elem(&socks, &key);
-	if (owner)
-		return *owner;
+	struct sock_own *o = bpf_map_lookup_elem(&socks, &key);
+	if (o)
+		return o;
 	u16 port = sk->__sk_common.skc_num;
-	owner = bpf_map_lookup_elem(&listeners, &port);
+	u32 *owner = bpf_map_lookup_elem(&listeners, &port);
 	if (!owner)
-		return trace_all ? 0xffffffff : 0;
-	u32 tgid = *owner;
-	bpf_map_update_elem(&socks, &key, &tgid, BPF_ANY);
-	return tgid;
+		return 0;
+	struct sock_own v = {.owner = *owner};
+	bpf_map_update_elem(&socks, &key, &v, BPF_NOEXIST);
+	return bpf_map_lookup_elem(&socks, &key);
+}
+
+/* The owner of a socket the kernel reports on: 0 when it is not one of
+ * the traced tree's, 0xffffffff for any other when watching. */
+static __always_inline u32 entry_owner(struct sock_own *o)
+{
+	if (o)
+		return o->owner;
+	return trace_all ? 0xffffffff : 0;
+}
+
+static __always_inline u32 sock_owner(const struct sock *sk)
+{
+	return entry_owner(sock_entry(sk));
 }
 
 /* A kernel record of a socket whose owner is known: the head of struct
@@ -736,51 +835,38 @@ static __always_inline int kernel_record(const struct sock *sk, u32 type, u32 a,
 	return owned_record(sk, owner, type, a, b);
 }
 
-/* How long a port stays marked for the capture after its socket closed:
- * an active closer's port sees its peer's last segments for TIME_WAIT's
- * 60 s; any other only late segments (a retransmission in flight, the
- * reset answering it). */
-#define LINGER_TIME_WAIT_NS (61ULL * 1000000000ULL)
-#define LINGER_NS (3ULL * 1000000000ULL)
-
 SEC("tp_btf/inet_sock_set_state")
 int BPF_PROG(set_state, const struct sock *sk, int oldstate, int newstate)
 {
 	u16 proto = sk->sk_protocol;
 	if (proto != IPPROTO_TCP && proto != IPPROTO_MPTCP)
 		return 0;
-	u32 owner = sock_owner(sk);
+	struct sock_own *o = sock_entry(sk);
+	u32 owner = entry_owner(o);
 	if (owner)
 		owned_record(sk, owner, REC_STATE, oldstate, newstate);
+	if (!o)
+		return 0;
 	/* Not skc_num: the tracepoint fires after tcp_set_state has
 	 * released the port (inet_put_port clears it) on the way to CLOSE. */
 	u16 port = sock_port((struct sock *)sk, sk->__sk_common.skc_num);
 	if (newstate != TCP_CLOSE) {
-		if (owner && owner != 0xffffffff)
-			mark_port(port, owner);
+		hold_port(o, port);
 		return 0;
 	}
+	u16 held = o->port;
 	u64 key = (u64)sk;
 	bpf_map_delete_elem(&socks, &key);
-	if (oldstate == TCP_LISTEN) {
+	if (oldstate == TCP_LISTEN)
 		bpf_map_delete_elem(&listeners, &port);
-		/* Its accepted connections may live on: the port stays
-		 * marked (a run's few listening ports). */
-		return 0;
+	/* Its port is let go a while after the last socket of the tree
+	 * holding it (an accepted connection outliving its listener, an
+	 * ephemeral port reused towards another peer) has closed. */
+	if (held && !trace_all) {
+		bool active = oldstate == TCP_FIN_WAIT1 || oldstate == TCP_FIN_WAIT2 ||
+			      oldstate == TCP_CLOSING || oldstate == TCP_TIME_WAIT;
+		release_port(held, active);
 	}
-	if (trace_all)
-		return 0; /* watch: no capture, no ports */
-	/* A connection's end: its port is let go after a while, unless a
-	 * listener has it (an accepted connection). Another socket of the
-	 * tree on the same port (SO_REUSEADDR) marks it again at its next
-	 * call, state change or segment sent. */
-	u32 pkey = port;
-	struct port_mark *m = owner && port ? bpf_map_lookup_elem(&ports, &pkey) : 0;
-	if (!m || m->until_ns || bpf_map_lookup_elem(&listeners, &port))
-		return 0;
-	bool active = oldstate == TCP_FIN_WAIT1 || oldstate == TCP_FIN_WAIT2 ||
-		      oldstate == TCP_CLOSING || oldstate == TCP_TIME_WAIT;
-	m->until_ns = bpf_ktime_get_ns() + (active ? LINGER_TIME_WAIT_NS : LINGER_NS);
 	return 0;
 }
 
@@ -1010,11 +1096,11 @@ static __always_inline int capture(const struct sk_buff *skb, const struct net_d
 	struct sock *sk = xmit ? skb->sk : 0;
 	if (!mine && sk) {
 		u64 key = (u64)sk;
-		u32 *o = bpf_map_lookup_elem(&socks, &key);
+		struct sock_own *o = bpf_map_lookup_elem(&socks, &key);
 		if (!o)
 			return 0;
-		owner = *o;
-		mark_port(sport, owner);
+		owner = o->owner;
+		hold_port(o, sport);
 	}
 	if (!owner)
 		return 0;
