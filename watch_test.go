@@ -3,12 +3,10 @@ package main
 import (
 	"bytes"
 	"context"
-	"fmt"
 	"io"
 	"net"
 	"os"
 	"os/exec"
-	"runtime"
 	"strconv"
 	"testing"
 	"time"
@@ -16,6 +14,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/socktrace/socktrace/calls"
+	"github.com/socktrace/socktrace/internal/slowlink"
 )
 
 // watchOnce runs `socktrace watch -c 1 --format json` on iface while
@@ -248,31 +247,7 @@ func vethCase(t *testing.T, iface string) {
 // inNetns runs f on an OS thread moved into the named network namespace,
 // so that sockets f opens belong to it, and moves the thread back.
 func inNetns(t *testing.T, name string, f func()) {
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	self, err := os.Open(fmt.Sprintf("/proc/self/task/%d/ns/net", unix.Gettid()))
-	if err != nil {
+	if err := slowlink.InNamespace(name, func() error { f(); return nil }); err != nil {
 		t.Error(err)
-		return
 	}
-	defer self.Close()
-	target, err := os.Open("/var/run/netns/" + name)
-	if err != nil {
-		t.Error(err)
-		return
-	}
-	defer target.Close()
-	if err := unix.Setns(int(target.Fd()), unix.CLONE_NEWNET); err != nil {
-		t.Errorf("setns %s: %v", name, err)
-		return
-	}
-	defer func() {
-		if err := unix.Setns(int(self.Fd()), unix.CLONE_NEWNET); err != nil {
-			// The thread cannot go back: keep it locked so it dies with
-			// the goroutine instead of serving others in the wrong
-			// namespace.
-			runtime.LockOSThread()
-		}
-	}()
-	f()
 }
