@@ -269,3 +269,40 @@ func TestRunCallNeverReturned(t *testing.T) {
 		})
 	}
 }
+
+// TestRunDataCallNames: a data call is written under the system call the
+// program made, as strace -f shows it (writev, readv, sendfile, sendto,
+// recvfrom), not as the write() or read() it counts as; under eBPF, which
+// records the data calls (ptrace does not). calls/testdata/sockops.
+func TestRunDataCallNames(t *testing.T) {
+	needCapture(t)
+	bin := filepath.Join(t.TempDir(), "sockops")
+	if out, err := exec.Command("go", "build", "-o", bin, "./calls/testdata/sockops").CombinedOutput(); err != nil {
+		t.Fatalf("build the test program: %v\n%s", err, out)
+	}
+	tests := []struct {
+		mode string
+		want []string
+	}{
+		{"vector", []string{"writev(", "writev() copies 4 bytes", "readv(", "readv() returns 4 bytes"}},
+		{"sendfile", []string{"sendfile(", "sendfile() copies 3000 bytes"}},
+		{"peek", []string{"recvfrom("}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.mode, func(t *testing.T) {
+			var out, errOut bytes.Buffer
+			if code := run([]string{"socktrace", "run", "--tracer", "ebpf", "--lang", "en", "--color", "never", "--", bin, tt.mode}, &out, &errOut); code != 0 {
+				if strings.Contains(errOut.String(), "eBPF") {
+					t.Skipf("eBPF not available here: %s", errOut.String())
+				}
+				t.Fatalf("exit %d: %s", code, errOut.String())
+			}
+			text := strings.Join(strings.Fields(out.String()), " ")
+			for _, w := range tt.want {
+				if !strings.Contains(text, w) {
+					t.Errorf("no %q in the report:\n%s", w, out.String())
+				}
+			}
+		})
+	}
+}

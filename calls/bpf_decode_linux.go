@@ -49,6 +49,17 @@ const (
 	bpfCallSendmsg
 	bpfCallRecvfrom
 	bpfCallRecvmsg
+	// Kinds past the C enum (CALL_MAX): the BPF side handles every kind
+	// it does not name as a data call (the socket behind the first
+	// argument, the return value), so these need no change there.
+	// sendfile's first argument is the descriptor it writes to; splice's
+	// the one it reads from (a splice into a socket is not seen).
+	// sendmmsg and recvmmsg are not recorded: they return a number of
+	// messages, not of bytes.
+	bpfCallWritev
+	bpfCallReadv
+	bpfCallSendfile
+	bpfCallSplice
 )
 
 // bpfCallNumbers maps this architecture's system call numbers to the
@@ -69,6 +80,10 @@ var bpfCallNumbers = map[int]int{
 	unix.SYS_SENDMSG:    bpfCallSendmsg,
 	unix.SYS_RECVFROM:   bpfCallRecvfrom,
 	unix.SYS_RECVMSG:    bpfCallRecvmsg,
+	unix.SYS_WRITEV:     bpfCallWritev,
+	unix.SYS_READV:      bpfCallReadv,
+	unix.SYS_SENDFILE:   bpfCallSendfile,
+	unix.SYS_SPLICE:     bpfCallSplice,
 }
 
 // dataCallNames is the Detail of a data call: the system call's name.
@@ -79,6 +94,10 @@ var dataCallNames = map[uint32]string{
 	bpfCallSendmsg:  "sendmsg",
 	bpfCallRecvfrom: "recvfrom",
 	bpfCallRecvmsg:  "recvmsg",
+	bpfCallWritev:   "writev",
+	bpfCallReadv:    "readv",
+	bpfCallSendfile: "sendfile",
+	bpfCallSplice:   "splice",
 }
 
 // kernelRecordSize is the size of a kernel record (KERNEL_RECORD_SIZE in
@@ -380,9 +399,11 @@ func (d *decoder) record(rec *recorderEvent, clock clockOffset) (evs []Event, ke
 				ev.Detail = "SO_LINGER " + strconv.Itoa(int(int32(rec.B)))
 			}
 		}
-	case bpfCallRead, bpfCallRecvfrom, bpfCallRecvmsg, bpfCallWrite, bpfCallSendto, bpfCallSendmsg:
+	case bpfCallRead, bpfCallRecvfrom, bpfCallRecvmsg, bpfCallReadv, bpfCallSplice,
+		bpfCallWrite, bpfCallSendto, bpfCallSendmsg, bpfCallWritev, bpfCallSendfile:
 		ev.Call = Read
-		if rec.Call == bpfCallWrite || rec.Call == bpfCallSendto || rec.Call == bpfCallSendmsg {
+		switch rec.Call {
+		case bpfCallWrite, bpfCallSendto, bpfCallSendmsg, bpfCallWritev, bpfCallSendfile:
 			ev.Call = Write
 		}
 		ev.Local, ev.Remote, ev.Side = local, peerOf(rec), memo.side

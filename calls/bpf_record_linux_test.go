@@ -767,3 +767,38 @@ func TestRecordBlockingRefused(t *testing.T) {
 		t.Errorf("no reset-received kernel event for %v > %v", connect.Local, srv)
 	}
 }
+
+// TestRecordOtherDataCalls: the recorder records the data calls a program
+// makes through writev, readv, sendfile and splice (from a socket), with
+// their byte counts and their own names, as strace -f shows them: they
+// were not recorded, and a node server's responses (writev) or a file
+// server's (sendfile) were only inferred from their segments.
+// calls/testdata/sockops moves 4 bytes (3000 for sendfile) each way shown.
+func TestRecordOtherDataCalls(t *testing.T) {
+	prog := testProgram(t, "sockops")
+	tests := []struct {
+		mode string
+		want []string // call detail bytes, client's then server's
+	}{
+		{"vector", []string{"write writev 4", "read readv 4"}},
+		{"sendfile", []string{"write sendfile 3000", "read read 3000"}},
+		{"splice", []string{"read splice 4"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.mode, func(t *testing.T) {
+			r := runRecorded(t, context.Background(), []string{prog, tt.mode}, nil)
+			if r.err != nil || r.code != 0 {
+				t.Fatalf("Wait = %d, %v", r.code, r.err)
+			}
+			var got []string
+			for _, e := range r.events {
+				if (e.Call == Read || e.Call == Write) && e.Result > 0 {
+					got = append(got, fmt.Sprintf("%s %s %d", e.Call, e.Detail, e.Result))
+				}
+			}
+			if !slices.Equal(got, tt.want) {
+				t.Errorf("data calls %q, want %q", got, tt.want)
+			}
+		})
+	}
+}

@@ -82,7 +82,7 @@ func timeline(c *decode.Connection, steps []textStep) []entry {
 // callTitle is a call as a C programmer would write it, with its
 // descriptor and address: connect(3, 127.0.0.1:8080).
 func callTitle(ev *calls.Event) string {
-	name := string(ev.Call)
+	name := syscallName(ev)
 	switch ev.Call {
 	case calls.Socket:
 		return "socket()"
@@ -99,6 +99,23 @@ func callTitle(ev *calls.Event) string {
 		return fmt.Sprintf("%s(%d)", name, ev.FD)
 	}
 	return name + "()"
+}
+
+// dataSyscalls are the system calls the eBPF recorder names in a data
+// call's Detail (calls/bpf_decode_linux.go) besides read and write.
+var dataSyscalls = map[string]bool{
+	"sendto": true, "sendmsg": true, "recvfrom": true, "recvmsg": true,
+	"writev": true, "readv": true, "sendfile": true, "splice": true,
+}
+
+// syscallName is the name of the call the program made: a data call's own
+// system call (sendto, writev, ...) where the recorder named it, as
+// strace would, rather than the read or write it counts as.
+func syscallName(ev *calls.Event) string {
+	if (ev.Call == calls.Read || ev.Call == calls.Write) && dataSyscalls[ev.Detail] {
+		return ev.Detail
+	}
+	return string(ev.Call)
 }
 
 // callResult is what a call returned: "3", or "-1 ECONNREFUSED".
@@ -144,7 +161,7 @@ func (t *Text) writeCall(c *decode.Connection, e *entry, start time.Time) {
 		}
 		why = t.completionWhy(c, ev)
 	case callExit:
-		head = t.m("call.exit", string(ev.Call)+"()", callResult(ev), duration(ev.Duration()))
+		head = t.m("call.exit", syscallName(ev)+"()", callResult(ev), duration(ev.Duration()))
 		// Say something new where the call returns, or nothing: a write()
 		// or close() that merely returns was explained where it entered.
 		if why = t.callWhy(c, ev, true); why == t.callWhy(c, ev, false) {
@@ -222,17 +239,17 @@ func (t *Text) callWhy(c *decode.Connection, ev *calls.Event, returned bool) str
 		}
 		return t.m("call.connect.ok")
 	case calls.Write:
-		return t.m("call.write", ev.Result)
+		return t.m("call.write", syscallName(ev), ev.Result)
 	case calls.Read:
 		switch {
 		case !returned:
 			return ""
 		case ev.Errno != 0:
-			return t.m("call.read.fail", errnoName(ev.Errno))
+			return t.m("call.read.fail", syscallName(ev), errnoName(ev.Errno))
 		case ev.Result == 0:
-			return t.m("call.read.eof")
+			return t.m("call.read.eof", syscallName(ev))
 		}
-		return t.m("call.read", ev.Result)
+		return t.m("call.read", syscallName(ev), ev.Result)
 	case calls.Shutdown:
 		if ev.Errno != 0 {
 			return t.m("call.fail", string(ev.Call), errnoName(ev.Errno))

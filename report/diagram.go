@@ -462,6 +462,11 @@ func callName(ev *calls.Event) string {
 	if ev.Inferred {
 		return name + "*"
 	}
+	if syscallName(ev) != string(ev.Call) {
+		// A data call's own system call (sendto, writev): its name,
+		// not write(sendto).
+		return syscallName(ev) + "()"
+	}
 	// A traced program's call notes can carry its own strings: show only
 	// short, plain ones.
 	if ev.Detail != "" && printableASCII(ev.Detail) {
