@@ -500,7 +500,13 @@ func (d *decoder) kernelRecord(rec *recorderEvent, clock clockOffset, evs []Even
 	case recSockError:
 		kev.Errno = syscall.Errno(rec.A)
 	}
-	if kev.Local.Port() == 0 && kev.To != TCPClose && kev.Remote.IsValid() {
+	// A listener's new connection on some kernels (Debian 12's 6.1; not
+	// 6.18): inet_csk_clone_lock sets its SYN_RECV state before its
+	// remote end and own address, so the record has the listener's
+	// address and no peer. The next record of the socket (ESTABLISHED)
+	// has both: wait for it, as for a port.
+	newConn := rec.Type == recState && kev.From == TCPListen && kev.To == TCPSynRecv && !kev.Remote.IsValid()
+	if (kev.Local.Port() == 0 || newConn) && kev.To != TCPClose && (kev.Remote.IsValid() || newConn) {
 		// No port yet: wait for the record that gives it.
 		if len(d.held) >= mapBound {
 			clear(d.held)

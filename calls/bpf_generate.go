@@ -9,4 +9,13 @@ package calls
 // the kernel types itself, so the object is the same on every machine with
 // the same clang (the version is pinned in bpf/clang-version).
 //
+// The same source is compiled a second time with RECORDER_COMPAT into
+// recordercompat_bpfel.o, for kernels before 6.2 (no bpf_rdonly_cast: it
+// reads what it reaches through pointers kept in memory with
+// bpf_probe_read_kernel); the recorder loads it when the kernel refuses
+// the first (loadSpec). Only its CollectionSpec is used: its programs and
+// maps are assigned to the same recorderObjects, its records decoded as
+// recorderEvent.
+//
 //go:generate go tool bpf2go -go-package calls -output-stem recorder -tags linux -target bpfel -type event -type packet_record recorder bpf/recorder.bpf.c -- -I/usr/include -Wall -Werror
+//go:generate go tool bpf2go -go-package calls -output-stem recordercompat -tags linux -target bpfel recordercompat bpf/recorder.bpf.c -- -I/usr/include -Wall -Werror -DRECORDER_COMPAT

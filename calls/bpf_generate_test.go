@@ -11,7 +11,7 @@ import (
 )
 
 // TestBPFObjectUpToDate rebuilds the recorder's BPF object and Go bindings
-// with the go:generate command of bpf_generate.go into a temporary
+// with each go:generate command of bpf_generate.go into a temporary
 // directory and compares them with the committed ones byte for byte. It
 // needs clang at the version the committed object was built with
 // (bpf/clang-version; another clang emits different, equally valid code)
@@ -41,34 +41,48 @@ func TestBPFObjectUpToDate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var gen []string
+	var gens [][]string
 	for _, line := range strings.Split(string(src), "\n") {
 		if cmd, ok := strings.CutPrefix(line, "//go:generate "); ok {
-			gen = strings.Fields(cmd)
+			gens = append(gens, strings.Fields(cmd))
 		}
 	}
-	if len(gen) < 3 || gen[0] != "go" || gen[1] != "tool" {
-		t.Fatalf("no go:generate go tool line in bpf_generate.go")
+	if len(gens) == 0 {
+		t.Fatalf("no go:generate line in bpf_generate.go")
 	}
-	dir := t.TempDir()
-	// -output-dir goes before the positional arguments.
-	args := append([]string{gen[1], gen[2], "-output-dir", dir}, gen[3:]...)
-	cmd := exec.Command("go", args...)
-	cmd.Env = append(os.Environ(), "GOPACKAGE=calls")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go %s: %v\n%s", strings.Join(args, " "), err, out)
-	}
-	for _, name := range []string{"recorder_bpfel.o", "recorder_bpfel.go"} {
-		got, err := os.ReadFile(filepath.Join(dir, name))
-		if err != nil {
-			t.Fatal(err)
+	for _, gen := range gens {
+		if len(gen) < 3 || gen[0] != "go" || gen[1] != "tool" {
+			t.Fatalf("go:generate %s: not a go tool command", strings.Join(gen, " "))
 		}
-		committed, err := os.ReadFile(name)
-		if err != nil {
-			t.Fatal(err)
+		stem := ""
+		for i, arg := range gen {
+			if arg == "-output-stem" && i+1 < len(gen) {
+				stem = gen[i+1]
+			}
 		}
-		if !bytes.Equal(got, committed) {
-			t.Errorf("calls/%s is stale: bpf/*.c or bpf_generate.go changed since it was generated; run scripts/gen-bpf.sh and commit the result", name)
+		if stem == "" {
+			t.Fatalf("go:generate %s: no -output-stem", strings.Join(gen, " "))
+		}
+		dir := t.TempDir()
+		// -output-dir goes before the positional arguments.
+		args := append([]string{gen[1], gen[2], "-output-dir", dir}, gen[3:]...)
+		cmd := exec.Command("go", args...)
+		cmd.Env = append(os.Environ(), "GOPACKAGE=calls")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("go %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+		for _, name := range []string{stem + "_bpfel.o", stem + "_bpfel.go"} {
+			got, err := os.ReadFile(filepath.Join(dir, name))
+			if err != nil {
+				t.Fatal(err)
+			}
+			committed, err := os.ReadFile(name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(got, committed) {
+				t.Errorf("calls/%s is stale: bpf/*.c or bpf_generate.go changed since it was generated; run scripts/gen-bpf.sh and commit the result", name)
+			}
 		}
 	}
 }

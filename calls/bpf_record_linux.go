@@ -58,14 +58,16 @@ var ErrBPFUnavailable = errors.New("eBPF recording unavailable")
 // Recorder records a program's socket calls and its connections' kernel
 // events with eBPF (Record, RecordPID).
 type Recorder struct {
-	opts  TraceOptions
-	name  string
-	ctx   context.Context
-	objs  recorderObjects
-	links []link.Link
-	rd    *ringbuf.Reader
-	clock clockOffset
-	dec   decoder
+	opts TraceOptions
+	name string
+	ctx  context.Context
+	objs recorderObjects
+	// compat: the compat object was loaded (a kernel before 6.2).
+	compat bool
+	links  []link.Link
+	rd     *ringbuf.Reader
+	clock  clockOffset
+	dec    decoder
 
 	rootPid  int
 	ownChild bool // the root is our child: reap it for its exit code
@@ -367,62 +369,39 @@ func (r *Recorder) load(all bool) error {
 	}
 	// Kernels before 5.11 charge BPF maps to RLIMIT_MEMLOCK.
 	_ = rlimit.RemoveMemlock()
-	spec, err := loadRecorder()
-	if err != nil {
-		return fmt.Errorf("calls: %w", err)
+	// The recorder, and the compat object for kernels before 6.2, which
+	// have no bpf_rdonly_cast (bpf_generate.go): the same programs, maps
+	// and records.
+	objects := []func() (*ebpf.CollectionSpec, error){loadRecorder, loadRecordercompat}
+	if forceCompat {
+		objects = objects[1:]
 	}
-	if n := r.opts.RingBufferSize; n != 0 {
-		if n < os.Getpagesize() || n&(n-1) != 0 {
-			return fmt.Errorf("calls: ring buffer size %d is not a power of two of at least a page", n)
-		}
-		spec.Maps["events"].MaxEntries = uint32(n)
-	}
-	ring := int(spec.Maps["events"].MaxEntries)
-	if err := spec.Variables["wakeup_bytes"].Set(uint64(ring / wakeupFraction)); err != nil {
-		return fmt.Errorf("calls: %w", err)
-	}
-	netns, err := netnsInode()
-	if err != nil {
-		return err
-	}
-	if err := spec.Variables["capture_netns"].Set(netns); err != nil {
-		return fmt.Errorf("calls: %w", err)
-	}
-	if all {
-		if err := spec.Variables["trace_all"].Set(uint32(1)); err != nil {
+	var first error
+	for i, loadSpec := range objects {
+		spec, err := loadSpec()
+		if err != nil {
 			return fmt.Errorf("calls: %w", err)
 		}
-	}
-	// Hash maps allocated as they fill, not all at once: preallocating
-	// procs and pendings took most of the time it takes to start
-	// recording (docs/performance.md). Kernels before 6.1 allow only
-	// preallocated hash maps in tracing programs: then they are.
-	if all {
-		// watch records every process for as long as it runs: sockets
-		// whose end it never sees (a killed process's unconnected
-		// ones) must age out rather than fill the maps, and its start
-		// is on no program's clock.
-		for _, name := range agingMaps {
-			spec.Maps[name].Type = ebpf.LRUHash
+		if err := r.prepare(spec, all); err != nil {
+			return err
 		}
-	}
-	for _, name := range lazyMaps {
-		if spec.Maps[name].Type == ebpf.Hash {
-			spec.Maps[name].Flags |= unix.BPF_F_NO_PREALLOC
+		err = loadObjects(spec, &r.objs)
+		if err == nil {
+			r.compat = forceCompat || i > 0
+			break
 		}
-	}
-	err = spec.LoadAndAssign(&r.objs, nil)
-	if err != nil && !errors.Is(err, unix.EPERM) && !errors.Is(err, unix.EACCES) {
-		for _, name := range lazyMaps {
-			spec.Maps[name].Flags &^= unix.BPF_F_NO_PREALLOC
-		}
-		err = spec.LoadAndAssign(&r.objs, nil)
-	}
-	if err != nil {
 		if errors.Is(err, unix.EPERM) || errors.Is(err, unix.EACCES) {
 			return &loadError{unavailable("the kernel refused to load BPF programs (needs CAP_BPF and CAP_PERFMON, or root; kernel.unprivileged_bpf_disabled, lockdown): %v", err), err}
 		}
-		return &loadError{unavailable("loading the BPF programs: %v", firstLine(err)), err}
+		// What to say when neither loads: why the compat object
+		// failed when the first needed what the kernel lacks (a kfunc),
+		// else why the first did.
+		if first == nil || errors.Is(first, ebpf.ErrNotSupported) {
+			first = err
+		}
+		if i == len(objects)-1 {
+			return &loadError{unavailable("loading the BPF programs: %v", firstLine(first)), first}
+		}
 	}
 	for nr, kind := range bpfCallNumbers {
 		if all && (kind == bpfCallSocket || kind == bpfCallSetsockopt || dataCallNames[uint32(kind)] != "") {
@@ -449,6 +428,67 @@ func (r *Recorder) load(all bool) error {
 	r.rd = rd
 	return nil
 }
+
+// prepare sets a recorder object's options before it is loaded: the ring
+// buffer's size and wake-up mark, the capture's namespace, watch's mode
+// and maps.
+func (r *Recorder) prepare(spec *ebpf.CollectionSpec, all bool) error {
+	if n := r.opts.RingBufferSize; n != 0 {
+		if n < os.Getpagesize() || n&(n-1) != 0 {
+			return fmt.Errorf("calls: ring buffer size %d is not a power of two of at least a page", n)
+		}
+		spec.Maps["events"].MaxEntries = uint32(n)
+	}
+	ring := int(spec.Maps["events"].MaxEntries)
+	if err := spec.Variables["wakeup_bytes"].Set(uint64(ring / wakeupFraction)); err != nil {
+		return fmt.Errorf("calls: %w", err)
+	}
+	netns, err := netnsInode()
+	if err != nil {
+		return err
+	}
+	if err := spec.Variables["capture_netns"].Set(netns); err != nil {
+		return fmt.Errorf("calls: %w", err)
+	}
+	if all {
+		if err := spec.Variables["trace_all"].Set(uint32(1)); err != nil {
+			return fmt.Errorf("calls: %w", err)
+		}
+		// watch records every process for as long as it runs: sockets
+		// whose end it never sees (a killed process's unconnected
+		// ones) must age out rather than fill the maps, and its start
+		// is on no program's clock.
+		for _, name := range agingMaps {
+			spec.Maps[name].Type = ebpf.LRUHash
+		}
+	}
+	return nil
+}
+
+// loadObjects loads spec into objs. Its hash maps are allocated as they
+// fill, not all at once: preallocating procs and pendings took most of the
+// time it takes to start recording (docs/performance.md). Kernels before
+// 6.1 allow only preallocated hash maps in tracing programs: then they
+// are.
+func loadObjects(spec *ebpf.CollectionSpec, objs *recorderObjects) error {
+	for _, name := range lazyMaps {
+		if spec.Maps[name].Type == ebpf.Hash {
+			spec.Maps[name].Flags |= unix.BPF_F_NO_PREALLOC
+		}
+	}
+	err := spec.LoadAndAssign(objs, nil)
+	if err != nil && !errors.Is(err, unix.EPERM) && !errors.Is(err, unix.EACCES) {
+		for _, name := range lazyMaps {
+			spec.Maps[name].Flags &^= unix.BPF_F_NO_PREALLOC
+		}
+		err = spec.LoadAndAssign(objs, nil)
+	}
+	return err
+}
+
+// forceCompat makes the recorder load the compat object (tests: it must
+// record as the first does, on this kernel too).
+var forceCompat bool
 
 // lazyMaps are the hash maps created without preallocation (pendings is
 // task storage, never preallocated).

@@ -342,9 +342,31 @@ static __always_inline void hold_port(struct sock_own *o, u16 port)
 	mark_port(m, o->owner);
 }
 
-/* A pointer read from memory (a scalar to the verifier) made a BTF
- * pointer of its type, so that its fields are read with direct loads. */
+/*
+ * Kernel memory reached through a pointer that the verifier sees as a
+ * number, because it was read from memory (a descriptor table's slot, a
+ * socket's address kept in a pending call). KCAST gives such a pointer
+ * its type; KREAD reads a field through it (KREAD2: a pointer field's
+ * field); KCOPY copies n bytes from a field.
+ *
+ * From kernel 6.2, bpf_rdonly_cast makes it a BTF pointer, whose fields
+ * are direct loads the JIT inlines (a fault reads 0). The compat object,
+ * built from this file with RECORDER_COMPAT for kernels before 6.2 (see
+ * bpf_generate.go), reads each field with bpf_probe_read_kernel instead
+ * (which zeroes what it could not read): slower, the same records.
+ */
+#ifdef RECORDER_COMPAT
+#define KCAST(type, p) ((type *)(void *)(p))
+#define KREAD(p, f) BPF_CORE_READ(p, f)
+#define KREAD2(p, a, b) BPF_CORE_READ(p, a, b)
+#define KCOPY(dst, src, n) bpf_core_read(dst, n, src)
+#else
 extern void *bpf_rdonly_cast(const void *obj, u32 btf_id) __ksym;
+#define KCAST(type, p) ((type *)bpf_rdonly_cast((void *)(p), bpf_core_type_id_kernel(type)))
+#define KREAD(p, f) ((p)->f)
+#define KREAD2(p, a, b) ((p)->a->b)
+#define KCOPY(dst, src, n) __builtin_memcpy(dst, src, n)
+#endif
 
 static __always_inline void count_drop(void)
 {
@@ -374,9 +396,9 @@ static __always_inline bool traced(u32 tgid)
 }
 
 /* The struct sock of descriptor fd of the current process, when it is a
- * TCP socket; 0 otherwise. Only the descriptor table's slot is read with
- * a helper (an index into it is not a field); the rest are direct loads,
- * which read 0 where a pointer is NULL. */
+ * TCP socket; 0 otherwise. The descriptor table's slot is read with a
+ * helper (an index into it is not a field); the rest with KREAD (direct
+ * loads from 6.2, which read 0 where a pointer is NULL). */
 static __always_inline struct sock *fd_sock(int fd)
 {
 	struct task_struct *task = bpf_get_current_task_btf();
@@ -388,41 +410,42 @@ static __always_inline struct sock *fd_sock(int fd)
 	bpf_probe_read_kernel(&slot, sizeof(slot), &fds[fd]);
 	if (!slot)
 		return 0;
-	struct file *f = bpf_rdonly_cast(slot, bpf_core_type_id_kernel(struct file));
-	if ((f->f_inode->i_mode & S_IFMT) != S_IFSOCK)
+	struct file *f = KCAST(struct file, slot);
+	if ((KREAD2(f, f_inode, i_mode) & S_IFMT) != S_IFSOCK)
 		return 0;
-	struct socket *so = bpf_rdonly_cast(f->private_data, bpf_core_type_id_kernel(struct socket));
-	struct sock *sk = so->sk;
+	struct socket *so = KCAST(struct socket, KREAD(f, private_data));
+	struct sock *sk = KCAST(struct sock, KREAD(so, sk));
 	if (!sk)
 		return 0;
-	u16 family = sk->__sk_common.skc_family;
-	u16 proto = sk->sk_protocol;
-	u16 type = sk->sk_type;
+	u16 family = KREAD(sk, __sk_common.skc_family);
+	u16 proto = KREAD(sk, sk_protocol);
+	u16 type = KREAD(sk, sk_type);
 	if ((family != AF_INET && family != AF_INET6) || type != SOCK_STREAM ||
 	    (proto != IPPROTO_TCP && proto != IPPROTO_MPTCP))
 		return 0;
 	return sk;
 }
 
-/* A socket address kept in a record or a pending call, as a BTF pointer. */
+/* A socket address kept in a record or a pending call (see KCAST). */
 static __always_inline struct sock *sock_at(u64 addr)
 {
-	return bpf_rdonly_cast((void *)addr, bpf_core_type_id_kernel(struct sock));
+	return KCAST(struct sock, addr);
 }
 
 /* Fills the address fields of a record from sock_common, which full,
- * request and time-wait sockets all begin with; skc is a BTF pointer. */
+ * request and time-wait sockets all begin with; skc is a BTF pointer or
+ * one from KCAST. */
 #define READ_ADDRS(dst, skc)                                                           \
 	do {                                                                           \
-		(dst)->family = (skc)->skc_family;                                     \
-		(dst)->lport = (skc)->skc_num;                                         \
-		(dst)->rport = bpf_ntohs((skc)->skc_dport);                            \
-		(dst)->state = (skc)->skc_state;                                       \
+		(dst)->family = KREAD(skc, skc_family);                                \
+		(dst)->lport = KREAD(skc, skc_num);                                    \
+		(dst)->rport = bpf_ntohs(KREAD(skc, skc_dport));                       \
+		(dst)->state = KREAD(skc, skc_state);                                  \
 		if ((dst)->family == AF_INET6) {                                       \
-			__builtin_memcpy((dst)->laddr, &(skc)->skc_v6_rcv_saddr, 16);  \
-			__builtin_memcpy((dst)->raddr, &(skc)->skc_v6_daddr, 16);      \
+			KCOPY((dst)->laddr, &(skc)->skc_v6_rcv_saddr, 16);             \
+			KCOPY((dst)->raddr, &(skc)->skc_v6_daddr, 16);                 \
 		} else {                                                               \
-			__be32 l = (skc)->skc_rcv_saddr, r = (skc)->skc_daddr;         \
+			__be32 l = KREAD(skc, skc_rcv_saddr), r = KREAD(skc, skc_daddr); \
 			__builtin_memcpy((dst)->laddr, &l, 4);                         \
 			__builtin_memcpy((dst)->raddr, &r, 4);                         \
 		}                                                                      \
@@ -432,8 +455,8 @@ static __always_inline struct sock *sock_at(u64 addr)
  * is released (skc_num is cleared when a listener is shut down). */
 static __always_inline u16 sock_port(struct sock *sk, u16 skc_num)
 {
-	struct inet_sock *inet = bpf_rdonly_cast(sk, bpf_core_type_id_kernel(struct inet_sock));
-	u16 sport = bpf_ntohs(inet->inet_sport);
+	struct inet_sock *inet = KCAST(struct inet_sock, sk);
+	u16 sport = bpf_ntohs(KREAD(inet, inet_sport));
 	return sport ? sport : skc_num;
 }
 
@@ -455,7 +478,7 @@ static __always_inline struct sock_own *track(struct sock *sk, u32 tgid)
 	}
 	if (o->owner != tgid)
 		o->owner = tgid;
-	hold_port(o, sk->__sk_common.skc_num);
+	hold_port(o, KREAD(sk, __sk_common.skc_num));
 	return o;
 }
 
@@ -954,6 +977,19 @@ int BPF_PROG(error_report, const struct sock *sk)
  * only those of the tree's connections, as it does with a packet
  * socket's.
  */
+/* A header of `size` bytes at p (in the linear part: checked by the
+ * caller) as `struct type *name`: in place through bpf_rdonly_cast, or
+ * copied whole on the stack by the compat object (see KCAST). */
+#ifdef RECORDER_COMPAT
+#define HEADER(type, name, p, size)                                \
+	u64 name##_copy[(size + 7) / 8];                           \
+	if (bpf_probe_read_kernel(name##_copy, size, p))           \
+		return 0;                                          \
+	struct type *name = (struct type *)(void *)name##_copy
+#else
+#define HEADER(type, name, p, size) struct type *name = KCAST(struct type, p)
+#endif
+
 #define PKT_SNAP 128
 #define ETH_P_IP 0x0800
 #define ETH_P_IPV6 0x86DD
@@ -1032,12 +1068,13 @@ static __always_inline int capture(const struct sk_buff *skb, const struct net_d
 	}
 	/* The headers are read in place, with direct loads through
 	 * bpf_rdonly_cast (each checked by the JIT, a fault reads 0): a
-	 * bpf_probe_read_kernel call for each cost more than the rest. */
+	 * bpf_probe_read_kernel call for each cost more than the rest. The
+	 * compat object copies each header whole, with one call (HEADER). */
 	u32 tcp_off;
 	if (proto == bpf_htons(ETH_P_IP)) {
 		if (nh + 20 > end)
 			return 0;
-		struct iphdr *ip = bpf_rdonly_cast(nh, bpf_core_type_id_kernel(struct iphdr));
+		HEADER(iphdr, ip, nh, 20);
 		if (ip->protocol != IPPROTO_TCP)
 			return 0;
 		/* A fragment after the first has no TCP header. */
@@ -1049,7 +1086,7 @@ static __always_inline int capture(const struct sk_buff *skb, const struct net_d
 	} else if (proto == bpf_htons(ETH_P_IPV6)) {
 		if (nh + 40 > end)
 			return 0;
-		struct ipv6hdr *ip6 = bpf_rdonly_cast(nh, bpf_core_type_id_kernel(struct ipv6hdr));
+		HEADER(ipv6hdr, ip6, nh, 40);
 		u8 next = ip6->nexthdr;
 		tcp_off = 40;
 		/* Up to four extension headers before TCP (rare: read with
@@ -1081,7 +1118,7 @@ static __always_inline int capture(const struct sk_buff *skb, const struct net_d
 		return 0;
 	if (nh + tcp_off + 4 > end)
 		return 0;
-	struct tcphdr *th = bpf_rdonly_cast(nh + tcp_off, bpf_core_type_id_kernel(struct tcphdr));
+	HEADER(tcphdr, th, nh + tcp_off, 4);
 	u16 sport = bpf_ntohs(th->source), dport = bpf_ntohs(th->dest);
 
 	/* The local end's port: the source on the way out, the destination
