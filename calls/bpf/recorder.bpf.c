@@ -103,6 +103,7 @@ enum call_kind {
 #define S_IFSOCK 0140000
 #define SOL_SOCKET 1
 #define SO_LINGER 13
+#define MSG_FASTOPEN 0x20000000
 #define TS_COMPAT 0x0002
 #define TCP_FIN_WAIT1 4
 #define TCP_FIN_WAIT2 5
@@ -124,7 +125,8 @@ struct event {
 	u32 type;
 	u32 pid;
 	u32 a, b;      /* per call: socket domain/type, listen backlog, accept4
-	                  flags, shutdown how, linger onoff/linger; per record */
+	                  flags, shutdown how, linger onoff/linger, send/recv
+	                  flags; per record */
 	u16 family;
 	u16 lport, rport;
 	u8 state;      /* the socket's TCP state when it was read */
@@ -584,11 +586,15 @@ int BPF_PROG(sys_enter, struct pt_regs *regs, long nr)
 		READ_ADDRS(p, skc);
 		p->lport = sock_port(sk, p->lport);
 	}
-	if (kind == CALL_BIND || kind == CALL_CONNECT) {
+	/* The address bind and connect name; and sendto's with
+	 * MSG_FASTOPEN, an implicit connect (TCP Fast Open: its data rides
+	 * in the SYN). */
+	bool fastopen = kind == CALL_SENDTO && (args[3] & MSG_FASTOPEN) && args[4];
+	if (kind == CALL_BIND || kind == CALL_CONNECT || fastopen) {
 		/* sockaddr_in6 is 28 bytes, sockaddr_in 16: read what the
 		 * length allows (the verifier wants constant sizes). */
-		u64 len = arg2;
-		void *uaddr = (void *)arg1;
+		u64 len = fastopen ? args[5] : arg2;
+		void *uaddr = (void *)(fastopen ? args[4] : arg1);
 		if (len >= 28 && bpf_probe_read_user(p->sockaddr, 28, uaddr) == 0)
 			p->addr_ok = 1;
 		else if (len >= 16 && bpf_probe_read_user(p->sockaddr, 16, uaddr) == 0)
@@ -685,6 +691,14 @@ int BPF_PROG(sys_exit, struct pt_regs *regs, long ret)
 	case CALL_SETSOCKOPT:
 		__builtin_memcpy(&e->a, &p->linger[0], 4);
 		__builtin_memcpy(&e->b, &p->linger[4], 4);
+		break;
+	case CALL_SENDTO:
+	case CALL_RECVFROM:
+		e->a = p->args[3]; /* the flags: MSG_PEEK, MSG_FASTOPEN, ... */
+		break;
+	case CALL_SENDMSG:
+	case CALL_RECVMSG:
+		e->a = p->args[2];
 		break;
 	}
 	/* Everything but close and shutdown: the addresses after the call
