@@ -13,6 +13,7 @@ import (
 	"runtime/debug"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -21,6 +22,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/socktrace/socktrace/capture"
 	"github.com/socktrace/socktrace/internal/hostilecap"
 	"github.com/socktrace/socktrace/internal/neutral"
 )
@@ -485,4 +487,146 @@ func waitForOpen(t *testing.T, pid int, path string) {
 		time.Sleep(5 * time.Millisecond)
 	}
 	t.Fatalf("socktrace never opened %s", path)
+}
+
+// TestHostileNamesOnStderr: a file name, an output path or a command chosen
+// by someone else (socktrace replay * in their directory) reaches stderr
+// escaped in every message that quotes it — the error line, the per-file
+// error of a replay of several files, the out-of-range timestamps note —
+// and stdout stays clean too.
+func TestHostileNamesOnStderr(t *testing.T) {
+	dir := t.TempDir()
+	evil := "\x1b]0;pwned\x07\u202e\x9b"
+	name := func(s string) string { return filepath.Join(dir, s+evil) }
+	if err := os.Mkdir(name("dir"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(name("junk"), []byte("this is not a capture file at all, but it is long enough"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var b bytes.Buffer
+	if err := hostilecap.ExtremeTimestamps(&b, 1<<62, 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(name("future"), b.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		args []string
+		code int
+	}{
+		{"missing file", []string{"replay", name("nope")}, 1},
+		{"directory", []string{"replay", name("dir")}, 1},
+		{"not a capture", []string{"replay", name("junk")}, 1},
+		{"one of several", []string{"replay", name("junk"), name("dir"), "testdata/handshake.pcap"}, 1},
+		{"timestamps out of range", []string{"replay", name("future")}, 0},
+		{"bad --html path", []string{"replay", "--html", filepath.Join(name("nodir"), "x.html"), "testdata/handshake.pcap"}, 1},
+		{"bad --write path", []string{"replay", "-w", filepath.Join(name("nodir"), "x.pcapng"), "testdata/handshake.pcap"}, 1},
+		{"flag", []string{"replay", "--" + evil, "testdata/handshake.pcap"}, 2},
+		{"command", []string{"run", "--", name("cmd")}, 127},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var out, errOut bytes.Buffer
+			code := run(append([]string{"socktrace"}, tt.args...), &out, &errOut)
+			if code != tt.code {
+				t.Errorf("exit %d, want %d: %s", code, tt.code, errOut.String())
+			}
+			for stream, got := range map[string]string{"stdout": out.String(), "stderr": errOut.String()} {
+				if bad, ok := unsafeRune(got, false); !ok {
+					t.Errorf("%s carries %q raw:\n%q", stream, bad, got)
+				}
+			}
+			if !strings.Contains(errOut.String(), `\x1b]0;pwned\x07\u202e`) {
+				t.Errorf("stderr does not show the name escaped: %q", errOut.String())
+			}
+		})
+	}
+}
+
+// TestProgressLineEscapesName: the progress line a long replay shows on a
+// terminal names the file, escaped.
+func TestProgressLineEscapesName(t *testing.T) {
+	line := progressLine("a\x1b[2Jb\u202e.pcap", capture.FileStats{Size: 100, BytesRead: 50}, 10, time.Second)
+	if bad, ok := unsafeRune(line, false); !ok || !strings.Contains(line, `a\x1b[2Jb\u202e.pcap`) {
+		t.Errorf("progress line %q carries %q raw or lacks the escaped name", line, bad)
+	}
+}
+
+// TestRunLeftRunningRenamed: when the traced command exits and leaves a
+// process running that renamed itself to an escape sequence, the line
+// saying what is still traced shows its name escaped, under both tracers
+// (the eBPF recorder reads the name from /proc as it is).
+func TestRunLeftRunningRenamed(t *testing.T) {
+	needCapture(t)
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "renamed")
+	if out, err := exec.Command("go", "build", "-o", bin, "./calls/testdata/renamed").CombinedOutput(); err != nil {
+		t.Fatalf("build the test program: %v\n%s", err, out)
+	}
+	for _, tracer := range []string{"ebpf", "ptrace"} {
+		t.Run(tracer, func(t *testing.T) {
+			ready, release := filepath.Join(dir, "ready-"+tracer), filepath.Join(dir, "release-"+tracer)
+			for _, fifo := range []string{ready, release} {
+				if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+					t.Fatal(err)
+				}
+			}
+			// The shell starts the program, waits until it has renamed
+			// itself, and exits; the program stays until socktrace has
+			// said it is still traced (or 30 s have passed: the test
+			// then fails rather than hang), then exits too.
+			errOut := &watchedWriter{want: "still tracing what it left running", seen: make(chan struct{})}
+			go func() {
+				select {
+				case <-errOut.seen:
+				case <-time.After(30 * time.Second):
+				}
+				if w, err := os.OpenFile(release, os.O_WRONLY, 0); err == nil {
+					w.Close()
+				}
+			}()
+			var out bytes.Buffer
+			code := run([]string{"socktrace", "run", "--tracer", tracer, "--", "sh", "-c", `"$0" -linger "$1" "$2" & read -r x < "$1"`, bin, ready, release}, &out, errOut)
+			got := errOut.String()
+			if code != 0 {
+				t.Fatalf("exit %d: %s", code, got)
+			}
+			if strings.Contains(got, "not permitted") || strings.Contains(got, "eBPF unavailable") {
+				t.Skipf("%s cannot trace here: %s", tracer, got)
+			}
+			if bad, ok := unsafeRune(got, false); !ok {
+				t.Errorf("stderr carries %q raw:\n%q", bad, got)
+			}
+			if !strings.Contains(got, `still tracing what it left running: \x1b]0;pwned\x07[`) {
+				t.Errorf("stderr does not name the program left running, escaped: %q", got)
+			}
+		})
+	}
+}
+
+// watchedWriter is a stderr that closes seen when want is written.
+type watchedWriter struct {
+	mu   sync.Mutex
+	b    bytes.Buffer
+	want string
+	seen chan struct{}
+}
+
+func (w *watchedWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	had := strings.Contains(w.b.String(), w.want)
+	w.b.Write(p)
+	if !had && strings.Contains(w.b.String(), w.want) {
+		close(w.seen)
+	}
+	return len(p), nil
+}
+
+func (w *watchedWriter) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.String()
 }

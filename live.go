@@ -148,7 +148,7 @@ func explainCapture(c *cli.Context, out output, outs *outputs, iface string, dc 
 		// Say whose packets were lost: the kernel's ring drops before
 		// anyone knows whose a packet is; past the bound, they were
 		// the program's own.
-		fmt.Fprintf(c.App.ErrWriter, "socktrace: packets dropped: %d by the kernel's ring (whoever's they were: the ring holds everything the filter passes, other programs' traffic included), %d of the traced connections past the %d kept; %d calls past the %d kept; %d packets of other connections seen and not kept\n",
+		warnf(c.App.ErrWriter, "socktrace: packets dropped: %d by the kernel's ring (whoever's they were: the ring holds everything the filter passes, other programs' traffic included), %d of the traced connections past the %d kept; %d calls past the %d kept; %d packets of other connections seen and not kept\n",
 			dc.stats.Dropped, dc.overflow, maxLivePackets, dc.eventsOmitted, maxLiveEvents, dc.unrelated)
 	}
 	tracker := decode.NewTracker(out, decode.TrackerConfig{})

@@ -19,6 +19,8 @@ import (
 	"syscall"
 
 	"github.com/urfave/cli/v2"
+
+	"github.com/socktrace/socktrace/internal/neutral"
 )
 
 // Exit codes.
@@ -400,11 +402,13 @@ func exitCode(err error, stderr io.Writer) int {
 	var ec cli.ExitCoder
 	if errors.As(err, &ec) {
 		if msg := err.Error(); msg != "" {
-			fmt.Fprintln(stderr, msg)
+			fmt.Fprintln(stderr, neutral.String(msg))
 		}
 		return ec.ExitCode()
 	}
-	fmt.Fprintln(stderr, "socktrace:", err)
+	// The message quotes file names and programs' names, which anyone
+	// may choose: one line, nothing in it a terminal would obey.
+	fmt.Fprintln(stderr, "socktrace:", neutral.String(err.Error()))
 	var ue *usageError
 	if errors.As(err, &ue) {
 		return exitUsage

@@ -11,6 +11,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/socktrace/socktrace/capture"
+	"github.com/socktrace/socktrace/internal/neutral"
 )
 
 // startProgress shows, on stderr when it is a terminal, how far a long
@@ -57,6 +58,7 @@ func startProgress(file string, src *capture.FileReader, packets *atomic.Int64) 
 // progressLine is one line of progress, e.g.
 // "big.pcap: 45% (450 MB of 1.0 GB), 3.2M packets/s, 4 s left".
 func progressLine(file string, st capture.FileStats, packets int64, elapsed time.Duration) string {
+	file = neutral.String(file) // a file name is anyone's choice
 	rate := float64(packets) / elapsed.Seconds()
 	if st.Size <= 0 {
 		return fmt.Sprintf("%s: %s read, %s packets/s", file, bytesText(st.BytesRead), countText(rate))

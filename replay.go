@@ -212,7 +212,7 @@ func replay(c *cli.Context, args []string) error {
 			// A damaged file is reported and the next one read; the
 			// replay fails at the end.
 			if i < len(files)-1 {
-				fmt.Fprintf(c.App.ErrWriter, "socktrace: %v\n", err)
+				warnf(c.App.ErrWriter, "socktrace: %v\n", err)
 			}
 			failed = append(failed, err)
 		}
@@ -319,7 +319,7 @@ func replayFile(ctx context.Context, input int, file string, t *decode.Tracker, 
 		err = ctx.Err() // interrupted, not a read error
 	}
 	if bad := src.TimestampsOutOfRange(); bad > 0 {
-		fmt.Fprintf(stderr, "socktrace: %s: %d packet timestamp(s) out of range (if_tsoffset or if_tsresol past year 9999 or before year 1): shown clamped to %s\n",
+		warnf(stderr, "socktrace: %s: %d packet timestamp(s) out of range (if_tsoffset or if_tsresol past year 9999 or before year 1): shown clamped to %s\n",
 			file, bad, "0001-01-01 or 9999-12-31")
 	}
 	if err != nil && !errors.Is(err, context.Canceled) {

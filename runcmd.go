@@ -19,6 +19,7 @@ import (
 	"github.com/socktrace/socktrace/calls"
 	"github.com/socktrace/socktrace/capture"
 	"github.com/socktrace/socktrace/decode"
+	"github.com/socktrace/socktrace/internal/neutral"
 )
 
 // runProgram traces a program's socket calls (a command it starts, or a
@@ -78,14 +79,14 @@ func runProgram(c *cli.Context) error {
 	opts := calls.TraceOptions{
 		RingBufferSize: runRingBufferSize,
 		CommandExited: func(code int, running []calls.Process) {
-			fmt.Fprintf(stderr, "socktrace: %s exited with status %d; still tracing what it left running: %s (as strace -f does); Ctrl-C stops them and explains what was captured\n",
+			warnf(stderr, "socktrace: %s exited with status %d; still tracing what it left running: %s (as strace -f does); Ctrl-C stops them and explains what was captured\n",
 				argv[0], code, processList(running))
 		},
 	}
 	if pid == 0 && outs.reportFile == nil && c.String("format") == "json" {
 		if f, ok := stderr.(*os.File); ok {
 			opts.Stdout = f
-			fmt.Fprintf(stderr, "socktrace: the report is JSON on stdout, so %s's own stdout goes to stderr (-o FILE keeps them apart instead)\n", argv[0])
+			warnf(stderr, "socktrace: the report is JSON on stdout, so %s's own stdout goes to stderr (-o FILE keeps them apart instead)\n", argv[0])
 		}
 	}
 
@@ -136,7 +137,7 @@ func runProgram(c *cli.Context) error {
 		}
 		tr, err := startRecording(ctx, stderr, tracer, argv, pid, opts, pre)
 		if errors.Is(err, calls.ErrPtraceNotPermitted) {
-			fmt.Fprintf(stderr, "socktrace: %v%s\nsocktrace: going on with the packets only: every call is inferred from them and marked so\n", err, otherUser(pid))
+			warnf(stderr, "socktrace: %v%s\nsocktrace: going on with the packets only: every call is inferred from them and marked so\n", err, otherUser(pid))
 			exitCode, err = runUntraced(ctx, argv, pid, opts.Stdout)
 			return err
 		}
@@ -202,7 +203,7 @@ func captureInKernel(how, tracer string, pre *calls.Preloaded, argv []string, pi
 	if what, ok := thirtyTwoBit(argv, pid); ok && tracer == "auto" {
 		// Traced with ptrace (startRecording says why).
 		if how == "ebpf" {
-			fmt.Fprintf(stderr, "socktrace: %s is traced with ptrace, so its packets are captured with a packet socket, not in the kernel\n", what)
+			warnf(stderr, "socktrace: %s is traced with ptrace, so its packets are captured with a packet socket, not in the kernel\n", what)
 		}
 		return false, nil
 	}
@@ -240,7 +241,7 @@ var runEventsHook func(calls.Event)
 func explainStream(c *cli.Context, out output, outs *outputs, iface string, dc *liveCapture, st *streamer, pcap *pcapOut, recorded calls.TraceStats, runErr error) error {
 	stderr := c.App.ErrWriter
 	if recorded.Dropped > 0 {
-		fmt.Fprintf(stderr, "socktrace: %d kernel events lost (%d read): the eBPF ring buffer was full; calls and states are missing from the report\n", recorded.Dropped, recorded.Records)
+		warnf(stderr, "socktrace: %d kernel events lost (%d read): the eBPF ring buffer was full; calls and states are missing from the report\n", recorded.Dropped, recorded.Records)
 	}
 	if pcap != nil {
 		pcapErr := st.pcap.err
@@ -255,16 +256,16 @@ func explainStream(c *cli.Context, out output, outs *outputs, iface string, dc *
 		}
 	}
 	if dc.inKernel && dc.stats.Dropped > 0 {
-		fmt.Fprintf(stderr, "socktrace: %d of the program's packets lost (%d recorded): the eBPF ring buffer was full; their segments are missing from the report\n", dc.stats.Dropped, dc.stats.Received)
+		warnf(stderr, "socktrace: %d of the program's packets lost (%d recorded): the eBPF ring buffer was full; their segments are missing from the report\n", dc.stats.Dropped, dc.stats.Received)
 	}
 	switch {
 	case !dc.inKernel && (dc.stats.Dropped > 0 || st.forced > 0):
 		// Say whose packets were lost: the kernel's ring drops before
 		// anyone knows whose a packet is.
-		fmt.Fprintf(stderr, "socktrace: packets dropped by the kernel's ring: %d (whoever's they were: the ring holds everything the filter passes, other programs' traffic included); %d packets and calls fed out of order when more than %d waited; %d packets of other connections seen and not kept\n",
+		warnf(stderr, "socktrace: packets dropped by the kernel's ring: %d (whoever's they were: the ring holds everything the filter passes, other programs' traffic included); %d packets and calls fed out of order when more than %d waited; %d packets of other connections seen and not kept\n",
 			dc.stats.Dropped, st.forced, maxStreamHeld, dc.unrelated)
 	case st.forced > 0:
-		fmt.Fprintf(stderr, "socktrace: %d packets and calls fed before their time when more than %d waited: some may be out of order\n", st.forced, maxStreamHeld)
+		warnf(stderr, "socktrace: %d packets and calls fed before their time when more than %d waited: some may be out of order\n", st.forced, maxStreamHeld)
 	}
 	st.tracker.Flush()
 	return finish(c.Context, out, outs, st.tracker, st.counts, int64(dc.stats.Dropped), runErr)
@@ -298,7 +299,9 @@ func processList(ps []calls.Process) string {
 		if i > 0 {
 			b.WriteString(", ")
 		}
-		fmt.Fprintf(&b, "%s[%d]", p.Comm, p.PID)
+		// The name is the program's own choice (PR_SET_NAME), and the
+		// eBPF recorder reads it from /proc as it is.
+		fmt.Fprintf(&b, "%s[%d]", neutral.String(p.Comm), p.PID)
 	}
 	return b.String()
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"fmt"
 	"strconv"
 	"strings"
 
@@ -45,7 +44,7 @@ func linkScenarios(c *cli.Context, names []string) ([]string, error) {
 		case c.String("scenario") != "all":
 			return nil, usagef("--scenario %s runs on one host (a socket connects to itself): it cannot run across the slow link of --rtt and --loss; run it without them", name)
 		default:
-			fmt.Fprintf(c.App.ErrWriter, "socktrace: skipping scenario %s with --rtt/--loss: it runs on one host (a socket connects to itself), so nothing of it would cross the slow link\n", name)
+			warnf(c.App.ErrWriter, "socktrace: skipping scenario %s with --rtt/--loss: it runs on one host (a socket connects to itself), so nothing of it would cross the slow link\n", name)
 		}
 	}
 	return kept, nil

@@ -46,10 +46,10 @@ func startRecording(ctx context.Context, stderr io.Writer, tracer string, argv [
 	if tracer != "ptrace" {
 		if what, ok := thirtyTwoBit(argv, pid); ok {
 			if tracer == "auto" {
-				fmt.Fprintf(stderr, "socktrace: %s is a 32-bit program: eBPF records only this architecture's 64-bit system calls; tracing with ptrace instead\n", what)
+				warnf(stderr, "socktrace: %s is a 32-bit program: eBPF records only this architecture's 64-bit system calls; tracing with ptrace instead\n", what)
 				tracer = "ptrace"
 			} else {
-				fmt.Fprintf(stderr, "socktrace: %s is a 32-bit program: eBPF records only this architecture's 64-bit system calls, so its calls will be missing (--tracer auto or ptrace traces them)\n", what)
+				warnf(stderr, "socktrace: %s is a 32-bit program: eBPF records only this architecture's 64-bit system calls, so its calls will be missing (--tracer auto or ptrace traces them)\n", what)
 			}
 		}
 	}
@@ -72,7 +72,7 @@ func startRecording(ctx context.Context, stderr io.Writer, tracer string, argv [
 		if tracer == "ebpf" || !errors.Is(err, calls.ErrBPFUnavailable) {
 			return nil, err
 		}
-		fmt.Fprintf(stderr, "socktrace: %v; tracing with ptrace instead\n", err)
+		warnf(stderr, "socktrace: %v; tracing with ptrace instead\n", err)
 	}
 	var t *calls.Tracer
 	var err error

@@ -109,12 +109,12 @@ func watch(c *cli.Context) error {
 	// to read.
 	switch {
 	case ownersErr != nil && procs != nil:
-		fmt.Fprintf(c.App.ErrWriter, "socktrace: %v; --pid/--comm look each new connection up through sock_diag and /proc at its first packet instead (one that closed before it is left out)\n", ownersErr)
+		warnf(c.App.ErrWriter, "socktrace: %v; --pid/--comm look each new connection up through sock_diag and /proc at its first packet instead (one that closed before it is left out)\n", ownersErr)
 	case ownersErr != nil:
-		fmt.Fprintf(c.App.ErrWriter, "socktrace: naming only the processes of the connections that existed before watch started: %v\n", ownersErr)
+		warnf(c.App.ErrWriter, "socktrace: naming only the processes of the connections that existed before watch started: %v\n", ownersErr)
 	}
 	if snapshotErr != nil {
-		fmt.Fprintf(c.App.ErrWriter, "socktrace: %v\n", snapshotErr)
+		warnf(c.App.ErrWriter, "socktrace: %v\n", snapshotErr)
 	}
 	var pcap *pcapOut
 	if outs.pcap != nil {
@@ -200,7 +200,7 @@ func watch(c *cli.Context) error {
 		// Never silent: a storm on another process can fill the ring
 		// (watch records every process's calls).
 		if st := owners.Stats(); st.Dropped > 0 {
-			fmt.Fprintf(c.App.ErrWriter, "socktrace: %d kernel events lost (%d read): the eBPF ring buffer was full; some connections' processes are not named, and some of their calls and states are missing from the report\n", st.Dropped, st.Records)
+			warnf(c.App.ErrWriter, "socktrace: %d kernel events lost (%d read): the eBPF ring buffer was full; some connections' processes are not named, and some of their calls and states are missing from the report\n", st.Dropped, st.Records)
 		}
 	}
 	mu.Lock()

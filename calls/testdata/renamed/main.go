@@ -4,10 +4,16 @@
 // in socktrace's report of its calls.
 //
 // It prints "server 127.0.0.1:PORT", the listening address.
+//
+// With -linger READY RELEASE (two FIFOs) it makes no connection: once
+// renamed it writes a line to READY, then stays until RELEASE is opened and
+// closed by a writer, so that a shell that started it in the background
+// and read the line leaves it running, named so, when the shell exits.
 package main
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"runtime"
 	"syscall"
@@ -35,6 +41,10 @@ func main() {
 	if _, _, e := syscall.RawSyscall(syscall.SYS_PRCTL, syscall.PR_SET_NAME, uintptr(unsafe.Pointer(&name[0])), 0); e != 0 {
 		must(e, "prctl")
 	}
+	if len(os.Args) == 4 && os.Args[1] == "-linger" {
+		linger(os.Args[2], os.Args[3])
+		return
+	}
 	ls, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM, 0)
 	must(err, "socket")
 	must(syscall.Bind(ls, &syscall.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}), "bind")
@@ -51,4 +61,18 @@ func main() {
 	must(syscall.Close(c), "client close")
 	must(syscall.Close(fd), "server close")
 	must(syscall.Close(ls), "close listener")
+}
+
+// linger tells the parent through ready that the name is set, then waits
+// for whoever holds release to let it go.
+func linger(ready, release string) {
+	f, err := os.OpenFile(ready, os.O_WRONLY, 0)
+	must(err, "open the ready FIFO")
+	_, err = f.WriteString("renamed\n")
+	must(err, "write the ready FIFO")
+	must(f.Close(), "close the ready FIFO")
+	r, err := os.Open(release)
+	must(err, "open the release FIFO")
+	_, err = io.Copy(io.Discard, r)
+	must(err, "read the release FIFO")
 }
