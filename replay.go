@@ -350,8 +350,11 @@ func (s *teeSource) ReadPacket(p *capture.Packet) error {
 		}
 		name, snap := "", 0
 		if _, known := s.pcap.ifaces[pcapIface{s.input, p.InterfaceIndex, p.LinkType}]; !known {
-			if ifs := s.src.Interfaces(); p.InterfaceIndex < len(ifs) {
-				name, snap = ifs[p.InterfaceIndex].Name, int(ifs[p.InterfaceIndex].SnapLen)
+			// One interface, not Interfaces(): that copies them all, and a
+			// file of 65536 interfaces with a packet on each made it
+			// quadratic (minutes).
+			if ifc, ok := s.src.Interface(p.InterfaceIndex); ok {
+				name, snap = ifc.Name, int(ifc.SnapLen)
 			}
 		}
 		if err := s.pcap.write(s.input, name, p, snap, nil); err != nil {

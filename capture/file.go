@@ -350,6 +350,22 @@ func (r *FileReader) LinkType() layers.LinkType {
 	return layers.LinkTypeNull
 }
 
+// Interface returns interface i of Interfaces, without copying the others:
+// a file may describe tens of thousands, and a packet on each would make
+// copying them all for each one quadratic.
+func (r *FileReader) Interface(i int) (Interface, bool) {
+	if r.format == FormatPcap {
+		if i != 0 {
+			return Interface{}, false
+		}
+		return r.Interfaces()[0], true
+	}
+	if i < 0 || i >= len(r.ifaces) {
+		return Interface{}, false
+	}
+	return r.ifaces[i].Interface, true
+}
+
 // Interfaces returns the interfaces read so far: one for a pcap file, every
 // Interface Description Block of every section for pcapng, in file order,
 // so that Packet.InterfaceIndex indexes it. Statistics blocks usually come

@@ -190,6 +190,12 @@ func TestPcapngVariants(t *testing.T) {
 				ifs[1].TSResolution != time.Nanosecond || ifs[0].TSResolution != time.Microsecond || ifs[2].TSResolution != 953 {
 				t.Errorf("interfaces %+v", ifs)
 			}
+			for i := -1; i <= len(ifs); i++ {
+				ifc, ok := r.Interface(i)
+				if ok != (i >= 0 && i < len(ifs)) || ok && ifc != ifs[i] {
+					t.Errorf("Interface(%d) = %+v, %v; Interfaces() has %d", i, ifc, ok, len(ifs))
+				}
+			}
 			if s := ifs[0].Stats; s.Received != 10 || s.IfDrop != 2 || s.OSDrop != 3 || s.FilterAccept != -1 || s.UserDelivered != -1 {
 				t.Errorf("interface 0 stats %+v", s)
 			}
