@@ -641,7 +641,57 @@ func TestWriteManyInterfaces(t *testing.T) {
 	const n = 4096
 	dir := t.TempDir()
 	in, out := filepath.Join(dir, "many.pcapng"), filepath.Join(dir, "out.pcapng")
-	f, err := os.Create(in)
+	writeManyInterfaces(t, in, n)
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	var stdout, errOut bytes.Buffer
+	if code := run([]string{"socktrace", "replay", "-w", out, in}, &stdout, &errOut); code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut.String())
+	}
+	runtime.ReadMemStats(&after)
+	if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 256<<20 {
+		t.Errorf("replay -w allocated %d MB for %d interfaces", alloc>>20, n)
+	}
+	packets, ifs := readAll(t, out)
+	if packets != n || len(ifs) != n || ifs[n-1].Name != manyName(n-1) {
+		t.Errorf("the written file has %d packets on %d interfaces, want %d on %d, named", packets, len(ifs), n, n)
+	}
+}
+
+// TestWriteInterfacesPastTheBound: replay -w of two files of 40000
+// interfaces each, a packet on each, writes a file socktrace replays
+// whole: at most capture.MaxInterfaces interfaces (it wrote 80000, and
+// replay of its own file stopped at the 65537th: "more than 65536
+// interfaces").
+func TestWriteInterfacesPastTheBound(t *testing.T) {
+	if testing.Short() {
+		t.Skip("writes and reads 80000 interfaces; skipped with -short")
+	}
+	const n = 40000
+	dir := t.TempDir()
+	in, out := filepath.Join(dir, "many.pcapng"), filepath.Join(dir, "out.pcapng")
+	writeManyInterfaces(t, in, n)
+	var stdout, errOut bytes.Buffer
+	if code := run([]string{"socktrace", "replay", "-w", out, in, in}, &stdout, &errOut); code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut.String())
+	}
+	packets, ifs := readAll(t, out)
+	if packets != 2*n || len(ifs) != capture.MaxInterfaces {
+		t.Errorf("the written file has %d packets on %d interfaces, want %d on %d", packets, len(ifs), 2*n, capture.MaxInterfaces)
+	}
+	stdout.Reset()
+	if code := run([]string{"socktrace", "replay", "--format", "json", out}, &stdout, &errOut); code != 0 || !strings.Contains(stdout.String(), `"packets":80000,`) {
+		t.Errorf("replay of the written file: exit %d: %s", code, errOut.String())
+	}
+}
+
+func manyName(i int) string { return fmt.Sprintf("if%d-%s", i, strings.Repeat("n", 200)) }
+
+// writeManyInterfaces writes a pcapng file of n raw-IP interfaces with
+// long names, then a SYN from a different address on each.
+func writeManyInterfaces(t *testing.T, path string, n int) {
+	t.Helper()
+	f, err := os.Create(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -650,16 +700,14 @@ func TestWriteManyInterfaces(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i := range n {
-		name := fmt.Sprintf("if%d-%s", i, strings.Repeat("n", 200))
-		if _, err := w.AddInterface(capture.Interface{Name: name, Description: strings.Repeat("d", 250), LinkType: layers.LinkTypeRaw}); err != nil {
+		if _, err := w.AddInterface(capture.Interface{Name: manyName(i), Description: strings.Repeat("d", 250), LinkType: layers.LinkTypeRaw}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	// A SYN from a different address on each interface.
 	syn := []byte{0x45, 0, 0, 40, 0, 0, 0, 0, 64, 6, 0, 0, 10, 1, 0, 0, 10, 0, 0, 2,
 		0x9c, 0x40, 0, 80, 0, 0, 0, 1, 0, 0, 0, 0, 0x50, 0x02, 0xff, 0xff, 0, 0, 0, 0}
 	for i := range n {
-		syn[14], syn[15] = byte(i>>8), byte(i)
+		syn[13], syn[14], syn[15] = byte(i>>16), byte(i>>8), byte(i)
 		p := capture.Packet{Timestamp: hostilecap.Start.Add(time.Duration(i) * time.Microsecond), LinkType: layers.LinkTypeRaw,
 			Data: syn, Length: len(syn), InterfaceIndex: i}
 		if err := w.WritePacket(&p); err != nil {
@@ -672,26 +720,28 @@ func TestWriteManyInterfaces(t *testing.T) {
 	if err := f.Close(); err != nil {
 		t.Fatal(err)
 	}
-	var before, after runtime.MemStats
-	runtime.ReadMemStats(&before)
-	var stdout, errOut bytes.Buffer
-	if code := run([]string{"socktrace", "replay", "-w", out, in}, &stdout, &errOut); code != 0 {
-		t.Fatalf("exit %d: %s", code, errOut.String())
-	}
-	runtime.ReadMemStats(&after)
-	if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 256<<20 {
-		t.Errorf("replay -w allocated %d MB for %d interfaces", alloc>>20, n)
-	}
-	r, err := capture.OpenFile(out)
+}
+
+// readAll reads a capture file to its end, which must come without an
+// error, and returns its packet count and interfaces.
+func readAll(t *testing.T, path string) (int, []capture.Interface) {
+	t.Helper()
+	r, err := capture.OpenFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer r.Close()
 	var p capture.Packet
 	packets := 0
-	for ; r.ReadPacket(&p) == nil; packets++ {
+	for {
+		err := r.ReadPacket(&p)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatalf("%s: after %d packets: %v", path, packets, err)
+		}
+		packets++
 	}
-	if ifs := r.Interfaces(); packets != n || len(ifs) != n || ifs[n-1].Name != fmt.Sprintf("if%d-%s", n-1, strings.Repeat("n", 200)) {
-		t.Errorf("the written file has %d packets on %d interfaces, want %d on %d, named", packets, len(ifs), n, n)
-	}
+	return packets, r.Interfaces()
 }

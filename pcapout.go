@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"sync"
 	"time"
 
@@ -29,6 +30,7 @@ type pcapOut struct {
 	file      *outFile
 	w         *capture.PcapngWriter
 	ifaces    map[pcapIface]int
+	byLink    map[layers.LinkType]int // the first interface written of each link type
 	lastFlush time.Time
 }
 
@@ -47,7 +49,7 @@ func newPcapOut(f *outFile) (*pcapOut, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &pcapOut{file: f, w: w, ifaces: map[pcapIface]int{}, lastFlush: time.Now()}, nil
+	return &pcapOut{file: f, w: w, ifaces: map[pcapIface]int{}, byLink: map[layers.LinkType]int{}, lastFlush: time.Now()}, nil
 }
 
 // iface returns the file's interface for the packets of input's interface
@@ -57,11 +59,25 @@ func (o *pcapOut) iface(input int, name string, p *capture.Packet, snapLen int) 
 	if i, ok := o.ifaces[key]; ok {
 		return i, nil
 	}
+	if len(o.ifaces) >= capture.MaxInterfaces {
+		// Replay reads no file with more (a bound on its memory), and
+		// several inputs can add up past it: the packets of the
+		// interfaces past it go on the first of their link type, which
+		// loses only the interface's name. Not remembered under key, so
+		// the map stays bounded however many inputs there are.
+		if i, ok := o.byLink[p.LinkType]; ok {
+			return i, nil
+		}
+		return 0, fmt.Errorf("more than %d interfaces, the most a file socktrace reads may have", capture.MaxInterfaces)
+	}
 	i, err := o.w.AddInterface(capture.Interface{Name: name, LinkType: p.LinkType, SnapLen: uint32(snapLen)})
 	if err != nil {
 		return 0, err
 	}
 	o.ifaces[key] = i
+	if _, ok := o.byLink[p.LinkType]; !ok {
+		o.byLink[p.LinkType] = i
+	}
 	return i, nil
 }
 

@@ -56,14 +56,14 @@ const (
 	// small packets).
 	bufSize = 2 * maxBlock
 
-	// maxInterfaces bounds the interfaces a pcapng file may declare, so
-	// that a file made of nothing but interface blocks cannot grow memory
-	// without limit. Real files have a handful.
-	maxInterfaces = 1 << 16
-
 	// maxNameLen bounds the interface names and descriptions kept.
 	maxNameLen = 256
 )
+
+// MaxInterfaces bounds the interfaces a pcapng file may declare, so that a
+// file made of nothing but interface blocks cannot grow memory without
+// limit; FileReader refuses a file with more. Real files have a handful.
+const MaxInterfaces = 1 << 16
 
 // Interface describes one capture interface of a file: the single implicit
 // interface of a pcap file or one pcapng Interface Description Block.

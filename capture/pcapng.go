@@ -191,8 +191,8 @@ func (r *FileReader) readIDB(body []byte) error {
 	if len(body) < 8 {
 		return r.corrupt("interface description block too short (%d bytes)", len(body)+12)
 	}
-	if len(r.ifaces) >= maxInterfaces {
-		return r.corrupt("more than %d interfaces", maxInterfaces)
+	if len(r.ifaces) >= MaxInterfaces {
+		return r.corrupt("more than %d interfaces", MaxInterfaces)
 	}
 	ifc := ngInterface{
 		Interface: Interface{
