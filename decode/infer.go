@@ -25,6 +25,14 @@ func (c *Connection) inferCalls(st *Step) {
 		ev.Call, ev.Local, ev.Remote = calls.Connect, s.Src, s.Dst
 		ev.Detail = "SYN on the wire"
 		c.addCall(ev)
+	case StepSimultaneousSYN:
+		// The server side sent a SYN of its own: it called connect()
+		// too (a simultaneous open), and no socket listened.
+		if !c.SelfConnect {
+			ev.Call, ev.Local, ev.Remote = calls.Connect, s.Src, s.Dst
+			ev.Detail = "SYN on the wire (simultaneous open)"
+			c.addCall(ev)
+		}
 	case StepSYNACK:
 		if st.From == Server && !c.SelfConnect {
 			ev.Call, ev.Local, ev.Remote = calls.Listen, s.Src, netip.AddrPort{}
@@ -51,6 +59,15 @@ func (c *Connection) inferCalls(st *Step) {
 		ev.Detail = "close() that reset the connection (SO_LINGER 0, or unread data)"
 		c.addCall(ev)
 	}
+	if st.From == Client && st.Before[Server] != Established && st.After[Server] == Established && !c.SelfConnect {
+		// The other connect() of a simultaneous open returns when its
+		// side is established (the calls are few this early).
+		for i := range c.Calls {
+			if ev := &c.Calls[i]; ev.Inferred && ev.Side == calls.Server && ev.Call == calls.Connect && ev.Exit.IsZero() {
+				ev.Exit = s.Time
+			}
+		}
+	}
 	// connect() returns when the client's kernel has its answer.
 	if i := c.pendingConnect; i > 0 && i <= len(c.Calls) {
 		ev := &c.Calls[i-1]
@@ -70,7 +87,7 @@ func (c *Connection) addCall(ev calls.Event) {
 		return
 	}
 	c.Calls = append(c.Calls, ev)
-	if ev.Call == calls.Connect && ev.Inferred {
+	if ev.Call == calls.Connect && ev.Inferred && ev.Side == calls.Client {
 		c.pendingConnect = len(c.Calls)
 	}
 }

@@ -48,12 +48,20 @@ func (t *Text) buildWhy(c *decode.Connection, st *textStep, first time.Time) {
 		switch {
 		case c.SelfConnect && st.before[decode.Client] == decode.SynReceived:
 			t.put("why.synack.self")
-		case c.SelfConnect || st.from == decode.Client:
+		case c.SelfConnect:
 			t.put("why.simsyn.self")
+		case c.Handshake() == decode.SimultaneousOpen:
+			// Two sockets that both called connect(): the one that got
+			// the other's SYN in SYN_SENT answers it; nothing listens.
+			t.put("why.synack.simopen", from)
 		default:
 			t.put("why.synack", t.mark(c, decode.Server, calls.Listen), t.synOptions(st.opts))
 		}
 	case decode.StepHandshakeACK:
+		if c.Handshake() == decode.SimultaneousOpen && !c.SelfConnect {
+			t.put("why.handshakeack.simopen", from)
+			break
+		}
 		t.put("why.handshakeack", t.mark(c, decode.Server, calls.Accept), c.Server.Port())
 	case decode.StepData:
 		if st.before[st.from] == decode.CloseWait {

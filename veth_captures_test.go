@@ -1,0 +1,136 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// TestVethCaptures replays the captures of testdata/make-veth-captures.sh
+// (two namespaces joined by a veth pair, nftables dropping chosen
+// segments so that the kernels retransmit, cross and give up) and checks
+// them against what the kernels did, as testdata/README.md records it, not
+// against a previous run: the states each socket passed through, the
+// calls a segment proves or rules out, the initial RTT where tshark has
+// it right, and sentences the text must (or must not) say.
+func TestVethCaptures(t *testing.T) {
+	type side struct{ client, server []string }
+	tests := []struct {
+		file      string
+		handshake string
+		close     string
+		irtt      float64 // µs; tshark's tcp.analysis.initial_rtt
+		states    side
+		calls     []string // side:call of every call, in order
+		history   string
+		text      []string // substrings the English text report must hold
+		notText   []string // substrings it must not hold
+	}{
+		{
+			// a's SYN was dropped at b; b's own SYN, 267 ms later, met a in
+			// SYN_SENT. Both called connect(), nothing listened. tshark
+			// calls a's SYN-ACK a retransmission of its SYN (same seq):
+			// wrong, it answers b's SYN.
+			file:      "veth-simopen.pcap",
+			handshake: "simultaneous-open",
+			close:     "graceful",
+			irtt:      34, // b's SYN → b's ACK; not a's lost SYN → that ACK (267 ms)
+			states: side{
+				client: []string{"CLOSED", "SYN_SENT", "SYN_RECEIVED", "ESTABLISHED", "CLOSE_WAIT", "LAST_ACK", "CLOSED"},
+				server: []string{"CLOSED", "SYN_SENT", "ESTABLISHED", "FIN_WAIT_1", "FIN_WAIT_2", "TIME_WAIT"},
+			},
+			calls:   []string{"client:connect", "server:connect", "server:close", "client:close"},
+			history: "SsHadADfF",
+			text: []string{
+				"server CLOSED → SYN_SENT",
+				"(simultaneous open: no socket listens, no accept() takes part)",
+				"The server's ACK answers the SYN-ACK: both sockets are ESTABLISHED",
+				"initial RTT 34 µs",
+			},
+			notText: []string{"listen backlog", "its own SYN", "? → SYN_SENT"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.file, func(t *testing.T) {
+			path := filepath.Join("testdata", tt.file)
+			var out, errOut bytes.Buffer
+			if code := run([]string{"socktrace", "replay", "--format", "json", path}, &out, &errOut); code != 0 {
+				t.Fatalf("exit %d: %s", code, errOut.String())
+			}
+			type conn struct {
+				Handshake string   `json:"handshake"`
+				Close     string   `json:"close"`
+				IRTT      *float64 `json:"irtt_us"`
+				History   string   `json:"history"`
+				States    struct {
+					Client []string `json:"client"`
+					Server []string `json:"server"`
+				} `json:"states"`
+				Calls []struct {
+					Side string `json:"side"`
+					Call string `json:"call"`
+				} `json:"calls"`
+			}
+			var conns []conn
+			for _, line := range bytes.Split(bytes.TrimSpace(out.Bytes()), []byte("\n")) {
+				if !bytes.Contains(line, []byte(`"type":"connection"`)) {
+					continue
+				}
+				var c conn
+				if err := json.Unmarshal(line, &c); err != nil {
+					t.Fatalf("%s: %v", line, err)
+				}
+				conns = append(conns, c)
+			}
+			if len(conns) != 1 {
+				t.Fatalf("%d connections, want 1", len(conns))
+			}
+			c := conns[0]
+			if c.Handshake != tt.handshake || c.Close != tt.close || c.History != tt.history {
+				t.Errorf("handshake %s, close %s, history %s; want %s, %s, %s", c.Handshake, c.Close, c.History, tt.handshake, tt.close, tt.history)
+			}
+			if c.IRTT == nil || *c.IRTT != tt.irtt {
+				t.Errorf("irtt_us %s, want %v", fmtIRTT(c.IRTT), tt.irtt)
+			}
+			if !slices.Equal(c.States.Client, tt.states.client) || !slices.Equal(c.States.Server, tt.states.server) {
+				t.Errorf("states:\n client %v\n server %v\nwant\n client %v\n server %v", c.States.Client, c.States.Server, tt.states.client, tt.states.server)
+			}
+			var calls []string
+			for _, ev := range c.Calls {
+				calls = append(calls, ev.Side+":"+ev.Call)
+			}
+			if !slices.Equal(calls, tt.calls) {
+				t.Errorf("calls %v, want %v", calls, tt.calls)
+			}
+
+			out.Reset()
+			if code := run([]string{"socktrace", "replay", "--lang", "en", path}, &out, &errOut); code != 0 {
+				t.Fatalf("exit %d: %s", code, errOut.String())
+			}
+			// Sentences are wrapped: compare with the line breaks and
+			// indents taken out.
+			text := strings.Join(strings.Fields(out.String()), " ")
+			for _, want := range tt.text {
+				if !strings.Contains(text, want) {
+					t.Errorf("the text report does not say %q", want)
+				}
+			}
+			for _, not := range tt.notText {
+				if strings.Contains(text, not) {
+					t.Errorf("the text report says %q", not)
+				}
+			}
+		})
+	}
+}
+
+func fmtIRTT(p *float64) string {
+	if p == nil {
+		return "null"
+	}
+	return strconv.FormatFloat(*p, 'f', -1, 64)
+}
