@@ -53,6 +53,27 @@ func TestVethCaptures(t *testing.T) {
 			},
 			notText: []string{"listen backlog", "its own SYN", "? → SYN_SENT"},
 		},
+		{
+			// Keep-alive 1 s idle, 1 s apart, 2 probes; everything the
+			// server sent after the exchange dropped before the capture
+			// point. The client's kernel resets the connection on its own:
+			// recv() fails with ETIMEDOUT, and the close() after it sends
+			// nothing. tshark flags the two probes and "Connection reset".
+			file:      "veth-keepalive-dead.pcap",
+			handshake: "three-way",
+			close:     "reset",
+			irtt:      34,
+			states: side{
+				client: []string{"CLOSED", "SYN_SENT", "ESTABLISHED", "CLOSED"},
+				server: []string{"LISTEN", "SYN_RECEIVED", "ESTABLISHED", "CLOSED"},
+			},
+			calls:   []string{"client:connect", "server:listen", "server:accept"},
+			history: "ShADadR",
+			text: []string{
+				"The client's kernel gives up: 2 keep-alive probe(s) went unanswered, so its keep-alive timer resets the connection (RST); no call sent it.",
+			},
+			notText: []string{"SO_LINGER", "unread"},
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.file, func(t *testing.T) {

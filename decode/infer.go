@@ -55,6 +55,10 @@ func (c *Connection) inferCalls(st *Step) {
 		ev.Detail = "close() or shutdown(SHUT_WR): FIN on the wire"
 		c.addCall(ev)
 	case StepRST:
+		if st.Probes > 0 {
+			// The keep-alive timer reset the connection: no call did.
+			break
+		}
 		ev.Call, ev.Local, ev.Remote = calls.Close, s.Src, s.Dst
 		ev.Detail = "close() that reset the connection (SO_LINGER 0, or unread data)"
 		c.addCall(ev)

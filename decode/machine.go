@@ -72,6 +72,13 @@ func (c *Connection) apply(s *Segment, from Side, st *Step) {
 		}
 	}
 	c.zeekStep(s, from)
+	// A keep-alive probe: no new data, one byte below the next sequence
+	// number its sender would use, so that the receiver must answer.
+	probe := s.Flags&(SYN|FIN|RST) == 0 && s.Flags&ACK != 0 && s.Len <= 1 && c.hasNext[from] && s.Seq == c.next[from]-1
+	st.Probes = 0
+	if s.Flags&RST != 0 {
+		st.Probes = c.probes[from]
+	}
 	switch {
 	case s.Flags&RST != 0:
 		st.Kind = c.applyRST(s, from, to)
@@ -90,6 +97,13 @@ func (c *Connection) apply(s *Segment, from Side, st *Step) {
 	st.Passed[Server] = c.States(Server)[mark[Server]:]
 	if c.inferring {
 		c.inferCalls(st)
+	}
+	c.probes[to] = 0 // anything from this side answers the other's probes
+	switch {
+	case !probe:
+		c.probes[from] = 0
+	case c.probes[from] < 255:
+		c.probes[from]++
 	}
 }
 

@@ -54,6 +54,11 @@ type Step struct {
 	// order: time-stamped before a segment captured earlier, or a SYN
 	// whose SYN-ACK was captured first.
 	Reordered bool
+	// Probes is, for a RST, how many keep-alive probes its sender had
+	// sent just before it with no segment from the other side since: a
+	// RST after unanswered probes is the kernel's keep-alive timer giving
+	// up (Linux resets the connection then), not a call.
+	Probes uint8
 	// Passed lists, per side, every state the side entered with this
 	// step, in order: one segment can move a side twice (a FIN-ACK takes
 	// FIN_WAIT_1 through FIN_WAIT_2 to TIME_WAIT). It aliases the

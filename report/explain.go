@@ -350,6 +350,10 @@ func (t *Text) ackedDataAfter(side decode.Side, fin *textStep) bool {
 // known, both possibilities.
 func (t *Text) rstWhy(c *decode.Connection, st *textStep, from string) {
 	other := st.from.Other()
+	if st.probes > 0 {
+		t.put("why.rst.keepalive", from, st.probes)
+		return
+	}
 	if t.sawLingerZero(c, st.from, st.time) {
 		t.put("why.rst.linger", t.mark(c, st.from, calls.Close), from)
 		return

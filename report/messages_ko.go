@@ -104,6 +104,7 @@ var korean = map[msgID]string{
 	"why.rst.unread.some":       "close()%s 호출로 연결이 리셋되었습니다: SO_LINGER 0은 보이지 않았으므로, %s 측이 읽지 않은 데이터를 남긴 채 닫았습니다(받은 것은 %d바이트). 커널이 데이터가 버려졌음을 알리려고 FIN 대신 RST를 보냅니다. 어느 쪽도 TIME_WAIT에 들어가지 않습니다.",
 	"why.impossible":            "이런 플래그 조합(SYN과 FIN 또는 RST를 함께, 또는 ACK 없는 FIN-PSH-URG)은 어떤 TCP 스택도 보내지 않습니다: 소켓 호출이 만든 세그먼트가 아닙니다. 스택이 어떻게 답하는지 보려고 포트 스캐너가 만든 탐색 패킷이거나(Linux는 리스닝 소켓에 온 SYN+FIN과 SYN+RST를 버리고, 시퀀스 번호가 맞으면 그 안의 RST로 연결을 리셋합니다), 손상된 패킷입니다.",
 	"why.rst":                   "close()%s 호출로 연결이 리셋되었습니다: %s의 커널이 FIN 대신 RST를 보냈습니다 — SO_LINGER 타임아웃이 0이거나, 수신 버퍼에 읽지 않은 데이터가 남은 채 close()했기 때문입니다. 전송 중이던 데이터는 버려지고, 어느 쪽도 TIME_WAIT에 들어가지 않습니다.",
+	"why.rst.keepalive":         "%s의 커널이 포기합니다: 킵얼라이브 탐침 %d개에 답이 없어, 킵얼라이브 타이머가 연결을 리셋합니다(RST). 이 RST를 보낸 호출은 없습니다. 프로그램이 그 소켓에서 하는 다음 호출은 ETIMEDOUT으로 실패하고, 그 뒤의 close()는 아무것도 보내지 않습니다. 어느 쪽도 TIME_WAIT에 들어가지 않습니다.",
 	"why.rst.refused":           "포트 %d에서 주시하는 소켓이 없습니다: 서버 커널이 SYN에 RST로 답하고, connect()는 ECONNREFUSED(연결 거부)로 실패합니다.",
 	"why.timewait":              " 먼저 FIN을 보낸(능동 종료) %s 측은 이제 TIME_WAIT(2×MSL, 리눅스에서 60초)에서 기다립니다. 이 연결의 늦은 세그먼트가 같은 4-튜플의 새 연결로 오인되지 않게 하기 위해서입니다.",
 	"why.closed":                " %s의 소켓이 이제 완전히 닫혔습니다.",

@@ -110,6 +110,7 @@ type textStep struct {
 	truncated bool
 	win       uint16 // the window field as sent, not scaled
 	reordered bool   // captured out of the wire's order
+	probes    uint8  // a RST's unanswered keep-alive probes just before it
 	fragments int    // IP fragments it arrived in
 }
 
@@ -686,7 +687,7 @@ func makeTextStep(st *decode.Step) textStep {
 		time: s.Time, from: st.From, flags: s.Flags, relSeq: st.RelSeq, relAck: st.RelAck,
 		len: s.Len, captured: len(s.Payload), before: st.Before, after: st.After,
 		kind: st.Kind, opts: s.Options, truncated: s.Truncated,
-		win: s.Window, reordered: st.Reordered, fragments: s.Fragments,
+		win: s.Window, reordered: st.Reordered, probes: st.Probes, fragments: s.Fragments,
 	}
 	for side := range ts.passed {
 		if len(st.Passed[side]) > 1 {
