@@ -144,7 +144,7 @@ type Connection struct {
 	next              [2]uint32 // highest sequence number sent, plus one
 	finSent           [2]bool
 	finSeq            [2]uint32
-	finTaken          [2]bool // the other side processed the side's FIN
+	finTaken          [2]bool  // the other side processed the side's FIN
 	probes            [2]uint8 // keep-alive probes the side sent that nothing answered yet
 	rst               bool
 	midstream         bool
