@@ -30,10 +30,11 @@ import (
 
 // TestHostileStringsInEveryFormat replays a capture whose socket calls
 // carry terminal escape sequences, bidi overrides and raw control bytes in
-// every string field (comm, detail, call, side, scenario) and in the
-// payload, and checks that no output — text, diagram (with and without
-// colour), JSON, HTML, in English and Korean — contains a byte a terminal
-// would obey, while the strings are still shown, escaped.
+// every string field (comm, detail, call, side, scenario), in their
+// addresses' IPv6 zones (with a quote too), and in the payload, and checks
+// that no output — text, diagram (with and without colour), JSON, HTML, in
+// English and Korean — contains a byte a terminal would obey and every
+// JSON line parses, while the strings are still shown, escaped.
 func TestHostileStringsInEveryFormat(t *testing.T) {
 	dir := t.TempDir()
 	in := filepath.Join(dir, "hostile.pcapng")
@@ -68,6 +69,13 @@ func TestHostileStringsInEveryFormat(t *testing.T) {
 		for name, got := range map[string]string{"stdout": out.String(), "stderr": errOut.String(), "html": string(page)} {
 			if bad, ok := unsafeRune(got, colour && name == "stdout"); !ok {
 				t.Errorf("%v: %s carries %q raw", args, name, bad)
+			}
+		}
+		if args[1] == "json" {
+			// An address's zone closed its JSON string and added keys.
+			checkJSONLines(t, out.Bytes())
+			if strings.Contains(out.String(), `"forged"`) {
+				t.Errorf("a zone wrote JSON of its own:\n%s", out.String())
 			}
 		}
 		// The calls are still there, shown escaped.

@@ -154,3 +154,30 @@ func TestParseCommentsFormats(t *testing.T) {
 		}
 	}
 }
+
+// TestNeutraliseZones: an IPv6 zone read from a comment is kept when it is
+// an interface's name or index, and dropped (the address kept) when it is
+// anything else: every report prints addresses as they are.
+func TestNeutraliseZones(t *testing.T) {
+	tests := []struct{ zone, want string }{
+		{"", ""},
+		{"3", "3"},
+		{"eth0", "eth0"},
+		{"br-1a2b.100_x", "br-1a2b.100_x"},
+		{"\x1b]0;pwned\x07", ""},
+		{`x","comm":"forged`, ""},
+		{"evil\u202e", ""},
+		{"a b", ""},
+		{strings.Repeat("a", 16), ""},
+	}
+	for _, tt := range tests {
+		ev := Event{Call: Connect,
+			Local:  netip.AddrPortFrom(netip.MustParseAddr("fe80::1").WithZone(tt.zone), 1),
+			Remote: netip.AddrPortFrom(netip.MustParseAddr("fe80::2").WithZone(tt.zone), 2)}
+		ev.Neutralise()
+		if ev.Local.Addr().Zone() != tt.want || ev.Remote.Addr().Zone() != tt.want ||
+			ev.Local.Addr().WithZone("") != netip.MustParseAddr("fe80::1") || ev.Remote.Port() != 2 {
+			t.Errorf("zone %q: local %v, remote %v; want zone %q", tt.zone, ev.Local, ev.Remote, tt.want)
+		}
+	}
+}

@@ -82,4 +82,30 @@ func (e *Event) Neutralise() {
 	e.Detail = neutral.String(e.Detail)
 	e.Comm = neutral.String(e.Comm)
 	e.Scenario = neutral.String(e.Scenario)
+	e.Local, e.Remote = plainZone(e.Local), plainZone(e.Remote)
+}
+
+// maxZone is the longest IPv6 zone kept: an interface name (IFNAMSIZ
+// less its NUL) or a scope ID's decimal digits.
+const maxZone = 15
+
+// plainZone returns a with its IPv6 zone dropped unless the zone is a
+// plain token, an interface's name or index (letters, digits, '.', '-',
+// '_'), as the tracer writes it. netip parses any zone a comment gives,
+// escape sequences and quotes included, and every report prints an
+// address as it is: in JSON, a quote in a zone wrote keys of its own.
+func plainZone(a netip.AddrPort) netip.AddrPort {
+	z := a.Addr().Zone()
+	if z == "" {
+		return a
+	}
+	ok := len(z) <= maxZone
+	for i := 0; ok && i < len(z); i++ {
+		c := z[i]
+		ok = c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '-' || c == '_'
+	}
+	if ok {
+		return a
+	}
+	return netip.AddrPortFrom(a.Addr().WithZone(""), a.Port())
 }

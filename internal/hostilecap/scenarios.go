@@ -3,6 +3,7 @@ package hostilecap
 import (
 	"fmt"
 	"io"
+	"net/netip"
 
 	"github.com/socktrace/socktrace/calls"
 )
@@ -38,6 +39,14 @@ func HostileStrings(out io.Writer, strs []string) error {
 		comments = append(comments, w.Call(ev))
 		ev = calls.Event{Call: calls.Shutdown, FD: 3, Local: Client, Remote: Server, PID: 100 + i, Comm: s, Detail: s}
 		comments = append(comments, w.Call(ev))
+	}
+	// IPv6 addresses whose zone is each string, and one that would close
+	// a JSON string and add keys: a socket that connects elsewhere, its
+	// calls listed apart.
+	for i, s := range append(strs, `x","comm":"forged","y":"`) {
+		local := netip.AddrPortFrom(netip.MustParseAddr("fe80::1").WithZone(s), 40000)
+		remote := netip.AddrPortFrom(netip.MustParseAddr("fe80::2").WithZone(s), 8080)
+		comments = append(comments, w.Call(calls.Event{Call: calls.Connect, FD: 11, PID: 500 + i, Comm: "zoned", Local: local, Remote: remote}))
 	}
 	// A listening socket and a socket that never connects: their calls
 	// belong to no connection and are listed apart.
