@@ -303,8 +303,13 @@ func (c *Connection) applyOther(s *Segment, from, to Side) StepKind {
 	}
 	c.advanceNext(s, from)
 	if s.Flags&FIN != 0 {
-		if !c.finSent[from] || s.Seq+uint32(s.Len) != c.finSeq[from] {
+		switch {
+		case !c.finSent[from] || s.Seq+uint32(s.Len) != c.finSeq[from]:
 			kind = StepFIN
+		case s.Len == 0 && !c.finAckedBy(from):
+			// The same FIN again, not acknowledged yet: its
+			// retransmission (as tshark says), not a plain ACK.
+			kind = StepRetransmission
 		}
 		c.sendFIN(s, from, to)
 	}
@@ -443,6 +448,13 @@ func (c *Connection) receiveFIN(from, to Side) {
 	case FinWait2:
 		c.setState(to, TimeWait)
 	}
+}
+
+// finAckedBy reports whether the other side of side has acknowledged
+// side's FIN in a segment the capture saw.
+func (c *Connection) finAckedBy(side Side) bool {
+	q := &c.seq[side]
+	return c.finSent[side] && q.ok && q.hasAck && q.acked > q.unwrap(c.finSeq[side])
 }
 
 func (c *Connection) finAcked(s *Segment, side Side) bool {

@@ -74,6 +74,10 @@ func (t *Text) buildWhy(c *decode.Connection, st *textStep, first time.Time) {
 			t.put("why.keepalive", from)
 			break
 		}
+		if st.flags&decode.FIN != 0 && st.len == 0 {
+			t.put("why.rtx.fin", from)
+			break
+		}
 		t.put("why.rtx", from)
 	case decode.StepOutOfOrder:
 		t.put("why.ooo", from, st.len)

@@ -91,6 +91,7 @@ var english = map[msgID]string{
 	"why.handshakeack":          "The client's ACK completes the three-way handshake (connect() returned when the SYN-ACK arrived, one round trip). The connection now waits in the listen backlog; accept()%s returns a new socket for this 4-tuple while the listening socket stays on port %d.",
 	"why.data":                  "The %s sends %d bytes (send()/write()%s); the other kernel buffers them until recv()/read() takes them.",
 	"why.data.halfclose":        "The %s still sends %d bytes after receiving the other side's FIN: the connection is half-closed, one direction is finished, the other still carries data.",
+	"why.rtx.fin":               "The %s sends its FIN again: the first was not acknowledged in time (retransmission). The other side had not taken it: its ACK number stayed below the FIN.",
 	"why.rtx":                   "The %s sends bytes it sent before: the first copy was not acknowledged in time (retransmission).",
 	"why.ooo":                   "The %s sends %d bytes that fill a gap below bytes it sent later: they were overtaken on the way, or their first copy was lost before the capture point (out of order, not a retransmission: the capture has no earlier copy).",
 	"why.spurious":              "The %s sends again %d bytes the other side had already acknowledged: a spurious retransmission (a timer fired too early, or the ACK was slow to arrive).",
