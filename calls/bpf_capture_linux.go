@@ -86,7 +86,7 @@ func (r *Recorder) handlePacket(raw []byte) {
 	}
 	// The ring's records are 8-byte aligned: read in place.
 	rec := (*recorderPacketRecord)(unsafe.Pointer(unsafe.SliceData(raw)))
-	n := min(int(rec.CapLen), PacketSnapLen, len(raw)-packetRecordHead)
+	n := min(int(rec.CapLen), PacketSnapLen)
 	if rec.TimeNs > r.lastMono {
 		r.lastMono = rec.TimeNs
 	}
@@ -102,6 +102,11 @@ func (r *Recorder) handlePacket(raw []byte) {
 	b = append(b, rec.PktType, 0)
 	b = append(b, 0, 0, 0, 0, 0, 0, 0, 0)
 	b = append(b, rec.Data[:n]...)
+	// The payload the kernel side took from the first page fragment,
+	// which follows the linear part's bytes (TCP sends from pages).
+	if f := min(int(rec.FragLen), len(rec.Frag), PacketSnapLen-n); f > 0 {
+		b = append(b, rec.Frag[:f]...)
+	}
 	r.pktBuf = b
 	r.pkt = capture.Packet{
 		Timestamp: r.clock.wall(rec.TimeNs),
@@ -110,6 +115,24 @@ func (r *Recorder) handlePacket(raw []byte) {
 		Length:    capture.SLL2HeaderLen + int(rec.WireLen),
 	}
 	r.opts.Packets(&r.pkt)
+}
+
+// setMemoryLayout hands the kernel side what it needs to read the payload
+// in a segment's page fragments (page_address); ready 0 leaves it unread.
+func (r *Recorder) setMemoryLayout(l memoryLayout) error {
+	if l.ready == 0 {
+		return nil
+	}
+	if err := r.objs.PageOffsetBaseAddr.Set(l.pageOffset); err != nil {
+		return fmt.Errorf("calls: set the memory layout: %w", err)
+	}
+	if err := r.objs.VmemmapBaseAddr.Set(l.pageArray); err != nil {
+		return fmt.Errorf("calls: set the memory layout: %w", err)
+	}
+	if err := r.objs.LayoutReady.Set(l.ready); err != nil {
+		return fmt.Errorf("calls: set the memory layout: %w", err)
+	}
+	return nil
 }
 
 // packetsDroppedNow sums the kernel side's per-CPU count of segments that

@@ -4,6 +4,7 @@ package calls
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -194,8 +195,40 @@ func parseSLL2TCP(b []byte, length int) (p tcpPacket, ok bool) {
 	p.src = netip.AddrPortFrom(src, binary.BigEndian.Uint16(tcp[0:2]))
 	p.dst = netip.AddrPortFrom(dst, binary.BigEndian.Uint16(tcp[2:4]))
 	p.flags = tcp[13]
-	p.payload = tcpLen - int(tcp[12]>>4)*4
+	thl := int(tcp[12]>>4) * 4
+	p.payload = tcpLen - thl
+	p.headers = len(ip) - len(tcp) + thl
+	if thl <= len(tcp) {
+		p.data = bytes.Clone(tcp[thl:])
+	}
 	return p, true
+}
+
+// payloads checks, in order, the payload bytes the recorder kept of each
+// segment from src to dst against those a packet socket captured whole:
+// the first PacketSnapLen bytes from the IP header, headers and payload
+// (TCP sends its payload from page fragments, which the kernel side reads
+// apart from the headers).
+func checkPayloads(t *testing.T, kernel, wire []tcpPacket, src, dst netip.AddrPort) {
+	t.Helper()
+	var got, want []tcpPacket
+	for _, p := range kernel {
+		if p.src == src && p.dst == dst && p.payload > 0 {
+			got = append(got, p)
+		}
+	}
+	for _, p := range wire {
+		if p.src == src && p.dst == dst && p.payload > 0 {
+			want = append(want, p)
+		}
+	}
+	for i := range min(len(got), len(want)) {
+		n := min(got[i].payload, PacketSnapLen-got[i].headers)
+		if len(got[i].data) != n || !bytes.HasPrefix(want[i].data, got[i].data) {
+			t.Errorf("%v > %v segment %d (%d payload bytes): recorded %d bytes %q, want the first %d of %q",
+				src, dst, i, got[i].payload, len(got[i].data), got[i].data, n, want[i].data)
+		}
+	}
 }
 
 // segments lists a conversation's segments from src, as flags and payload
@@ -262,6 +295,7 @@ func TestRecordPackets(t *testing.T) {
 					if len(want) == 0 || !slices.Equal(got, want) {
 						t.Errorf("%v > %v: recorded %v, captured %v", dir[0], dir[1], got, want)
 					}
+					checkPayloads(t, kernelPkts, wirePkts, dir[0], dir[1])
 				}
 			}
 			seenForeign := 0

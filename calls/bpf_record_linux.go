@@ -255,9 +255,26 @@ func loadedRecorder(ringBufferSize int, all bool) (*Recorder, error) {
 	r.opts.RingBufferSize = ringBufferSize
 	r.dec.init()
 	r.pktBuf = make([]byte, 0, capture.SLL2HeaderLen+PacketSnapLen)
+	// The memory layout the capture needs, read while the programs load
+	// (each takes tens of milliseconds of a CPU: in parallel, the wait
+	// is the longer of the two). Not for watch, which captures nothing.
+	var layout chan memoryLayout
+	if !all && runtime.GOARCH == "amd64" {
+		layout = make(chan memoryLayout, 1)
+		go func() {
+			l, _ := readMemoryLayout("/proc/kallsyms") // unread: no payload from fragments
+			layout <- l
+		}()
+	}
 	if err := r.load(all); err != nil {
 		r.close()
 		return nil, err
+	}
+	if layout != nil {
+		if err := r.setMemoryLayout(<-layout); err != nil {
+			r.close()
+			return nil, err
+		}
 	}
 	r.clock = newClockOffset()
 	return r, nil

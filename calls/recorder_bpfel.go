@@ -51,6 +51,9 @@ type recorderPacketRecord struct {
 	Pad      uint8
 	CapLen   uint16
 	Data     [128]uint8
+	FragLen  uint16
+	Pad2     [6]uint8
+	Frag     [80]uint8
 }
 
 type recorderPending struct {
@@ -115,9 +118,14 @@ const (
 	recorderProgSysExit           = "sys_exit"
 	recorderVarCaptureIfindex     = "capture_ifindex"
 	recorderVarCaptureNetns       = "capture_netns"
+	recorderVarDirectMapBase      = "direct_map_base"
+	recorderVarLayoutReady        = "layout_ready"
+	recorderVarPageArrayBase      = "page_array_base"
+	recorderVarPageOffsetBaseAddr = "page_offset_base_addr"
 	recorderVarTraceAll           = "trace_all"
 	recorderVarUnusedEvent        = "unused_event"
 	recorderVarUnusedPacketRecord = "unused_packet_record"
+	recorderVarVmemmapBaseAddr    = "vmemmap_base_addr"
 	recorderVarWakeupBytes        = "wakeup_bytes"
 )
 
@@ -199,9 +207,14 @@ type recorderMapSpecs struct {
 type recorderVariableSpecs struct {
 	CaptureIfindex     *ebpf.VariableSpec `ebpf:"capture_ifindex"`
 	CaptureNetns       *ebpf.VariableSpec `ebpf:"capture_netns"`
+	DirectMapBase      *ebpf.VariableSpec `ebpf:"direct_map_base"`
+	LayoutReady        *ebpf.VariableSpec `ebpf:"layout_ready"`
+	PageArrayBase      *ebpf.VariableSpec `ebpf:"page_array_base"`
+	PageOffsetBaseAddr *ebpf.VariableSpec `ebpf:"page_offset_base_addr"`
 	TraceAll           *ebpf.VariableSpec `ebpf:"trace_all"`
 	UnusedEvent        *ebpf.VariableSpec `ebpf:"unused_event"`
 	UnusedPacketRecord *ebpf.VariableSpec `ebpf:"unused_packet_record"`
+	VmemmapBaseAddr    *ebpf.VariableSpec `ebpf:"vmemmap_base_addr"`
 	WakeupBytes        *ebpf.VariableSpec `ebpf:"wakeup_bytes"`
 }
 
@@ -258,9 +271,14 @@ func (m *recorderMaps) Close() error {
 type recorderVariables struct {
 	CaptureIfindex     *ebpf.Variable `ebpf:"capture_ifindex"`
 	CaptureNetns       *ebpf.Variable `ebpf:"capture_netns"`
+	DirectMapBase      *ebpf.Variable `ebpf:"direct_map_base"`
+	LayoutReady        *ebpf.Variable `ebpf:"layout_ready"`
+	PageArrayBase      *ebpf.Variable `ebpf:"page_array_base"`
+	PageOffsetBaseAddr *ebpf.Variable `ebpf:"page_offset_base_addr"`
 	TraceAll           *ebpf.Variable `ebpf:"trace_all"`
 	UnusedEvent        *ebpf.Variable `ebpf:"unused_event"`
 	UnusedPacketRecord *ebpf.Variable `ebpf:"unused_packet_record"`
+	VmemmapBaseAddr    *ebpf.Variable `ebpf:"vmemmap_base_addr"`
 	WakeupBytes        *ebpf.Variable `ebpf:"wakeup_bytes"`
 }
 

@@ -75,9 +75,14 @@ const (
 	recordercompatProgSysExit           = "sys_exit"
 	recordercompatVarCaptureIfindex     = "capture_ifindex"
 	recordercompatVarCaptureNetns       = "capture_netns"
+	recordercompatVarDirectMapBase      = "direct_map_base"
+	recordercompatVarLayoutReady        = "layout_ready"
+	recordercompatVarPageArrayBase      = "page_array_base"
+	recordercompatVarPageOffsetBaseAddr = "page_offset_base_addr"
 	recordercompatVarTraceAll           = "trace_all"
 	recordercompatVarUnusedEvent        = "unused_event"
 	recordercompatVarUnusedPacketRecord = "unused_packet_record"
+	recordercompatVarVmemmapBaseAddr    = "vmemmap_base_addr"
 	recordercompatVarWakeupBytes        = "wakeup_bytes"
 )
 
@@ -159,9 +164,14 @@ type recordercompatMapSpecs struct {
 type recordercompatVariableSpecs struct {
 	CaptureIfindex     *ebpf.VariableSpec `ebpf:"capture_ifindex"`
 	CaptureNetns       *ebpf.VariableSpec `ebpf:"capture_netns"`
+	DirectMapBase      *ebpf.VariableSpec `ebpf:"direct_map_base"`
+	LayoutReady        *ebpf.VariableSpec `ebpf:"layout_ready"`
+	PageArrayBase      *ebpf.VariableSpec `ebpf:"page_array_base"`
+	PageOffsetBaseAddr *ebpf.VariableSpec `ebpf:"page_offset_base_addr"`
 	TraceAll           *ebpf.VariableSpec `ebpf:"trace_all"`
 	UnusedEvent        *ebpf.VariableSpec `ebpf:"unused_event"`
 	UnusedPacketRecord *ebpf.VariableSpec `ebpf:"unused_packet_record"`
+	VmemmapBaseAddr    *ebpf.VariableSpec `ebpf:"vmemmap_base_addr"`
 	WakeupBytes        *ebpf.VariableSpec `ebpf:"wakeup_bytes"`
 }
 
@@ -218,9 +228,14 @@ func (m *recordercompatMaps) Close() error {
 type recordercompatVariables struct {
 	CaptureIfindex     *ebpf.Variable `ebpf:"capture_ifindex"`
 	CaptureNetns       *ebpf.Variable `ebpf:"capture_netns"`
+	DirectMapBase      *ebpf.Variable `ebpf:"direct_map_base"`
+	LayoutReady        *ebpf.Variable `ebpf:"layout_ready"`
+	PageArrayBase      *ebpf.Variable `ebpf:"page_array_base"`
+	PageOffsetBaseAddr *ebpf.Variable `ebpf:"page_offset_base_addr"`
 	TraceAll           *ebpf.Variable `ebpf:"trace_all"`
 	UnusedEvent        *ebpf.Variable `ebpf:"unused_event"`
 	UnusedPacketRecord *ebpf.Variable `ebpf:"unused_packet_record"`
+	VmemmapBaseAddr    *ebpf.Variable `ebpf:"vmemmap_base_addr"`
 	WakeupBytes        *ebpf.Variable `ebpf:"wakeup_bytes"`
 }
 

@@ -3,6 +3,7 @@
 package calls
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"io"
@@ -32,6 +33,10 @@ type tcpPacket struct {
 	src, dst netip.AddrPort
 	flags    uint8 // FIN 0x01, SYN 0x02, RST 0x04, ACK 0x10
 	payload  int
+	// headers is the IP and TCP headers' length; data the payload bytes
+	// the capture kept (up to its snap length).
+	headers int
+	data    []byte
 }
 
 const (
@@ -133,7 +138,12 @@ func parseTCPFrame(b []byte) (p tcpPacket, ok bool) {
 	p.flags = tcp[13]
 	// From the IP header's length: the capture's snap length may have cut
 	// the payload.
-	p.payload = tcpLen - int(tcp[12]>>4)*4
+	thl := int(tcp[12]>>4) * 4
+	p.payload = tcpLen - thl
+	p.headers = len(b) - 14 - len(tcp) + thl
+	if thl <= len(tcp) {
+		p.data = bytes.Clone(tcp[thl:])
+	}
 	return p, true
 }
 

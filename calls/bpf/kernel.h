@@ -76,6 +76,17 @@ enum {
 	BPF_RB_AVAIL_DATA = 0,
 };
 
+/* A page fragment of a packet, as the kernel lays it out: struct bio_vec
+ * (6.1) and struct skb_frag (netmem, 6.18) are the same, a page (a
+ * netmem_ref, whose low bit marks memory that is not a kernel page), a
+ * length and an offset, but their fields' names differ. So it is read as
+ * it is, without CO-RE (it is declared before the pragma below). */
+struct skb_frag_raw {
+	unsigned long page;
+	unsigned int len;
+	unsigned int offset;
+};
+
 #pragma clang attribute push(__attribute__((preserve_access_index)), apply_to = record)
 
 typedef struct {
@@ -199,6 +210,18 @@ struct sk_buff {
 	__u16 network_header;
 	unsigned char *head;
 	unsigned char *data;
+	unsigned int end; /* sk_buff_data_t: an offset from head on 64-bit kernels */
+};
+
+/* A packet's page fragments (after its linear part): the payload TCP
+ * sends is there. CO-RE only finds the array (struct skb_frag_raw, above,
+ * is read as it is). */
+struct skb_shared_info {
+	__u8 nr_frags;
+	struct skb_frag_raw frags[17];
+};
+
+struct page {
 };
 
 /* Packet headers, read in place (bpf_rdonly_cast) by the capture. Their

@@ -1005,6 +1005,10 @@ int BPF_PROG(error_report, const struct sock *sk)
 #endif
 
 #define PKT_SNAP 128
+/* Payload bytes taken from a packet's first page fragment, when its
+ * linear part ends before PKT_SNAP (TCP puts what it sends in pages: the
+ * linear part of a segment it sent holds only the headers). */
+#define PKT_FRAG 80
 #define ETH_P_IP 0x0800
 #define ETH_P_IPV6 0x86DD
 #define ETH_P_8021Q 0x8100
@@ -1030,6 +1034,9 @@ struct packet_record {
 	u8 pad;
 	u16 cap_len;    /* bytes of data that are the packet's */
 	u8 data[PKT_SNAP];
+	u16 frag_len;   /* bytes of frag that follow data's cap_len */
+	u8 pad2[6];
+	u8 frag[PKT_FRAG]; /* payload from the first page fragment */
 };
 
 /* Makes struct packet_record part of the object's BTF, for bpf2go. */
@@ -1052,6 +1059,72 @@ static __always_inline bool port_marked(u16 port, u32 *owner, u64 *now)
 	}
 	*owner = m->owner;
 	return true;
+}
+
+/* Where x86-64's direct map and page array start: the variables
+ * page_offset_base and vmemmap_base when the kernel randomizes its memory
+ * layout, else the 4-level paging constants. User space finds the
+ * variables' addresses in /proc/kallsyms while the programs load (a
+ * scan of tens of milliseconds, which cilium/ebpf's __ksym would make
+ * before loading) and sets layout_ready (1: the constants; 2: the
+ * variables at these addresses). Until then no fragment is read. The
+ * values are read once (a race only reads them twice). */
+volatile u32 layout_ready = 0;
+volatile u64 page_offset_base_addr = 0;
+volatile u64 vmemmap_base_addr = 0;
+volatile u64 direct_map_base = 0;
+volatile u64 page_array_base = 0;
+
+/* The kernel address of a page's memory, or 0 where it is not known: only
+ * x86-64's direct map is computed. */
+static __always_inline u64 page_address(u64 page)
+{
+	if (!bpf_core_field_exists(struct pt_regs___x86_64, di))
+		return 0;
+	u64 direct = direct_map_base, pages = page_array_base;
+	if (!direct) {
+		u32 ready = layout_ready;
+		if (!ready)
+			return 0;
+		direct = 0xffff888000000000ULL;
+		pages = 0xffffea0000000000ULL;
+		if (ready == 2 && (bpf_probe_read_kernel(&direct, sizeof(direct), (void *)page_offset_base_addr) ||
+				   bpf_probe_read_kernel(&pages, sizeof(pages), (void *)vmemmap_base_addr)))
+			return 0;
+		page_array_base = pages;
+		direct_map_base = direct;
+	}
+	u64 size = bpf_core_type_size(struct page);
+	if (!size || page < pages)
+		return 0;
+	return direct + (page - pages) / size * 4096;
+}
+
+/* Copies up to PKT_FRAG bytes (no more than want) from the packet's
+ * first page fragment into e->frag. */
+static __always_inline void copy_frag(struct packet_record *e, const struct sk_buff *skb, u64 want)
+{
+	unsigned char *shinfo = skb->head + skb->end;
+	u8 nr = 0;
+	if (bpf_probe_read_kernel(&nr, 1, shinfo + bpf_core_field_offset(struct skb_shared_info, nr_frags)) || !nr)
+		return;
+	struct skb_frag_raw frag;
+	if (bpf_probe_read_kernel(&frag, sizeof(frag), shinfo + bpf_core_field_offset(struct skb_shared_info, frags)))
+		return;
+	if (frag.page & 1)
+		return; /* a netmem that is no page of the kernel's (device memory) */
+	u64 addr = page_address(frag.page);
+	if (!addr)
+		return;
+	u64 n = want;
+	if (n > frag.len)
+		n = frag.len;
+	barrier_var(n);
+	n &= 0x7f;
+	if (n > PKT_FRAG)
+		n = PKT_FRAG;
+	if (n && bpf_probe_read_kernel(e->frag, n, (void *)(addr + frag.offset)) == 0)
+		e->frag_len = n;
 }
 
 static __always_inline int capture(const struct sk_buff *skb, const struct net_device *dev,
@@ -1187,8 +1260,11 @@ static __always_inline int capture(const struct sk_buff *skb, const struct net_d
 	if (cap > PKT_SNAP)
 		cap = PKT_SNAP;
 	e->cap_len = cap;
+	e->frag_len = 0;
 	if (bpf_probe_read_kernel(e->data, cap, nh))
 		e->cap_len = 0;
+	else if (cap < PKT_SNAP && cap < wire && cap == (u64)(end - nh))
+		copy_frag(e, skb, (wire < PKT_SNAP ? wire : PKT_SNAP) - cap);
 	submit(e, sizeof(*e));
 	return 0;
 }
