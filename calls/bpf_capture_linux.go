@@ -1,3 +1,5 @@
+//go:build linux && (amd64 || arm64)
+
 package calls
 
 // The eBPF recorder's packet capture (TraceOptions.Packets): the traced
@@ -29,10 +31,9 @@ import (
 
 const recPacket = 10
 
-// PacketSnapLen is how many bytes of each segment, from its network header
-// on, the recorder's packet capture keeps: the IP and TCP headers whole
-// (with options) and the start of the payload. The wire length is kept.
-const PacketSnapLen = int(unsafe.Sizeof(recorderPacketRecord{}.Data))
+// The record's data holds PacketSnapLen bytes (a compile-time check).
+var _ [PacketSnapLen - int(unsafe.Sizeof(recorderPacketRecord{}.Data))]struct{}
+var _ [int(unsafe.Sizeof(recorderPacketRecord{}.Data)) - PacketSnapLen]struct{}
 
 // packetRecordHead is the size of a packet record before its data, and
 // packetRecordSize its whole size.

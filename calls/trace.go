@@ -59,6 +59,12 @@ import (
 // it costs one environment lookup. A binary that imports package calls
 // needs nothing else for Trace to work, go test binaries included.
 
+// PacketSnapLen is how many bytes of each segment, from its network header
+// on, the eBPF recorder's packet capture keeps (TraceOptions.Packets): the
+// IP and TCP headers whole (with options) and the start of the payload.
+// The wire length is kept.
+const PacketSnapLen = 128
+
 // TraceOptions configures Trace and Attach.
 type TraceOptions struct {
 	// Events receives each observed socket call once it has returned
