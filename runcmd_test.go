@@ -3,12 +3,14 @@ package main
 import (
 	"bytes"
 	"fmt"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestRunTracesAProgram runs a real program (calls/testdata/blocking: a
@@ -305,4 +307,136 @@ func TestRunDataCallNames(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestRunPeek: a recv with MSG_PEEK is shown as the look it is, not as a
+// read that took the bytes, and the close after it, with the peeked bytes
+// still queued, is explained by them: calls/testdata/sockops peekclose,
+// whose server peeks at the 4 bytes and closes (tcpdump -i lo -nn shows
+// its RST, ack 5). The report said "recvfrom() returns 4 bytes" and put
+// the RST down to SO_LINGER 0 or unread data, not knowing which. Under
+// eBPF, which records the data calls (ptrace does not).
+func TestRunPeek(t *testing.T) {
+	needCapture(t)
+	bin := filepath.Join(t.TempDir(), "sockops")
+	if out, err := exec.Command("go", "build", "-o", bin, "./calls/testdata/sockops").CombinedOutput(); err != nil {
+		t.Fatalf("build the test program: %v\n%s", err, out)
+	}
+	var out, errOut bytes.Buffer
+	if code := run([]string{"socktrace", "run", "--tracer", "ebpf", "--lang", "en", "--color", "never", "--", bin, "peekclose"}, &out, &errOut); code != 0 {
+		if strings.Contains(errOut.String(), "eBPF") {
+			t.Skipf("eBPF not available here: %s", errOut.String())
+		}
+		t.Fatalf("exit %d: %s", code, errOut.String())
+	}
+	text := strings.Join(strings.Fields(out.String()), " ")
+	for _, want := range []*regexp.Regexp{
+		regexp.MustCompile(`recvfrom\(\d+, MSG_PEEK\) → 4`),
+		regexp.MustCompile(`recvfrom\(\) with MSG_PEEK copies 4 bytes that had arrived but leaves them in the receive buffer`),
+		regexp.MustCompile(`the server closed with 4 of the 4 bytes it received still unread, so its kernel sends RST`),
+	} {
+		if !want.MatchString(text) {
+			t.Errorf("no %q in the report:\n%s", want, out.String())
+		}
+	}
+	if strings.Contains(text, "recvfrom() returns 4 bytes") {
+		t.Errorf("the peek is shown as a read that took the bytes:\n%s", out.String())
+	}
+}
+
+// TestRunFastOpen: a sendto(MSG_FASTOPEN) on a socket not yet connected is
+// shown as the connect() it is, and its SYN-ACK says whether the server
+// took the data the SYN carried: calls/testdata/sockops fastopen in a
+// network namespace with net.ipv4.tcp_fastopen=3 (fastOpenNetns), whose
+// three connections tcpdump -i lo -nn shows as: a SYN with a cookie
+// request (length 0) and a SYN-ACK giving the cookie; a SYN with the
+// cookie and 4 bytes, acknowledged by the SYN-ACK (ack 5); a SYN with the
+// cookie and 4 bytes to a listener without Fast Open, whose SYN-ACK has
+// ack 1, and the 4 bytes again after the handshake. The report showed a
+// write() and explained each SYN as "connect() [inferred] … connect()
+// blocks", the resent bytes as a retransmission "not acknowledged in
+// time". socktrace runs in the namespace (its packet capture is its own
+// namespace's), built and started with ip netns exec.
+func TestRunFastOpen(t *testing.T) {
+	needCapture(t)
+	dir := t.TempDir()
+	socktrace, sockops := filepath.Join(dir, "socktrace"), filepath.Join(dir, "sockops")
+	for bin, pkg := range map[string]string{socktrace: ".", sockops: "./calls/testdata/sockops"} {
+		if out, err := exec.Command("go", "build", "-o", bin, pkg).CombinedOutput(); err != nil {
+			t.Fatalf("go build %s: %v\n%s", pkg, err, out)
+		}
+	}
+	for _, lang := range []string{"en", "ko"} {
+		t.Run(lang, func(t *testing.T) {
+			ns := fastOpenNetns(t)
+			var out, errOut bytes.Buffer
+			cmd := exec.Command("ip", "netns", "exec", ns, socktrace, "run", "--tracer", "ebpf", "--lang", lang, "--color", "never", "--", sockops, "fastopen")
+			cmd.Stdout, cmd.Stderr = &out, &errOut
+			if err := cmd.Run(); err != nil {
+				if strings.Contains(errOut.String(), "eBPF") {
+					t.Skipf("eBPF not available here: %s", errOut.String())
+				}
+				t.Fatalf("%v: %s", err, errOut.String())
+			}
+			text := strings.Join(strings.Fields(out.String()), " ")
+			want := map[string][]string{
+				"en": {
+					"It holds no Fast Open cookie for this server yet: the SYN asks for one",
+					"a 8-byte TCP Fast Open cookie for the client to keep",
+					"Its ack=5 covers the 4 bytes the SYN carried: the server accepted the Fast Open cookie",
+					"Its ack=1 covers the SYN only, not the 4 bytes it carried",
+					"The client's kernel sends again the 4 bytes its SYN carried",
+					"sendto() returns 4: those bytes rode in the SYN",
+				},
+				"ko": {
+					"MSG_FASTOPEN을 준 sendto(): 클라이언트가 호출 하나로 연결하고",
+					"ack=5는 SYN에 실린 4바이트까지 확인합니다",
+					"ack=1은 SYN만 확인할 뿐",
+				},
+			}[lang]
+			for _, w := range want {
+				if !strings.Contains(text, w) {
+					t.Errorf("no %q in the report:\n%s", w, out.String())
+				}
+			}
+			if n := len(regexp.MustCompile(`sendto\(\d+, 127\.0\.0\.1:\d+, MSG_FASTOPEN\) …`).FindAllString(text, -1)); n != 3 {
+				t.Errorf("%d sendto(…, MSG_FASTOPEN) calls shown as connecting, want 3:\n%s", n, out.String())
+			}
+			for _, bad := range []*regexp.Regexp{
+				regexp.MustCompile(`connect\(\) \[(inferred|추정)\]`),
+				regexp.MustCompile(`write\(\d+\)`),
+				regexp.MustCompile(`\(retransmission\)|\(재전송\)`),
+			} {
+				if bad.MatchString(text) {
+					t.Errorf("%q in the report:\n%s", bad, out.String())
+				}
+			}
+		})
+	}
+}
+
+// fastOpenNetns makes a network namespace with lo up and
+// net.ipv4.tcp_fastopen=3 (Fast Open as client and server), deleted when
+// the test ends, and returns its name: the server side of Fast Open must
+// not be turned on for the host. A new namespace each time: it keeps the
+// cookies its connections were given. (calls' tests have the same.)
+func fastOpenNetns(t *testing.T) string {
+	t.Helper()
+	if _, err := exec.LookPath("ip"); err != nil {
+		t.Skip("the ip command (iproute2) is needed to make a network namespace")
+	}
+	ns := fmt.Sprintf("st-tfo-%d-%d", os.Getpid(), time.Now().UnixNano()%1e6)
+	if out, err := exec.Command("ip", "netns", "add", ns).CombinedOutput(); err != nil {
+		t.Fatalf("ip netns add %s: %v: %s", ns, err, out)
+	}
+	t.Cleanup(func() { exec.Command("ip", "netns", "del", ns).Run() })
+	for _, args := range [][]string{
+		{"-n", ns, "link", "set", "lo", "up"},
+		{"netns", "exec", ns, "sysctl", "-qw", "net.ipv4.tcp_fastopen=3"},
+	} {
+		if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
+			t.Fatalf("ip %v: %v: %s", args, err, out)
+		}
+	}
+	return ns
 }

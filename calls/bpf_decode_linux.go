@@ -187,6 +187,69 @@ func (d *decoder) detail(call, a, b uint32) string {
 	return s
 }
 
+// dataDetail is the Detail of a data call of kind call with flags (send
+// and recv flags; 0 for the calls that have none): the system call's
+// name, then the flags that change what it does, as strace names them
+// ("recvfrom MSG_PEEK"). From the cache, as detail's.
+func (d *decoder) dataDetail(call, flags uint32) string {
+	flags &= namedMsgFlags
+	if flags == 0 {
+		return dataCallNames[call]
+	}
+	key := [3]uint32{call, flags, 1}
+	if s, ok := d.details[key]; ok {
+		return s
+	}
+	s := dataCallNames[call] + " " + msgFlags(flags)
+	if len(d.details) >= 256 {
+		clear(d.details)
+	}
+	d.details[key] = s
+	return s
+}
+
+// msgFlagNames are the send and recv flags a data call's Detail names:
+// those that change what the call does to the connection or its queues
+// (MSG_PEEK leaves the bytes queued, MSG_FASTOPEN connects, MSG_OOB is
+// urgent data), or how it waits. The others (MSG_CMSG_CLOEXEC, ...)
+// are left out.
+var msgFlagNames = [...]struct {
+	bit  uint32
+	name string
+}{
+	{unix.MSG_OOB, "MSG_OOB"},
+	{unix.MSG_PEEK, "MSG_PEEK"},
+	{unix.MSG_TRUNC, "MSG_TRUNC"},
+	{unix.MSG_DONTWAIT, "MSG_DONTWAIT"},
+	{unix.MSG_WAITALL, "MSG_WAITALL"},
+	{unix.MSG_NOSIGNAL, "MSG_NOSIGNAL"},
+	{unix.MSG_MORE, "MSG_MORE"},
+	{unix.MSG_FASTOPEN, "MSG_FASTOPEN"},
+}
+
+// namedMsgFlags is the union of msgFlagNames' bits.
+var namedMsgFlags = func() uint32 {
+	var m uint32
+	for _, f := range msgFlagNames {
+		m |= f.bit
+	}
+	return m
+}()
+
+// msgFlags names the flags in flags, joined by '|'.
+func msgFlags(flags uint32) string {
+	var b []byte
+	for _, f := range msgFlagNames {
+		if flags&f.bit != 0 {
+			if len(b) > 0 {
+				b = append(b, '|')
+			}
+			b = append(b, f.name...)
+		}
+	}
+	return string(b)
+}
+
 // name is the process name c as a string, allocated only when it is not
 // the last one seen.
 func (d *decoder) name(c *[16]int8) string {
@@ -344,31 +407,7 @@ func (d *decoder) record(rec *recorderEvent, clock clockOffset) (evs []Event, ke
 			return evs, kevs
 		}
 		ev.Call, ev.Side, ev.Remote, ev.Local = Connect, Client, given, local
-		if ev.Errno == 0 || ev.Errno == unix.EINPROGRESS {
-			d.remember(rec.Sock, sockMemo{side: Client, local: local, remote: given})
-		}
-		done, ended := d.ended[rec.Sock]
-		delete(d.ended, rec.Sock) // a blocking connect's, or this one's
-		if ended && ev.Errno != 0 && ev.Errno != unix.EINPROGRESS && ev.Local.Addr().IsUnspecified() &&
-			done.local.Port() == ev.Local.Port() && done.local.IsValid() && !done.local.Addr().IsUnspecified() {
-			// A connect that failed (refused, timed out): the kernel
-			// took back the address it had chosen when the handshake
-			// ended, but the state change that ended it still had it,
-			// and the connection's packets carry it.
-			ev.Local = done.local
-		}
-		evs = append(evs, ev)
-		if ev.Errno == unix.EINPROGRESS {
-			if ended {
-				evs = append(evs, completed(ev, done))
-			} else {
-				if len(d.connecting) >= mapBound {
-					clear(d.connecting)
-				}
-				d.connecting[rec.Sock] = ev
-			}
-		}
-		return evs, kevs
+		return d.connect(rec, ev, evs), kevs
 	case bpfCallAccept, bpfCallAccept4:
 		ev.Call, ev.Side, ev.Local = Accept, Server, local
 		if rec.Call == bpfCallAccept4 {
@@ -399,8 +438,22 @@ func (d *decoder) record(rec *recorderEvent, clock clockOffset) (evs []Event, ke
 				ev.Detail = "SO_LINGER " + strconv.Itoa(int(int32(rec.B)))
 			}
 		}
+	case bpfCallSendto, bpfCallSendmsg:
+		if rec.A&unix.MSG_FASTOPEN != 0 && memo.side == "" && (givenOK || rec.Rport != 0) {
+			// TCP Fast Open: sendto(fd, data, MSG_FASTOPEN, addr) on a
+			// socket not yet connected is its connect(), and the
+			// kernel sends the data in the SYN when it holds a
+			// cookie from the server (on a connected socket the
+			// flag makes the call fail with EISCONN: it is always
+			// the connect). The address is sendto's own (the
+			// recorder reads it); sendmsg's is in its msghdr, which
+			// the recorder does not read: the socket's peer, which
+			// the call has set by then.
+			return d.fastOpen(rec, ev, local, given, givenOK, evs), kevs
+		}
+		fallthrough
 	case bpfCallRead, bpfCallRecvfrom, bpfCallRecvmsg, bpfCallReadv, bpfCallSplice,
-		bpfCallWrite, bpfCallSendto, bpfCallSendmsg, bpfCallWritev, bpfCallSendfile:
+		bpfCallWrite, bpfCallWritev, bpfCallSendfile:
 		ev.Call = Read
 		switch rec.Call {
 		case bpfCallWrite, bpfCallSendto, bpfCallSendmsg, bpfCallWritev, bpfCallSendfile:
@@ -410,11 +463,56 @@ func (d *decoder) record(rec *recorderEvent, clock clockOffset) (evs []Event, ke
 		if !ev.Remote.IsValid() && memo.remote.IsValid() {
 			ev.Local, ev.Remote = memo.local, memo.remote
 		}
-		ev.Detail = dataCallNames[rec.Call]
+		ev.Detail = d.dataDetail(rec.Call, rec.A)
 	default:
 		return evs, kevs
 	}
 	return append(evs, ev), kevs
+}
+
+// connect appends the events of a connect(), or of a send that made one
+// (TCP Fast Open): the call, and a non-blocking one's completion when its
+// handshake has already ended.
+func (d *decoder) connect(rec *recorderEvent, ev Event, evs []Event) []Event {
+	if ev.Errno == 0 || ev.Errno == unix.EINPROGRESS {
+		d.remember(rec.Sock, sockMemo{side: Client, local: ev.Local, remote: ev.Remote})
+	}
+	done, ended := d.ended[rec.Sock]
+	delete(d.ended, rec.Sock) // a blocking connect's, or this one's
+	if ended && ev.Errno != 0 && ev.Errno != unix.EINPROGRESS && ev.Local.Addr().IsUnspecified() &&
+		done.local.Port() == ev.Local.Port() && done.local.IsValid() && !done.local.Addr().IsUnspecified() {
+		// A connect that failed (refused, timed out): the kernel
+		// took back the address it had chosen when the handshake
+		// ended, but the state change that ended it still had it,
+		// and the connection's packets carry it.
+		ev.Local = done.local
+	}
+	evs = append(evs, ev)
+	if ev.Errno == unix.EINPROGRESS {
+		if ended {
+			evs = append(evs, completed(ev, done))
+		} else {
+			if len(d.connecting) >= mapBound {
+				clear(d.connecting)
+			}
+			d.connecting[rec.Sock] = ev
+		}
+	}
+	return evs
+}
+
+// fastOpen is the event of a send with MSG_FASTOPEN (TCP Fast Open) that
+// connected its socket: a connect() to the address the call names (or,
+// for sendmsg, whose msghdr the recorder does not read, to the peer the
+// socket has after it), with the call's own name and flags as Detail and
+// the bytes it sent as Result.
+func (d *decoder) fastOpen(rec *recorderEvent, ev Event, local, given netip.AddrPort, givenOK bool, evs []Event) []Event {
+	if !givenOK {
+		given = addrOf(rec.Family, &rec.Raddr, rec.Rport)
+	}
+	ev.Call, ev.Side, ev.Remote, ev.Local = Connect, Client, given, local
+	ev.Detail = d.dataDetail(rec.Call, rec.A)
+	return d.connect(rec, ev, evs)
 }
 
 // completed is the second connect event of a non-blocking connect: Exit

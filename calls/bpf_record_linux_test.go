@@ -802,3 +802,89 @@ func TestRecordOtherDataCalls(t *testing.T) {
 		})
 	}
 }
+
+// fastOpenNetns makes a network namespace with lo up and
+// net.ipv4.tcp_fastopen=3 (Fast Open as client and server), deleted when
+// the test ends, and returns its name: TCP Fast Open needs the server
+// side on, which a test must not turn on for the host. A new namespace
+// each time: it keeps the cookies its connections were given.
+func fastOpenNetns(t *testing.T) string {
+	t.Helper()
+	if _, err := exec.LookPath("ip"); err != nil {
+		t.Skip("the ip command (iproute2) is needed to make a network namespace")
+	}
+	ns := fmt.Sprintf("st-tfo-%d-%d", os.Getpid(), time.Now().UnixNano()%1e6)
+	if out, err := exec.Command("ip", "netns", "add", ns).CombinedOutput(); err != nil {
+		t.Fatalf("ip netns add %s: %v: %s", ns, err, out)
+	}
+	t.Cleanup(func() { exec.Command("ip", "netns", "del", ns).Run() })
+	for _, args := range [][]string{
+		{"-n", ns, "link", "set", "lo", "up"},
+		{"netns", "exec", ns, "sysctl", "-qw", "net.ipv4.tcp_fastopen=3"},
+	} {
+		if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
+			t.Fatalf("ip %v: %v: %s", args, err, out)
+		}
+	}
+	return ns
+}
+
+// TestRecordDataCallFlags: the recorder's flags of a data call reach its
+// Event. A recvfrom with MSG_PEEK is named so in its Detail (it was a
+// plain "recvfrom", a read that took the bytes); a sendto with
+// MSG_FASTOPEN on a socket not yet connected is the connect() it makes
+// (TCP Fast Open), to the address it names, with the bytes it sent as its
+// result (it was a write, and its connection's connect() only inferred
+// from the SYN). calls/testdata/sockops peek and fastopen, which strace
+// -f shows as recvfrom(7, "ping", 4, MSG_PEEK, NULL, NULL) = 4 and three
+// sendto(5, "ping", 4, MSG_FASTOPEN, {sa_family=AF_INET, ...}, 16) = 4.
+func TestRecordDataCallFlags(t *testing.T) {
+	prog := testProgram(t, "sockops")
+	t.Run("peek", func(t *testing.T) {
+		r := runRecorded(t, context.Background(), []string{prog, "peek"}, nil)
+		if r.err != nil || r.code != 0 {
+			t.Fatalf("Wait = %d, %v", r.code, r.err)
+		}
+		var got []string
+		for _, e := range r.events {
+			if e.Call == Read && e.Result > 0 {
+				got = append(got, fmt.Sprintf("%s %d", e.Detail, e.Result))
+			}
+		}
+		if want := []string{"recvfrom MSG_PEEK 4", "recvfrom 4"}; !slices.Equal(got, want) {
+			t.Errorf("reads %q, want %q", got, want)
+		}
+	})
+	t.Run("fastopen", func(t *testing.T) {
+		ns := fastOpenNetns(t)
+		r := runRecorded(t, context.Background(), []string{"ip", "netns", "exec", ns, prog, "fastopen"}, nil)
+		if r.err != nil || r.code != 0 {
+			t.Fatalf("Wait = %d, %v", r.code, r.err)
+		}
+		var listeners []netip.AddrPort
+		var got []string
+		for _, e := range r.events {
+			switch {
+			case e.Call == Listen && e.Errno == 0:
+				listeners = append(listeners, e.Local)
+			case e.Call == Connect:
+				got = append(got, fmt.Sprintf("%s %s %s → %d", e.Side, e.Detail, e.Remote, e.Result))
+				if !e.Local.IsValid() || e.Local.Port() == 0 {
+					t.Errorf("connect without its local address: %+v", e)
+				}
+			case e.Call == Write:
+				t.Errorf("a data call where the program made none but its sends that connected: %+v", e)
+			}
+		}
+		if len(listeners) != 2 {
+			t.Fatalf("listeners %v, want 2", listeners)
+		}
+		var want []string
+		for _, l := range []netip.AddrPort{listeners[0], listeners[0], listeners[1]} {
+			want = append(want, fmt.Sprintf("client sendto MSG_FASTOPEN %s → 4", l))
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("connects:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+		}
+	})
+}

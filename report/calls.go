@@ -89,7 +89,15 @@ func callTitle(ev *calls.Event) string {
 	case calls.Bind:
 		return fmt.Sprintf("bind(%d, %s)", ev.FD, ev.Local)
 	case calls.Connect:
+		if _, flags := dataCall(ev); flags != "" {
+			// sendto(4, 127.0.0.1:8080, MSG_FASTOPEN)
+			return fmt.Sprintf("%s(%d, %s, %s)", name, ev.FD, ev.Remote, flags)
+		}
 		return fmt.Sprintf("connect(%d, %s)", ev.FD, ev.Remote)
+	case calls.Read, calls.Write:
+		if _, flags := dataCall(ev); flags != "" && ev.FD >= 0 {
+			return fmt.Sprintf("%s(%d, %s)", name, ev.FD, flags)
+		}
 	case calls.SetSockOpt, calls.Shutdown:
 		if ev.Detail != "" {
 			return fmt.Sprintf("%s(%d, %s)", name, ev.FD, ev.Detail)
@@ -110,12 +118,55 @@ var dataSyscalls = map[string]bool{
 
 // syscallName is the name of the call the program made: a data call's own
 // system call (sendto, writev, ...) where the recorder named it, as
-// strace would, rather than the read or write it counts as.
+// strace would, rather than the read or write it counts as; and a send
+// that connected (TCP Fast Open) under its own name, not connect's.
 func syscallName(ev *calls.Event) string {
-	if (ev.Call == calls.Read || ev.Call == calls.Write) && dataSyscalls[ev.Detail] {
-		return ev.Detail
+	if name, _ := dataCall(ev); name != "" {
+		return name
 	}
 	return string(ev.Call)
+}
+
+// dataCall splits the Detail the eBPF recorder gives a data call (and a
+// send with MSG_FASTOPEN that connected) into the system call's name and
+// its flags: "recvfrom MSG_PEEK" is recvfrom, MSG_PEEK. name is "" for
+// any other call.
+func dataCall(ev *calls.Event) (name, flags string) {
+	switch ev.Call {
+	case calls.Read, calls.Write, calls.Connect:
+	default:
+		return "", ""
+	}
+	name, flags, _ = strings.Cut(ev.Detail, " ")
+	if !dataSyscalls[name] || ev.Call == calls.Connect && !hasFlag(flags, "MSG_FASTOPEN") {
+		return "", ""
+	}
+	return name, flags
+}
+
+// hasFlag reports whether flags ("MSG_PEEK|MSG_DONTWAIT") holds flag.
+func hasFlag(flags, flag string) bool {
+	for f := range strings.SplitSeq(flags, "|") {
+		if f == flag {
+			return true
+		}
+	}
+	return false
+}
+
+// isPeek reports whether ev is a recv with MSG_PEEK: it copies what has
+// arrived and leaves it queued, to be read again.
+func isPeek(ev *calls.Event) bool {
+	_, flags := dataCall(ev)
+	return ev.Call == calls.Read && hasFlag(flags, "MSG_PEEK")
+}
+
+// isFastOpen reports whether ev is a send with MSG_FASTOPEN that made its
+// socket's connect() (TCP Fast Open): the recorder reports it as a
+// connect with the send's name and flags.
+func isFastOpen(ev *calls.Event) bool {
+	name, _ := dataCall(ev)
+	return ev.Call == calls.Connect && name != ""
 }
 
 // callResult is what a call returned: "3", or "-1 ECONNREFUSED".
@@ -230,6 +281,8 @@ func (t *Text) callWhy(c *decode.Connection, ev *calls.Event, returned bool) str
 		switch {
 		case isCompletion(ev):
 			return t.completionWhy(c, ev)
+		case isFastOpen(ev):
+			return t.fastOpenWhy(ev, returned)
 		case !returned:
 			return t.m("call.connect", ev.Remote)
 		case ev.Errno == syscall.EINPROGRESS:
@@ -248,6 +301,8 @@ func (t *Text) callWhy(c *decode.Connection, ev *calls.Event, returned bool) str
 			return t.m("call.read.fail", syscallName(ev), errnoName(ev.Errno))
 		case ev.Result == 0:
 			return t.m("call.read.eof", syscallName(ev))
+		case isPeek(ev):
+			return t.m("call.read.peek", syscallName(ev), ev.Result)
 		}
 		return t.m("call.read", syscallName(ev), ev.Result)
 	case calls.Shutdown:
@@ -259,6 +314,48 @@ func (t *Text) callWhy(c *decode.Connection, ev *calls.Event, returned bool) str
 		return t.closeWhy(c, ev)
 	}
 	return ""
+}
+
+// fastOpenWhy explains a send with MSG_FASTOPEN that connected its
+// socket: where it entered, the implicit connect(); where it returned,
+// what became of its data, as the client's SYN and the server's SYN-ACK
+// show it.
+func (t *Text) fastOpenWhy(ev *calls.Event, returned bool) string {
+	name := syscallName(ev)
+	switch {
+	case !returned:
+		return t.m("call.connect.fastopen", name, ev.Remote)
+	case ev.Errno == syscall.EINPROGRESS:
+		return t.m("call.connect.fastopen.inprogress", name)
+	case ev.Errno != 0:
+		return t.m("call.fail", name, errnoName(ev.Errno))
+	}
+	syn, synack := t.handshakeSteps()
+	switch {
+	case syn == nil || synack == nil:
+	case syn.len == 0:
+		return t.m("call.connect.fastopen.after", name, ev.Result)
+	case synack.relAck == 1+uint32(syn.len):
+		return t.m("call.connect.fastopen.syndata", name, ev.Result)
+	case synack.relAck == 1:
+		return t.m("call.connect.fastopen.refused", name, ev.Result)
+	}
+	return t.m("call.connect.fastopen.ok", name, ev.Result)
+}
+
+// handshakeSteps are the client's first SYN and the server's SYN-ACK
+// among the steps kept, or nil.
+func (t *Text) handshakeSteps() (syn, synack *textStep) {
+	for i := range t.current {
+		st := &t.current[i]
+		switch {
+		case st.kind == decode.StepSYN && st.from == decode.Client && syn == nil:
+			syn = st
+		case st.kind == decode.StepSYNACK && st.from == decode.Server && synack == nil:
+			synack = st
+		}
+	}
+	return syn, synack
 }
 
 // completionWhy explains the end of a non-blocking connect().

@@ -464,8 +464,20 @@ func callName(ev *calls.Event) string {
 	}
 	if syscallName(ev) != string(ev.Call) {
 		// A data call's own system call (sendto, writev): its name,
-		// not write(sendto).
-		return syscallName(ev) + "()"
+		// not write(sendto); with the flag that changes what it does,
+		// where it fits: recvfrom(PEEK), sendto(FASTOPEN) (the connect).
+		name = syscallName(ev) + "()"
+		short := ""
+		switch {
+		case isPeek(ev):
+			short = "PEEK"
+		case isFastOpen(ev):
+			short = "FASTOPEN"
+		}
+		if s := syscallName(ev) + "(" + short + ")"; short != "" && cells(s) <= marginW-2 {
+			name = s
+		}
+		return name
 	}
 	// A traced program's call notes can carry its own strings: show only
 	// short, plain ones.

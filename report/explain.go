@@ -35,10 +35,16 @@ func (t *Text) buildWhy(c *decode.Connection, st *textStep, first time.Time) {
 	}
 	switch st.kind {
 	case decode.StepSYN:
-		if c.SelfConnect {
-			t.put("why.syn.self", t.mark(c, st.from, calls.Connect), t.synOptions(st.opts))
-		} else {
-			t.put("why.syn", t.mark(c, st.from, calls.Connect), t.synOptions(st.opts))
+		switch fo := fastOpenCall(c); {
+		case c.SelfConnect:
+			t.put("why.syn.self", t.mark(c, st.from, calls.Connect), t.synOptions(st.opts, false))
+		case fo != nil && st.from == decode.Client:
+			t.put("why.syn.fastopen", syscallName(fo), t.synOptions(st.opts, false))
+			if st.len == 0 && st.opts.FastOpen && st.opts.FastOpenCookie == 0 {
+				t.put("why.syn.fastopen.nocookie")
+			}
+		default:
+			t.put("why.syn", t.mark(c, st.from, calls.Connect), t.synOptions(st.opts, false))
 		}
 	case decode.StepSYNRetransmit:
 		t.put("why.synrtx", t.synCount(st), duration(st.time.Sub(first)))
@@ -55,14 +61,28 @@ func (t *Text) buildWhy(c *decode.Connection, st *textStep, first time.Time) {
 			// the other's SYN in SYN_SENT answers it; nothing listens.
 			t.put("why.synack.simopen", from)
 		default:
-			t.put("why.synack", t.mark(c, decode.Server, calls.Listen), t.synOptions(st.opts))
+			t.put("why.synack", t.mark(c, decode.Server, calls.Listen), t.synOptions(st.opts, true))
+			if syn := t.synData(st); syn != nil {
+				// TCP Fast Open: whether the server took the data
+				// the SYN carried is in this ack.
+				switch {
+				case st.relAck == 1+uint32(syn.len):
+					t.put("why.synack.tfodata", int64(st.relAck), syn.len)
+				case st.relAck == 1:
+					t.put("why.synack.tforefused", syn.len)
+				}
+			}
 		}
 	case decode.StepHandshakeACK:
 		if c.Handshake() == decode.SimultaneousOpen && !c.SelfConnect {
 			t.put("why.handshakeack.simopen", from)
 			break
 		}
-		t.put("why.handshakeack", t.mark(c, decode.Server, calls.Accept), c.Server.Port())
+		if t.synDataAccepted() {
+			t.put("why.handshakeack.tfo", t.mark(c, decode.Server, calls.Accept), c.Server.Port())
+		} else {
+			t.put("why.handshakeack", t.mark(c, decode.Server, calls.Accept), c.Server.Port())
+		}
 	case decode.StepData:
 		if st.before[st.from] == decode.CloseWait {
 			t.put("why.data.halfclose", from, st.len)
@@ -76,6 +96,10 @@ func (t *Text) buildWhy(c *decode.Connection, st *textStep, first time.Time) {
 		}
 		if st.flags&decode.FIN != 0 && st.len == 0 {
 			t.put("why.rtx.fin", from)
+			break
+		}
+		if syn := t.refusedSynData(st); syn != nil {
+			t.put("why.rtx.tfo", syn.len)
 			break
 		}
 		t.put("why.rtx", from)
@@ -156,7 +180,7 @@ func (t *Text) buildWhy(c *decode.Connection, st *textStep, first time.Time) {
 // the steps before this one; a streamed report, which keeps none, says
 // only what the segment itself shows.
 func (t *Text) learnerNotes(c *decode.Connection, st *textStep) {
-	if st.kind == decode.StepSYNACK && st.relAck == 1 && !c.SelfConnect && t.once("why.note.synseq") {
+	if st.kind == decode.StepSYNACK && st.relAck == 1 && !c.SelfConnect && t.synData(st) == nil && t.once("why.note.synseq") {
 		t.put("why.note.synseq")
 	}
 	if st.flags&decode.SYN != 0 && st.len > 0 {
@@ -209,6 +233,59 @@ func (t *Text) learnerNotes(c *decode.Connection, st *textStep) {
 			t.put("why.note.delayedack", duration(st.time.Sub(p.time)))
 		}
 	}
+}
+
+// synData is the client's SYN before the SYN-ACK synack when it carried
+// data (TCP Fast Open), or nil.
+func (t *Text) synData(synack *textStep) *textStep {
+	i := t.indexOf(synack)
+	for j := i - 1; j >= 0; j-- {
+		if p := &t.current[j]; p.from == decode.Client && p.flags&decode.SYN != 0 && p.flags&decode.ACK == 0 {
+			if p.len > 0 {
+				return p
+			}
+			return nil
+		}
+	}
+	return nil
+}
+
+// refusedSynData is the client's SYN whose data st, a retransmission, sends
+// again because the SYN-ACK acknowledged the SYN only (the server did not
+// take Fast Open data), or nil.
+func (t *Text) refusedSynData(st *textStep) *textStep {
+	if st.from != decode.Client || st.relSeq != 1 || st.len == 0 {
+		return nil
+	}
+	i := t.indexOf(st)
+	for j := i - 1; j >= 0; j-- {
+		p := &t.current[j]
+		if p.from == decode.Server && p.kind == decode.StepSYNACK {
+			if syn := t.synData(p); syn != nil && p.relAck == 1 {
+				return syn
+			}
+			return nil
+		}
+	}
+	return nil
+}
+
+// synDataAccepted reports whether the client's SYN carried data that the
+// server's SYN-ACK acknowledged (TCP Fast Open accepted).
+func (t *Text) synDataAccepted() bool {
+	syn, synack := t.handshakeSteps()
+	return syn != nil && synack != nil && syn.len > 0 && synack.relAck == 1+uint32(syn.len)
+}
+
+// fastOpenCall is the client's send with MSG_FASTOPEN that connected c
+// (TCP Fast Open), or nil.
+func fastOpenCall(c *decode.Connection) *calls.Event {
+	for i := range c.Calls {
+		if ev := &c.Calls[i]; !ev.Inferred && isFastOpen(ev) {
+			return ev
+		}
+	}
+	return nil
 }
 
 // once reports whether the note id has not been given yet in this report,
@@ -374,12 +451,17 @@ func (t *Text) rstWhy(c *decode.Connection, st *textStep, from string) {
 	}
 	if received > 0 && t.observedSide(c, st.from) {
 		var read int64
-		reads := false
+		reads, peeked := false, false
 		for i := range c.Calls {
 			ev := &c.Calls[i]
 			if !ev.Inferred && ev.Call == calls.Read && sideOf(c, ev) == st.from && !ev.Exit.After(st.time) {
 				reads = true
-				if ev.Errno == 0 && ev.Result > 0 {
+				switch {
+				case isPeek(ev):
+					// MSG_PEEK copies and leaves the bytes queued:
+					// still unread at the close.
+					peeked = peeked || ev.Errno == 0 && ev.Result > 0
+				case ev.Errno == 0 && ev.Result > 0:
 					read += int64(ev.Result)
 				}
 			}
@@ -387,6 +469,9 @@ func (t *Text) rstWhy(c *decode.Connection, st *textStep, from string) {
 		switch {
 		case reads && received > read:
 			t.put("why.rst.unread", t.mark(c, st.from, calls.Close), from, received-read, received)
+			if peeked {
+				t.put("why.rst.peeked")
+			}
 			return
 		case !reads:
 			t.put("why.rst.unread.some", t.mark(c, st.from, calls.Close), from, received)
@@ -413,7 +498,8 @@ func (t *Text) observedSide(c *decode.Connection, side decode.Side) bool {
 func (t *Text) mark(c *decode.Connection, side decode.Side, names ...calls.Call) string {
 	for i := range c.Calls {
 		ev := &c.Calls[i]
-		if !ev.Inferred && sideOf(c, ev) == side && slices.Contains(names, ev.Call) {
+		if !ev.Inferred && sideOf(c, ev) == side && (slices.Contains(names, ev.Call) ||
+			slices.Contains(names, calls.Write) && isFastOpen(ev)) { // a send that also connected
 			return ""
 		}
 	}
@@ -430,7 +516,7 @@ func (t *Text) mark(c *decode.Connection, side decode.Side, names ...calls.Call)
 func (t *Text) synCount(st *textStep) int { return st.synNo }
 
 // synOptions lists a SYN's options in words.
-func (t *Text) synOptions(o decode.Options) string {
+func (t *Text) synOptions(o decode.Options, synack bool) string {
 	var parts []string
 	if o.MSS != 0 {
 		parts = append(parts, fmt.Sprintf("MSS %d", o.MSS))
@@ -445,8 +531,13 @@ func (t *Text) synOptions(o decode.Options) string {
 		parts = append(parts, t.m("opt.timestamps"))
 	}
 	switch {
+	case o.FastOpen && o.FastOpenCookie > 0 && synack:
+		// A SYN-ACK gives the cookie; a SYN shows one given before.
+		parts = append(parts, t.m("why.synopts.tfogiven", int(o.FastOpenCookie)))
 	case o.FastOpen && o.FastOpenCookie > 0:
 		parts = append(parts, t.m("why.synopts.tfo", int(o.FastOpenCookie)))
+	case o.FastOpen && synack:
+		parts = append(parts, t.m("why.synopts.tfonone"))
 	case o.FastOpen:
 		parts = append(parts, t.m("why.synopts.tforeq"))
 	}
@@ -584,7 +675,12 @@ func (t *Text) writeKernelSummary(c *decode.Connection) {
 	t.printf("    %s\n", t.wrapRest(verdict, 4))
 	for _, n := range v.Notes {
 		key := msgID("sum.kernel.note.timewait")
-		if n == decode.NoteRequestSocket {
+		switch {
+		case n == decode.NoteRequestSocket && t.synDataAccepted():
+			// No request socket: a Fast Open SYN whose data the
+			// server took made the socket itself.
+			key = "sum.kernel.note.tfo"
+		case n == decode.NoteRequestSocket:
 			key = "sum.kernel.note.reqsock"
 		}
 		t.printf("    %s\n", t.wrapRest(t.m(key), 4))

@@ -447,7 +447,7 @@ func (h *HTML) writeSVGRow(b *strings.Builder, c *decode.Connection, sc *seqConn
 				title = append(title, tx.stateChange(c, &st.textStep, side))
 			}
 		}
-		if o := strings.TrimSpace(tx.synOptions(st.opts)); o != "" && st.flags&decode.SYN != 0 {
+		if o := strings.TrimSpace(tx.synOptions(st.opts, st.flags&decode.ACK != 0)); o != "" && st.flags&decode.SYN != 0 {
 			title = append(title, o)
 		}
 		if st.hasPreview() {

@@ -5,8 +5,8 @@
 // through dup and dup3 copies), closerange, exit (the exit closes),
 // vector (writev, readv), peek and peekclose (MSG_PEEK), sendfile,
 // splice, mmsg (sendmmsg, recvmmsg), linger (SO_LINGER 0), blockedexit (a
-// thread still in accept() when the process exits). Compare a run with
-// strace -f and tcpdump -i lo -nn.
+// thread still in accept() when the process exits), fastopen (TCP Fast
+// Open, see fastOpen). Compare a run with strace -f and tcpdump -i lo -nn.
 package main
 
 import (
@@ -77,6 +77,10 @@ func main() {
 	mode := "plain"
 	if len(os.Args) > 1 {
 		mode = os.Args[1]
+	}
+	if mode == "fastopen" {
+		fastOpen()
+		return
 	}
 	cfd, sfd, ls := pair()
 	switch mode {
@@ -196,3 +200,76 @@ func main() {
 	}
 	must(unix.Close(ls), "close listener")
 }
+
+// listener is a listening socket on 127.0.0.1, port chosen by the kernel;
+// with fastOpen, the server side of TCP Fast Open is on for it.
+func listener(fastOpen bool) (int, *unix.SockaddrInet4) {
+	ls, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM, 0)
+	must(err, "socket")
+	if fastOpen {
+		must(unix.SetsockoptInt(ls, unix.IPPROTO_TCP, unix.TCP_FASTOPEN, 8), "TCP_FASTOPEN")
+	}
+	must(unix.Bind(ls, &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}), "bind")
+	must(unix.Listen(ls, 8), "listen")
+	sa, err := unix.Getsockname(ls)
+	must(err, "getsockname")
+	return ls, sa.(*unix.SockaddrInet4)
+}
+
+// fastOpen makes three connections with sendto(fd, "ping", MSG_FASTOPEN,
+// addr), the implicit connect of TCP Fast Open: to a listener with Fast
+// Open on, first without a cookie (the SYN asks for one, the data follows
+// the handshake), then with the cookie it gave (the data rides in the
+// SYN and the SYN-ACK acknowledges it); then to a listener without Fast
+// Open on the same address, with that cookie (the server takes the SYN
+// but not its data, which the client sends again after the handshake).
+// It needs net.ipv4.tcp_fastopen=3 (client and server): run it in a
+// network namespace of its own with that set, not on a host, and a new
+// one each time (a namespace keeps the cookies it was given):
+//
+//	ip netns add tfo; ip -n tfo link set lo up
+//	ip netns exec tfo sysctl -w net.ipv4.tcp_fastopen=3
+//	ip netns exec tfo socktrace run -- sockops fastopen
+//
+// It checks with TCP_INFO that the kernel did as said, and fails when
+// not.
+func fastOpen() {
+	tfo, tfoAddr := listener(true)
+	plain, plainAddr := listener(false)
+	for i, c := range []struct {
+		ls      int
+		addr    *unix.SockaddrInet4
+		synData bool // the server acknowledged data in the SYN
+	}{{tfo, tfoAddr, false}, {tfo, tfoAddr, true}, {plain, plainAddr, false}} {
+		cfd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM, 0)
+		must(err, "client socket")
+		must(unix.Sendto(cfd, []byte("ping"), unix.MSG_FASTOPEN, c.addr), "sendto MSG_FASTOPEN")
+		info, err := unix.GetsockoptTCPInfo(cfd, unix.IPPROTO_TCP, unix.TCP_INFO)
+		must(err, "TCP_INFO")
+		// TCPI_OPT_SYN_DATA: the SYN-ACK acknowledged data sent in the SYN.
+		if got := info.Options&tcpiOptSynData != 0; got != c.synData {
+			fmt.Fprintf(os.Stderr, "sockops: connection %d: data acknowledged in the SYN-ACK: %v, want %v (is net.ipv4.tcp_fastopen 3?)\n", i+1, got, c.synData)
+			os.Exit(1)
+		}
+		sfd, _, err := unix.Accept4(c.ls, 0)
+		must(err, "accept4")
+		buf := make([]byte, 4)
+		for n := 0; n < len(buf); {
+			k, err := unix.Read(sfd, buf[n:])
+			must(err, "read")
+			if k == 0 {
+				fmt.Fprintln(os.Stderr, "sockops: end of data before 4 bytes")
+				os.Exit(1)
+			}
+			n += k
+		}
+		must(unix.Close(cfd), "close")
+		readAll(sfd)
+		must(unix.Close(sfd), "close")
+	}
+	must(unix.Close(tfo), "close listener")
+	must(unix.Close(plain), "close listener")
+}
+
+// tcpiOptSynData is TCPI_OPT_SYN_DATA (linux/tcp.h), which x/sys/unix lacks.
+const tcpiOptSynData = 32
