@@ -149,12 +149,29 @@ func TestTransitionsLegal(t *testing.T) {
 			}
 			continue // tcpdump's broken captures: the parser's tests cover them
 		}
+		if why, ok := knownWrongTransitions[h.file]; ok {
+			if len(h.problems) == 0 {
+				t.Errorf("%s now passes: take it out of knownWrongTransitions (%s)", h.file, why)
+			}
+			continue
+		}
 		for _, p := range h.problems {
 			t.Error(p)
 		}
 		steps += h.steps
 	}
 	t.Logf("%d steps of %d captures checked", steps, len(files))
+}
+
+// knownWrongTransitions are captures whose steps are known to go wrong,
+// each said where the capture is described; the test fails when one of
+// them passes, so that the entry goes with the fix.
+var knownWrongTransitions = map[string]string{
+	// The client's FIN was lost after the capture saw it: the tracker
+	// takes the server as having received it (CLOSE_WAIT), then its own
+	// FIN as crossing (CLOSING); it was FIN_WAIT_1 → FIN_WAIT_2 →
+	// TIME_WAIT (testdata/README.md, veth-fin-lost.pcap).
+	"veth-fin-lost.pcap": "a FIN the capture saw but the receiver never got",
 }
 
 // replayInto runs the capture at path through a Tracker with handler h.
