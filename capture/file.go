@@ -56,8 +56,12 @@ const (
 	// small packets).
 	bufSize = 2 * maxBlock
 
-	// maxNameLen bounds the interface names and descriptions kept.
-	maxNameLen = 256
+	// maxNameLen bounds the interface names and descriptions kept: 128
+	// bytes hold any OS's interface name (Linux's are at most 15, a
+	// Windows NPF device name some 50) and the descriptions tools write.
+	// A file of nothing but MaxInterfaces interface blocks with
+	// 300-byte names and descriptions peaked at 61–65 MiB with 256.
+	maxNameLen = 128
 )
 
 // MaxInterfaces bounds the interfaces a pcapng file may declare, so that a
