@@ -445,10 +445,10 @@ func (d *decoder) record(rec *recorderEvent, clock clockOffset) (evs []Event, ke
 			// kernel sends the data in the SYN when it holds a
 			// cookie from the server (on a connected socket the
 			// flag makes the call fail with EISCONN: it is always
-			// the connect). The address is sendto's own (the
-			// recorder reads it); sendmsg's is in its msghdr, which
-			// the recorder does not read: the socket's peer, which
-			// the call has set by then.
+			// the connect). The address is the one the call names
+			// (sendto's, or sendmsg's msg_name: the recorder reads
+			// both); failing that, the socket's peer, which the
+			// call has set by then.
 			return d.fastOpen(rec, ev, local, given, givenOK, evs), kevs
 		}
 		fallthrough
@@ -503,9 +503,9 @@ func (d *decoder) connect(rec *recorderEvent, ev Event, evs []Event) []Event {
 
 // fastOpen is the event of a send with MSG_FASTOPEN (TCP Fast Open) that
 // connected its socket: a connect() to the address the call names (or,
-// for sendmsg, whose msghdr the recorder does not read, to the peer the
-// socket has after it), with the call's own name and flags as Detail and
-// the bytes it sent as Result.
+// where it could not be read, to the peer the socket has after it), with
+// the call's own name and flags as Detail and the bytes it sent as
+// Result.
 func (d *decoder) fastOpen(rec *recorderEvent, ev Event, local, given netip.AddrPort, givenOK bool, evs []Event) []Event {
 	if !givenOK {
 		given = addrOf(rec.Family, &rec.Raddr, rec.Rport)

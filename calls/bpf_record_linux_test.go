@@ -863,10 +863,13 @@ func TestRecordDataCallFlags(t *testing.T) {
 		}
 		var listeners []netip.AddrPort
 		var got []string
+		var refused []Event
 		for _, e := range r.events {
 			switch {
 			case e.Call == Listen && e.Errno == 0:
 				listeners = append(listeners, e.Local)
+			case e.Call == Connect && e.Errno != 0:
+				refused = append(refused, e)
 			case e.Call == Connect:
 				got = append(got, fmt.Sprintf("%s %s %s → %d", e.Side, e.Detail, e.Remote, e.Result))
 				if !e.Local.IsValid() || e.Local.Port() == 0 {
@@ -885,6 +888,12 @@ func TestRecordDataCallFlags(t *testing.T) {
 		}
 		if !slices.Equal(got, want) {
 			t.Errorf("connects:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+		}
+		// The refused sendmsg: its address is read from its msghdr
+		// (the socket never had a peer to take it from).
+		if len(refused) != 1 || refused[0].Detail != "sendmsg MSG_FASTOPEN" || refused[0].Errno != syscall.ECONNREFUSED ||
+			refused[0].Remote.Addr() != netip.MustParseAddr("127.0.0.1") || refused[0].Remote.Port() == 0 {
+			t.Errorf("refused Fast Open sendmsg: %+v, want one connect to 127.0.0.1:PORT failing with ECONNREFUSED", refused)
 		}
 	})
 }

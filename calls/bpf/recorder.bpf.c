@@ -586,15 +586,27 @@ int BPF_PROG(sys_enter, struct pt_regs *regs, long nr)
 		READ_ADDRS(p, skc);
 		p->lport = sock_port(sk, p->lport);
 	}
-	/* The address bind and connect name; and sendto's with
+	/* The address bind and connect name; and sendto's or sendmsg's with
 	 * MSG_FASTOPEN, an implicit connect (TCP Fast Open: its data rides
 	 * in the SYN). */
 	bool fastopen = kind == CALL_SENDTO && (args[3] & MSG_FASTOPEN) && args[4];
+	u64 len = fastopen ? args[5] : arg2;
+	void *uaddr = (void *)(fastopen ? args[4] : arg1);
+	if (kind == CALL_SENDMSG && (arg2 & MSG_FASTOPEN)) {
+		/* sendmsg's address is in its msghdr: msg_name, msg_namelen. */
+		struct {
+			void *name;
+			s32 namelen;
+		} hdr = {};
+		if (bpf_probe_read_user(&hdr, sizeof(hdr), (void *)arg1) == 0 && hdr.name && hdr.namelen > 0) {
+			fastopen = true;
+			uaddr = hdr.name;
+			len = hdr.namelen;
+		}
+	}
 	if (kind == CALL_BIND || kind == CALL_CONNECT || fastopen) {
 		/* sockaddr_in6 is 28 bytes, sockaddr_in 16: read what the
 		 * length allows (the verifier wants constant sizes). */
-		u64 len = fastopen ? args[5] : arg2;
-		void *uaddr = (void *)(fastopen ? args[4] : arg1);
 		if (len >= 28 && bpf_probe_read_user(p->sockaddr, 28, uaddr) == 0)
 			p->addr_ok = 1;
 		else if (len >= 16 && bpf_probe_read_user(p->sockaddr, 16, uaddr) == 0)

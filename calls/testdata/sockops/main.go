@@ -231,8 +231,8 @@ func listener(fastOpen bool) (int, *unix.SockaddrInet4) {
 //	ip netns exec tfo sysctl -w net.ipv4.tcp_fastopen=3
 //	ip netns exec tfo socktrace run -- sockops fastopen
 //
-// It checks with TCP_INFO that the kernel did as said, and fails when
-// not.
+// Then a sendmsg with MSG_FASTOPEN to a closed port, refused. It checks
+// with TCP_INFO that the kernel did as said, and fails when not.
 func fastOpen() {
 	tfo, tfoAddr := listener(true)
 	plain, plainAddr := listener(false)
@@ -269,6 +269,23 @@ func fastOpen() {
 	}
 	must(unix.Close(tfo), "close listener")
 	must(unix.Close(plain), "close listener")
+
+	// Last, sendmsg with MSG_FASTOPEN to a port bound but not listening:
+	// refused, so the socket never has a peer, and the address is only
+	// in the msghdr.
+	closed, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM, 0)
+	must(err, "socket")
+	must(unix.Bind(closed, &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}), "bind")
+	sa, err := unix.Getsockname(closed)
+	must(err, "getsockname")
+	cfd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM, 0)
+	must(err, "client socket")
+	if _, err := unix.SendmsgN(cfd, []byte("ping"), nil, sa, unix.MSG_FASTOPEN); err != unix.ECONNREFUSED {
+		fmt.Fprintf(os.Stderr, "sockops: sendmsg MSG_FASTOPEN to a closed port: %v, want ECONNREFUSED\n", err)
+		os.Exit(1)
+	}
+	must(unix.Close(cfd), "close")
+	must(unix.Close(closed), "close")
 }
 
 // tcpiOptSynData is TCPI_OPT_SYN_DATA (linux/tcp.h), which x/sys/unix lacks.
