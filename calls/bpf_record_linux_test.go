@@ -861,39 +861,48 @@ func TestRecordDataCallFlags(t *testing.T) {
 		if r.err != nil || r.code != 0 {
 			t.Fatalf("Wait = %d, %v", r.code, r.err)
 		}
-		var listeners []netip.AddrPort
-		var got []string
-		var refused []Event
-		for _, e := range r.events {
-			switch {
-			case e.Call == Listen && e.Errno == 0:
-				listeners = append(listeners, e.Local)
-			case e.Call == Connect && e.Errno != 0:
-				refused = append(refused, e)
-			case e.Call == Connect:
-				got = append(got, fmt.Sprintf("%s %s %s → %d", e.Side, e.Detail, e.Remote, e.Result))
-				if !e.Local.IsValid() || e.Local.Port() == 0 {
-					t.Errorf("connect without its local address: %+v", e)
-				}
-			case e.Call == Write:
-				t.Errorf("a data call where the program made none but its sends that connected: %+v", e)
-			}
-		}
-		if len(listeners) != 2 {
-			t.Fatalf("listeners %v, want 2", listeners)
-		}
-		var want []string
-		for _, l := range []netip.AddrPort{listeners[0], listeners[0], listeners[1]} {
-			want = append(want, fmt.Sprintf("client sendto MSG_FASTOPEN %s → 4", l))
-		}
-		if !slices.Equal(got, want) {
-			t.Errorf("connects:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
-		}
-		// The refused sendmsg: its address is read from its msghdr
-		// (the socket never had a peer to take it from).
-		if len(refused) != 1 || refused[0].Detail != "sendmsg MSG_FASTOPEN" || refused[0].Errno != syscall.ECONNREFUSED ||
-			refused[0].Remote.Addr() != netip.MustParseAddr("127.0.0.1") || refused[0].Remote.Port() == 0 {
-			t.Errorf("refused Fast Open sendmsg: %+v, want one connect to 127.0.0.1:PORT failing with ECONNREFUSED", refused)
-		}
+		checkFastOpen(t, r.events)
 	})
+}
+
+// checkFastOpen checks the calls of testdata/sockops fastopen: three
+// sendto(MSG_FASTOPEN) that connect (to the Fast Open listener twice,
+// then to the plain one), each a client Connect with its local address
+// and the 4 bytes sent as its result, no data call; then one
+// sendmsg(MSG_FASTOPEN) to a closed port, refused, whose address is read
+// from its msghdr (the socket never had a peer to take it from).
+func checkFastOpen(t *testing.T, events []Event) {
+	t.Helper()
+	var listeners []netip.AddrPort
+	var got []string
+	var refused []Event
+	for _, e := range events {
+		switch {
+		case e.Call == Listen && e.Errno == 0:
+			listeners = append(listeners, e.Local)
+		case e.Call == Connect && e.Errno != 0:
+			refused = append(refused, e)
+		case e.Call == Connect:
+			got = append(got, fmt.Sprintf("%s %s %s → %d", e.Side, e.Detail, e.Remote, e.Result))
+			if !e.Local.IsValid() || e.Local.Port() == 0 {
+				t.Errorf("connect without its local address: %+v", e)
+			}
+		case e.Call == Write:
+			t.Errorf("a data call where the program made none but its sends that connected: %+v", e)
+		}
+	}
+	if len(listeners) != 2 {
+		t.Fatalf("listeners %v, want 2", listeners)
+	}
+	var want []string
+	for _, l := range []netip.AddrPort{listeners[0], listeners[0], listeners[1]} {
+		want = append(want, fmt.Sprintf("client sendto MSG_FASTOPEN %s → 4", l))
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("connects:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	if len(refused) != 1 || refused[0].Detail != "sendmsg MSG_FASTOPEN" || refused[0].Errno != syscall.ECONNREFUSED ||
+		refused[0].Remote.Addr() != netip.MustParseAddr("127.0.0.1") || refused[0].Remote.Port() == 0 {
+		t.Errorf("refused Fast Open sendmsg: %+v, want one connect to 127.0.0.1:PORT failing with ECONNREFUSED", refused)
+	}
 }

@@ -25,6 +25,8 @@ const (
 	callClose
 	callSocketcall // i386 multiplexer; the real call is in its first argument
 	callSetsockopt // stops only for SOL_SOCKET/SO_LINGER (see archBlock)
+	callSendto     // stops only with MSG_FASTOPEN: TCP Fast Open's connect
+	callSendmsg    // likewise (64-bit ABIs: the msghdr is read)
 )
 
 // socketcall(2) sub-call numbers (linux/net.h) the tracer cares about.
@@ -45,6 +47,11 @@ type archTable struct {
 	calls      map[uint32]callKind
 	socketcall uint32 // nonzero: the socketcall multiplexer's number
 	setsockopt uint32 // nonzero: setsockopt's number; stops for SO_LINGER only
+	// sendto and sendmsg (nonzero: their numbers) stop only with
+	// MSG_FASTOPEN in their flags: a TCP Fast Open send on a socket not
+	// yet connected is its connect(). sendmsg only where the msghdr's
+	// layout is the tracer's own (64-bit ABIs).
+	sendto, sendmsg uint32
 }
 
 // kind says which traced call nr is for arch, or callNone.
@@ -60,6 +67,12 @@ func kindOf(arch uint32, nr uint64) callKind {
 		}
 		if t.setsockopt != 0 && n == t.setsockopt {
 			return callSetsockopt
+		}
+		if t.sendto != 0 && n == t.sendto {
+			return callSendto
+		}
+		if t.sendmsg != 0 && n == t.sendmsg {
+			return callSendmsg
 		}
 		return t.calls[n]
 	}
@@ -78,6 +91,7 @@ const (
 	seccompA0  = 16 // offsetof(struct seccomp_data, args[0]), low half on little endian
 	seccompA1  = 24
 	seccompA2  = 32
+	seccompA3  = 40
 )
 
 // traceFilter builds the seccomp program installed in the traced command:
@@ -142,10 +156,30 @@ func archBlock(t archTable) ([]unix.SockFilter, error) {
 	if t.setsockopt != 0 {
 		a.op(bpfJeqK, t.setsockopt, "sso", "")
 	}
+	if t.sendto != 0 {
+		a.op(bpfJeqK, t.sendto, "sto", "")
+	}
+	if t.sendmsg != 0 {
+		a.op(bpfJeqK, t.sendmsg, "smsg", "")
+	}
 	if t.socketcall != 0 {
 		a.op(bpfJeqK, t.socketcall, "sc", "")
 	}
 	a.op(bpfRetK, unix.SECCOMP_RET_ALLOW, "", "")
+	// Sends stop only with MSG_FASTOPEN (a flag in the low half of the
+	// flags argument): every other send goes on at full speed.
+	if t.sendto != 0 {
+		a.label("sto")
+		a.op(bpfLdWAbs, seccompA3, "", "")
+		a.op(bpfJsetK, unix.MSG_FASTOPEN, "trace", "")
+		a.op(bpfRetK, unix.SECCOMP_RET_ALLOW, "", "")
+	}
+	if t.sendmsg != 0 {
+		a.label("smsg")
+		a.op(bpfLdWAbs, seccompA2, "", "")
+		a.op(bpfJsetK, unix.MSG_FASTOPEN, "trace", "")
+		a.op(bpfRetK, unix.SECCOMP_RET_ALLOW, "", "")
+	}
 	if t.setsockopt != 0 {
 		// Only SO_LINGER, the option that turns close into an abort
 		// (RST): Go and others set TCP_NODELAY and keep-alive on every

@@ -885,6 +885,32 @@ func (t *Tracer) begin(tk *task, kind callKind, args [6]uint64, enter time.Time)
 		} else {
 			ev.Call, ev.Remote, ev.Side = Connect, ap, Client
 		}
+	case callSendto, callSendmsg:
+		// TCP Fast Open: a send with MSG_FASTOPEN on a socket not yet
+		// connected is its connect() (complete drops the one on a
+		// connected socket, which fails with EISCONN). The filter
+		// stops only such sends; without it (syscall mode) every send
+		// stops, and the others end here.
+		flags, addr, alen := args[3], args[4], args[5]
+		name := "sendto MSG_FASTOPEN"
+		if kind == callSendmsg {
+			// struct user_msghdr (64-bit): msg_name, msg_namelen.
+			var hdr [12]byte
+			if readMem(tk.tid, uintptr(args[1]), hdr[:]) != nil {
+				return nil
+			}
+			flags, name = args[2], "sendmsg MSG_FASTOPEN"
+			addr = binary.NativeEndian.Uint64(hdr[0:8])
+			alen = uint64(max(int32(binary.NativeEndian.Uint32(hdr[8:12])), 0))
+		}
+		if flags&unix.MSG_FASTOPEN == 0 {
+			return nil
+		}
+		ap, ok := readSockaddr(tk.tid, uintptr(addr), alen)
+		if !ok {
+			return nil
+		}
+		ev.Call, ev.Remote, ev.Side, ev.Detail = Connect, ap, Client, name
 	case callListen:
 		ev.Call, ev.Side = Listen, Server
 		ev.Detail = "backlog " + strconv.Itoa(int(int32(args[1])))
@@ -1006,7 +1032,10 @@ func (t *Tracer) complete(tk *task, pc *pendingCall, ev *Event) bool {
 		if ev.Errno == 0 {
 			t.remember(s.ino, sockMemo{side: Server, local: s.local})
 		}
-	case callConnect:
+	case callConnect, callSendto, callSendmsg:
+		if pc.kind != callConnect && ev.Errno == unix.EISCONN {
+			return false // a send on a connected socket: no connect
+		}
 		keep := ev.Errno == unix.EINPROGRESS && t.conns != nil
 		s, ok := t.inspect(p, ev.FD, keep)
 		keep = keep && ok && s.dup >= 0

@@ -25,6 +25,8 @@ var traceArches = []archTable{
 			3:   callClose,
 		},
 		setsockopt: 54,
+		sendto:     44,
+		sendmsg:    46,
 	},
 	{
 		arch: unix.AUDIT_ARCH_I386,
@@ -40,5 +42,6 @@ var traceArches = []archTable{
 		},
 		socketcall: 102,
 		setsockopt: 366,
+		sendto:     369,
 	},
 }

@@ -22,6 +22,8 @@ var traceArches = []archTable{
 			57:  callClose,
 		},
 		setsockopt: 208,
+		sendto:     206,
+		sendmsg:    211,
 	},
 	{
 		arch: unix.AUDIT_ARCH_ARM,
@@ -36,5 +38,6 @@ var traceArches = []archTable{
 			6:   callClose,
 		},
 		setsockopt: 294,
+		sendto:     290,
 	},
 }

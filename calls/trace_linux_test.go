@@ -861,7 +861,7 @@ func TestTraceFilter(t *testing.T) {
 	// interpreter for the instructions traceFilter uses.
 	run := func(arch uint32, nr uint32, a0 uint64, rest ...uint64) uint32 {
 		args := append([]uint64{a0}, rest...)
-		for len(args) < 3 {
+		for len(args) < 4 {
 			args = append(args, 0)
 		}
 		var acc uint32
@@ -880,6 +880,8 @@ func TestTraceFilter(t *testing.T) {
 					acc = uint32(args[1])
 				case seccompA2:
 					acc = uint32(args[2])
+				case seccompA3:
+					acc = uint32(args[3])
 				default:
 					t.Fatalf("load at %d", in.K)
 				}
@@ -949,6 +951,26 @@ func TestTraceFilter(t *testing.T) {
 		}
 		if got := run(tab.arch, tab.setsockopt, 3, unix.SOL_SOCKET, unix.SO_KEEPALIVE); got != unix.SECCOMP_RET_ALLOW {
 			t.Errorf("arch %#x setsockopt(SO_KEEPALIVE): %#x, want allow", tab.arch, got)
+		}
+	}
+	// Sends stop only with MSG_FASTOPEN: sendto's flags are its fourth
+	// argument, sendmsg's its third.
+	for _, tab := range traceArches {
+		if tab.sendto != 0 {
+			if got := run(tab.arch, tab.sendto, 3, 0, 4, unix.MSG_FASTOPEN|unix.MSG_NOSIGNAL); got != unix.SECCOMP_RET_TRACE {
+				t.Errorf("arch %#x sendto(MSG_FASTOPEN): %#x, want trace", tab.arch, got)
+			}
+			if got := run(tab.arch, tab.sendto, 3, 0, 4, unix.MSG_NOSIGNAL); got != unix.SECCOMP_RET_ALLOW {
+				t.Errorf("arch %#x sendto: %#x, want allow", tab.arch, got)
+			}
+		}
+		if tab.sendmsg != 0 {
+			if got := run(tab.arch, tab.sendmsg, 3, 0, unix.MSG_FASTOPEN); got != unix.SECCOMP_RET_TRACE {
+				t.Errorf("arch %#x sendmsg(MSG_FASTOPEN): %#x, want trace", tab.arch, got)
+			}
+			if got := run(tab.arch, tab.sendmsg, 3, 0, unix.MSG_DONTWAIT); got != unix.SECCOMP_RET_ALLOW {
+				t.Errorf("arch %#x sendmsg: %#x, want allow", tab.arch, got)
+			}
 		}
 	}
 	if got := run(0x12345678, 0, 0); got != unix.SECCOMP_RET_TRACE {
@@ -1268,4 +1290,18 @@ func TestAttachUntilExit(t *testing.T) {
 	if code != 7 || err != nil {
 		t.Errorf("Wait = %d, %v; want 7, nil", code, err)
 	}
+}
+
+// TestTraceFastOpen: the ptrace tracer stops on a send only with
+// MSG_FASTOPEN (the seccomp filter tests the flag), and makes it the
+// connect it is, as the eBPF recorder does (TestRecordDataCallFlags):
+// sendto's address from its arguments, sendmsg's from its msghdr.
+func TestTraceFastOpen(t *testing.T) {
+	prog := testProgram(t, "sockops")
+	ns := fastOpenNetns(t)
+	r := runTraced(t, context.Background(), []string{"ip", "netns", "exec", ns, prog, "fastopen"}, nil)
+	if r.err != nil || r.code != 0 {
+		t.Fatalf("Wait = %d, %v", r.code, r.err)
+	}
+	checkFastOpen(t, r.events)
 }
