@@ -111,6 +111,30 @@ type Connection struct {
 	// captured before its SYN.
 	Reordered bool
 
+	// Uncaptured counts, indexed by Side, the payload bytes each side
+	// sent that the capture never saw but the other side acknowledged: a
+	// capture gap (a capture that dropped packets, or began late). The
+	// bytes did cross the wire; unlike a loss, nothing was sent again.
+	Uncaptured [2]int64
+	// Offload counts, indexed by Side, the segments longer than the
+	// path's MSS (OffloadMSS): super-segments that TSO/GSO had not cut
+	// yet (a capture at the sender) or GRO had merged already (at the
+	// receiver). The wire carried MSS-sized segments; what one write()
+	// gave cannot be told from them.
+	Offload [2]int
+	// OffloadMSS is the segment size the path carries: the smaller MSS
+	// option of the SYNs, or, with no MSS option seen, the full-size
+	// segment of a 1500-byte path seen in the capture (MSSEstimated);
+	// 0 while neither is known. OffloadLargest is the largest
+	// super-segment.
+	OffloadMSS     int
+	OffloadLargest int
+	MSSEstimated   bool
+	// DSACKSpurious counts, indexed by Side, the side's retransmissions
+	// that the receiver's D-SACK (RFC 2883) showed were not needed: it
+	// already had those bytes.
+	DSACKSpurious [2]int
+
 	// Calls are the socket calls aligned with this connection, seen or
 	// inferred, in time order.
 	Calls []calls.Event
@@ -144,8 +168,12 @@ type Connection struct {
 	next              [2]uint32 // highest sequence number sent, plus one
 	finSent           [2]bool
 	finSeq            [2]uint32
-	finTaken          [2]bool  // the other side processed the side's FIN
-	probes            [2]uint8 // keep-alive probes the side sent that nothing answered yet
+	finTaken          [2]bool   // the other side processed the side's FIN
+	probes            [2]uint8  // keep-alive probes the side sent that nothing answered yet
+	mss               [2]uint16 // the MSS option of each side's SYN; 0 when none was seen
+	fullSize          int       // a full-size segment of a 1500-byte path seen, when no MSS option was
+	rtx               [2]span   // each side's last retransmission, unwrapped (a D-SACK can show it spurious)
+	ackedUnseen       uint32    // bytes the segment being applied acknowledged that the capture never saw
 	rst               bool
 	midstream         bool
 	refused           bool

@@ -92,6 +92,16 @@ func (c *Connection) apply(s *Segment, from Side, st *Step) {
 	if c.lingering && st.Kind != StepRSTIgnored {
 		st.Kind = StepLate
 	}
+	st.AckedUnseen = c.ackedUnseen
+	c.ackedUnseen = 0
+	c.noteOffload(s, from, st)
+	c.noteSACK(s, from, to, st)
+	if st.Kind == StepRetransmission && !probe {
+		if q := &c.seq[from]; q.ok {
+			x := q.unwrap(s.Seq)
+			c.rtx[from] = span{x, x + uint64(s.SeqLen())}
+		}
+	}
 	st.After[Client], st.After[Server] = c.State(Client), c.State(Server)
 	st.Passed[Client] = c.States(Client)[mark[Client]:]
 	st.Passed[Server] = c.States(Server)[mark[Server]:]
@@ -465,6 +475,9 @@ func (c *Connection) finAcked(s *Segment, side Side) bool {
 // Fast Open, RFC 7413).
 func (c *Connection) noteSYN(s *Segment, side Side) {
 	c.seqOf(side, s.Seq+1)
+	if s.Options.MSS != 0 {
+		c.mss[side] = s.Options.MSS
+	}
 	if s.Options.FastOpen {
 		c.FastOpen |= 1 << side
 	}
@@ -490,7 +503,10 @@ func (c *Connection) noteACK(s *Segment, side Side) {
 		return
 	}
 	q := c.seqOf(side, s.Ack)
-	q.ack(s.Ack)
+	if n := q.ack(s.Ack); n > 0 {
+		c.Uncaptured[side] += n
+		c.ackedUnseen += uint32(min(n, 1<<31))
+	}
 	c.Bytes[side] = q.total
 	c.receiveFIN(side, side.Other())
 }
@@ -510,5 +526,99 @@ func (c *Connection) noteHandshakeDone(s *Segment) {
 	if !c.HasIRTT && !c.lastSYN.IsZero() {
 		c.IRTT = s.Time.Sub(c.lastSYN)
 		c.HasIRTT = true
+	}
+}
+
+// pathMSS is the largest payload the path carries in one segment from
+// side: the smaller of the SYNs' MSS options (a sender also keeps to its
+// own MTU, which its own option reflects), or, with none seen, the MSS of
+// a 1500-byte Ethernet path once a full-size segment of one was seen
+// (estimated). 0 while neither is known.
+func (c *Connection) pathMSS(from Side, v6 bool) (mss int, estimated bool) {
+	a, b := int(c.mss[from]), int(c.mss[from.Other()])
+	switch {
+	case a > 0 && b > 0:
+		return min(a, b), false
+	case a > 0:
+		return a, false
+	case b > 0:
+		return b, false
+	case c.fullSize > 0:
+		return ethernetMSS(v6), true
+	}
+	return 0, false
+}
+
+// ethernetMSS is the MSS of a 1500-byte MTU: 1500 less the IPv4 (20) or
+// IPv6 (40) header and the TCP header (20).
+func ethernetMSS(v6 bool) int {
+	if v6 {
+		return 1440
+	}
+	return 1460
+}
+
+// noteOffload marks payload longer than the path's MSS: a super-segment
+// the kernel or the NIC cuts into MSS-sized ones after the capture point
+// (TSO/GSO at the sender) or merged from them before it (GRO at the
+// receiver). Without an MSS option the segment size of a 1500-byte path
+// is taken once a segment of exactly that size (with or without the 12
+// bytes of the timestamp option) shows the path is one: a guess that a
+// loopback or jumbo-frame path (larger segments, none of that size)
+// does not trigger.
+func (c *Connection) noteOffload(s *Segment, from Side, st *Step) {
+	st.Offload, st.OffloadFirst = false, false
+	if s.Len == 0 || s.Flags&SYN != 0 {
+		return
+	}
+	v6 := s.Src.Addr().Is6() && !s.Src.Addr().Is4In6()
+	if c.mss[Client] == 0 && c.mss[Server] == 0 && c.fullSize == 0 {
+		if m := ethernetMSS(v6); s.Len == m || s.Len == m-12 {
+			c.fullSize = s.Len
+		}
+	}
+	mss, estimated := c.pathMSS(from, v6)
+	if mss == 0 || s.Len <= mss {
+		return
+	}
+	st.Offload = true
+	st.OffloadFirst = c.Offload[Client]+c.Offload[Server] == 0
+	c.Offload[from]++
+	c.OffloadMSS, c.MSSEstimated = mss, estimated
+	c.OffloadLargest = max(c.OffloadLargest, s.Len)
+}
+
+// noteSACK reads an ACK's SACK blocks: a first block below the ACK
+// number, or inside the second block, is a D-SACK (RFC 2883): bytes the
+// receiver got twice. When they are bytes of the other side's last
+// retransmission, that retransmission was not needed: the first copy had
+// arrived (its ACK was lost or slow, or the timer fired early).
+func (c *Connection) noteSACK(s *Segment, from, to Side, st *Step) {
+	st.DSACK, st.DSACKSpurious = false, false
+	n := s.Options.SACKBlocks
+	if n == 0 || s.Flags&ACK == 0 || s.Flags&(SYN|RST) != 0 {
+		return
+	}
+	q := &c.seq[to]
+	if !q.ok {
+		return
+	}
+	b := &s.Options.SACK
+	l, r := q.unwrap(b[0][0]), q.unwrap(b[0][1])
+	if r <= l {
+		return // malformed
+	}
+	dsack := l < q.unwrap(s.Ack)
+	if !dsack && n > 1 {
+		dsack = l >= q.unwrap(b[1][0]) && r <= q.unwrap(b[1][1])
+	}
+	if !dsack {
+		return
+	}
+	st.DSACK = true
+	if rt := c.rtx[to]; rt.to > rt.from && l < rt.to && r > rt.from {
+		st.DSACKSpurious = true
+		c.DSACKSpurious[to]++
+		c.rtx[to] = span{} // one D-SACK proves one copy
 	}
 }

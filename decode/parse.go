@@ -322,6 +322,7 @@ const (
 	optMSS           = 2
 	optWindowScale   = 3
 	optSACKPermitted = 4
+	optSACK          = 5
 	optTimestamps    = 8
 	optFastOpen      = 34  // RFC 7413
 	optExperimental  = 254 // RFC 6994; TFO before kind 34 used magic 0xF989
@@ -354,6 +355,13 @@ func parseOptions(b []byte, o *Options) {
 			o.WindowScale = int8(min(b[2], 14)) // RFC 7323: larger shifts mean 14
 		case kind == optSACKPermitted && n == 2:
 			o.SACKPermitted = true
+		case kind == optSACK && n >= 10 && (n-2)%8 == 0:
+			k := min((n-2)/8, len(o.SACK))
+			for i := 0; i < k; i++ {
+				o.SACK[i][0] = binary.BigEndian.Uint32(b[2+8*i:])
+				o.SACK[i][1] = binary.BigEndian.Uint32(b[6+8*i:])
+			}
+			o.SACKBlocks = uint8(k)
 		case kind == optTimestamps && n == 10:
 			o.Timestamps = true
 			o.TSVal = binary.BigEndian.Uint32(b[2:])

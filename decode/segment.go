@@ -79,6 +79,12 @@ type Options struct {
 	// length: 0 for a request for a cookie.
 	FastOpen       bool
 	FastOpenCookie uint8
+	// SACK holds the first SACKBlocks (at most 4) SACK blocks of the
+	// segment (RFC 2018, kind 5): the absolute [left, right) edges of
+	// bytes the receiver holds beyond its ACK number, or, for the first
+	// block, bytes it got twice (a D-SACK, RFC 2883).
+	SACK       [4][2]uint32
+	SACKBlocks uint8
 }
 
 // Segment is one TCP segment as seen at the capture point.

@@ -212,15 +212,17 @@ func (q *seqSpace) data(seq uint32, n int) payloadClass {
 }
 
 // ack records the receiver's acknowledgment: every payload byte before
-// it reached the receiver, whether the capture saw it or not.
-func (q *seqSpace) ack(a uint32) {
+// it reached the receiver, whether the capture saw it or not. It returns
+// how many of those bytes the capture had not seen (a capture gap).
+func (q *seqSpace) ack(a uint32) int64 {
 	x := q.unwrap(a)
 	if q.hasAck && x <= q.acked {
-		return
+		return 0
 	}
 	if x > q.ref+1<<30 {
-		return // implausibly far ahead: a broken or forged number
+		return 0 // implausibly far ahead: a broken or forged number
 	}
+	before := q.total
 	q.acked, q.hasAck = x, true
 	end := x
 	if q.hasFIN && end > q.finAt {
@@ -230,6 +232,7 @@ func (q *seqSpace) ack(a uint32) {
 		q.cover(q.start, end)
 	}
 	q.place(x)
+	return q.total - before
 }
 
 // fin records the FIN's sequence number.

@@ -59,6 +59,18 @@ type Step struct {
 	// RST after unanswered probes is the kernel's keep-alive timer giving
 	// up (Linux resets the connection then), not a call.
 	Probes uint8
+	// Offload is set for payload longer than the path's MSS: a
+	// super-segment of TSO/GSO or GRO (Connection.Offload).
+	// OffloadFirst is set on the connection's first such segment.
+	Offload, OffloadFirst bool
+	// AckedUnseen is how many payload bytes this segment's ACK
+	// acknowledged that the capture never saw: a capture gap.
+	AckedUnseen uint32
+	// DSACK is set when the segment's first SACK block is a D-SACK (RFC
+	// 2883): bytes the receiver got twice. DSACKSpurious is set when they
+	// are bytes of the other side's last retransmission: that copy was
+	// not needed.
+	DSACK, DSACKSpurious bool
 	// Passed lists, per side, every state the side entered with this
 	// step, in order: one segment can move a side twice (a FIN-ACK takes
 	// FIN_WAIT_1 through FIN_WAIT_2 to TIME_WAIT). It aliases the

@@ -84,9 +84,14 @@ func (t *Text) buildWhy(c *decode.Connection, st *textStep, first time.Time) {
 			t.put("why.handshakeack", t.mark(c, decode.Server, calls.Accept), c.Server.Port())
 		}
 	case decode.StepData:
-		if st.before[st.from] == decode.CloseWait {
+		switch {
+		case st.before[st.from] == decode.CloseWait:
 			t.put("why.data.halfclose", from, st.len)
-		} else {
+		case st.offload:
+			// Not one write(): the kernel's batching (offloadNote).
+			n, seg := offloadPieces(c, st)
+			t.put("why.data.offload", from, st.len, n, seg)
+		default:
 			t.put("why.data", from, st.len, t.mark(c, st.from, calls.Write))
 		}
 	case decode.StepRetransmission:
@@ -153,6 +158,10 @@ func (t *Text) buildWhy(c *decode.Connection, st *textStep, first time.Time) {
 	case decode.StepLate:
 		t.put("late")
 	}
+	if st.offload && (st.kind != decode.StepData || st.before[st.from] == decode.CloseWait) {
+		n, seg := offloadPieces(c, st)
+		t.put("why.note.offload.seg", n, seg)
+	}
 	t.learnerNotes(c, st)
 	t.putCaptureFacts(st)
 	for _, side := range [...]decode.Side{decode.Client, decode.Server} {
@@ -186,9 +195,19 @@ func (t *Text) learnerNotes(c *decode.Connection, st *textStep) {
 	if st.flags&decode.SYN != 0 && st.len > 0 {
 		t.put("why.note.syndata", st.len)
 	}
-	if st.flags&decode.PSH != 0 && st.len > 0 && t.once("why.note.psh") {
+	// On an offload super-segment PSH marks no write()'s end: the note
+	// that says so comes instead, once a connection.
+	if st.flags&decode.PSH != 0 && st.len > 0 && !st.offload && t.once("why.note.psh") {
 		t.put("why.note.psh")
 	}
+	if st.offloadFirst && c.OffloadMSS > 0 {
+		src := t.m("offload.mss.syn")
+		if c.MSSEstimated {
+			src = t.m("offload.mss.est")
+		}
+		t.put("why.note.offload", c.OffloadMSS, src)
+	}
+	t.ackNotes(st)
 	if st.flags&(decode.RST|decode.SYN) == 0 && st.flags&decode.ACK != 0 && st.win == 0 {
 		t.put("why.note.zerowindow", t.side(st.from))
 	}
@@ -229,7 +248,8 @@ func (t *Text) learnerNotes(c *decode.Connection, st *textStep) {
 		if c.HasIRTT {
 			d -= c.IRTT // the capture point may be a round trip from the receiver
 		}
-		if (p.len > 0 || p.flags&decode.FIN != 0) && d >= 30*time.Millisecond && d < 500*time.Millisecond {
+		// An ACK of bytes the capture missed answers those, not p.
+		if (p.len > 0 || p.flags&decode.FIN != 0) && st.ackedUnseen == 0 && d >= 30*time.Millisecond && d < 500*time.Millisecond {
 			t.put("why.note.delayedack", duration(st.time.Sub(p.time)))
 		}
 	}
@@ -286,6 +306,51 @@ func fastOpenCall(c *decode.Connection) *calls.Event {
 		}
 	}
 	return nil
+}
+
+// offloadPieces is how many segments an offload super-segment was on the
+// wire, and their largest payload: the path's MSS, less the 12 bytes of
+// the timestamp option when the segments carry it.
+func offloadPieces(c *decode.Connection, st *textStep) (n, seg int) {
+	seg = c.OffloadMSS
+	if st.opts.Timestamps && seg > 12 {
+		seg -= 12
+	}
+	if seg <= 0 {
+		return 1, st.len
+	}
+	return (st.len + seg - 1) / seg, seg
+}
+
+// ackNotes explains what an ACK shows beyond its number: bytes it
+// acknowledges that the capture never saw (a capture gap), and its SACK
+// blocks, the first of which may be a D-SACK proving a retransmission
+// was not needed.
+func (t *Text) ackNotes(st *textStep) {
+	sender := t.side(st.from.Other())
+	if st.ackedUnseen > 0 {
+		t.put("why.note.gap", st.ackedUnseen, sender)
+	}
+	first := uint8(0)
+	if st.dsack && st.nSACK > 0 {
+		t.put("why.note.dsack", st.sack[0][0], st.sack[0][1])
+		if st.dsackSpurious {
+			t.put("why.note.dsack.spurious", sender)
+		}
+		first = 1
+	}
+	if st.nSACK > first {
+		var b []byte
+		for i := first; i < st.nSACK; i++ {
+			if i > first {
+				b = append(b, ", "...)
+			}
+			b = strconv.AppendUint(b, uint64(st.sack[i][0]), 10)
+			b = append(b, "–"...)
+			b = strconv.AppendUint(b, uint64(st.sack[i][1]), 10)
+		}
+		t.put("why.note.sack", string(b))
+	}
 }
 
 // once reports whether the note id has not been given yet in this report,
@@ -590,6 +655,17 @@ func (t *Text) writeConnSummary(c *decode.Connection) {
 	}
 	if c.Reordered {
 		parts = append(parts, t.m("sum.reordered"))
+	}
+	for _, side := range [...]decode.Side{decode.Client, decode.Server} {
+		if n := c.Offload[side]; n > 0 {
+			parts = append(parts, t.m("sum.offload", t.side(side), n, c.OffloadLargest, c.OffloadMSS))
+		}
+		if n := c.Uncaptured[side]; n > 0 {
+			parts = append(parts, t.m("sum.gap", t.side(side), n))
+		}
+		if n := c.DSACKSpurious[side]; n > 0 {
+			parts = append(parts, t.m("sum.dsack", t.side(side), n))
+		}
 	}
 	t.printf("  ⇒ %s\n", t.wrapRest(strings.Join(parts, "; "), 4))
 	var facts []string

@@ -77,6 +77,14 @@ type segRec struct {
 	truncated      bool
 	reordered      bool
 	fragments      int
+	// What the segment shows of offload, capture gaps and SACK (present
+	// in the line only when they hold): sack holds nSACK blocks,
+	// relative to the receiver's ISN as ack is.
+	offload              bool
+	dsack, dsackSpurious bool
+	nSACK                uint8
+	ackedUnseen          uint32
+	sack                 [4][2]uint32
 }
 
 func makeSegRec(c *decode.Connection, st *decode.Step) segRec {
@@ -96,6 +104,16 @@ func (r *segRec) set(c *decode.Connection, st *decode.Step) {
 	r.len, r.window, r.flags, r.from = s.Len, s.Window, s.Flags, st.From
 	r.after[decode.Client], r.after[decode.Server] = st.After[decode.Client], st.After[decode.Server]
 	r.kind, r.truncated, r.reordered, r.fragments = st.Kind, s.Truncated, st.Reordered, s.Fragments
+	r.offload, r.ackedUnseen, r.dsack, r.dsackSpurious = st.Offload, st.AckedUnseen, st.DSACK, st.DSACKSpurious
+	r.nSACK = 0
+	if s.Flags&decode.ACK != 0 && s.Flags&(decode.SYN|decode.RST) == 0 {
+		r.nSACK = s.Options.SACKBlocks
+		for i := range r.nSACK {
+			// Relative as the ACK number is: its distance from the ACK.
+			r.sack[i][0] = st.RelAck + (s.Options.SACK[i][0] - s.Ack)
+			r.sack[i][1] = st.RelAck + (s.Options.SACK[i][1] - s.Ack)
+		}
+	}
 }
 
 // connRec is what a connection object says. Its slices alias the
@@ -131,6 +149,10 @@ type connRec struct {
 	fastOpen, oneDirection  decode.Sides
 	rstsIgnored             int
 	tunnel, serverTunnel    *decode.Tunnel // never changed once made
+	uncaptured              [2]int64
+	offload, dsackSpurious  [2]int
+	offloadMSS, offloadMax  int
+	mssEstimated            bool
 }
 
 func makeConnRec(c *decode.Connection) connRec {
@@ -146,6 +168,8 @@ func makeConnRec(c *decode.Connection) connRec {
 		rstsIgnored: c.RSTsIgnored,
 		evicted:     c.Evicted, resumed: c.Resumed,
 		tunnel: c.Tunnel(), serverTunnel: c.ServerTunnel(),
+		uncaptured: c.Uncaptured, offload: c.Offload, dsackSpurious: c.DSACKSpurious,
+		offloadMSS: c.OffloadMSS, offloadMax: c.OffloadLargest, mssEstimated: c.MSSEstimated,
 	}
 	r.historyLen = len(c.AppendHistory(r.history[:0]))
 	r.kernel, r.hasKernel = c.Kernel()
@@ -196,6 +220,33 @@ func (j *JSON) writeSegment(r *segRec) {
 	if r.fragments > 0 {
 		b = append(b, `,"fragments":`...)
 		b = appendInt(b, int64(r.fragments))
+	}
+	if r.offload {
+		b = append(b, `,"offload":true`...)
+	}
+	if r.ackedUnseen > 0 {
+		b = append(b, `,"acked_unseen":`...)
+		b = appendUint(b, uint64(r.ackedUnseen))
+	}
+	if r.nSACK > 0 {
+		b = append(b, `,"sack":[`...)
+		for i := range r.nSACK {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = append(b, '[')
+			b = appendUint(b, uint64(r.sack[i][0]))
+			b = append(b, ',')
+			b = appendUint(b, uint64(r.sack[i][1]))
+			b = append(b, ']')
+		}
+		b = append(b, ']')
+	}
+	if r.dsack {
+		b = append(b, `,"dsack":true`...)
+	}
+	if r.dsackSpurious {
+		b = append(b, `,"dsack_spurious":true`...)
 	}
 	b = append(b, '}')
 	j.flushLine(b)
@@ -309,6 +360,23 @@ func (j *JSON) writeConnection(c *connRec) {
 	if c.fastOpen != decode.NoSide {
 		b = append(b, `,"fast_open":`...)
 		b = appendSides(b, c.fastOpen)
+	}
+	if c.offload != [2]int{} {
+		b = appendBySide(append(b, `,"offload":`...), int64(c.offload[decode.Client]), int64(c.offload[decode.Server]))
+		b = append(b[:len(b)-1], `,"mss":`...)
+		b = appendInt(b, int64(c.offloadMSS))
+		if c.mssEstimated {
+			b = append(b, `,"mss_estimated":true`...)
+		}
+		b = append(b, `,"largest":`...)
+		b = appendInt(b, int64(c.offloadMax))
+		b = append(b, '}')
+	}
+	if c.uncaptured != [2]int64{} {
+		b = appendBySide(append(b, `,"capture_gap":`...), c.uncaptured[decode.Client], c.uncaptured[decode.Server])
+	}
+	if c.dsackSpurious != [2]int{} {
+		b = appendBySide(append(b, `,"dsack_spurious":`...), int64(c.dsackSpurious[decode.Client]), int64(c.dsackSpurious[decode.Server]))
 	}
 	if c.callsOmitted > 0 {
 		b = append(b, `,"calls_omitted":`...)
@@ -666,6 +734,15 @@ func appendStates(b []byte, states []decode.State) []byte {
 		b = append(b, '"')
 	}
 	return append(b, ']')
+}
+
+// appendBySide writes {"client":CLIENT,"server":SERVER}.
+func appendBySide(b []byte, client, server int64) []byte {
+	b = append(b, `{"client":`...)
+	b = appendInt(b, client)
+	b = append(b, `,"server":`...)
+	b = appendInt(b, server)
+	return append(b, '}')
 }
 
 func appendSides(b []byte, s decode.Sides) []byte {

@@ -64,6 +64,21 @@ func refSegment(r *segRec) map[string]any {
 	if r.fragments > 0 {
 		m["fragments"] = r.fragments
 	}
+	if r.offload {
+		m["offload"] = true
+	}
+	if r.ackedUnseen > 0 {
+		m["acked_unseen"] = r.ackedUnseen
+	}
+	if r.nSACK > 0 {
+		m["sack"] = r.sack[:r.nSACK]
+	}
+	if r.dsack {
+		m["dsack"] = true
+	}
+	if r.dsackSpurious {
+		m["dsack_spurious"] = true
+	}
 	return m
 }
 
@@ -82,7 +97,10 @@ func refConnection(c *connRec) map[string]any {
 	if c.hasIRTT {
 		irtt = float64(c.irtt.Nanoseconds()) / 1e3
 	}
-	return map[string]any{
+	bySide := func(client, server int64) map[string]int64 {
+		return map[string]int64{"client": client, "server": server}
+	}
+	m := map[string]any{
 		"type": "connection", "id": c.id, "client": c.client.String(), "server": c.server.String(),
 		"start": refTime(c.start), "end": refTime(c.end),
 		"handshake": c.handshake.String(), "close": c.close.String(),
@@ -92,6 +110,20 @@ func refConnection(c *connRec) map[string]any {
 		"conn_state": c.connState, "history": string(c.history[:c.historyLen]),
 		"states": map[string]any{"client": states(c.states[decode.Client]), "server": states(c.states[decode.Server])},
 	}
+	if c.offload != [2]int{} {
+		o := map[string]any{"client": c.offload[decode.Client], "server": c.offload[decode.Server], "mss": c.offloadMSS, "largest": c.offloadMax}
+		if c.mssEstimated {
+			o["mss_estimated"] = true
+		}
+		m["offload"] = o
+	}
+	if c.uncaptured != [2]int64{} {
+		m["capture_gap"] = bySide(c.uncaptured[decode.Client], c.uncaptured[decode.Server])
+	}
+	if c.dsackSpurious != [2]int{} {
+		m["dsack_spurious"] = bySide(int64(c.dsackSpurious[decode.Client]), int64(c.dsackSpurious[decode.Server]))
+	}
+	return m
 }
 
 // viaJSON turns v into what encoding/json decodes it back to.

@@ -112,6 +112,13 @@ type textStep struct {
 	reordered bool   // captured out of the wire's order
 	probes    uint8  // a RST's unanswered keep-alive probes just before it
 	fragments int    // IP fragments it arrived in
+	// offload: payload longer than the path's MSS (a TSO/GSO/GRO
+	// super-segment); offloadFirst: the connection's first.
+	offload, offloadFirst bool
+	dsack, dsackSpurious  bool
+	ackedUnseen           uint32       // bytes its ACK acknowledged that the capture never saw
+	sack                  [4][2]uint32 // SACK blocks, relative as relAck
+	nSACK                 uint8
 }
 
 // connKind is how a connection opened and closed: the summary counts
@@ -688,6 +695,15 @@ func makeTextStep(st *decode.Step) textStep {
 		len: s.Len, captured: len(s.Payload), before: st.Before, after: st.After,
 		kind: st.Kind, opts: s.Options, truncated: s.Truncated,
 		win: s.Window, reordered: st.Reordered, probes: st.Probes, fragments: s.Fragments,
+		offload: st.Offload, offloadFirst: st.OffloadFirst, dsack: st.DSACK, dsackSpurious: st.DSACKSpurious,
+		ackedUnseen: st.AckedUnseen,
+	}
+	if s.Flags&decode.ACK != 0 && s.Flags&(decode.SYN|decode.RST) == 0 {
+		ts.nSACK = s.Options.SACKBlocks
+		for i := range ts.nSACK {
+			ts.sack[i][0] = st.RelAck + (s.Options.SACK[i][0] - s.Ack)
+			ts.sack[i][1] = st.RelAck + (s.Options.SACK[i][1] - s.Ack)
+		}
 	}
 	for side := range ts.passed {
 		if len(st.Passed[side]) > 1 {

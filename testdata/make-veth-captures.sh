@@ -5,7 +5,8 @@
 # cross and give up. testdata/README.md says what each file shows and how
 # it compares with tshark.
 #
-# Needs root (namespaces, nftables, capture), ip, nft, tcpdump, python3.
+# Needs root (namespaces, nftables, capture), ip, nft, tcpdump, python3,
+# ethtool.
 # CI does not run it: rerunning it changes every file (times, ports,
 # ISNs), and the goldens must then be regenerated and checked again.
 #
@@ -19,7 +20,8 @@ out=${OUT_DIR:-testdata}
 mkdir -p "$out"
 work=$(mktemp -d)
 # Namespaces of our own: a (10.8.0.1, veth va) and b (10.8.0.2, veth vb).
-na=socktrace-veth-a nb=socktrace-veth-b
+# NS_PREFIX names them apart when two runs share the machine.
+na=${NS_PREFIX:-socktrace-veth}-a nb=${NS_PREFIX:-socktrace-veth}-b
 capture_pid=
 
 cleanup() {
@@ -37,7 +39,7 @@ if [[ $(id -u) -ne 0 ]]; then
 	echo "make-veth-captures.sh: run as root (it makes namespaces and captures)" >&2
 	exit 1
 fi
-for cmd in ip nft tcpdump python3; do
+for cmd in ip nft tcpdump python3 ethtool; do
 	command -v "$cmd" >/dev/null || { echo "make-veth-captures.sh: $cmd is not installed" >&2; exit 1; }
 done
 
@@ -126,6 +128,50 @@ elif mode == 'close-client':
     while c.recv(100):
         pass
     c.close()
+elif mode == 'sink-server':
+    # Read to EOF, answer with the count, close.
+    host, port, ready = sys.argv[2], int(sys.argv[3]), sys.argv[4]
+    s = listener(host, port, ready)
+    c, _ = s.accept()
+    n = 0
+    while True:
+        b = c.recv(1 << 16)
+        if not b:
+            break
+        n += len(b)
+    c.sendall(b'got %d bytes\n' % n)
+    c.close()
+    s.close()
+elif mode == 'writes-client':
+    # Each WRITE argument is one send() of that many bytes (a leading
+    # word names its first bytes, as "LOST:100"), PAUSE s apart; then
+    # shut down, read the answer to EOF, close.
+    host, port, pause = sys.argv[2], int(sys.argv[3]), float(sys.argv[4])
+    c = socket.socket()
+    c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    c.connect((host, port))
+    for w in sys.argv[5:]:
+        word, _, n = w.rpartition(':')
+        n = int(n)
+        c.sendall((word.encode() + b'x' * n)[:n])
+        time.sleep(pause)
+    c.shutdown(socket.SHUT_WR)
+    while c.recv(100):
+        pass
+    c.close()
+elif mode == 'slow-server':
+    # Read one request, say nothing for WAIT s, answer, read to EOF,
+    # close.
+    host, port, ready, wait = sys.argv[2], int(sys.argv[3]), sys.argv[4], float(sys.argv[5])
+    s = listener(host, port, ready)
+    c, _ = s.accept()
+    c.recv(100)
+    time.sleep(wait)
+    c.sendall(b'hello back from the server\n')
+    while c.recv(100):
+        pass
+    c.close()
+    s.close()
 else:
     sys.exit('ends.py: unknown mode ' + mode)
 EOF
@@ -143,12 +189,13 @@ setup() {
 	ip -n "$nb" link set vb up
 }
 
-# start_capture FILE FILTER: tcpdump on va in namespace a (snap length
-# 128: headers and the short payloads), started before anything is sent.
+# start_capture FILE FILTER [NETNS IFACE]: tcpdump on va in namespace a
+# (or IFACE in NETNS; snap length 128: headers and the short payloads),
+# started before anything is sent.
 start_capture() {
-	local file=$1 filter=$2
+	local file=$1 filter=$2 ns=${3:-$na} dev=${4:-va}
 	rm -f "$out/$file"
-	ip netns exec "$na" tcpdump -Z root --immediate-mode -i va -s 128 -w "$out/$file" "$filter" 2>"$work/cap.log" &
+	ip netns exec "$ns" tcpdump -Z root --immediate-mode -i "$dev" -s 128 -w "$out/$file" "$filter" 2>"$work/cap.log" &
 	capture_pid=$!
 	for _ in $(seq 100); do
 		grep -qs "listening on" "$work/cap.log" && return 0
@@ -256,7 +303,107 @@ make_fin_lost() {
 	stop_capture "$file"
 }
 
-all=(simopen keepalive_dead fin_lost)
+# tso: one send() of 300000 bytes with the veth's TSO/GSO on (its
+# default): the capture at the sender sees the kernel's super-segments
+# (up to 45 × 1448 bytes, PSH on many) before they are cut to MSS-sized
+# ones; the server reads to EOF and answers with the count.
+make_tso() {
+	local file=veth-tso.pcap ready=$work/ready.tso
+	setup
+	ip netns exec "$na" ethtool -k va | grep -E '^(tcp-segmentation-offload|generic-segmentation-offload):'
+	ip netns exec "$nb" python3 "$work/ends.py" sink-server 10.8.0.2 5006 "$ready" &
+	local s=$!
+	wait_ready "$ready"
+	start_capture "$file" "tcp port 5006"
+	ip netns exec "$na" python3 "$work/ends.py" writes-client 10.8.0.2 5006 0 :300000
+	wait "$s"
+	stop_capture "$file"
+}
+
+# gro: the same send() with TSO and GSO off on va (the sending kernel
+# cuts MSS-sized segments itself) and GRO on at vb, captured at the
+# receiver (vb, namespace b): GRO merges what arrives back into
+# super-segments before the capture sees them.
+make_gro() {
+	local file=veth-gro.pcap ready=$work/ready.gro
+	setup
+	ip netns exec "$na" ethtool -K va tso off gso off
+	ip netns exec "$nb" ethtool -K vb gro on
+	ip netns exec "$nb" python3 "$work/ends.py" sink-server 10.8.0.2 5009 "$ready" &
+	local s=$!
+	wait_ready "$ready"
+	start_capture "$file" "tcp port 5009" "$nb" vb
+	ip netns exec "$na" python3 "$work/ends.py" writes-client 10.8.0.2 5009 0 :300000
+	wait "$s"
+	stop_capture "$file"
+}
+
+# capture-gap: three send()s 50 ms apart; the capture's filter leaves out
+# the segment whose payload begins "LOST" (as a capture that drops
+# packets would), though it went over the wire and the server ACKs it.
+make_capture_gap() {
+	local file=veth-capture-gap.pcap ready=$work/ready.gap
+	setup
+	ip netns exec "$nb" python3 "$work/ends.py" sink-server 10.8.0.2 5007 "$ready" &
+	local s=$!
+	wait_ready "$ready"
+	# (A segment with less than 4 bytes of payload is kept before its
+	# payload is read: a load past the packet's end rejects it.)
+	start_capture "$file" "tcp port 5007 and (ip[2:2] - ((ip[0] & 0xf) << 2) - ((tcp[12] & 0xf0) >> 2) < 4 or tcp[((tcp[12] & 0xf0) >> 2):4] != 0x4c4f5354)"
+	ip netns exec "$na" python3 "$work/ends.py" writes-client 10.8.0.2 5007 0.05 hello:22 LOST:1000 bye:4
+	wait "$s"
+	stop_capture "$file"
+}
+
+# dsack: b's nftables drops the server's first pure ACK (output: the
+# capture never sees it), the ACK of the client's request; the client's
+# kernel sends the request again (tail loss probe or timeout), the server
+# already has it and says so with a D-SACK block in its next ACK.
+make_dsack() {
+	local file=veth-dsack.pcap ready=$work/ready.dsack
+	setup
+	ip netns exec "$nb" nft -f - <<-EOF
+		table inet socktrace {
+			chain output {
+				type filter hook output priority 0; policy accept;
+				tcp sport 5008 tcp flags & (syn | ack | fin | rst | psh) == ack quota until 60 bytes counter drop
+			}
+		}
+	EOF
+	ip netns exec "$nb" python3 "$work/ends.py" slow-server 10.8.0.2 5008 "$ready" 0.6 &
+	local s=$!
+	wait_ready "$ready"
+	start_capture "$file" "tcp port 5008"
+	ip netns exec "$na" python3 "$work/ends.py" writes-client 10.8.0.2 5008 0.3 hello:22
+	wait "$s"
+	stop_capture "$file"
+}
+
+# sack-loss: three send()s of 1000 bytes 10 ms apart; b's nftables drops
+# the second (its payload begins "DROP") on input, after the capture on a
+# saw it leave: a real loss. The server's ACK of the third carries a SACK
+# block, and the client sends the second again.
+make_sack_loss() {
+	local file=veth-sack-loss.pcap ready=$work/ready.sack
+	setup
+	ip netns exec "$nb" nft -f - <<-EOF
+		table inet socktrace {
+			chain input {
+				type filter hook input priority 0; policy accept;
+				tcp dport 5010 @ih,0,32 0x44524f50 quota until 1100 bytes counter drop
+			}
+		}
+	EOF
+	ip netns exec "$nb" python3 "$work/ends.py" sink-server 10.8.0.2 5010 "$ready" &
+	local s=$!
+	wait_ready "$ready"
+	start_capture "$file" "tcp port 5010"
+	ip netns exec "$na" python3 "$work/ends.py" writes-client 10.8.0.2 5010 0.01 one:1000 DROP:1000 three:1000
+	wait "$s"
+	stop_capture "$file"
+}
+
+all=(simopen keepalive_dead fin_lost tso gro capture_gap dsack sack_loss)
 if [[ $# -eq 0 ]]; then
 	set -- "${all[@]}"
 fi
