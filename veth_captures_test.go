@@ -33,6 +33,13 @@ func TestVethCaptures(t *testing.T) {
 		// serverWrong, when set, says why the server's states are not
 		// checked: socktrace still gets them wrong (see testdata/README.md).
 		serverWrong string
+		// offload, gap, dsack: the connection's "offload" (client and
+		// server super-segments, the MSS), "capture_gap" (bytes each side
+		// sent that the capture missed) and "dsack_spurious" (the
+		// client's), absent when zero.
+		offload [3]int
+		gap     [2]int64
+		dsack   int
 	}{
 		{
 			// a's SYN was dropped at b; b's own SYN, 267 ms later, met a in
@@ -98,6 +105,99 @@ func TestVethCaptures(t *testing.T) {
 				"The client sends its FIN again: the first was not acknowledged in time (retransmission).",
 			},
 		},
+		{
+			// One send() of 300000 bytes, TSO/GSO on: the capture at the
+			// sender has 11 super-segments of 3960 to 65160 bytes, each
+			// with PSH. tshark says nothing of them (it flags only the
+			// receiver's zero window and window update).
+			file:      "veth-tso.pcap",
+			handshake: "three-way",
+			close:     "graceful",
+			irtt:      52,
+			states:    side{client: closeFirstClient, server: closeFirstServer},
+			calls:     []string{"client:connect", "server:listen", "server:accept", "client:close", "server:close"},
+			history:   "ShADawFdf",
+			offload:   [3]int{11, 0, 1460},
+			text: []string{
+				"The client sends 7240 bytes in one segment larger than the path's MSS: an offload super-segment, which a network link carries as 5 segments of at most 1448 bytes.",
+				"Offload: a segment larger than the MSS never crosses a network link as such.",
+				"The path's MSS here is 1460 bytes (the SYNs' MSS option).",
+				"the client sent 11 offload super-segment(s), up to 65160 bytes (path MSS 1460)",
+			},
+			// The PSH note ("it marks the end of what one write() gave")
+			// on a super-segment, and a write() per segment, are wrong.
+			notText: []string{"cannot be read from it. PSH", "sends 7240 bytes (send()/write()"},
+		},
+		{
+			// The same send() with TSO/GSO off at the sender and GRO on at
+			// the receiver, captured there: 11 merged segments.
+			file:      "veth-gro.pcap",
+			handshake: "three-way",
+			close:     "graceful",
+			irtt:      70,
+			states:    side{client: closeFirstClient, server: closeFirstServer},
+			calls:     []string{"client:connect", "server:listen", "server:accept", "client:close", "server:close"},
+			history:   "ShADaFdf",
+			offload:   [3]int{11, 0, 1460},
+			text:      []string{"the client sent 11 offload super-segment(s), up to 54272 bytes (path MSS 1460)"},
+			notText:   []string{"cannot be read from it. PSH", "bytes (send()/write()"},
+		},
+		{
+			// The 1000-byte segment beginning "LOST" left out by the
+			// capture's filter: the server's ACK of 1023 acknowledges it.
+			// tshark: frame 6 "ACKed segment that wasn't captured", frame
+			// 7 "Previous segment(s) not captured".
+			file:      "veth-capture-gap.pcap",
+			handshake: "three-way",
+			close:     "graceful",
+			irtt:      45,
+			states:    side{client: closeFirstClient, server: closeFirstServer},
+			calls:     []string{"client:connect", "server:listen", "server:accept", "client:close", "server:close"},
+			history:   "ShADaFdf",
+			gap:       [2]int64{1000, 0},
+			text: []string{
+				"1000 of the bytes it acknowledges are not in the capture: the client did send them and they arrived (this ACK proves it), but the capture missed them",
+				"capture gap: the client sent 1000 bytes that were acknowledged but never captured",
+			},
+			notText: []string{"delayed ACK", "retransmission"},
+		},
+		{
+			// The server's ACK of the request dropped before the capture:
+			// the client sends the request again, and the server's next
+			// ACK carries a D-SACK of it. tshark: frame 5 "(suspected)
+			// retransmission", frame 6's D-SACK in its options only.
+			file:      "veth-dsack.pcap",
+			handshake: "three-way",
+			close:     "graceful",
+			irtt:      29,
+			states:    side{client: closeFirstClient, server: closeFirstServer},
+			calls:     []string{"client:connect", "server:listen", "server:accept", "client:close", "server:close"},
+			history:   "ShADTaFdf",
+			rtx:       1,
+			dsack:     1,
+			text: []string{
+				"Its first SACK block, sequence numbers 1–23, is a D-SACK (RFC 2883): it reports what arrived twice. So the client's retransmission of them was not needed (spurious)",
+				"the client sent 1 retransmission(s) a D-SACK showed unneeded",
+			},
+		},
+		{
+			// The second of three 1000-byte segments dropped after the
+			// capture point: a real loss. The server's ACK SACKs the third,
+			// the client sends the second again. tshark calls that copy
+			// "out-of-order": it is a retransmission of frame 6.
+			file:      "veth-sack-loss.pcap",
+			handshake: "three-way",
+			close:     "graceful",
+			irtt:      99,
+			states:    side{client: closeFirstClient, server: closeFirstServer},
+			calls:     []string{"client:connect", "server:listen", "server:accept", "client:close", "server:close"},
+			history:   "ShADaTFdf",
+			rtx:       1,
+			text: []string{
+				"SACK: it also acknowledges bytes 2001–3001, which arrived beyond a gap",
+			},
+			notText: []string{"capture gap", "D-SACK"},
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.file, func(t *testing.T) {
@@ -106,12 +206,18 @@ func TestVethCaptures(t *testing.T) {
 			if code := run([]string{"socktrace", "replay", "--format", "json", path}, &out, &errOut); code != 0 {
 				t.Fatalf("exit %d: %s", code, errOut.String())
 			}
+			type bySide struct{ Client, Server int64 }
 			type conn struct {
-				Handshake string   `json:"handshake"`
-				Close     string   `json:"close"`
-				IRTT      *float64 `json:"irtt_us"`
-				History   string   `json:"history"`
-				States    struct {
+				Offload *struct {
+					Client, Server, MSS int
+				} `json:"offload"`
+				CaptureGap    *bySide  `json:"capture_gap"`
+				DSACKSpurious *bySide  `json:"dsack_spurious"`
+				Handshake     string   `json:"handshake"`
+				Close         string   `json:"close"`
+				IRTT          *float64 `json:"irtt_us"`
+				History       string   `json:"history"`
+				States        struct {
 					Client []string `json:"client"`
 					Server []string `json:"server"`
 				} `json:"states"`
@@ -139,6 +245,21 @@ func TestVethCaptures(t *testing.T) {
 				t.Fatalf("%d connections, want 1", len(conns))
 			}
 			c := conns[0]
+			var offload [3]int
+			if c.Offload != nil {
+				offload = [3]int{c.Offload.Client, c.Offload.Server, c.Offload.MSS}
+			}
+			var gap [2]int64
+			if c.CaptureGap != nil {
+				gap = [2]int64{c.CaptureGap.Client, c.CaptureGap.Server}
+			}
+			dsack := 0
+			if c.DSACKSpurious != nil {
+				dsack = int(c.DSACKSpurious.Client)
+			}
+			if offload != tt.offload || gap != tt.gap || dsack != tt.dsack {
+				t.Errorf("offload %v, capture_gap %v, dsack_spurious %d; want %v, %v, %d", offload, gap, dsack, tt.offload, tt.gap, tt.dsack)
+			}
 			if rtx != tt.rtx {
 				t.Errorf("%d retransmissions, want %d", rtx, tt.rtx)
 			}
@@ -183,6 +304,13 @@ func TestVethCaptures(t *testing.T) {
 		})
 	}
 }
+
+// The states of a client that shuts down first and a server that answers
+// after reading to the end, then closes.
+var (
+	closeFirstClient = []string{"CLOSED", "SYN_SENT", "ESTABLISHED", "FIN_WAIT_1", "FIN_WAIT_2", "TIME_WAIT"}
+	closeFirstServer = []string{"LISTEN", "SYN_RECEIVED", "ESTABLISHED", "CLOSE_WAIT", "LAST_ACK", "CLOSED"}
+)
 
 func fmtIRTT(p *float64) string {
 	if p == nil {

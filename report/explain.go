@@ -340,16 +340,17 @@ func (t *Text) ackNotes(st *textStep) {
 		first = 1
 	}
 	if st.nSACK > first {
-		var b []byte
+		// The ranges go straight into the sentence: no string is made.
+		t.put("why.note.sack.head")
 		for i := first; i < st.nSACK; i++ {
 			if i > first {
-				b = append(b, ", "...)
+				t.whyBuf = append(t.whyBuf, ", "...)
 			}
-			b = strconv.AppendUint(b, uint64(st.sack[i][0]), 10)
-			b = append(b, "–"...)
-			b = strconv.AppendUint(b, uint64(st.sack[i][1]), 10)
+			t.whyBuf = strconv.AppendUint(t.whyBuf, uint64(st.sack[i][0]), 10)
+			t.whyBuf = append(t.whyBuf, "–"...)
+			t.whyBuf = strconv.AppendUint(t.whyBuf, uint64(st.sack[i][1]), 10)
 		}
-		t.put("why.note.sack", string(b))
+		t.put("why.note.sack.tail")
 	}
 }
 
