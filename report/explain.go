@@ -327,28 +327,35 @@ func offloadPieces(c *decode.Connection, st *textStep) (n, seg int) {
 // blocks, the first of which may be a D-SACK proving a retransmission
 // was not needed.
 func (t *Text) ackNotes(st *textStep) {
-	sender := t.side(st.from.Other())
+	// t.side makes a string: only when a note needs it.
 	if st.ackedUnseen > 0 {
-		t.put("why.note.gap", st.ackedUnseen, sender)
+		t.put("why.note.gap", st.ackedUnseen, t.side(st.from.Other()))
 	}
+	n := st.opts.SACKBlocks
+	if n == 0 || st.flags&decode.ACK == 0 || st.flags&(decode.SYN|decode.RST) != 0 {
+		return
+	}
+	// SACK edges are relative as the ACK number is: its distance from it.
+	rel := func(edge uint32) uint32 { return st.relAck + (edge - st.absAck) }
+	sack := &st.opts.SACK
 	first := uint8(0)
-	if st.dsack && st.nSACK > 0 {
-		t.put("why.note.dsack", st.sack[0][0], st.sack[0][1])
+	if st.dsack {
+		t.put("why.note.dsack", rel(sack[0][0]), rel(sack[0][1]))
 		if st.dsackSpurious {
-			t.put("why.note.dsack.spurious", sender)
+			t.put("why.note.dsack.spurious", t.side(st.from.Other()))
 		}
 		first = 1
 	}
-	if st.nSACK > first {
+	if n > first {
 		// The ranges go straight into the sentence: no string is made.
 		t.put("why.note.sack.head")
-		for i := first; i < st.nSACK; i++ {
+		for i := first; i < n; i++ {
 			if i > first {
 				t.whyBuf = append(t.whyBuf, ", "...)
 			}
-			t.whyBuf = strconv.AppendUint(t.whyBuf, uint64(st.sack[i][0]), 10)
+			t.whyBuf = strconv.AppendUint(t.whyBuf, uint64(rel(sack[i][0])), 10)
 			t.whyBuf = append(t.whyBuf, "–"...)
-			t.whyBuf = strconv.AppendUint(t.whyBuf, uint64(st.sack[i][1]), 10)
+			t.whyBuf = strconv.AppendUint(t.whyBuf, uint64(rel(sack[i][1])), 10)
 		}
 		t.put("why.note.sack.tail")
 	}

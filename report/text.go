@@ -116,9 +116,8 @@ type textStep struct {
 	// super-segment); offloadFirst: the connection's first.
 	offload, offloadFirst bool
 	dsack, dsackSpurious  bool
-	ackedUnseen           uint32       // bytes its ACK acknowledged that the capture never saw
-	sack                  [4][2]uint32 // SACK blocks, relative as relAck
-	nSACK                 uint8
+	ackedUnseen           uint32 // bytes its ACK acknowledged that the capture never saw
+	absAck                uint32 // the ACK number on the wire: SACK edges count from it
 }
 
 // connKind is how a connection opened and closed: the summary counts
@@ -696,14 +695,7 @@ func makeTextStep(st *decode.Step) textStep {
 		kind: st.Kind, opts: s.Options, truncated: s.Truncated,
 		win: s.Window, reordered: st.Reordered, probes: st.Probes, fragments: s.Fragments,
 		offload: st.Offload, offloadFirst: st.OffloadFirst, dsack: st.DSACK, dsackSpurious: st.DSACKSpurious,
-		ackedUnseen: st.AckedUnseen,
-	}
-	if s.Flags&decode.ACK != 0 && s.Flags&(decode.SYN|decode.RST) == 0 {
-		ts.nSACK = s.Options.SACKBlocks
-		for i := range ts.nSACK {
-			ts.sack[i][0] = st.RelAck + (s.Options.SACK[i][0] - s.Ack)
-			ts.sack[i][1] = st.RelAck + (s.Options.SACK[i][1] - s.Ack)
-		}
+		ackedUnseen: st.AckedUnseen, absAck: s.Ack,
 	}
 	for side := range ts.passed {
 		if len(st.Passed[side]) > 1 {
