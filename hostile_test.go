@@ -693,7 +693,8 @@ func TestWriteInterfacesPastTheBound(t *testing.T) {
 	}
 }
 
-func manyName(i int) string { return fmt.Sprintf("if%d-%s", i, strings.Repeat("n", 200)) }
+// manyName is long, within the 128 bytes a name is kept to.
+func manyName(i int) string { return fmt.Sprintf("if%d-%s", i, strings.Repeat("n", 100)) }
 
 // writeManyInterfaces writes a pcapng file of n raw-IP interfaces with
 // long names, then a SYN from a different address on each.
