@@ -198,6 +198,29 @@ func TestVethCaptures(t *testing.T) {
 			},
 			notText: []string{"capture gap", "D-SACK"},
 		},
+		{
+			// The server's socket has SO_RCVBUF 2048 and reads nothing for
+			// 1.5 s: its window closes after 1448 bytes, the client's
+			// persist timer probes it twice (seq one below the next byte,
+			// no data), each answered with window 0, and the window update
+			// lets the rest go. tshark calls the probes "keep-alive".
+			file:      "veth-zero-window.pcap",
+			handshake: "three-way",
+			close:     "graceful",
+			irtt:      27,
+			states: side{
+				client: []string{"CLOSED", "SYN_SENT", "ESTABLISHED", "FIN_WAIT_1", "FIN_WAIT_2", "TIME_WAIT"},
+				server: []string{"LISTEN", "SYN_RECEIVED", "ESTABLISHED", "CLOSE_WAIT", "LAST_ACK", "CLOSED"},
+			},
+			calls:   []string{"client:connect", "server:listen", "server:accept", "client:close", "server:close"},
+			history: "ShADawFf",
+			text: []string{
+				"Window 0: the server's receive buffer is full",
+				"A zero-window probe: the other side's window is 0, so the client's kernel, with data waiting,",
+				"A window update: the server's program read",
+			},
+			notText: []string{"A keep-alive probe", "SO_KEEPALIVE"},
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.file, func(t *testing.T) {

@@ -96,7 +96,7 @@ func (t *Text) buildWhy(c *decode.Connection, st *textStep, first time.Time) {
 		}
 	case decode.StepRetransmission:
 		if t.keepAlive(st) {
-			t.put("why.keepalive", from)
+			t.putProbe(st, from)
 			break
 		}
 		if st.flags&decode.FIN != 0 && st.len == 0 {
@@ -112,7 +112,7 @@ func (t *Text) buildWhy(c *decode.Connection, st *textStep, first time.Time) {
 		t.put("why.ooo", from, st.len)
 	case decode.StepSpuriousRetransmission:
 		if t.keepAlive(st) {
-			t.put("why.keepalive", from)
+			t.putProbe(st, from)
 			break
 		}
 		t.put("why.spurious", from, st.len)
@@ -125,7 +125,7 @@ func (t *Text) buildWhy(c *decode.Connection, st *textStep, first time.Time) {
 		}
 		switch {
 		case t.keepAlive(st):
-			t.put("why.keepalive", from)
+			t.putProbe(st, from)
 		case st.before[to] != st.after[to]:
 			t.put("why.ack.fin", from)
 			if t.once("why.note.finseq") {
@@ -419,6 +419,34 @@ func (t *Text) keepAlive(st *textStep) bool {
 		}
 	}
 	return sent && next > 1 && st.relSeq == next-1
+}
+
+// putProbe explains st, a segment keepAlive says is a probe, sent by the
+// side named from. A probe while the other side's window is 0 is the
+// persist timer's zero-window probe (Linux sends it with the same
+// sequence number one below its next byte, no data), not keep-alive:
+// the sender has data waiting and asks for the window again. tshark
+// calls both "keep-alive".
+func (t *Text) putProbe(st *textStep, from string) {
+	if t.peerWindowZero(st) {
+		t.put("why.zwp", from)
+		return
+	}
+	t.put("why.keepalive", from)
+}
+
+// peerWindowZero reports whether the last segment the other side sent
+// before st advertised a window of 0.
+func (t *Text) peerWindowZero(st *textStep) bool {
+	i := t.indexOf(st)
+	for j := i - 1; j >= 0; j-- {
+		p := &t.current[j]
+		if p.from == st.from {
+			continue
+		}
+		return p.flags&decode.ACK != 0 && p.flags&(decode.SYN|decode.RST) == 0 && p.win == 0
+	}
+	return false
 }
 
 // finCause is what made side send its FIN, as far as socktrace knows.

@@ -46,7 +46,7 @@ done
 # The two ends of each scenario, with real sockets. Each mode prints
 # nothing; the server touches READY once it listens.
 cat >"$work/ends.py" <<'EOF'
-import socket, sys, time
+import os, socket, sys, time
 
 mode = sys.argv[1]
 
@@ -55,7 +55,7 @@ def listener(host, port, ready):
     s = socket.socket()
     s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     s.bind((host, port))
-    s.listen(4)
+    s.listen(int(os.environ.get('BACKLOG', '4')))
     open(ready, 'w').close()
     return s
 
@@ -172,6 +172,103 @@ elif mode == 'slow-server':
         pass
     c.close()
     s.close()
+elif mode == 'slow-reader':
+    # A receive buffer of SO_RCVBUF 2048 (the kernel doubles it), set
+    # before listen() so that the accepted socket has it from its SYN-ACK
+    # on; read nothing for WAIT s, then read to EOF and close.
+    host, port, ready, wait = sys.argv[2], int(sys.argv[3]), sys.argv[4], float(sys.argv[5])
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 2048)
+    s.bind((host, port))
+    s.listen(4)
+    open(ready, 'w').close()
+    c, _ = s.accept()
+    time.sleep(wait)
+    while c.recv(65536):
+        pass
+    c.close()
+    s.close()
+elif mode == 'bulk-client':
+    # Send N bytes in one sendall(), shut down, read to EOF, close.
+    host, port, n = sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+    c = socket.socket()
+    c.connect((host, port))
+    c.sendall(b'x' * n)
+    c.shutdown(socket.SHUT_WR)
+    while c.recv(100):
+        pass
+    c.close()
+elif mode == 'echo-server':
+    # Echo what comes until EOF, close.
+    host, port, ready = sys.argv[2], int(sys.argv[3]), sys.argv[4]
+    s = listener(host, port, ready)
+    c, _ = s.accept()
+    while True:
+        b = c.recv(100)
+        if not b:
+            break
+        c.sendall(b)
+    c.close()
+    s.close()
+elif mode == 'ticker-client':
+    # COUNT writes of 20 bytes, GAP s apart, each echo read; then close.
+    host, port, count, gap = sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), float(sys.argv[5])
+    c = socket.socket()
+    c.connect((host, port))
+    for i in range(count):
+        c.sendall(b'tick %14d\n' % i)
+        c.recv(100)
+        time.sleep(gap)
+    c.close()
+elif mode == 'syn-flood':
+    # COUNT SYNs from raw sockets, source ports FIRST.., nothing more.
+    import struct
+    src, dst, port, first, count = sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5]), int(sys.argv[6])
+    def csum(b):
+        if len(b) % 2:
+            b += b'\0'
+        s = sum(struct.unpack('!%dH' % (len(b) // 2), b))
+        while s >> 16:
+            s = (s & 0xffff) + (s >> 16)
+        return ~s & 0xffff
+    r = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_TCP)
+    for i in range(count):
+        sport = first + i
+        # MSS 1460 only: no timestamps, so the cookie cannot carry options.
+        hdr = struct.pack('!HHIIBBHHH', sport, port, 1000000 * (i + 1), 0, 6 << 4, 0x02, 64240, 0, 0) + struct.pack('!BBH', 2, 4, 1460)
+        pseudo = socket.inet_aton(src) + socket.inet_aton(dst) + struct.pack('!BBH', 0, 6, len(hdr))
+        hdr = hdr[:16] + struct.pack('!H', csum(pseudo + hdr)) + hdr[18:]
+        r.sendto(hdr, (dst, 0))
+        time.sleep(0.01)
+elif mode == 'mptcp-server':
+    host, port, ready = sys.argv[2], int(sys.argv[3]), sys.argv[4]
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_MPTCP)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind((host, port))
+    s.listen(4)
+    open(ready, 'w').close()
+    c, _ = s.accept()
+    while True:
+        b = c.recv(100)
+        if not b:
+            break
+        c.sendall(b)
+    c.close()
+    s.close()
+elif mode == 'mptcp-client':
+    # Connect over MPTCP, wait for the second subflow, 2 exchanges, close.
+    host, port, wait = sys.argv[2], int(sys.argv[3]), float(sys.argv[4])
+    c = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_MPTCP)
+    c.connect((host, port))
+    for i in range(2):
+        c.sendall(b'hello from the client\n')
+        c.recv(100)
+        time.sleep(wait)
+    c.shutdown(socket.SHUT_WR)
+    while c.recv(100):
+        pass
+    c.close()
 else:
     sys.exit('ends.py: unknown mode ' + mode)
 EOF
@@ -403,7 +500,132 @@ make_sack_loss() {
 	stop_capture "$file"
 }
 
-all=(simopen keepalive_dead fin_lost tso gro capture_gap dsack sack_loss)
+# no_offload: segments as they go on a wire, not TSO/GSO super-segments
+# (veth offloads by default) nor GRO merges before nftables counts them.
+no_offload() {
+	ip netns exec "$na" ethtool -K va tso off gso off gro off >/dev/null
+	ip netns exec "$nb" ethtool -K vb tso off gso off gro off >/dev/null
+}
+
+# zero-window: the server's accepted socket has SO_RCVBUF 2048 and reads
+# nothing for 1.5 s; the client sends 12000 bytes at once. The window
+# closes, the client's kernel probes it (persist timer) and sends the
+# rest once the reader drains the buffer and the window opens again.
+make_zero_window() {
+	local file=veth-zero-window.pcap ready=$work/ready.zw
+	setup
+	no_offload
+	ip netns exec "$nb" python3 "$work/ends.py" slow-reader 10.8.0.2 5011 "$ready" 1.5 &
+	local s=$!
+	wait_ready "$ready"
+	start_capture "$file" "tcp port 5011"
+	ip netns exec "$na" python3 "$work/ends.py" bulk-client 10.8.0.2 5011 12000
+	wait "$s"
+	stop_capture "$file"
+}
+
+# syn-cookie: a flood of 4 SYNs (raw socket in a, source ports 7001-7004,
+# no options but MSS) at a listener of backlog 1; a's nftables drops their
+# SYN-ACKs on input (after the capture), so a's kernel does not reset them
+# and they stay half-open. tcp_syncookies=1 (Linux's default): the first
+# two get request sockets (SYN-ACKs retransmitted at 1 s), then the queue
+# is full and the kernel answers with SYN cookies and keeps nothing. A
+# real client then connects: its SYN-ACK is a cookie, its ACK makes the
+# socket, and the exchange and close are as usual.
+make_syn_cookie() {
+	local file=veth-syn-cookie.pcap ready=$work/ready.sc
+	setup
+	ip netns exec "$nb" sysctl -qw net.ipv4.tcp_syncookies=1
+	ip netns exec "$na" nft -f - <<-EOF
+		table inet socktrace {
+			chain input {
+				type filter hook input priority 0; policy accept;
+				tcp sport 5013 tcp dport 7001-7004 counter drop
+			}
+		}
+	EOF
+	BACKLOG=1 ip netns exec "$nb" python3 "$work/ends.py" close-server 10.8.0.2 5013 "$ready" 0.05 &
+	local s=$!
+	wait_ready "$ready"
+	start_capture "$file" "tcp port 5013"
+	ip netns exec "$na" python3 "$work/ends.py" syn-flood 10.8.0.1 10.8.0.2 5013 7001 4
+	ip netns exec "$na" python3 "$work/ends.py" close-client 10.8.0.2 5013 0.05
+	wait "$s"
+	stop_capture "$file"
+	ip netns exec "$nb" nstat -az TcpExtSyncookiesSent TcpExtSyncookiesRecv TcpExtListenOverflows | tail -n +2
+}
+
+# ecn: net.ipv4.tcp_ecn=1 on both sides (ECN asked for and accepted). a's
+# nftables marks the client's second data segment CE on output (before
+# the capture), as a congested router would; the server echoes ECE until
+# the client answers with CWR. The client writes 4 × 1000 bytes with
+# TCP_NODELAY: the output hook sees a TCP skb before GSO cuts it into
+# segments, so one write must be one segment for one mark.
+make_ecn() {
+	local file=veth-ecn.pcap ready=$work/ready.ecn
+	setup
+	no_offload
+	ip netns exec "$na" sysctl -qw net.ipv4.tcp_ecn=1
+	ip netns exec "$nb" sysctl -qw net.ipv4.tcp_ecn=1
+	ip netns exec "$na" nft -f - <<-EOF
+		table ip socktrace {
+			chain output {
+				type filter hook output priority 0; policy accept;
+				tcp dport 5015 meta length > 500 numgen inc mod 100000 == 1 ip ecn set ce counter
+			}
+		}
+	EOF
+	ip netns exec "$nb" python3 "$work/ends.py" sink-server 10.8.0.2 5015 "$ready" &
+	local s=$!
+	wait_ready "$ready"
+	start_capture "$file" "tcp port 5015"
+	ip netns exec "$na" python3 "$work/ends.py" writes-client 10.8.0.2 5015 0.005 1000 1000 1000 1000
+	wait "$s"
+	stop_capture "$file"
+}
+
+# midstream: 40 ticks of 20 bytes, 0.1 s apart, each echoed; the capture
+# starts 0.5 s after the connection and stops ~1.3 s later, long before
+# the close: no handshake, no FIN.
+make_midstream() {
+	local file=veth-midstream.pcap ready=$work/ready.ms
+	setup
+	ip netns exec "$nb" python3 "$work/ends.py" echo-server 10.8.0.2 5017 "$ready" &
+	local s=$!
+	wait_ready "$ready"
+	ip netns exec "$na" python3 "$work/ends.py" ticker-client 10.8.0.2 5017 40 0.1 &
+	local c=$!
+	sleep 0.5
+	start_capture "$file" "tcp port 5017"
+	sleep 0.1
+	stop_capture "$file"
+	wait "$c"
+	wait "$s"
+}
+
+# mptcp: an MPTCP connection (IPPROTO_MPTCP sockets) from 10.8.0.1; a's
+# path manager adds a second subflow from 10.8.0.3 (MP_JOIN). Two
+# exchanges 0.3 s apart, then a shutdown and close. Each subflow is a
+# TCP connection on the wire.
+make_mptcp() {
+	local file=veth-mptcp.pcap ready=$work/ready.mp
+	setup
+	ip -n "$na" addr add 10.8.0.3/24 dev va
+	for n in "$na" "$nb"; do
+		ip netns exec "$n" sysctl -qw net.mptcp.enabled=1
+		ip -n "$n" mptcp limits set subflows 2 add_addr_accepted 2
+	done
+	ip -n "$na" mptcp endpoint add 10.8.0.3 dev va subflow
+	ip netns exec "$nb" python3 "$work/ends.py" mptcp-server 10.8.0.2 5019 "$ready" &
+	local s=$!
+	wait_ready "$ready"
+	start_capture "$file" "tcp port 5019"
+	ip netns exec "$na" python3 "$work/ends.py" mptcp-client 10.8.0.2 5019 0.3
+	wait "$s"
+	stop_capture "$file"
+}
+
+all=(simopen keepalive_dead fin_lost tso gro capture_gap dsack sack_loss zero_window syn_cookie ecn midstream mptcp)
 if [[ $# -eq 0 ]]; then
 	set -- "${all[@]}"
 fi
