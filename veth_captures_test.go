@@ -30,6 +30,7 @@ func TestVethCaptures(t *testing.T) {
 		text      []string // substrings the English text report must hold
 		notText   []string // substrings it must not hold
 		rtx       int      // segments of kind "retransmission"
+		ce        int      // segments marked CE in their IP header ("ce":true)
 		// serverWrong, when set, says why the server's states are not
 		// checked: socktrace still gets them wrong (see testdata/README.md).
 		serverWrong string
@@ -221,6 +222,31 @@ func TestVethCaptures(t *testing.T) {
 			},
 			notText: []string{"A keep-alive probe", "SO_KEEPALIVE"},
 		},
+		{
+			// ECN asked for and agreed (net.ipv4.tcp_ecn=1 both sides);
+			// nftables marked the client's second 1000-byte segment CE
+			// (frame 6); the server's ACK of it carries ECE (frame 7), the
+			// client's next segment CWR (frame 8). tshark shows the bits
+			// (ip.dsfield.ecn 3, tcp.flags.ece/cwr) and flags nothing.
+			file:      "veth-ecn.pcap",
+			handshake: "three-way",
+			close:     "graceful",
+			irtt:      29,
+			states: side{
+				client: []string{"CLOSED", "SYN_SENT", "ESTABLISHED", "FIN_WAIT_1", "FIN_WAIT_2", "TIME_WAIT"},
+				server: []string{"LISTEN", "SYN_RECEIVED", "ESTABLISHED", "CLOSE_WAIT", "LAST_ACK", "CLOSED"},
+			},
+			calls:   []string{"client:connect", "server:listen", "server:accept", "client:close", "server:close"},
+			history: "ShADaFdf",
+			ce:      1,
+			text: []string{
+				"ECE and CWR on a SYN: the client asks to use ECN",
+				"ECE alone on the SYN-ACK: the server agrees to ECN",
+				"Its IP header is marked CE (Congestion Experienced)",
+				"ECE: the server's kernel echoes a CE mark it received",
+				"CWR: the client's kernel has cut its congestion window",
+			},
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.file, func(t *testing.T) {
@@ -250,10 +276,13 @@ func TestVethCaptures(t *testing.T) {
 				} `json:"calls"`
 			}
 			var conns []conn
-			rtx := 0
+			rtx, ce := 0, 0
 			for _, line := range bytes.Split(bytes.TrimSpace(out.Bytes()), []byte("\n")) {
 				if bytes.Contains(line, []byte(`"kind":"retransmission"`)) {
 					rtx++
+				}
+				if bytes.Contains(line, []byte(`"ce":true`)) {
+					ce++
 				}
 				if !bytes.Contains(line, []byte(`"type":"connection"`)) {
 					continue
@@ -283,8 +312,8 @@ func TestVethCaptures(t *testing.T) {
 			if offload != tt.offload || gap != tt.gap || dsack != tt.dsack {
 				t.Errorf("offload %v, capture_gap %v, dsack_spurious %d; want %v, %v, %d", offload, gap, dsack, tt.offload, tt.gap, tt.dsack)
 			}
-			if rtx != tt.rtx {
-				t.Errorf("%d retransmissions, want %d", rtx, tt.rtx)
+			if rtx != tt.rtx || ce != tt.ce {
+				t.Errorf("%d retransmissions, %d marked CE; want %d, %d", rtx, ce, tt.rtx, tt.ce)
 			}
 			if c.Handshake != tt.handshake || c.Close != tt.close || c.History != tt.history {
 				t.Errorf("handshake %s, close %s, history %s; want %s, %s, %s", c.Handshake, c.Close, c.History, tt.handshake, tt.close, tt.history)

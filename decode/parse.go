@@ -167,6 +167,7 @@ func decodeIPv4(b []byte, missing int, s *Segment) error {
 	if b[9] != protoTCP {
 		return ErrNotTCP
 	}
+	s.ECN = b[1] & 3
 	fragField := binary.BigEndian.Uint16(b[6:])
 	if total == 0 {
 		// TCP segmentation offload: the kernel hands the capture a
@@ -215,6 +216,7 @@ func decodeIPv6(b []byte, missing int, s *Segment) error {
 		// A jumbogram or an offloaded packet: the frame says how long.
 		payloadLen = len(b) - 40 + missing
 	}
+	s.ECN = b[1] >> 4 & 3 // the traffic class spans b[0] and b[1]
 	next := b[6]
 	src := netip.AddrFrom16([16]byte(b[8:24]))
 	dst := netip.AddrFrom16([16]byte(b[24:40]))

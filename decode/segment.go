@@ -87,6 +87,15 @@ type Options struct {
 	SACKBlocks uint8
 }
 
+// The values of Segment.ECN, the two ECN bits of the IPv4 TOS or IPv6
+// traffic class byte.
+const (
+	NotECT uint8 = iota // the sender does not use ECN
+	ECT1                // ECN-capable transport (1): L4S senders
+	ECT0                // ECN-capable transport (0): classic ECN
+	CE                  // Congestion Experienced: a router marked it
+)
+
 // Segment is one TCP segment as seen at the capture point.
 //
 // Payload aliases the packet's buffer and is valid only as long as the
@@ -109,6 +118,10 @@ type Segment struct {
 	// Fragments is the number of IP fragments the segment arrived in, 0
 	// when it was not fragmented.
 	Fragments int
+	// ECN is the IP header's ECN field (RFC 3168): NotECT, ECT1, ECT0 or
+	// CE, the mark a congested router sets instead of dropping. For
+	// reassembled fragments it is the last fragment's.
+	ECN uint8
 
 	frag fragment // the IP fragment Decode found, when it returns ErrFragment
 	// Tunnel is the innermost tunnel the segment came through, nil for

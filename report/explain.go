@@ -214,6 +214,7 @@ func (t *Text) learnerNotes(c *decode.Connection, st *textStep) {
 	if st.reordered {
 		t.put("why.note.reordered")
 	}
+	t.ecnNotes(st)
 	i := t.indexOf(st)
 	if i < 0 || st.kind != decode.StepACK || st.flags&(decode.SYN|decode.FIN|decode.RST) != 0 {
 		return
@@ -252,6 +253,35 @@ func (t *Text) learnerNotes(c *decode.Connection, st *textStep) {
 		if (p.len > 0 || p.flags&decode.FIN != 0) && st.ackedUnseen == 0 && d >= 30*time.Millisecond && d < 500*time.Millisecond {
 			t.put("why.note.delayedack", duration(st.time.Sub(p.time)))
 		}
+	}
+}
+
+// ecnNotes explains ECN (RFC 3168) where it shows: the SYN that asks for
+// it (ECE and CWR), the SYN-ACK that agrees (ECE alone), a CE mark in the
+// IP header, the ECE that echoes it and the CWR that answers. tshark shows
+// the bits and says nothing of them.
+func (t *Text) ecnNotes(st *textStep) {
+	const both = decode.ECE | decode.CWR
+	switch {
+	case st.flags&(decode.SYN|decode.ACK) == decode.SYN:
+		if st.flags&both == both {
+			t.put("why.note.ecnsyn", t.side(st.from))
+		}
+		return
+	case st.flags&decode.SYN != 0:
+		if st.flags&both == decode.ECE {
+			t.put("why.note.ecnsynack", t.side(st.from))
+		}
+		return
+	}
+	if st.ecn == decode.CE {
+		t.put("why.note.ce", t.side(st.from.Other()))
+	}
+	if st.flags&decode.ECE != 0 {
+		t.put("why.note.ece", t.side(st.from))
+	}
+	if st.flags&decode.CWR != 0 {
+		t.put("why.note.cwr", t.side(st.from))
 	}
 }
 

@@ -75,6 +75,7 @@ type segRec struct {
 	after          [2]decode.State
 	kind           decode.StepKind
 	truncated      bool
+	ce             bool
 	reordered      bool
 	fragments      int
 	// What the segment shows of offload, capture gaps and SACK (present
@@ -104,6 +105,7 @@ func (r *segRec) set(c *decode.Connection, st *decode.Step) {
 	r.len, r.window, r.flags, r.from = s.Len, s.Window, s.Flags, st.From
 	r.after[decode.Client], r.after[decode.Server] = st.After[decode.Client], st.After[decode.Server]
 	r.kind, r.truncated, r.reordered, r.fragments = st.Kind, s.Truncated, st.Reordered, s.Fragments
+	r.ce = s.ECN == decode.CE
 	r.offload, r.ackedUnseen, r.dsack, r.dsackSpurious = st.Offload, st.AckedUnseen, st.DSACK, st.DSACKSpurious
 	r.nSACK = 0
 	if s.Flags&decode.ACK != 0 && s.Flags&(decode.SYN|decode.RST) == 0 {
@@ -216,6 +218,9 @@ func (j *JSON) writeSegment(r *segRec) {
 	}
 	if r.reordered {
 		b = append(b, `,"reordered":true`...)
+	}
+	if r.ce {
+		b = append(b, `,"ce":true`...)
 	}
 	if r.fragments > 0 {
 		b = append(b, `,"fragments":`...)

@@ -61,6 +61,9 @@ func refSegment(r *segRec) map[string]any {
 	if r.reordered {
 		m["reordered"] = true
 	}
+	if r.ce {
+		m["ce"] = true
+	}
 	if r.fragments > 0 {
 		m["fragments"] = r.fragments
 	}

@@ -112,6 +112,7 @@ type textStep struct {
 	reordered bool   // captured out of the wire's order
 	probes    uint8  // a RST's unanswered keep-alive probes just before it
 	fragments int    // IP fragments it arrived in
+	ecn       uint8  // the IP header's ECN field (decode.CE: marked)
 	// offload: payload longer than the path's MSS (a TSO/GSO/GRO
 	// super-segment); offloadFirst: the connection's first.
 	offload, offloadFirst bool
@@ -693,7 +694,7 @@ func makeTextStep(st *decode.Step) textStep {
 		time: s.Time, from: st.From, flags: s.Flags, relSeq: st.RelSeq, relAck: st.RelAck,
 		len: s.Len, captured: len(s.Payload), before: st.Before, after: st.After,
 		kind: st.Kind, opts: s.Options, truncated: s.Truncated,
-		win: s.Window, reordered: st.Reordered, probes: st.Probes, fragments: s.Fragments,
+		win: s.Window, reordered: st.Reordered, probes: st.Probes, fragments: s.Fragments, ecn: s.ECN,
 		offload: st.Offload, offloadFirst: st.OffloadFirst, dsack: st.DSACK, dsackSpurious: st.DSACKSpurious,
 		ackedUnseen: st.AckedUnseen, absAck: s.Ack,
 	}
