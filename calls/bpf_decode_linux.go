@@ -124,7 +124,9 @@ type decoder struct {
 	// whose handshake has not ended yet.
 	connecting map[uint64]Event
 	// ended: handshakes that ended before their connect's record was read
-	// (the state change can be written first).
+	// (the state change can be written first), and those whose call had
+	// returned before they ended (a Fast Open send on a non-blocking
+	// socket), taken by no connect (connect ignores one from before it).
 	ended map[uint64]kernelRecord
 	// tuples: the last 4-tuple the kernel reported for each socket with
 	// a port. A socket's port is already released when its last state
@@ -479,6 +481,12 @@ func (d *decoder) connect(rec *recorderEvent, ev Event, evs []Event) []Event {
 	}
 	done, ended := d.ended[rec.Sock]
 	delete(d.ended, rec.Sock) // a blocking connect's, or this one's
+	// Only a handshake this call began (it enters SYN_SENT inside the
+	// call): one that ended before is another socket's that had the same
+	// address (the kernel reuses a struct sock's memory at once), whose
+	// end no call took: a Fast Open send that returned while its
+	// handshake was still on (a non-blocking socket with a cookie).
+	ended = ended && !done.at.Before(ev.Enter)
 	if ended && ev.Errno != 0 && ev.Errno != unix.EINPROGRESS && ev.Local.Addr().IsUnspecified() &&
 		done.local.Port() == ev.Local.Port() && done.local.IsValid() && !done.local.Addr().IsUnspecified() {
 		// A connect that failed (refused, timed out): the kernel

@@ -906,3 +906,60 @@ func checkFastOpen(t *testing.T, events []Event) {
 		t.Errorf("refused Fast Open sendmsg: %+v, want one connect to 127.0.0.1:PORT failing with ECONNREFUSED", refused)
 	}
 }
+
+// TestRecordFastOpenInFlight: a non-blocking connect() is completed by its
+// own handshake's end, not by one the recorder saw earlier on another
+// socket that had the same struct sock memory. A Fast Open send that
+// returns while its handshake is still on (calls/testdata/sockops
+// fastopeninflight: a non-blocking socket, a cookie, a server that drops
+// the SYN) ends its handshake after its call, and that end (SYN_SENT to
+// CLOSE, at its close) was kept for a connect() of the same socket
+// address; the next socket, most often the same memory, completed its
+// EINPROGRESS connect() with it at once: "failed", ending before the
+// call began. strace -f shows each round as sendmsg(5, {msg_name=...},
+// MSG_FASTOPEN) = 4, then connect(5, ...) = -1 EINPROGRESS, each closed
+// (SO_LINGER 0) some 50 µs after its call: the connect's end is its
+// close, after the call.
+func TestRecordFastOpenInFlight(t *testing.T) {
+	prog := testProgram(t, "sockops")
+	ns := fastOpenNetns(t)
+	r := runRecorded(t, context.Background(), []string{"ip", "netns", "exec", ns, prog, "fastopeninflight"}, nil)
+	if r.err != nil || r.code != 0 {
+		t.Fatalf("Wait = %d, %v", r.code, r.err)
+	}
+	// The sockets of the program's connect() calls (EINPROGRESS) and of
+	// its Fast Open sends, from their state changes: a connect's
+	// CLOSE -> SYN_SENT follows the send's SYN_SENT -> CLOSE.
+	reused := 0
+	var last KernelEvent
+	for _, k := range r.kernel {
+		if k.Kind != KernelState {
+			continue
+		}
+		if k.From == TCPClose && k.To == TCPSynSent && last.From == TCPSynSent && last.To == TCPClose && last.Socket == k.Socket {
+			reused++
+		}
+		last = k
+	}
+	var calls, ends []Event
+	for _, e := range r.events {
+		switch {
+		case e.Call == Connect && e.Errno == syscall.EINPROGRESS:
+			calls = append(calls, e)
+		case e.Call == Connect && (e.Detail == "completed" || e.Detail == "failed"):
+			ends = append(ends, e)
+		}
+	}
+	if len(calls) != 3 || len(ends) != 3 {
+		t.Fatalf("%d non-blocking connect() calls and %d ends, want 3 of each", len(calls), len(ends))
+	}
+	for _, e := range ends {
+		if e.Exit.Before(e.Enter) {
+			t.Errorf("connect %v → %v %s at %v, before the call began (%v)", e.Local, e.Remote, e.Detail,
+				e.Exit.Format("15:04:05.000000"), e.Enter.Format("15:04:05.000000"))
+		}
+	}
+	if reused == 0 {
+		t.Skip("no connect() had the memory of the Fast Open socket before it: nothing checked")
+	}
+}

@@ -6,7 +6,7 @@
 // vector (writev, readv), peek and peekclose (MSG_PEEK), sendfile,
 // splice, mmsg (sendmmsg, recvmmsg), linger (SO_LINGER 0), blockedexit (a
 // thread still in accept() when the process exits), fastopen (TCP Fast
-// Open, see fastOpen). Compare a run with strace -f and tcpdump -i lo -nn.
+// Open, see fastOpen), fastopeninflight (see fastOpenInFlight). Compare a run with strace -f and tcpdump -i lo -nn.
 package main
 
 import (
@@ -80,6 +80,10 @@ func main() {
 	}
 	if mode == "fastopen" {
 		fastOpen()
+		return
+	}
+	if mode == "fastopeninflight" {
+		fastOpenInFlight()
 		return
 	}
 	cfd, sfd, ls := pair()
@@ -204,13 +208,18 @@ func main() {
 // listener is a listening socket on 127.0.0.1, port chosen by the kernel;
 // with fastOpen, the server side of TCP Fast Open is on for it.
 func listener(fastOpen bool) (int, *unix.SockaddrInet4) {
+	return listenerBacklog(fastOpen, 8)
+}
+
+// listenerBacklog is listener with the given listen() backlog.
+func listenerBacklog(fastOpen bool, backlog int) (int, *unix.SockaddrInet4) {
 	ls, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM, 0)
 	must(err, "socket")
 	if fastOpen {
 		must(unix.SetsockoptInt(ls, unix.IPPROTO_TCP, unix.TCP_FASTOPEN, 8), "TCP_FASTOPEN")
 	}
 	must(unix.Bind(ls, &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}), "bind")
-	must(unix.Listen(ls, 8), "listen")
+	must(unix.Listen(ls, backlog), "listen")
 	sa, err := unix.Getsockname(ls)
 	must(err, "getsockname")
 	return ls, sa.(*unix.SockaddrInet4)
@@ -287,6 +296,75 @@ func fastOpen() {
 	must(unix.Close(cfd), "close")
 	must(unix.Close(closed), "close")
 }
+
+// fastOpenInFlight: a Fast Open send on a non-blocking socket that holds
+// the server's cookie returns the bytes it put in the SYN while the
+// handshake is still on (SYN_SENT), unlike a connect(), which says
+// EINPROGRESS. Here the handshake never ends: the listener's accept queue
+// is full (backlog 0 and a connection not accepted), so it drops every
+// SYN; the program closes the socket (SO_LINGER 0) in SYN_SENT. Then a
+// non-blocking connect() on a new socket, whose struct sock the kernel
+// most likely takes from the one just freed (the thread stays on one
+// CPU), also closed in SYN_SENT. Three rounds. Needs
+// net.ipv4.tcp_fastopen=3, as fastopen does.
+func fastOpenInFlight() {
+	var cpus unix.CPUSet
+	must(unix.SchedGetaffinity(0, &cpus), "sched_getaffinity")
+	for i := 0; i < 1024; i++ {
+		if cpus.IsSet(i) {
+			cpus.Zero()
+			cpus.Set(i)
+			break
+		}
+	}
+	must(unix.SchedSetaffinity(0, &cpus), "sched_setaffinity")
+	ls, addr := listenerBacklog(true, 0)
+	// The cookie, from a first connection, accepted.
+	cfd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM, 0)
+	must(err, "client socket")
+	must(unix.Sendto(cfd, []byte("ping"), unix.MSG_FASTOPEN, addr), "sendto MSG_FASTOPEN")
+	sfd, _, err := unix.Accept4(ls, 0)
+	must(err, "accept4")
+	must(unix.Close(cfd), "close")
+	must(unix.Close(sfd), "close")
+	// A connection left in the accept queue fills it.
+	q, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM, 0)
+	must(err, "socket")
+	must(unix.Connect(q, addr), "connect")
+	abort := func(fd int, want string) {
+		info, err := unix.GetsockoptTCPInfo(fd, unix.IPPROTO_TCP, unix.TCP_INFO)
+		must(err, "TCP_INFO")
+		if info.State != tcpSynSent {
+			fmt.Fprintf(os.Stderr, "sockops: %s: state %d, want SYN_SENT\n", want, info.State)
+			os.Exit(1)
+		}
+		must(unix.SetsockoptLinger(fd, unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{Onoff: 1, Linger: 0}), "linger")
+		must(unix.Close(fd), "close")
+	}
+	for range 3 {
+		c, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_NONBLOCK, 0)
+		must(err, "socket")
+		n, err := unix.SendmsgN(c, []byte("ping"), nil, addr, unix.MSG_FASTOPEN)
+		if err != nil || n != 4 {
+			fmt.Fprintf(os.Stderr, "sockops: non-blocking sendmsg MSG_FASTOPEN with a cookie: %d, %v; want 4 (is net.ipv4.tcp_fastopen 3?)\n", n, err)
+			os.Exit(1)
+		}
+		abort(c, "Fast Open send")
+		d, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_NONBLOCK, 0)
+		must(err, "socket")
+		if err := unix.Connect(d, addr); err != unix.EINPROGRESS {
+			fmt.Fprintf(os.Stderr, "sockops: non-blocking connect: %v, want EINPROGRESS\n", err)
+			os.Exit(1)
+		}
+		abort(d, "connect")
+	}
+	must(unix.Close(q), "close")
+	must(unix.Close(ls), "close listener")
+}
+
+// tcpSynSent is TCP_SYN_SENT (include/net/tcp_states.h), as TCP_INFO's
+// tcpi_state gives it.
+const tcpSynSent = 2
 
 // tcpiOptSynData is TCPI_OPT_SYN_DATA (linux/tcp.h), which x/sys/unix lacks.
 const tcpiOptSynData = 32
