@@ -441,7 +441,10 @@ func (d *decoder) record(rec *recorderEvent, clock clockOffset) (evs []Event, ke
 			}
 		}
 	case bpfCallSendto, bpfCallSendmsg:
-		if rec.A&unix.MSG_FASTOPEN != 0 && memo.side == "" && (givenOK || rec.Rport != 0) {
+		// (One failing with EISCONN is a data call on a socket
+		// connected before the recording began, or whose connect's
+		// record was lost: no connect, as the ptrace tracer has it.)
+		if rec.A&unix.MSG_FASTOPEN != 0 && memo.side == "" && ev.Errno != unix.EISCONN && (givenOK || rec.Rport != 0) {
 			// TCP Fast Open: sendto(fd, data, MSG_FASTOPEN, addr) on a
 			// socket not yet connected is its connect(), and the
 			// kernel sends the data in the SYN when it holds a

@@ -7,6 +7,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -961,5 +963,96 @@ func TestRecordFastOpenInFlight(t *testing.T) {
 	}
 	if reused == 0 {
 		t.Skip("no connect() had the memory of the Fast Open socket before it: nothing checked")
+	}
+}
+
+// connectedSender connects to argv[1], says "ready", waits for a line on
+// its stdin, then sends with MSG_FASTOPEN on the connected socket (which
+// fails with EISCONN) and closes.
+const connectedSender = `
+import socket, sys
+host, port = sys.argv[1].rsplit(":", 1)
+c = socket.create_connection((host, int(port)))
+print("ready", flush=True)
+sys.stdin.readline()
+try:
+    c.sendto(b"ping", 0x20000000, (host, int(port)))  # MSG_FASTOPEN
+except OSError as e:
+    print(e.errno, flush=True)
+c.close()
+`
+
+// TestRecordPIDFastOpenConnected: a send with MSG_FASTOPEN on a socket
+// connected before the recording (so the decoder saw no connect() for it)
+// is a data call that failed with EISCONN, not a connect(): it was
+// decoded as a Connect failing with EISCONN on the established
+// connection, which the ptrace tracer drops (complete). strace shows
+// sendto(3, "ping", 4, MSG_FASTOPEN, {...}, 16) = -1 EISCONN.
+func TestRecordPIDFastOpenConnected(t *testing.T) {
+	requireBPF(t)
+	py, err := exec.LookPath("python3")
+	if err != nil {
+		t.Skip("python3 is not installed")
+	}
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		c, err := ln.Accept()
+		if err == nil {
+			io.Copy(io.Discard, c)
+			c.Close()
+		}
+	}()
+	cmd := exec.Command(py, "-c", connectedSender, ln.Addr().String())
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Wait()
+	defer in.Close()
+	sc := bufio.NewScanner(out)
+	if !sc.Scan() || sc.Text() != "ready" {
+		t.Fatalf("the program said %q, want ready", sc.Text())
+	}
+	var mu sync.Mutex
+	var events []Event
+	rec, err := RecordPID(context.Background(), cmd.Process.Pid, TraceOptions{Events: func(e Event) {
+		mu.Lock()
+		events = append(events, e)
+		mu.Unlock()
+	}})
+	skipOrFail(t, err)
+	if _, err := in.Write([]byte("\n")); err != nil {
+		t.Fatal(err)
+	}
+	if !sc.Scan() || sc.Text() != strconv.Itoa(int(syscall.EISCONN)) {
+		t.Fatalf("the send said %q, want errno %d (EISCONN)", sc.Text(), syscall.EISCONN)
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rec.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	var got []string
+	for _, e := range events {
+		if e.Call == Connect || e.Call == Write {
+			got = append(got, fmt.Sprintf("%s %s %v", e.Call, e.Detail, e.Errno))
+		}
+	}
+	if want := []string{"write sendto MSG_FASTOPEN " + syscall.EISCONN.Error()}; !slices.Equal(got, want) {
+		t.Errorf("calls %q, want %q", got, want)
 	}
 }
