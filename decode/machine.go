@@ -322,6 +322,9 @@ func (c *Connection) applyOther(s *Segment, from, to Side) StepKind {
 			kind = StepRetransmission
 		}
 		c.sendFIN(s, from, to)
+		// The other side's FIN, if it waited for this side's answer,
+		// arrives after this FIN left: both closed at once.
+		c.receiveFIN(to, from)
 	}
 	c.receiveFIN(from, to)
 	return kind
@@ -404,18 +407,6 @@ func (c *Connection) applyACK(s *Segment, to Side, kind StepKind) StepKind {
 func (c *Connection) sendFIN(s *Segment, from, to Side) {
 	finAt := s.Seq + uint32(s.Len)
 	c.seqOf(from, s.Seq).fin(finAt)
-	if !c.finSent[from] && c.state[from] == CloseWait && c.finSent[to] && s.Flags&ACK != 0 && !c.finAcked(s, to) {
-		// This FIN does not acknowledge the other side's FIN, which the
-		// capture saw first: the sender had not received it when it
-		// closed. Both closed at once; the sender went to FIN_WAIT_1, not
-		// CLOSE_WAIT, and the other's FIN then takes it to CLOSING.
-		c.states[from][len(c.states[from])-1] = FinWait1
-		c.state[from] = FinWait1
-		c.finSent[from] = true
-		c.finSeq[from] = finAt
-		c.setState(from, Closing)
-		c.FirstFIN = BothSides
-	}
 	if c.finSent[from] {
 		return
 	}
@@ -432,10 +423,22 @@ func (c *Connection) sendFIN(s *Segment, from, to Side) {
 	}
 }
 
-// receiveFIN moves the receiver of the sender's FIN once the receiver can
-// process it: when every byte before the FIN has arrived (a FIN that
-// overtook its data waits for it, RFC 9293 §3.10.7.4), or when the
-// receiver acknowledged the FIN, which proves it did.
+// receiveFIN moves the receiver of the sender's FIN once the capture
+// shows it processed the FIN: when the receiver acknowledged the FIN, or,
+// for a receiver that has sent its own FIN, when every byte before the
+// FIN has arrived (a FIN that overtook its data waits for it, RFC 9293
+// §3.10.7.4).
+//
+// A receiver that has not sent a FIN waits for its acknowledgment: until
+// then the capture cannot tell whether the FIN reached it before it
+// closed too. Where it is captured, a FIN is on its way, and the other
+// side may send its own FIN (or data) before the first arrives: on a
+// real path within a trip time, on loopback when the receiving socket is
+// busy in a call of its own. That FIN does not acknowledge the first,
+// and its sender was never in CLOSE_WAIT: it went from ESTABLISHED to
+// FIN_WAIT_1, and the first FIN then took it to CLOSING (a simultaneous
+// close). Taking the first FIN at once would have shown CLOSE_WAIT, and
+// then a move to CLOSING no TCP makes.
 func (c *Connection) receiveFIN(from, to Side) {
 	if c.SelfConnect {
 		to = from
@@ -444,9 +447,25 @@ func (c *Connection) receiveFIN(from, to Side) {
 		return
 	}
 	q := &c.seq[from]
-	if !q.contiguousTo(c.finSeq[from]) && !q.ackedPast(c.finSeq[from]) {
+	if !q.ackedPast(c.finSeq[from]) &&
+		(!q.contiguousTo(c.finSeq[from]) || !c.finSent[to] && c.mayCross(to)) {
 		return
 	}
+	c.takeFIN(from, to)
+}
+
+// mayCross reports whether the side, which has sent no FIN, could still
+// send segments that cross the other's FIN: it is in a state that
+// receiving a FIN changes. A side seen only midstream, or one that never
+// sent a segment the capture has (a capture of one direction), shows no
+// acknowledgment to wait for.
+func (c *Connection) mayCross(side Side) bool {
+	return (c.state[side] == Established || c.state[side] == SynReceived) && c.sent[side] > 0
+}
+
+// takeFIN moves the receiver of the sender's FIN: the receiver has
+// processed it.
+func (c *Connection) takeFIN(from, to Side) {
 	c.finTaken[from] = true
 	switch c.state[to] {
 	case Established, SynReceived:

@@ -163,14 +163,17 @@ func TestBytesLostBeforeCaptureAndEarlyFIN(t *testing.T) {
 	if f.bytes[Server] != 3000 {
 		t.Errorf("server bytes %d, want 3000", f.bytes[Server])
 	}
-	// The client enters CLOSE_WAIT with the segment that fills the hole
-	// (step 7), not with the FIN (step 6).
+	// The client enters CLOSE_WAIT with its ACK of the FIN (step 8):
+	// not with the FIN (step 6), which it cannot process before the
+	// hole's data, nor with that data (step 7), which lets it process
+	// the FIN but does not show that it did.
 	wantClient := []State{Closed, SynSent, Established, CloseWait, LastAck, Closed}
 	if !slices.Equal(f.client, wantClient) {
 		t.Errorf("client states %v, want %v", f.client, wantClient)
 	}
-	if f.clientAfter[5] != Established || f.clientAfter[6] != CloseWait {
-		t.Errorf("client after the FIN %v, after the hole's data %v; want ESTABLISHED, CLOSE_WAIT", f.clientAfter[5], f.clientAfter[6])
+	if f.clientAfter[5] != Established || f.clientAfter[6] != Established || f.clientAfter[7] != CloseWait {
+		t.Errorf("client after the FIN %v, after the hole's data %v, after its ACK %v; want ESTABLISHED, ESTABLISHED, CLOSE_WAIT",
+			f.clientAfter[5], f.clientAfter[6], f.clientAfter[7])
 	}
 	if f.kinds[6] != StepOutOfOrder {
 		t.Errorf("the gap-filling segment is %v, want out-of-order", f.kinds[6])

@@ -27,6 +27,7 @@ ns_reuse=socktrace-port-reuse
 ns_syn=socktrace-syn-retransmit
 ns_udp=socktrace-udp
 ns_icmp=socktrace-syn-icmp
+ns_cross=socktrace-crossing
 capture_pid=
 # The socket calls each scenario made (scenariotool -v), kept outside
 # testdata/ so that nothing but captures lands there: set CALLS_DIR to
@@ -43,6 +44,7 @@ cleanup() {
 	ip netns del "$ns_syn" 2>/dev/null || true
 	ip netns del "$ns_udp" 2>/dev/null || true
 	ip netns del "$ns_icmp" 2>/dev/null || true
+	ip netns del "$ns_cross" 2>/dev/null || true
 	rm -rf "$work"
 }
 trap cleanup EXIT
@@ -51,11 +53,12 @@ if [[ $(id -u) -ne 0 ]]; then
 	echo "make-captures.sh: run as root (it captures packets and makes network namespaces)" >&2
 	exit 1
 fi
-for cmd in tcpdump tshark nft ip go; do
+for cmd in tcpdump tshark nft ip tc go; do
 	command -v "$cmd" >/dev/null || { echo "make-captures.sh: $cmd is not installed" >&2; exit 1; }
 done
 
 CGO_ENABLED=0 go build -o "$tool" ./internal/scenariotool
+CGO_ENABLED=0 go build -o "$work/crossclose" ./internal/crossclose
 
 # start_capture LOGFILE READY-PATTERN CMD...: starts a capture in the
 # background and waits until it says it is capturing, so that the first
@@ -280,9 +283,55 @@ make_udp_pcapng() {
 	echo "$file: $(tcpdump -r "$out/$file" 2>/dev/null | wc -l) packets"
 }
 
+# crossing_ns: a namespace whose loopback queues (a token bucket of 2000
+# bytes at 1 mbit/s, MTU 1500), for internal/crossclose: its filler
+# datagrams use the bucket up, and the segments it sends right after wait
+# in the queue (about 50 ms) until each side has sent what it sends, so
+# that they cross. (netem, which would delay them plainly, is not in
+# every kernel; tbf is.)
+crossing_ns() {
+	ip netns del "$ns_cross" 2>/dev/null || true
+	ip netns add "$ns_cross"
+	ip -n "$ns_cross" link set lo mtu 1500 up
+	tc -n "$ns_cross" qdisc add dev lo root tbf rate 1mbit burst 2000 latency 1s
+}
+
+# record_crossing FILE PORT CASE: crossclose -case CASE under tcpdump in
+# the crossing namespace.
+record_crossing() {
+	local file=$1 port=$2 case=$3
+	crossing_ns
+	rm -f "$out/$file"
+	start_capture "$work/$file.log" "listening on" \
+		ip netns exec "$ns_cross" tcpdump -Z root --immediate-mode -i lo -w "$out/$file" "tcp port $port"
+	ip netns exec "$ns_cross" "$work/crossclose" -v -port "$port" -case "$case" 2>"$calls/$file.calls"
+	stop_capture
+	ip netns del "$ns_cross"
+	echo "$file: $(tcpdump -r "$out/$file" 2>/dev/null | wc -l) packets"
+}
+make_simultaneous_close() { record_crossing simultaneous-close.pcap 20061 fins; }
+make_fin_crosses_data() { record_crossing fin-crosses-data.pcap 20062 fin-data; }
+make_fin_data_crosses_fin() { record_crossing fin-data-crosses-fin.pcap 20063 fin-corked; }
+
+# make_simultaneous_close_run: the simultaneous close under socktrace run
+# with the eBPF tracer, written by socktrace -w (its calls as comments),
+# as the report that found the bug was made.
+make_simultaneous_close_run() {
+	local file=simultaneous-close-run.pcapng port=20064
+	CGO_ENABLED=0 go build -o "$work/socktrace" .
+	crossing_ns
+	rm -f "$out/$file"
+	ip netns exec "$ns_cross" "$work/socktrace" run --tracer ebpf --format json -w "$out/$file" -- \
+		"$work/crossclose" -port "$port" -case fins >"$calls/$file.json"
+	ip netns del "$ns_cross"
+	chmod 644 "$out/$file"
+	echo "$file: $(tcpdump -r "$out/$file" 2>/dev/null | wc -l) packets"
+}
+
 all=(handshake refused abort half-close server-closes-first unread-data-close late-accept
 	ipv6 port-reuse syn-retransmit self-connect shared-port snaplen64 handshake-pcapng handshake-sll2
-	handshake-ns lessons udp udp-ipv6 syn-icmp udp-pcapng)
+	handshake-ns lessons udp udp-ipv6 syn-icmp udp-pcapng simultaneous-close fin-crosses-data
+	fin-data-crosses-fin simultaneous-close-run)
 names=("$@")
 if [[ ${#names[@]} -eq 0 ]]; then
 	names=("${all[@]}")
