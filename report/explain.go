@@ -85,7 +85,7 @@ func (t *Text) buildWhy(c *decode.Connection, st *textStep, first time.Time) {
 		}
 	case decode.StepData:
 		switch {
-		case st.before[st.from] == decode.CloseWait:
+		case st.sentInCloseWait():
 			t.put("why.data.halfclose", from, st.len)
 		case st.offload:
 			// Not one write(): the kernel's batching (offloadNote).
@@ -144,7 +144,7 @@ func (t *Text) buildWhy(c *decode.Connection, st *textStep, first time.Time) {
 			t.put("why.fin.shutdown", detail, from)
 		case cause == finShutdownInferred:
 			t.put("why.fin.shutdown.inferred", from)
-		case st.before[st.from] == decode.CloseWait:
+		case st.sentInCloseWait():
 			t.put("why.fin.second", t.mark(c, st.from, calls.Close, calls.Shutdown), from)
 		case cause == finClose:
 			t.put("why.fin.close", from)
@@ -1067,4 +1067,13 @@ func (t *Text) putCaptureFacts(st *textStep) {
 func impossibleFlags(f decode.Flags) bool {
 	return f&decode.SYN != 0 && f&(decode.FIN|decode.RST) != 0 ||
 		f&(decode.FIN|decode.PSH|decode.URG) == decode.FIN|decode.PSH|decode.URG && f&decode.ACK == 0
+}
+
+// sentInCloseWait reports whether the step's sender was in CLOSE_WAIT when
+// it sent the segment: before it, or entered with it (the tracker moves a
+// side to CLOSE_WAIT with the segment whose ACK shows it took the other's
+// FIN, such as its own FIN-ACK).
+func (st *textStep) sentInCloseWait() bool {
+	return st.before[st.from] == decode.CloseWait || st.after[st.from] == decode.CloseWait ||
+		slices.Contains(st.passed[st.from], decode.CloseWait)
 }
