@@ -169,6 +169,8 @@ type Connection struct {
 	finSent           [2]bool
 	finSeq            [2]uint32
 	finTaken          [2]bool   // the other side processed the side's FIN
+	finCrossed        [2]bool   // the side sent its FIN before it had the other's, which the capture had seen
+	finAgain          [2]bool   // the side sent its FIN again before it was acknowledged
 	probes            [2]uint8  // keep-alive probes the side sent that nothing answered yet
 	mss               [2]uint16 // the MSS option of each side's SYN; 0 when none was seen
 	fullSize          int       // a full-size segment of a 1500-byte path seen, when no MSS option was

@@ -79,6 +79,7 @@ func (c *Connection) apply(s *Segment, from Side, st *Step) {
 	if s.Flags&RST != 0 {
 		st.Probes = c.probes[from]
 	}
+	held := c.crossedUntaken(to) && !c.finAckedBy(to)
 	switch {
 	case s.Flags&RST != 0:
 		st.Kind = c.applyRST(s, from, to)
@@ -102,6 +103,8 @@ func (c *Connection) apply(s *Segment, from Side, st *Step) {
 			c.rtx[from] = span{x, x + uint64(s.SeqLen())}
 		}
 	}
+	// The first ACK of a crossing FIN whose sender's move waits (crossedUntaken).
+	st.HeldFIN = held && c.finAckedBy(to) && c.crossedUntaken(to)
 	st.After[Client], st.After[Server] = c.State(Client), c.State(Server)
 	st.Passed[Client] = c.States(Client)[mark[Client]:]
 	st.Passed[Server] = c.States(Server)[mark[Server]:]
@@ -322,9 +325,6 @@ func (c *Connection) applyOther(s *Segment, from, to Side) StepKind {
 			kind = StepRetransmission
 		}
 		c.sendFIN(s, from, to)
-		// The other side's FIN, if it waited for this side's answer,
-		// arrives after this FIN left: both closed at once.
-		c.receiveFIN(to, from)
 	}
 	c.receiveFIN(from, to)
 	return kind
@@ -388,7 +388,7 @@ func (c *Connection) applyACK(s *Segment, to Side, kind StepKind) StepKind {
 			kind = StepHandshakeACK
 		}
 	case FinWait1:
-		if c.finAcked(s, to) {
+		if c.finAcked(s, to) && !c.crossedUntaken(to) {
 			c.setState(to, FinWait2)
 		}
 	case Closing:
@@ -408,8 +408,16 @@ func (c *Connection) sendFIN(s *Segment, from, to Side) {
 	finAt := s.Seq + uint32(s.Len)
 	c.seqOf(from, s.Seq).fin(finAt)
 	if c.finSent[from] {
+		if finAt == c.finSeq[from] && !c.finAckedBy(from) {
+			c.finAgain[from] = true
+		}
 		return
 	}
+	// The other's FIN was captured first, and this FIN does not show
+	// that this side had it (it would have been in CLOSE_WAIT and
+	// acknowledged it): this FIN crossed it. A socket connected to
+	// itself (to == from) has its own FIN at once.
+	c.finCrossed[from] = to != from && c.finSent[to] && !c.finTaken[to]
 	c.finSent[from] = true
 	c.finSeq[from] = finAt
 	if c.FirstFIN == NoSide {
@@ -425,9 +433,9 @@ func (c *Connection) sendFIN(s *Segment, from, to Side) {
 
 // receiveFIN moves the receiver of the sender's FIN once the capture
 // shows it processed the FIN: when the receiver acknowledged the FIN, or,
-// for a receiver that has sent its own FIN, when every byte before the
-// FIN has arrived (a FIN that overtook its data waits for it, RFC 9293
-// §3.10.7.4).
+// for a receiver that had sent its own FIN before the capture saw this
+// one, when every byte before the FIN has arrived (a FIN that overtook
+// its data waits for it, RFC 9293 §3.10.7.4).
 //
 // A receiver that has not sent a FIN waits for its acknowledgment: until
 // then the capture cannot tell whether the FIN reached it before it
@@ -439,6 +447,13 @@ func (c *Connection) sendFIN(s *Segment, from, to Side) {
 // FIN_WAIT_1, and the first FIN then took it to CLOSING (a simultaneous
 // close). Taking the first FIN at once would have shown CLOSE_WAIT, and
 // then a move to CLOSING no TCP makes.
+//
+// A receiver whose own FIN crossed the first (finCrossed) waits for its
+// acknowledgment too, not for the first FIN's bytes: the capture saw the
+// first FIN leave, not arrive. It may have been lost on the way: the
+// receiver then takes the other's ACK of its own FIN in FIN_WAIT_1
+// (FIN_WAIT_2), and the first FIN only when it is sent again
+// (veth-fin-lost.pcap), not CLOSING. Its ACK shows which happened.
 func (c *Connection) receiveFIN(from, to Side) {
 	if c.SelfConnect {
 		to = from
@@ -448,7 +463,7 @@ func (c *Connection) receiveFIN(from, to Side) {
 	}
 	q := &c.seq[from]
 	if !q.ackedPast(c.finSeq[from]) &&
-		(!q.contiguousTo(c.finSeq[from]) || !c.finSent[to] && c.mayCross(to)) {
+		(!q.contiguousTo(c.finSeq[from]) || c.finCrossed[to] || !c.finSent[to] && c.mayCross(to)) {
 		return
 	}
 	c.takeFIN(from, to)
@@ -471,12 +486,46 @@ func (c *Connection) takeFIN(from, to Side) {
 	case Established, SynReceived:
 		c.setState(to, CloseWait)
 	case FinWait1:
+		if c.finAckedBy(to) {
+			// Its FIN crossed this one and is acknowledged already;
+			// the ACK was held back (crossedUntaken) until now, that
+			// this side's ACK shows which it had first.
+			c.takeCrossed(from, to)
+			return
+		}
 		// Both sent FIN before seeing the other's: a simultaneous close.
 		c.setState(to, Closing)
 		c.FirstFIN = BothSides
 	case FinWait2:
 		c.setState(to, TimeWait)
 	}
+}
+
+// crossedUntaken reports whether the side's FIN crossed the other's and
+// the side has not shown that it took the other's FIN. An ACK of its FIN
+// then leaves it in FIN_WAIT_1 until its own ACK of the other's FIN comes:
+// if the other's FIN reached it first, it was in CLOSING when the ACK
+// came (the usual simultaneous close captured near the other side: that
+// side's FIN, the crossing FIN, that side's ACK, this side's ACK); if the
+// other's FIN was lost, it was in FIN_WAIT_2 (veth-fin-lost.pcap). The
+// capture cannot tell the two apart when the ACK comes.
+func (c *Connection) crossedUntaken(side Side) bool {
+	return c.finCrossed[side] && !c.finTaken[side.Other()]
+}
+
+// takeCrossed moves a side whose FIN crossed the other's, and was
+// acknowledged, when its ACK shows it took the other's FIN: through
+// FIN_WAIT_2 if the other sent its FIN again before that ACK (the first
+// was lost, the ACK of this side's FIN came before the FIN), through
+// CLOSING if not (the FIN, sent before that ACK, arrived before it).
+func (c *Connection) takeCrossed(from, to Side) {
+	if c.finAgain[from] {
+		c.setState(to, FinWait2)
+	} else {
+		c.setState(to, Closing)
+		c.FirstFIN = BothSides
+	}
+	c.setState(to, TimeWait)
 }
 
 // finAckedBy reports whether the other side of side has acknowledged

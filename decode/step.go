@@ -71,6 +71,12 @@ type Step struct {
 	// are bytes of the other side's last retransmission: that copy was
 	// not needed.
 	DSACK, DSACKSpurious bool
+	// HeldFIN is set on the first ACK of the receiver's FIN when that FIN
+	// crossed the sender's own, and the receiver has not shown that it
+	// had the sender's FIN: the receiver stays in FIN_WAIT_1 until its
+	// ACK of that FIN shows whether it had it before this ACK (CLOSING)
+	// or not, the FIN lost on the way (FIN_WAIT_2).
+	HeldFIN bool
 	// Passed lists, per side, every state the side entered with this
 	// step, in order: one segment can move a side twice (a FIN-ACK takes
 	// FIN_WAIT_1 through FIN_WAIT_2 to TIME_WAIT). It aliases the

@@ -215,15 +215,19 @@ func (h *stepStates) Ended(c *Connection) {
 // testdata/make-captures.sh; testdata/README.md compares them with
 // tcpdump -nn) and checks the steps from the first FIN on. A side's FIN
 // that does not acknowledge the other's, captured first, was sent before
-// the other's arrived: that side went ESTABLISHED → FIN_WAIT_1 →
-// CLOSING, never through CLOSE_WAIT, as the kernel reported under
-// socktrace run (simultaneous-close-run.pcapng). Data that crosses a FIN
-// was sent before the FIN arrived: no half-close.
+// the other's arrived: that side went ESTABLISHED → FIN_WAIT_1, never
+// through CLOSE_WAIT, and to CLOSING with its ACK of the other's FIN, as
+// the kernel reported under socktrace run (simultaneous-close-run.pcapng).
+// Data that crosses a FIN was sent before the FIN arrived: no half-close.
+// In veth-fin-lost.pcap (testdata/make-veth-captures.sh) the first FIN
+// was lost after the capture saw it: the server's FIN crosses it as in a
+// simultaneous close, but the server never had the client's FIN until it
+// was sent again: FIN_WAIT_2, not CLOSING.
 func TestCrossingClose(t *testing.T) {
 	simultaneous := []string{
 		"client FIN-ACK seq=23 ack=28 len=0 | client ESTABLISHED → FIN_WAIT_1",
-		"server FIN-ACK seq=28 ack=23 len=0 | client FIN_WAIT_1 → CLOSING | server ESTABLISHED → FIN_WAIT_1 → CLOSING",
-		"server ACK seq=29 ack=24 len=0 | client CLOSING → TIME_WAIT",
+		"server FIN-ACK seq=28 ack=23 len=0 | client FIN_WAIT_1 → CLOSING | server ESTABLISHED → FIN_WAIT_1",
+		"server ACK seq=29 ack=24 len=0 | client CLOSING → TIME_WAIT | server FIN_WAIT_1 → CLOSING",
 		"client ACK seq=24 ack=29 len=0 | server CLOSING → TIME_WAIT",
 	}
 	bothClosing := [2][]State{
@@ -239,10 +243,23 @@ func TestCrossingClose(t *testing.T) {
 		{"simultaneous-close-run.pcapng", simultaneous, bothClosing},
 		{"fin-data-crosses-fin.pcap", []string{
 			"client FIN-PSH-ACK seq=23 ack=28 len=22 | client ESTABLISHED → FIN_WAIT_1",
-			"server FIN-ACK seq=28 ack=23 len=0 | client FIN_WAIT_1 → CLOSING | server ESTABLISHED → FIN_WAIT_1 → CLOSING",
-			"server ACK seq=29 ack=46 len=0 | client CLOSING → TIME_WAIT",
+			"server FIN-ACK seq=28 ack=23 len=0 | client FIN_WAIT_1 → CLOSING | server ESTABLISHED → FIN_WAIT_1",
+			"server ACK seq=29 ack=46 len=0 | client CLOSING → TIME_WAIT | server FIN_WAIT_1 → CLOSING",
 			"client ACK seq=46 ack=29 len=0 | server CLOSING → TIME_WAIT",
 		}, bothClosing},
+		{"veth-fin-lost.pcap", []string{
+			"client FIN-ACK seq=23 ack=28 len=0 | client ESTABLISHED → FIN_WAIT_1",
+			"server FIN-ACK seq=28 ack=23 len=0 | client FIN_WAIT_1 → CLOSING | server ESTABLISHED → FIN_WAIT_1",
+			// The server's FIN is acknowledged, but whether the
+			// client's reached it first (CLOSING) shows only with its
+			// ACK of that FIN, after the FIN was sent again.
+			"client ACK seq=24 ack=29 len=0",
+			"client FIN-ACK seq=23 ack=29 len=0",
+			"server ACK seq=29 ack=24 len=0 | client CLOSING → TIME_WAIT | server FIN_WAIT_1 → FIN_WAIT_2 → TIME_WAIT",
+		}, [2][]State{
+			{Closed, SynSent, Established, FinWait1, Closing, TimeWait},
+			{Listen, SynReceived, Established, FinWait1, FinWait2, TimeWait},
+		}},
 		{"fin-crosses-data.pcap", []string{
 			"client FIN-ACK seq=23 ack=28 len=0 | client ESTABLISHED → FIN_WAIT_1",
 			"server PSH-ACK seq=28 ack=23 len=27",

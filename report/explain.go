@@ -126,6 +126,8 @@ func (t *Text) buildWhy(c *decode.Connection, st *textStep, first time.Time) {
 		switch {
 		case t.keepAlive(st):
 			t.putProbe(st, from)
+		case st.heldFIN:
+			t.put("why.ack.fin.held", from, t.side(to))
 		case st.before[to] != st.after[to]:
 			t.put("why.ack.fin", from)
 			if t.once("why.note.finseq") {

@@ -111,6 +111,7 @@ type textStep struct {
 	win       uint16 // the window field as sent, not scaled
 	reordered bool   // captured out of the wire's order
 	probes    uint8  // a RST's unanswered keep-alive probes just before it
+	heldFIN   bool   // acknowledges a crossing FIN whose sender's move waits (decode.Step.HeldFIN)
 	fragments int    // IP fragments it arrived in
 	ecn       uint8  // the IP header's ECN field (decode.CE: marked)
 	// offload: payload longer than the path's MSS (a TSO/GSO/GRO
@@ -694,7 +695,7 @@ func makeTextStep(st *decode.Step) textStep {
 		time: s.Time, from: st.From, flags: s.Flags, relSeq: st.RelSeq, relAck: st.RelAck,
 		len: s.Len, captured: len(s.Payload), before: st.Before, after: st.After,
 		kind: st.Kind, opts: s.Options, truncated: s.Truncated,
-		win: s.Window, reordered: st.Reordered, probes: st.Probes, fragments: s.Fragments, ecn: s.ECN,
+		win: s.Window, reordered: st.Reordered, probes: st.Probes, heldFIN: st.HeldFIN, fragments: s.Fragments, ecn: s.ECN,
 		offload: st.Offload, offloadFirst: st.OffloadFirst, dsack: st.DSACK, dsackSpurious: st.DSACKSpurious,
 		ackedUnseen: st.AckedUnseen, absAck: s.Ack,
 	}
