@@ -300,7 +300,7 @@ func (t *Text) callWhy(c *decode.Connection, ev *calls.Event, returned bool) str
 		case ev.Errno != 0:
 			return t.m("call.read.fail", syscallName(ev), errnoName(ev.Errno))
 		case ev.Result == 0:
-			return t.m("call.read.eof", syscallName(ev))
+			return t.m("call.read.eof", syscallName(ev)) + t.eofAheadWhy(ev)
 		case isPeek(ev):
 			return t.m("call.read.peek", syscallName(ev), ev.Result)
 		}
@@ -524,6 +524,35 @@ func completionErrno(h decode.Handshake, ev *calls.Event) syscall.Errno {
 }
 
 // handshakeDone is when the ACK that completed the handshake was seen.
+// eofAheadWhy explains a read() that returned 0 before the segment on
+// which the timeline shows its side in CLOSE_WAIT: the tracker moves a
+// side to CLOSE_WAIT with its ACK of the FIN, the first segment that
+// proves the kernel processed it, and a delayed ACK comes after the
+// program already read the end of data. The call itself does not move
+// the state: a timeline of segments (JSON, diagram, replay of a capture
+// without calls) must tell the same story.
+func (t *Text) eofAheadWhy(ev *calls.Event) string {
+	side := decode.Client
+	switch ev.Side {
+	case calls.Server:
+		side = decode.Server
+	case calls.Client:
+	default:
+		return ""
+	}
+	for i := range t.current {
+		st := &t.current[i]
+		if st.after[side] == decode.CloseWait && st.before[side] != decode.CloseWait ||
+			slices.Contains(st.passed[side], decode.CloseWait) {
+			if st.time.After(ev.Exit) {
+				return t.m("call.read.eof.ahead", t.side(side))
+			}
+			return ""
+		}
+	}
+	return ""
+}
+
 func handshakeDone(steps []textStep) time.Time {
 	for i := range steps {
 		if steps[i].kind == decode.StepHandshakeACK {

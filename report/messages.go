@@ -180,6 +180,7 @@ var english = map[msgID]string{
 	"call.write":              "%s() copies %d bytes into the kernel's send buffer and returns; TCP sends them on its own.",
 	"call.read":               "%s() returns %d bytes that had arrived in the receive buffer.",
 	"call.read.eof":           "%s() returns 0: end of data, the other side sent FIN.",
+	"call.read.eof.ahead":     " The %s's kernel has processed the FIN, so it is in CLOSE_WAIT already; the timeline shows CLOSE_WAIT with its ACK of the FIN below, the first segment that proves it.",
 	"call.read.fail":          "%s() fails with %s.",
 	"call.read.peek":          "%s() with MSG_PEEK copies %d bytes that had arrived but leaves them in the receive buffer: the next read returns them again, and until one does they are still unread (a close() now would reset the connection).",
 	"call.shutdown":           "shutdown(%s): this side will send no more; the kernel sends FIN, but the socket can still read.",

@@ -161,6 +161,7 @@ var korean = map[msgID]string{
 	"call.accept.wait":        "accept()가 백로그에서 연결을 기다립니다(클라이언트 연결 수립 대기).",
 	"call.read":               "데이터 수신 %s(): 수신 버퍼에 도착해 있던 %d바이트를 반환합니다.",
 	"call.read.eof":           "%s()가 0을 반환합니다: 데이터의 끝으로, 상대가 FIN을 보냈습니다.",
+	"call.read.eof.ahead":     " %s의 커널은 FIN을 이미 처리했으므로 벌써 CLOSE_WAIT에 있습니다. 타임라인은 그것을 처음 증명하는 세그먼트인, 아래의 FIN에 대한 ACK에서 CLOSE_WAIT를 보여 줍니다.",
 	"call.read.fail":          "%s() 실패: %s.",
 	"call.read.peek":          "MSG_PEEK를 준 %s()는 도착한 %d바이트를 복사하되 수신 버퍼에서 꺼내지 않습니다: 다음 읽기가 같은 바이트를 다시 반환하며, 그때까지 그 바이트는 아직 읽히지 않은 것입니다(지금 close()하면 연결이 리셋됩니다).",
 	"call.write":              "데이터 송신 %s(): %d바이트를 커널의 송신 버퍼에 복사하고 반환합니다. 실제 전송은 TCP가 알아서 합니다.",
