@@ -96,6 +96,9 @@ func TestReadmeJSONSchema(t *testing.T) {
 		t.Fatalf("only %d captures found", len(files))
 	}
 	emitted := map[string]map[string]string{} // type → field → a file that wrote it
+	// The values of the connection's enumerated fields, each a public
+	// word: value → a file that wrote it.
+	enumValues := map[string]map[string]string{"handshake": {}, "close": {}}
 	for _, path := range files {
 		var out, errOut bytes.Buffer
 		run([]string{"socktrace", "replay", "--format", "json", path}, &out, &errOut)
@@ -105,6 +108,13 @@ func TestReadmeJSONSchema(t *testing.T) {
 				continue
 			}
 			typ, _ := obj["type"].(string)
+			if typ == "connection" {
+				for field, vals := range enumValues {
+					if v, ok := obj[field].(string); ok {
+						vals[v] = path
+					}
+				}
+			}
 			if emitted[typ] == nil {
 				emitted[typ] = map[string]string{}
 			}
@@ -134,6 +144,22 @@ func TestReadmeJSONSchema(t *testing.T) {
 		sort.Strings(missing)
 		for _, m := range missing {
 			t.Errorf("%s lines have the field %s, which README's JSON section does not list under `%s`", typ, m, typ)
+		}
+	}
+	for field, vals := range enumValues {
+		row := regexp.MustCompile(`(?m)^\| ` + field + ` \| (.*) \|$`).FindStringSubmatch(byType["connection"])
+		if row == nil {
+			t.Errorf("README's connection table has no row for %s", field)
+			continue
+		}
+		listed := map[string]bool{}
+		for _, w := range strings.Split(row[1], ", ") {
+			listed[w] = true
+		}
+		for v, path := range vals {
+			if !listed[v] {
+				t.Errorf("connection lines say %s %q (in %s), which README's %s row does not list", field, v, filepath.Base(path), field)
+			}
 		}
 	}
 	for _, typ := range readmeJSONTypes {

@@ -17,9 +17,15 @@ const (
 	Refused                           // the SYN was answered with RST: nothing listened
 	Unanswered                        // the SYN got no answer in the capture
 	Midstream                         // the capture began after the handshake
+	// Incomplete: SYN and SYN-ACK, and nothing from the client that
+	// acknowledges the SYN-ACK (no ACK, data or FIN): a client that never
+	// answered (a SYN flood's forged SYN, a SYN-ACK lost on its way) or a
+	// capture that ended first. Last, so that the earlier values keep
+	// their numbers.
+	Incomplete
 )
 
-var handshakeNames = [...]string{"three-way", "simultaneous-open", "refused", "unanswered", "midstream"}
+var handshakeNames = [...]string{"three-way", "simultaneous-open", "refused", "unanswered", "midstream", "incomplete"}
 
 func (h Handshake) String() string { return handshakeNames[h] }
 
@@ -180,6 +186,7 @@ type Connection struct {
 	midstream         bool
 	refused           bool
 	lastSYN           time.Time
+	synackAcked       bool  // the client acknowledged the server's SYN-ACK (or its ACK proved a SYN-ACK the capture missed)
 	pendingConnect    int   // 1 + index in Calls of a connect() not yet returned
 	inferring         bool  // add the calls segments imply to Calls
 	observed          Sides // sides with observed (not inferred) calls
@@ -218,6 +225,10 @@ func (c *Connection) Handshake() Handshake {
 		return Midstream
 	case c.refused:
 		return Refused
+	case c.sawSYNACK[Server] && !c.synackAcked:
+		// The tracker moved the client to ESTABLISHED at the SYN-ACK,
+		// as a socket that receives it moves; nothing shows that one did.
+		return Incomplete
 	case c.sawSYNACK[Server]:
 		return ThreeWay
 	}

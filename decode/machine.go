@@ -293,6 +293,12 @@ func (c *Connection) applyOther(s *Segment, from, to Side) StepKind {
 			// its SYN-ACK, which the capture missed.
 			c.synackMissing(s, from, to)
 		}
+		if from == Client && c.sawSYNACK[Server] && int32(s.Ack-c.isn[Server]) > 0 {
+			// The client's ACK covers the server's SYN: the SYN-ACK
+			// arrived and the handshake completed. Data or a FIN carry
+			// this ACK too (RFC 9293: every segment after the SYN does).
+			c.synackAcked = true
+		}
 		c.unseenFIN(s, from, to)
 		c.noteACK(s, to)
 		kind = c.applyACK(s, to, kind)

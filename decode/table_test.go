@@ -106,10 +106,50 @@ func TestEvictedConnectionResumes(t *testing.T) {
 		t.Fatalf("resumed part %+v: want connection 1", resumed)
 	case resumed.client != client(0) || resumed.rolesGuessed:
 		t.Errorf("resumed part's client %v (guessed %v), want %v as before", resumed.client, resumed.rolesGuessed, client(0))
+	case resumed.handshake != ThreeWay:
+		t.Errorf("resumed part's handshake %v, want three-way as when evicted (its ACK was in the first part)", resumed.handshake)
 	case resumed.firstRelSeq != 1:
 		t.Errorf("resumed part's first relative seq %d, want 1 (numbering continues)", resumed.firstRelSeq)
 	case resumed.stateAtEnd != [2]State{Established, Established}:
 		t.Errorf("resumed part's states %v, want both ESTABLISHED as when evicted", resumed.stateAtEnd)
+	}
+}
+
+// TestResumedKeepsHandshake: a connection evicted after its handshake
+// completed and resumed by the server's data (nothing from the client
+// acknowledges the SYN-ACK in that part) is still three-way, not a
+// handshake that never completed.
+func TestResumedKeepsHandshake(t *testing.T) {
+	log := &partsLog{}
+	tr := NewTracker(&partsHandler{log: log, current: map[int]*part{}}, TrackerConfig{MaxConnections: 2})
+	now := time.Unix(1_700_000_000, 0)
+	at := func() time.Time { now = now.Add(time.Millisecond); return now }
+	server := netip.MustParseAddrPort("10.0.0.1:80")
+	for i := range 4 {
+		c := netip.AddrPortFrom(netip.MustParseAddr("10.0.0.2"), uint16(50000+i))
+		for _, s := range []Segment{
+			{Src: c, Dst: server, Flags: SYN, Seq: 7},
+			{Src: server, Dst: c, Flags: SYN | ACK, Seq: 9, Ack: 8},
+			{Src: c, Dst: server, Flags: ACK, Seq: 8, Ack: 10},
+		} {
+			s.Time, s.Window = at(), 512
+			tr.Observe(&s)
+		}
+	}
+	data := Segment{Time: at(), Src: server, Dst: netip.MustParseAddrPort("10.0.0.2:50000"), Flags: ACK | PSH, Seq: 10, Ack: 8, Len: 10, Window: 512}
+	tr.Observe(&data)
+	tr.Flush()
+	n := 0
+	for _, p := range log.parts {
+		if p.resumed {
+			n++
+			if p.id != 1 || p.handshake != ThreeWay {
+				t.Errorf("resumed part %+v: want connection 1, three-way", p)
+			}
+		}
+	}
+	if n != 1 {
+		t.Errorf("%d resumed parts, want 1", n)
 	}
 }
 

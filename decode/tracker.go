@@ -198,6 +198,7 @@ type carried struct {
 	sawSYN, sawSYNACK, hasNext, finSent [2]bool
 	isn, next, finSeq                   [2]uint32
 	rst, midstream, refused, hasIRTT    bool
+	synackAcked                         bool
 	firstFIN, rstFrom, timeWait         Sides
 	irtt                                time.Duration
 	history                             historyLog
@@ -206,7 +207,7 @@ type carried struct {
 func (c *Connection) carry() carried {
 	return carried{sawSYN: c.sawSYN, sawSYNACK: c.sawSYNACK, hasNext: c.hasNext, finSent: c.finSent,
 		isn: c.isn, next: c.next, finSeq: c.finSeq, rst: c.rst, midstream: c.midstream, refused: c.refused,
-		hasIRTT: c.HasIRTT, firstFIN: c.FirstFIN, rstFrom: c.RSTFrom, timeWait: c.TimeWait, irtt: c.IRTT, history: c.history}
+		hasIRTT: c.HasIRTT, synackAcked: c.synackAcked, firstFIN: c.FirstFIN, rstFrom: c.RSTFrom, timeWait: c.TimeWait, irtt: c.IRTT, history: c.history}
 }
 
 func (c *Connection) takeOver(k *carried) {
@@ -214,6 +215,7 @@ func (c *Connection) takeOver(k *carried) {
 	c.isn, c.next, c.finSeq = k.isn, k.next, k.finSeq
 	c.rst, c.midstream, c.refused = k.rst, k.midstream, k.refused
 	c.HasIRTT, c.IRTT = k.hasIRTT, k.irtt
+	c.synackAcked = k.synackAcked
 	c.FirstFIN, c.RSTFrom, c.TimeWait = k.firstFIN, k.rstFrom, k.timeWait
 	c.history = k.history
 }

@@ -191,3 +191,37 @@ func TestTrackerScripts(t *testing.T) {
 		})
 	}
 }
+
+// TestHandshakeIncomplete: a SYN-ACK that nothing from the client
+// acknowledges (a SYN flood's forged SYN, a capture that ended) is not a
+// completed three-way handshake; every segment of the client that
+// acknowledges the server's SYN completes it, whether a bare ACK, data
+// or a FIN, and so does an ACK whose SYN-ACK the capture missed.
+func TestHandshakeIncomplete(t *testing.T) {
+	const c, s = true, false
+	tests := []struct {
+		name   string
+		script []seg
+		want   Handshake
+	}{
+		{"SYN, SYN-ACK only", []seg{{c, SYN, 100, 0, 0}, {s, SYN | ACK, 300, 101, 0}}, Incomplete},
+		{"SYN-ACK retransmitted, never answered", []seg{{c, SYN, 100, 0, 0}, {s, SYN | ACK, 300, 101, 0}, {s, SYN | ACK, 300, 101, 0}}, Incomplete},
+		{"client resets the SYN-ACK", []seg{{c, SYN, 100, 0, 0}, {s, SYN | ACK, 300, 101, 0}, {c, RST, 101, 0, 0}}, Incomplete},
+		{"ACK short of the server's SYN", []seg{{c, SYN, 100, 0, 0}, {s, SYN | ACK, 300, 101, 0}, {c, ACK, 101, 300, 0}}, Incomplete},
+		{"bare ACK", []seg{{c, SYN, 100, 0, 0}, {s, SYN | ACK, 300, 101, 0}, {c, ACK, 101, 301, 0}}, ThreeWay},
+		{"ACK on data", []seg{{c, SYN, 100, 0, 0}, {s, SYN | ACK, 300, 101, 0}, {c, ACK | PSH, 101, 301, 10}}, ThreeWay},
+		{"ACK on a FIN", []seg{{c, SYN, 100, 0, 0}, {s, SYN | ACK, 300, 101, 0}, {c, FIN | ACK, 101, 301, 0}}, ThreeWay},
+		{"Fast Open, server data before the ACK", []seg{{c, SYN, 100, 0, 5}, {s, SYN | ACK, 300, 106, 0},
+			{s, ACK | PSH, 301, 106, 20}, {c, ACK, 106, 321, 0}}, ThreeWay},
+		{"SYN-ACK not captured", []seg{{c, SYN, 100, 0, 0}, {c, ACK, 101, 301, 0}}, ThreeWay},
+		{"capture began after the ACK", []seg{{c, ACK | PSH, 101, 301, 10}, {s, ACK, 301, 111, 0}}, Midstream},
+		{"capture began after the SYN", []seg{{s, SYN | ACK, 300, 101, 0}, {c, ACK, 101, 301, 0}}, Midstream},
+		{"SYN never answered", []seg{{c, SYN, 100, 0, 0}}, Unanswered},
+	}
+	for _, tt := range tests {
+		got := runScript(tt.script)
+		if len(got) != 1 || got[0].handshake != tt.want {
+			t.Errorf("%s: %+v, want one connection, handshake %v", tt.name, got, tt.want)
+		}
+	}
+}

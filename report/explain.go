@@ -685,6 +685,11 @@ func (t *Text) writeConnSummary(c *decode.Connection) {
 	defer t.writeConnICMP(c)
 	hs := c.Handshake().String()
 	parts := []string{t.m(msgID("sum.handshake." + hs))}
+	if c.Handshake() == decode.Incomplete {
+		// The short label serves the shapes and totals; here the
+		// connection's own summary says what is missing and why.
+		parts[0] = t.m("sum.incomplete")
+	}
 	switch k := c.CloseKind(); k {
 	case decode.Reset:
 		parts = append(parts, t.m("sum.close.reset", t.sides(c.RSTFrom)))

@@ -206,6 +206,8 @@ var english = map[msgID]string{
 	"sum.handshake.refused":           "connection refused",
 	"sum.handshake.unanswered":        "SYN never answered",
 	"sum.handshake.midstream":         "seen midstream (the handshake happened before the capture)",
+	"sum.handshake.incomplete":        "handshake never completed (SYN-ACK never acknowledged)",
+	"sum.incomplete":                  "the handshake never completed: no ACK of the SYN-ACK in the capture — a client that never answered (the forged SYN of a SYN flood, or a SYN-ACK lost on its way) or a capture that ended first; the client shows ESTABLISHED as a socket that receives the SYN-ACK moves, which nothing in the capture proves",
 	"sum.close.graceful":              "graceful close (FIN both ways)",
 	"sum.close.reset":                 "reset by the %s (RST)",
 	"sum.close.half-closed":           "half-closed: only the %s sent FIN",

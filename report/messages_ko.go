@@ -192,6 +192,8 @@ var korean = map[msgID]string{
 	"sum.handshake.refused":           "연결 거부",
 	"sum.handshake.unanswered":        "SYN에 응답 없음",
 	"sum.handshake.midstream":         "도중부터 관찰 (핸드셰이크는 캡처 전에 있었음)",
+	"sum.handshake.incomplete":        "핸드셰이크가 끝나지 않음 (SYN-ACK에 대한 ACK 없음)",
+	"sum.incomplete":                  "핸드셰이크가 끝나지 않음: 캡처에 SYN-ACK에 대한 ACK가 없음 — 응답하지 않은 클라이언트(SYN 플러드의 위조 SYN, 또는 가는 길에 잃어버린 SYN-ACK)이거나 그 전에 끝난 캡처; 클라이언트는 SYN-ACK를 받은 소켓처럼 ESTABLISHED로 보이지만, 캡처의 어떤 것도 이를 증명하지 않음",
 	"sum.close.graceful":              "정상 종료 (양방향 FIN)",
 	"sum.close.reset":                 "%s의 RST로 리셋됨",
 	"sum.close.half-closed":           "반쪽 닫힘: %s 측만 FIN을 보냄",

@@ -237,7 +237,7 @@ func connMarks(c *decode.Connection) notability {
 	switch c.Handshake() {
 	case decode.Refused:
 		m |= notRefused
-	case decode.Unanswered:
+	case decode.Unanswered, decode.Incomplete:
 		m |= notHalfOpen
 	}
 	switch c.CloseKind() {
