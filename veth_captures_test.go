@@ -198,10 +198,16 @@ func TestVethCaptures(t *testing.T) {
 			calls:     []string{"client:connect", "server:listen", "server:accept", "client:close", "server:close"},
 			history:   "ShADaTFdf",
 			rtx:       1,
+			// The resend came 11 µs after the SACK (frame 8 → 9): a fast
+			// retransmit, not a timer; frame 8 is a duplicate ACK for loss
+			// detection (RFC 6675) though its window grew from 67 to 69.
 			text: []string{
 				"SACK: it also acknowledges bytes 2001–3001, which arrived beyond a gap",
+				"A duplicate ACK (RFC 6675): the receiver still expects byte 1001, and its SACK reports bytes past the gap",
+				"The client sends bytes it sent before (fast retransmit): the server's last ACK still asks for byte 1001 while its SACK shows later bytes arrived past the gap",
+				"resends it 11 µs after that ACK",
 			},
-			notText: []string{"capture gap", "D-SACK"},
+			notText: []string{"capture gap", "D-SACK", "the first copy was not acknowledged in time"},
 		},
 		{
 			// The server's socket has SO_RCVBUF 2048 and reads nothing for

@@ -107,6 +107,9 @@ func (t *Text) buildWhy(c *decode.Connection, st *textStep, first time.Time) {
 			t.put("why.rtx.tfo", syn.len)
 			break
 		}
+		if t.fastRetransmit(c, st, from) {
+			break
+		}
 		t.put("why.rtx", from)
 	case decode.StepOutOfOrder:
 		t.put("why.ooo", from, st.len)
@@ -245,6 +248,13 @@ func (t *Text) learnerNotes(c *decode.Connection, st *textStep) {
 			return
 		}
 	}
+	if st.len == 0 && newSACK(st, mine, t.current) {
+		// RFC 6675 §2: an ACK whose SACK reports bytes past the hole not
+		// reported before is a duplicate ACK for loss detection even if
+		// its window changed (RFC 5681's definition would not count it).
+		t.put("why.note.dupack.sack", st.relAck)
+		return
+	}
 	if theirs >= 0 {
 		p := &t.current[theirs]
 		d := st.time.Sub(p.time)
@@ -256,6 +266,114 @@ func (t *Text) learnerNotes(c *decode.Connection, st *textStep) {
 			t.put("why.note.delayedack", duration(st.time.Sub(p.time)))
 		}
 	}
+}
+
+// newSACK reports whether st carries a SACK block (not a D-SACK) with
+// bytes that the same side's previous segment, steps[mine] (-1: none), did
+// not SACK: new information about what arrived past the hole. Receivers
+// repeat the blocks they reported, so the previous segment's stand for
+// what was reported before.
+func newSACK(st *textStep, mine int, steps []textStep) bool {
+	first := uint8(0)
+	if st.dsack {
+		first = 1
+	}
+	var prev [][2]uint32
+	if mine >= 0 {
+		p := &steps[mine]
+		k := uint8(0)
+		if p.dsack {
+			k = 1
+		}
+		prev = p.opts.SACK[k:p.opts.SACKBlocks]
+	}
+	for i := first; i < st.opts.SACKBlocks; i++ {
+		b := st.opts.SACK[i]
+		covered := false
+		for _, q := range prev {
+			if int32(b[0]-q[0]) >= 0 && int32(q[1]-b[1]) >= 0 {
+				covered = true
+				break
+			}
+		}
+		if !covered {
+			return true
+		}
+	}
+	return false
+}
+
+// fastRetransmit explains st, a retransmission, as a fast retransmit
+// (RFC 5681 §3.2, RFC 6675) when the other side's last segment before it
+// asked for exactly these bytes and showed them lost: SACK blocks past
+// them, or the third duplicate ACK of them; when it is the first resend
+// of those bytes; and when it came at once, within the handshake's
+// round trip (a capture near the receiver sees the resend a round trip
+// after the ACK) and a millisecond. Otherwise, or when the steps that
+// would show it were not kept, it reports false and the plain sentence
+// (a timer) stays.
+func (t *Text) fastRetransmit(c *decode.Connection, st *textStep, from string) bool {
+	i := t.indexOf(st)
+	if i < 0 || st.len == 0 {
+		return false
+	}
+	var ack *textStep
+	// acks counts the other side's bare ACKs of st.relSeq since the first
+	// copy; the first of them is no duplicate unless one came before.
+	acks, dups := 0, -1
+	j := i - 1
+	for ; j >= 0; j-- {
+		p := &t.current[j]
+		if p.from == st.from {
+			if p.relSeq == st.relSeq && p.len > 0 {
+				if p.kind != decode.StepData {
+					return false // resent before: this is not the first resend
+				}
+				break // the first copy
+			}
+			continue
+		}
+		if ack == nil {
+			ack = p
+		}
+		if bareACKOf(p, st.relSeq) {
+			acks++
+		}
+	}
+	for j--; j >= 0; j-- {
+		if p := &t.current[j]; p.from != st.from && bareACKOf(p, st.relSeq) {
+			dups = 0
+			break
+		}
+	}
+	dups += acks
+	if ack == nil || ack.flags&decode.ACK == 0 || ack.relAck != st.relSeq || ack.len != 0 {
+		return false
+	}
+	limit := time.Millisecond
+	if c.HasIRTT {
+		limit += c.IRTT
+	}
+	d := st.time.Sub(ack.time)
+	if d < 0 || d > limit {
+		return false
+	}
+	sacked := ack.opts.SACKBlocks > 0 && !(ack.dsack && ack.opts.SACKBlocks == 1)
+	switch {
+	case sacked:
+		t.put("why.rtx.fast.sack", from, t.side(ack.from), st.relSeq, duration(d))
+	case dups >= 3:
+		t.put("why.rtx.fast.dup", from, dups, t.side(ack.from), st.relSeq, duration(d))
+	default:
+		return false
+	}
+	return true
+}
+
+// bareACKOf reports whether p is an ACK of seq with no data, SYN, FIN or
+// RST: a duplicate ACK when another of seq came before it.
+func bareACKOf(p *textStep, seq uint32) bool {
+	return p.flags&decode.ACK != 0 && p.relAck == seq && p.len == 0 && p.flags&(decode.SYN|decode.FIN|decode.RST) == 0
 }
 
 // ecnNotes explains ECN (RFC 3168) where it shows: the SYN that asks for
