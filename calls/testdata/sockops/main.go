@@ -50,14 +50,29 @@ var blockedTid = make(chan int, 1)
 // call the thread is blocked in).
 func waitBlockedIn(tid, nr int) {
 	path := fmt.Sprintf("/proc/self/task/%d/syscall", tid)
+	stat := fmt.Sprintf("/proc/self/task/%d/stat", tid)
 	for {
 		b, err := os.ReadFile(path)
 		must(err, "read "+path)
-		if f := strings.Fields(string(b)); len(f) > 0 && f[0] == strconv.Itoa(nr) {
+		// Asleep in the call, not merely stopped at its entry: a
+		// tracee at its seccomp or syscall-entry stop reads as in the
+		// call too (state t), before its tracer has seen the stop.
+		if f := strings.Fields(string(b)); len(f) > 0 && f[0] == strconv.Itoa(nr) && taskState(stat) == 'S' {
 			return
 		}
 		runtime.Gosched()
 	}
+}
+
+// taskState is the state letter of /proc/…/stat (after the command's
+// closing parenthesis).
+func taskState(path string) byte {
+	b, err := os.ReadFile(path)
+	must(err, "read "+path)
+	if i := strings.LastIndexByte(string(b), ')'); i >= 0 && i+2 < len(b) {
+		return b[i+2]
+	}
+	return 0
 }
 
 func readAll(fd int) int {
