@@ -481,6 +481,27 @@ func FuzzOwnPorts(f *testing.F) {
 	})
 }
 
+// pipedPython is python3's path and two pipes for a Python program
+// recorded by the test: its stdin (the test writes to stdinW) and its
+// stdout (the test reads outR). The test's ends are closed at its end.
+func pipedPython(t *testing.T) (py string, stdinR, stdinW, outR, outW *os.File) {
+	t.Helper()
+	requireBPF(t)
+	py, err := exec.LookPath("python3")
+	if err != nil {
+		t.Skip("python3 is not installed")
+	}
+	if stdinR, stdinW, err = os.Pipe(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { stdinW.Close() })
+	if outR, outW, err = os.Pipe(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { outR.Close() })
+	return py, stdinR, stdinW, outR, outW
+}
+
 // closedPorts is a Python program with one loopback connection to itself:
 // the client closes first (the active closer), then the accepted end, then
 // the listener (bound to port 0: Linux releases such a port, clearing
@@ -503,21 +524,7 @@ sys.stdin.read()
 // ports are read from the maps while the program waits, once the kernel
 // has reported every socket closed.
 func TestCapturePortRelease(t *testing.T) {
-	requireBPF(t)
-	py, err := exec.LookPath("python3")
-	if err != nil {
-		t.Skip("python3 is not installed")
-	}
-	stdinR, stdinW, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer stdinW.Close()
-	outR, outW, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer outR.Close()
+	py, stdinR, stdinW, outR, outW := pipedPython(t)
 	// The maps are read while the reader waits in the callback of the
 	// third CLOSE (the client, the accepted end, the listener): the
 	// recorder cannot end and free them meanwhile, and the race detector
@@ -872,21 +879,7 @@ sys.stdin.read()
 // survivor closes too, the port lingers. Read from the ports map while
 // the reader waits in the callback of the CLOSE that each step ends with.
 func TestCapturePortShared(t *testing.T) {
-	requireBPF(t)
-	py, err := exec.LookPath("python3")
-	if err != nil {
-		t.Skip("python3 is not installed")
-	}
-	stdinR, stdinW, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer stdinW.Close()
-	outR, outW, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer outR.Close()
+	py, stdinR, stdinW, outR, outW := pipedPython(t)
 	port := make(chan uint16, 1)
 	type step struct{ closed, checked chan struct{} }
 	steps := []step{{make(chan struct{}), make(chan struct{})}, {make(chan struct{}), make(chan struct{})}}
