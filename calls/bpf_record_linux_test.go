@@ -24,6 +24,7 @@ import (
 
 	"github.com/cilium/ebpf"
 	"github.com/socktrace/socktrace/internal/freeport"
+	"github.com/socktrace/socktrace/internal/netnstest"
 )
 
 // The eBPF recorder's tests trace the same programs as the ptrace tests
@@ -811,24 +812,7 @@ func TestRecordOtherDataCalls(t *testing.T) {
 // side on, which a test must not turn on for the host. A new namespace
 // each time: it keeps the cookies its connections were given.
 func fastOpenNetns(t *testing.T) string {
-	t.Helper()
-	if _, err := exec.LookPath("ip"); err != nil {
-		t.Skip("the ip command (iproute2) is needed to make a network namespace")
-	}
-	ns := fmt.Sprintf("st-tfo-%d-%d", os.Getpid(), time.Now().UnixNano()%1e6)
-	if out, err := exec.Command("ip", "netns", "add", ns).CombinedOutput(); err != nil {
-		t.Fatalf("ip netns add %s: %v: %s", ns, err, out)
-	}
-	t.Cleanup(func() { exec.Command("ip", "netns", "del", ns).Run() })
-	for _, args := range [][]string{
-		{"-n", ns, "link", "set", "lo", "up"},
-		{"netns", "exec", ns, "sysctl", "-qw", "net.ipv4.tcp_fastopen=3"},
-	} {
-		if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
-			t.Fatalf("ip %v: %v: %s", args, err, out)
-		}
-	}
-	return ns
+	return netnstest.New(t, "st-tfo", "net.ipv4.tcp_fastopen=3")
 }
 
 // TestRecordDataCallFlags: the recorder's flags of a data call reach its
