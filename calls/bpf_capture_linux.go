@@ -178,9 +178,19 @@ func (r *Recorder) markOwnPorts(pid int) error {
 			}
 		}
 		// Its listeners, as listen() would have registered them: their
-		// accepted connections' ends must not let the port go.
+		// accepted connections' ends must not let the port go. Several
+		// may share a port (SO_REUSEPORT; IPv4 and IPv6): each counts.
+		counts := make(map[uint16]uint64)
 		for _, port := range listening {
-			if err := r.objs.Listeners.Put(port, uint32(pid)); err != nil {
+			counts[port]++
+		}
+		for port, n := range counts {
+			var mark recorderListenMark
+			if r.objs.Listeners.Lookup(port, &mark) != nil {
+				mark = recorderListenMark{}
+			}
+			mark.Owner, mark.Count = uint32(pid), mark.Count+n
+			if err := r.objs.Listeners.Put(port, &mark); err != nil {
 				return fmt.Errorf("calls: record pid %d: listener on port %d: %w", pid, port, err)
 			}
 		}

@@ -1040,3 +1040,53 @@ func TestRecordPIDFastOpenConnected(t *testing.T) {
 		t.Errorf("calls %q, want %q", got, want)
 	}
 }
+
+// reusePort: two SO_REUSEPORT listeners on one port; the first closes,
+// then a connection is made to the port (the second takes it) and
+// accepted. It prints the client's port and the listeners'.
+const reusePort = `
+import socket
+def listener(port):
+    s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    s.bind(("127.0.0.1", port)); s.listen(); return s
+a = listener(0); port = a.getsockname()[1]; b = listener(port)
+a.close()
+c = socket.create_connection(("127.0.0.1", port)); s, _ = b.accept()
+print(c.getsockname()[1], port, flush=True)
+c.close(); s.close(); b.close()
+`
+
+// TestRecordReusePortListeners: when one of two SO_REUSEPORT listeners on
+// a port closes, the other's new connections are still the program's
+// from their first state (SYN_RECV), before accept() returns them: the
+// listeners map counts the listeners of each port (before, the first
+// close took the port out, and the connection's states went unrecorded
+// until accept()).
+func TestRecordReusePortListeners(t *testing.T) {
+	py, err := exec.LookPath("python3")
+	if err != nil {
+		t.Skip("python3 is not installed")
+	}
+	var ports []string
+	r := runRecorded(t, context.Background(), []string{py, "-c", reusePort}, func(line string) { ports = strings.Fields(line) })
+	if r.err != nil || r.code != 0 {
+		t.Fatalf("Wait = %d, %v", r.code, r.err)
+	}
+	if len(ports) != 2 {
+		t.Fatalf("the program printed %q, want the client's port and the listeners'", ports)
+	}
+	client, _ := strconv.Atoi(ports[0])
+	listen, _ := strconv.Atoi(ports[1])
+	found := false
+	for _, k := range r.kernel {
+		if k.Kind == KernelState && k.To == TCPSynRecv && int(k.Local.Port()) == listen && int(k.Remote.Port()) == client {
+			found = true
+			if k.PID != r.events[0].PID {
+				t.Errorf("the accepted connection's SYN_RECV is owned by %d, want the program's %d", k.PID, r.events[0].PID)
+			}
+		}
+	}
+	if !found {
+		t.Errorf("no SYN_RECV of the connection %d → %d: its listener's port was let go with the other listener", client, listen)
+	}
+}

@@ -37,6 +37,13 @@ type recorderEvent struct {
 	Comm     [16]int8
 }
 
+type recorderListenMark struct {
+	_     structs.HostLayout
+	Owner uint32
+	Pad   uint32
+	Count uint64
+}
+
 type recorderPacketRecord struct {
 	_        structs.HostLayout
 	TimeNs   uint64
@@ -84,10 +91,10 @@ type recorderPortMark struct {
 }
 
 type recorderSockOwn struct {
-	_     structs.HostLayout
-	Owner uint32
-	Pad   uint32
-	Port  uint64
+	_         structs.HostLayout
+	Owner     uint32
+	Listening uint32
+	Port      uint64
 }
 
 // Names of all BPF objects in the ELF.

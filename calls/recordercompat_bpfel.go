@@ -13,6 +13,13 @@ import (
 	"github.com/cilium/ebpf"
 )
 
+type recordercompatListenMark struct {
+	_     structs.HostLayout
+	Owner uint32
+	Pad   uint32
+	Count uint64
+}
+
 type recordercompatPending struct {
 	_        structs.HostLayout
 	EnterNs  uint64
@@ -41,10 +48,10 @@ type recordercompatPortMark struct {
 }
 
 type recordercompatSockOwn struct {
-	_     structs.HostLayout
-	Owner uint32
-	Pad   uint32
-	Port  uint64
+	_         structs.HostLayout
+	Owner     uint32
+	Listening uint32
+	Port      uint64
 }
 
 // Names of all BPF objects in the ELF.

@@ -221,7 +221,7 @@ struct {
  * `ports` (0: none yet). */
 struct sock_own {
 	u32 owner;
-	u32 pad;
+	u32 listening; /* counted in `listeners` by its listen() */
 	u64 port; /* 64 bits: the atomics of BPF's first instruction set */
 };
 
@@ -241,13 +241,20 @@ struct {
 	__type(value, struct sock_own);
 } socks SEC(".maps");
 
-/* Local ports of tracked listening sockets → owning tgid (gone when the
- * listener's state changes to CLOSE). */
+/* Local ports of tracked listening sockets → their owner and how many of
+ * them listen there (SO_REUSEPORT lets several): the entry goes when the
+ * last of them changes state to CLOSE. */
+struct listen_mark {
+	u32 owner;
+	u32 pad;
+	u64 count; /* 64 bits: see sock_own */
+};
+
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 4096);
 	__type(key, u16);
-	__type(value, u32);
+	__type(value, struct listen_mark);
 } listeners SEC(".maps");
 
 /* The kernel-side packet capture (capture_xmit, capture_receive; see
@@ -741,9 +748,27 @@ int BPF_PROG(sys_exit, struct pt_regs *regs, long ret)
 		}
 	}
 	if (kind == CALL_LISTEN && ret == 0 && sk) {
-		u16 port = e->lport;
-		u32 tgid = e->pid;
-		bpf_map_update_elem(&listeners, &port, &tgid, BPF_ANY);
+		/* Counted once per socket (listen() again only changes the
+		 * backlog). */
+		if (!own) {
+			u64 key = (u64)sk;
+			own = bpf_map_lookup_elem(&socks, &key);
+		}
+		if (!own || !own->listening) {
+			if (own)
+				own->listening = 1;
+			u16 port = e->lport;
+			struct listen_mark *l = bpf_map_lookup_elem(&listeners, &port);
+			if (!l) {
+				struct listen_mark v = {.owner = e->pid};
+				bpf_map_update_elem(&listeners, &port, &v, BPF_NOEXIST);
+				l = bpf_map_lookup_elem(&listeners, &port);
+			}
+			if (l) {
+				l->owner = e->pid;
+				__sync_fetch_and_add(&l->count, 1);
+			}
+		}
 	}
 	submit(e, sizeof(*e));
 	return 0;
@@ -825,10 +850,10 @@ static __always_inline struct sock_own *sock_entry(const struct sock *sk)
 	if (o)
 		return o;
 	u16 port = sk->__sk_common.skc_num;
-	u32 *owner = bpf_map_lookup_elem(&listeners, &port);
-	if (!owner)
+	struct listen_mark *l = bpf_map_lookup_elem(&listeners, &port);
+	if (!l)
 		return 0;
-	struct sock_own v = {.owner = *owner};
+	struct sock_own v = {.owner = l->owner};
 	bpf_map_update_elem(&socks, &key, &v, BPF_NOEXIST);
 	return bpf_map_lookup_elem(&socks, &key);
 }
@@ -906,8 +931,15 @@ int BPF_PROG(set_state, const struct sock *sk, int oldstate, int newstate)
 	u16 held = o->port;
 	u64 key = (u64)sk;
 	bpf_map_delete_elem(&socks, &key);
-	if (oldstate == TCP_LISTEN)
-		bpf_map_delete_elem(&listeners, &port);
+	if (oldstate == TCP_LISTEN) {
+		/* Another listener on the port (SO_REUSEPORT) keeps it. (One
+		 * never counted, from before a --pid recording or another
+		 * process's, takes a count too: the entry goes early rather
+		 * than late.) */
+		struct listen_mark *l = bpf_map_lookup_elem(&listeners, &port);
+		if (l && __sync_fetch_and_add(&l->count, -1) <= 1)
+			bpf_map_delete_elem(&listeners, &port);
+	}
 	/* Its port is let go a while after the last socket of the tree
 	 * holding it (an accepted connection outliving its listener, an
 	 * ephemeral port reused towards another peer) has closed. */
