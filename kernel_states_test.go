@@ -5,6 +5,7 @@ package main
 import (
 	"context"
 	"errors"
+	"net/netip"
 	"os"
 	"strings"
 	"testing"
@@ -20,16 +21,17 @@ type kernelViews struct {
 }
 
 type kernelSeen struct {
-	scenario string
-	view     decode.KernelView
-	ok       bool
-	inferred [2][]decode.State
+	scenario       string
+	client, server netip.AddrPort
+	view           decode.KernelView
+	ok             bool
+	inferred       [2][]decode.State
 }
 
 func (k *kernelViews) Segment(*decode.Connection, *decode.Step) {}
 func (k *kernelViews) Ended(c *decode.Connection) {
 	v, ok := c.Kernel()
-	k.got = append(k.got, kernelSeen{scenario: c.Scenario, view: v, ok: ok,
+	k.got = append(k.got, kernelSeen{scenario: c.Scenario, client: c.Client, server: c.Server, view: v, ok: ok,
 		inferred: [2][]decode.State{append([]decode.State(nil), c.States(decode.Client)...), append([]decode.State(nil), c.States(decode.Server)...)}})
 }
 
@@ -62,6 +64,7 @@ func TestDemoScenariosKernelStates(t *testing.T) {
 		t.Fatalf("%d kernel events lost", st.Dropped)
 	}
 	dc.kernel = klog.take()
+	kernelEvents := dc.kernel
 	var h kernelViews
 	tr := decode.NewTracker(&h, decode.TrackerConfig{})
 	feed(tr, dc)
@@ -87,6 +90,15 @@ func TestDemoScenariosKernelStates(t *testing.T) {
 		if !k.view.Agree {
 			t.Errorf("%s: kernel and inferred states differ beyond the documented differences: %s; %s",
 				k.scenario, name(decode.Client), name(decode.Server))
+			// What the recorder reported for the connection's ports,
+			// in the order it came: for the next who looks at a
+			// failure seen once under load (port-in-use, 2026-12-01:
+			// a server's FIN_WAIT2 missing).
+			for _, e := range kernelEvents {
+				if e.Local.Port() == k.client.Port() || e.Local.Port() == k.server.Port() {
+					t.Logf("  kernel %v %s %v → %v %v→%v pid %d sock %#x", e.Time.Format("15:04:05.000000"), e.Kind, e.Local, e.Remote, e.From, e.To, e.PID, e.Socket)
+				}
+			}
 		}
 	}
 	for _, n := range demo.Names() {
